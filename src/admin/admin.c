@@ -1,0 +1,90 @@
+#include "admin/admin.h"
+
+#include <event2/buffer.h>
+#include <http_parser.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/api_routes.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/server.h"
+
+static int path_is(const gw_http_req *req, const char *path) {
+    return strlen(path) == req->path_len && !memcmp(req->path, path, req->path_len);
+}
+
+/* Constant-time comparison: the token must not leak through response timing. */
+static int authorized(gw_server *s, const gw_http_req *req) {
+    const gw_http_header *h = gw_http_find_header(req, "authorization");
+    const char *token = gw_server_config(s)->admin_token;
+    size_t tlen = strlen(token);
+    if (!h || h->value_len != 7 + tlen || strncasecmp(h->value, "Bearer ", 7)) return 0;
+    return CRYPTO_memcmp(h->value + 7, token, tlen) == 0;
+}
+
+static void respond_json(gw_http_req *req, int status, const char *json) {
+    gw_http_respond(req, status, "application/json", json, strlen(json), NULL, 0);
+}
+
+static void handle_reload(gw_server *s, gw_http_req *req) {
+    gw_config_errors errs;
+    if (gw_server_reload(s, &errs) == 0) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"status\":\"reloaded\",\"generation\":%llu}",
+                 (unsigned long long)gw_server_generation(s));
+        respond_json(req, 200, body);
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add_printf(out, "{\"error\":{\"message\":\"the new config was rejected; the "
+                             "running one stays\",\"type\":\"invalid_request_error\","
+                             "\"param\":null,\"code\":\"invalid_config\",\"details\":[");
+    for (size_t i = 0; i < errs.count; i++) {
+        char esc[700];
+        gw_json_escape(esc, sizeof esc, errs.messages[i], strlen(errs.messages[i]));
+        evbuffer_add_printf(out, "%s\"%s\"", i ? "," : "", esc);
+    }
+    evbuffer_add(out, "]}}", 3);
+    gw_http_respond_buffer(req, 400, "application/json", out, NULL, 0);
+    evbuffer_free(out);
+}
+
+static void handle_admin(gw_http_req *req, void *ud) {
+    gw_server *s = ud;
+    if (path_is(req, "/healthz")) {
+        respond_json(req, 200, "{\"status\":\"ok\"}");
+    } else if (path_is(req, "/readyz")) {
+        if (gw_server_draining(s))
+            respond_json(req, 503, "{\"status\":\"draining\"}");
+        else
+            respond_json(req, 200, "{\"status\":\"ready\"}");
+    } else if (path_is(req, "/admin/reload")) {
+        if (!authorized(s, req))
+            gw_api_respond_error(req, 401, "authentication_error", "invalid_admin_token",
+                                 "a valid admin token is required: Authorization: Bearer <token>");
+        else if (req->method != HTTP_POST)
+            gw_api_respond_error(req, 405, "invalid_request_error", "method_not_allowed",
+                                 "use POST /admin/reload");
+        else
+            handle_reload(s, req);
+    } else {
+        gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url",
+                             "unknown admin URL");
+    }
+}
+
+gw_http_server *gw_admin_start(gw_server *s, struct event_base *base, const gw_config *cfg,
+                               char *err, size_t errlen) {
+    gw_http_settings st = {.max_body_bytes = 1 << 20,
+                           .max_header_bytes = 16 * 1024,
+                           .keepalive_timeout_ms = 30000,
+                           .client_timeout_ms = 30000};
+    return gw_http_server_new(base, cfg->admin.host, cfg->admin.port, NULL, &st, handle_admin, s,
+                              err, errlen);
+}
+
+void gw_admin_stop(gw_http_server *admin) {
+    gw_http_server_free(admin);
+}

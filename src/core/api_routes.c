@@ -1,0 +1,95 @@
+#include "core/api_routes.h"
+
+#include <event2/buffer.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/openai_error.h"
+#include "core/request.h"
+
+typedef struct api_route {
+    const char *path;
+    int method;
+    int kind; /* gw_api_kind for proxied routes, else -1 - gw_route_kind */
+} api_route;
+
+static const api_route routes[] = {
+    {"/v1/chat/completions", HTTP_POST, GW_API_CHAT},
+    {"/v1/completions", HTTP_POST, GW_API_COMPLETIONS},
+    {"/v1/embeddings", HTTP_POST, GW_API_EMBEDDINGS},
+    {"/v1/models", HTTP_GET, -1 - GW_ROUTE_MODELS},
+    {"/healthz", HTTP_GET, -1 - GW_ROUTE_HEALTH},
+    {"/readyz", HTTP_GET, -1 - GW_ROUTE_READY},
+    {NULL, 0, 0},
+};
+
+void gw_api_respond_error(gw_http_req *req, int status, const char *type, const char *code,
+                          const char *message) {
+    struct evbuffer *body = evbuffer_new();
+    gw_openai_error(body, message, type, code, NULL);
+    gw_http_respond_buffer(req, status, "application/json", body, NULL, 0);
+    evbuffer_free(body);
+}
+
+static void respond_models(gw_worker *w, gw_http_req *req) {
+    const gw_config *cfg = w->cfg;
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, "{\"object\":\"list\",\"data\":[", 25);
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        const gw_model *m = &cfg->models[i];
+        evbuffer_add_printf(out, "%s{\"id\":%.*s,\"object\":\"model\",\"created\":0,"
+                                 "\"owned_by\":\"aigw\"}",
+                            i ? "," : "", (int)m->name_json_len, m->name_json);
+    }
+    evbuffer_add(out, "]}", 2);
+    gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
+    evbuffer_free(out);
+}
+
+static void respond_status(gw_http_req *req, int status, const char *text) {
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}", text);
+    gw_http_respond(req, status, "application/json", body, (size_t)n, NULL, 0);
+}
+
+void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
+    const api_route *path_match = NULL;
+    for (const api_route *rt = routes; rt->path; rt++) {
+        if (strlen(rt->path) != req->path_len || memcmp(rt->path, req->path, req->path_len))
+            continue;
+        path_match = rt;
+        if (rt->method != req->method &&
+            !(rt->method == HTTP_GET && req->method == HTTP_HEAD))
+            continue;
+        if (rt->kind >= 0) {
+            gw_req_start(w, req, (gw_api_kind)rt->kind);
+        } else if (rt->kind == -1 - GW_ROUTE_MODELS) {
+            respond_models(w, req);
+        } else if (rt->kind == -1 - GW_ROUTE_HEALTH) {
+            respond_status(req, 200, "ok");
+        } else {
+            int ready = !w->draining;
+            respond_status(req, ready ? 200 : 503, ready ? "ready" : "draining");
+        }
+        return;
+    }
+    char message[300];
+    if (path_match) {
+        const char *allowed = http_method_str((enum http_method)path_match->method);
+        snprintf(message, sizeof message, "method %s is not allowed on %s; use %s",
+                 req->method_name, path_match->path, allowed);
+        gw_http_header allow[] = {{"Allow", allowed, 5, strlen(allowed)}};
+        struct evbuffer *body = evbuffer_new();
+        gw_openai_error(body, message, "invalid_request_error", "method_not_allowed", NULL);
+        gw_http_respond_buffer(req, 405, "application/json", body, allow, 1);
+        evbuffer_free(body);
+        return;
+    }
+    snprintf(message, sizeof message, "unknown request URL: %s %.*s", req->method_name,
+             (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
+    gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url", message);
+}

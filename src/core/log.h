@@ -1,0 +1,33 @@
+/* One JSON object per line, for startup, errors and the access log alike, so one parser reads all. */
+#ifndef AIGW_CORE_LOG_H
+#define AIGW_CORE_LOG_H
+
+#include <stddef.h>
+
+typedef enum { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR } gw_log_level;
+
+/* Where lines go: "stdout", "stderr" or a file path (appended). Returns -1 and sets errno. */
+int gw_log_open(const char *target);
+void gw_log_set_level(gw_log_level level);
+void gw_log_close(void);
+
+/* `fields` is a printf format producing zero or more extra JSON members, e.g. "\"port\":%d".
+ * Strings from outside must go through gw_json_escape first. */
+void gw_log(gw_log_level level, const char *event, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the common start of a line, {"time":...,"level":...,"event":..., into out (no closing
+ * brace); returns its length. For lines built elsewhere, like the access log. */
+size_t gw_log_prefix(char *out, size_t outlen, gw_log_level level, const char *event);
+
+/* Writes a whole pre-built line (the access log builds its own). */
+void gw_log_write_line(const char *line, size_t len);
+
+/* Escapes `s` as the inside of a JSON string into out (always NUL-terminated, truncated to fit). */
+size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len);
+
+#define gw_log_info(ev, ...) gw_log(GW_LOG_INFO, ev, __VA_ARGS__)
+#define gw_log_warn(ev, ...) gw_log(GW_LOG_WARN, ev, __VA_ARGS__)
+#define gw_log_error(ev, ...) gw_log(GW_LOG_ERROR, ev, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,56 @@
+/* The context one API request carries through the filter chain and the upstream exchange. */
+#ifndef AIGW_CORE_REQUEST_T_H
+#define AIGW_CORE_REQUEST_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config-t.h"
+
+struct json_object;
+struct evbuffer;
+typedef struct gw_http_req gw_http_req;
+typedef struct gw_worker gw_worker;
+typedef struct gw_upstream gw_upstream;
+
+enum { GW_MAX_FILTERS = 16 };
+
+typedef enum {
+    GW_ROUTE_PROXY,  /* an inference API, through the chain to an upstream */
+    GW_ROUTE_MODELS, /* GET /v1/models */
+    GW_ROUTE_HEALTH, /* GET /healthz */
+    GW_ROUTE_READY,  /* GET /readyz */
+} gw_route_kind;
+
+typedef struct gw_req {
+    gw_worker *worker;
+    gw_config *cfg;    /* a reference: the snapshot this request started with */
+    gw_http_req *http; /* NULL once the client has gone */
+    char id[40];
+    gw_api_kind api;
+    const char *path;
+
+    struct evbuffer *body_buf; /* the request body, moved out of the connection */
+    const char *body;          /* body_buf made contiguous */
+    size_t body_len;
+    struct json_object *json;
+    const char *model_name; /* as the caller wrote it (inside json) */
+    size_t model_name_len;
+    int stream;
+    int include_usage;
+
+    const gw_model *model;
+    const gw_channel *channel;
+    gw_upstream *upstream;
+
+    int status;                /* what the client got; 499 when it left first */
+    const char *error_code;    /* short reason for the access log, NULL on success */
+    int64_t t_start, t_first_byte, t_end;
+    uint64_t bytes_in, bytes_out;
+
+    size_t filter_next;        /* the next filter whose on_request runs */
+    void *filter_state[GW_MAX_FILTERS];
+    int finished;
+} gw_req;
+
+#endif

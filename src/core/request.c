@@ -1,0 +1,111 @@
+#include "core/request.h"
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/openai_error.h"
+#include "core/worker-t.h"
+#include "filters/filter.h"
+
+/* A caller's X-Request-Id is kept when it is short and plain, so its traces line up with ours. */
+static int usable_request_id(const gw_http_header *h) {
+    if (!h || h->value_len == 0 || h->value_len > 36) return 0;
+    for (size_t i = 0; i < h->value_len; i++) {
+        char c = h->value[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void on_client_abort(gw_http_req *http, void *ud) {
+    gw_req *r = ud;
+    (void)http;
+    r->http = NULL;
+    r->status = 499; /* nginx's "client closed request" */
+    if (!r->error_code) r->error_code = "client_closed";
+    atomic_fetch_add_explicit(&r->worker->stats.client_aborts, 1, memory_order_relaxed);
+    gw_req_finish(r);
+}
+
+void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
+    gw_req *r = calloc(1, sizeof *r);
+    struct evbuffer *body = evbuffer_new();
+    if (!r || !body) {
+        free(r);
+        if (body) evbuffer_free(body);
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":"
+                                  "\"server_error\",\"param\":null,\"code\":null}}";
+        gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
+        return;
+    }
+    r->worker = w;
+    r->cfg = gw_config_ref(w->cfg);
+    r->http = http;
+    r->api = api;
+    r->t_start = http->start_ns;
+    r->body_buf = body;
+    evbuffer_add_buffer(body, http->body); /* moves the chain, no copy */
+    r->bytes_in = evbuffer_get_length(body);
+    const gw_http_header *rid = gw_http_find_header(http, "x-request-id");
+    if (usable_request_id(rid)) {
+        memcpy(r->id, rid->value, rid->value_len);
+        r->id[rid->value_len] = '\0';
+    } else {
+        snprintf(r->id, sizeof r->id, "req_%02x%014llx", w->index & 0xff,
+                 (unsigned long long)++w->request_seq);
+    }
+    w->active_requests++;
+    atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
+    http->on_abort = on_client_abort;
+    http->handler_ud = r;
+    gw_chain_run(r);
+}
+
+void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
+                 const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->error_code = code ? code : type;
+    if (r->http) {
+        struct evbuffer *body = evbuffer_new();
+        gw_openai_error(body, message, type, code, param);
+        r->bytes_out = evbuffer_get_length(body);
+        gw_http_header extra[] = {{"x-request-id", r->id, 12, strlen(r->id)}};
+        gw_http_req *http = r->http;
+        r->http = NULL;
+        http->on_abort = NULL;
+        gw_http_respond_buffer(http, status, "application/json", body, extra, 1);
+        evbuffer_free(body);
+    }
+    gw_req_finish(r);
+}
+
+void gw_req_finish(gw_req *r) {
+    if (r->finished) return;
+    r->finished = 1;
+    if (r->http) {
+        r->http->on_abort = NULL;
+        r->http->on_drain = NULL;
+    }
+    r->t_end = gw_now_ns();
+    gw_chain_done(r);
+    r->worker->active_requests--;
+    if (r->json) json_object_put(r->json);
+    evbuffer_free(r->body_buf);
+    gw_config_unref(r->cfg);
+    free(r);
+}

@@ -1,0 +1,16 @@
+#ifndef AIGW_CORE_REQUEST_H
+#define AIGW_CORE_REQUEST_H
+
+#include "core/request-t.h"
+
+/* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. */
+void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api);
+
+/* Answers with an OpenAI error body. `param` and `code` may be NULL. Finishes the request. */
+void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The response is complete (or the client left): on_done hooks, access log, free. */
+void gw_req_finish(gw_req *r);
+
+#endif

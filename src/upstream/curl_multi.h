@@ -1,0 +1,24 @@
+/* libcurl's multi interface driven by a worker's event_base: curl tells which sockets to watch
+ * and when to wake it; libevent does the watching. */
+#ifndef AIGW_UPSTREAM_CURL_MULTI_H
+#define AIGW_UPSTREAM_CURL_MULTI_H
+
+#include <curl/curl.h>
+
+struct event_base;
+typedef struct gw_curl_multi gw_curl_multi;
+
+/* Called once per finished transfer with the handle still added; the callee removes it. */
+typedef void (*gw_curl_done_cb)(CURL *easy, CURLcode result);
+
+gw_curl_multi *gw_curl_multi_new(struct event_base *base, long max_host_connections,
+                                 gw_curl_done_cb on_done);
+void gw_curl_multi_free(gw_curl_multi *m);
+CURLM *gw_curl_multi_handle(gw_curl_multi *m);
+
+/* Easy handles are reused: a reset handle keeps its buffers, and the connection pool lives in
+ * the multi handle, so reuse costs no reconnect. */
+CURL *gw_curl_easy_get(gw_curl_multi *m);
+void gw_curl_easy_put(gw_curl_multi *m, CURL *easy);
+
+#endif

@@ -1,0 +1,137 @@
+/* Config loading: the default loads, values land where they should, and every mistake comes
+ * back as file:line:column with what was expected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+
+static gw_config *load(const char *yaml, gw_config_errors *errs) {
+    return gw_config_load_string("t.yaml", yaml, strlen(yaml), "http://127.0.0.1:1/v1", errs);
+}
+
+static int has_error(const gw_config_errors *errs, const char *needle) {
+    for (size_t i = 0; i < errs->count; i++)
+        if (strstr(errs->messages[i], needle)) return 1;
+    return 0;
+}
+
+static void default_config_loads(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    gw_config *cfg = gw_config_load(NULL, "http://127.0.0.1:1/v1", &errs);
+    assert_non_null(cfg);
+    assert_true(gw_config_wants_sim(cfg));
+    assert_int_equal(cfg->http.port, 8080);
+    assert_int_equal(cfg->https.port, 8443);
+    assert_int_equal(cfg->admin.port, 9090);
+    assert_non_null(gw_config_find_model(cfg, "chat", 4));
+    assert_string_equal(cfg->channels[0].url[GW_API_CHAT],
+                        "http://127.0.0.1:1/v1/chat/completions");
+    assert_true(strlen(cfg->admin_token) == 32); /* generated */
+    gw_config_unref(cfg);
+}
+
+static const char full[] = "server:\n"
+                           "  workers: 3\n"
+                           "  http: {listen: \"127.0.0.1:18080\"}\n"
+                           "  https: {listen: \"off\"}\n"
+                           "  admin: {listen: \"[::1]:19090\", token: \"${AIGW_TEST_TOKEN}\"}\n"
+                           "  max_body_bytes: 2048\n"
+                           "channels:\n"
+                           "  - name: vllm\n"
+                           "    base_url: http://10.0.0.1:8000/v1/\n"
+                           "    api_key: secret\n"
+                           "    timeouts: {connect_ms: 100, idle_ms: 2000}\n"
+                           "    forward_headers: [X-Trace-*]\n"
+                           "models:\n"
+                           "  - name: gpt-4o\n"
+                           "    channel: vllm\n"
+                           "    upstream_model: \"Qwen/Qwen2.5-7B\"\n";
+
+static void full_config_values(void **state) {
+    (void)state;
+    setenv("AIGW_TEST_TOKEN", "tok-123", 1);
+    gw_config_errors errs;
+    gw_config *cfg = load(full, &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->workers, 3);
+    assert_string_equal(cfg->http.host, "127.0.0.1");
+    assert_int_equal(cfg->http.port, 18080);
+    assert_null(cfg->https.host);
+    assert_string_equal(cfg->admin.host, "::1");
+    assert_string_equal(cfg->admin_token, "tok-123");
+    assert_int_equal(cfg->max_body_bytes, 2048);
+    const gw_model *m = gw_config_find_model(cfg, "gpt-4o", 6);
+    assert_non_null(m);
+    assert_true(m->rewrite);
+    assert_string_equal(m->upstream_model_json, "\"Qwen/Qwen2.5-7B\"");
+    assert_null(gw_config_find_model(cfg, "gpt-4", 5));
+    const gw_channel *ch = m->channel;
+    assert_string_equal(ch->url[GW_API_EMBEDDINGS], "http://10.0.0.1:8000/v1/embeddings");
+    assert_int_equal(ch->timeouts.connect_ms, 100);
+    assert_int_equal(ch->timeouts.idle_ms, 2000);
+    assert_int_equal(ch->timeouts.first_byte_ms, 120000); /* default kept */
+    assert_string_equal(ch->forward_headers[0], "x-trace-*");
+    gw_config_unref(cfg);
+}
+
+static void errors_carry_position_and_expectation(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    const char *yaml = "server:\n"
+                       "  workerz: 2\n"
+                       "  max_body_bytes: lots\n"
+                       "channels:\n"
+                       "  - name: a\n"
+                       "    type: nosuch\n"
+                       "    base_url: ftp://x\n"
+                       "models:\n"
+                       "  - name: m\n"
+                       "    channel: b\n";
+    assert_null(load(yaml, &errs));
+    assert_true(has_error(&errs, "t.yaml:2:3: unknown key 'workerz' in server (expected one of:"));
+    assert_true(has_error(&errs, "t.yaml:3:19: expected an integer from 1024"));
+    assert_true(has_error(&errs, "t.yaml:6:11: unknown channel type 'nosuch'"));
+    assert_true(has_error(&errs, "t.yaml:7:15: expected an http:// or https:// URL"));
+    assert_true(has_error(&errs, "t.yaml:10:14: model 'm' names channel 'b', which is not defined"));
+}
+
+static void yaml_syntax_error_has_position(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    assert_null(load("models:\n  - name: [unclosed\n", &errs));
+    assert_int_equal(errs.count, 1);
+    assert_non_null(strstr(errs.messages[0], "t.yaml:3:1: invalid YAML"));
+}
+
+static void missing_env_and_duplicates_rejected(void **state) {
+    (void)state;
+    unsetenv("AIGW_NOPE");
+    gw_config_errors errs;
+    const char *yaml = "channels:\n"
+                       "  - {name: a, base_url: \"http://h/v1\", api_key: \"${AIGW_NOPE}\"}\n"
+                       "  - {name: a, base_url: \"http://h/v1\"}\n"
+                       "models:\n"
+                       "  - {name: m, channel: a}\n"
+                       "  - {name: m, channel: a}\n";
+    assert_null(load(yaml, &errs));
+    assert_true(has_error(&errs, "environment variable AIGW_NOPE is not set"));
+    assert_true(has_error(&errs, "channel 'a' is defined twice"));
+    assert_true(has_error(&errs, "model 'm' is defined twice"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(default_config_loads),
+        cmocka_unit_test(full_config_values),
+        cmocka_unit_test(errors_carry_position_and_expectation),
+        cmocka_unit_test(yaml_syntax_error_has_position),
+        cmocka_unit_test(missing_env_and_duplicates_rejected),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
