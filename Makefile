@@ -14,7 +14,10 @@ $(BUILD)/Makefile: CMakeLists.txt
 deps:
 	@scripts/install-deps.sh
 
-run: deps all
+# the npm packages are for tests only: `make run` skips them
+run:
+	@AIGW_SKIP_NPM=1 scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
 	@exec $(BUILD)/aigw serve --banner
 
 test: deps all

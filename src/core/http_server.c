@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/http_date.h"
@@ -386,7 +387,8 @@ static void conn_close_when_flushed(gw_http_conn *c) {
 }
 
 static void conn_request_done(gw_http_conn *c) {
-    if (!c->req.keep_alive) {
+    /* draining: a response that began before shutdown still ends its connection */
+    if (!c->req.keep_alive || c->server->draining) {
         conn_close_when_flushed(c);
         return;
     }
@@ -557,9 +559,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-gw_http_server *gw_http_server_new(struct event_base *base, const char *host, int port,
-                                   SSL_CTX *tls, const gw_http_settings *settings,
-                                   gw_http_req_cb handler, void *ud, char *err, size_t errlen) {
+static struct addrinfo *resolve_listen(const char *host, int port, char *err, size_t errlen) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
@@ -570,6 +570,33 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
         snprintf(err, errlen, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
         return NULL;
     }
+    return ai;
+}
+
+int gw_http_probe_port(const char *host, int port, char *err, size_t errlen) {
+    struct addrinfo *ai = resolve_listen(host, port, err, errlen);
+    if (!ai) return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1, rc = -1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
+        rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc < 0)
+            snprintf(err, errlen, "cannot listen on %s:%d: %s%s", host, port, strerror(errno),
+                     errno == EADDRINUSE ? " (is another aigw running?)" : "");
+        close(fd);
+    } else {
+        snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+    }
+    freeaddrinfo(ai);
+    return rc < 0 ? -1 : 0;
+}
+
+gw_http_server *gw_http_server_new(struct event_base *base, const char *host, int port,
+                                   SSL_CTX *tls, const gw_http_settings *settings,
+                                   gw_http_req_cb handler, void *ud, char *err, size_t errlen) {
+    struct addrinfo *ai = resolve_listen(host, port, err, errlen);
+    if (!ai) return NULL;
     gw_http_server *s = calloc(1, sizeof *s);
     if (!s) {
         freeaddrinfo(ai);

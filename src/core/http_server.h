@@ -63,6 +63,9 @@ typedef struct gw_http_settings {
 gw_http_server *gw_http_server_new(struct event_base *base, const char *host, int port,
                                    SSL_CTX *tls, const gw_http_settings *settings,
                                    gw_http_req_cb handler, void *ud, char *err, size_t errlen);
+/* Fails when another socket holds host:port. The workers bind with SO_REUSEPORT, which would
+ * let a second gateway of the same user share the port silently and split its traffic. */
+int gw_http_probe_port(const char *host, int port, char *err, size_t errlen);
 void gw_http_server_set_settings(gw_http_server *s, const gw_http_settings *settings);
 /* Graceful shutdown: stop accepting, close idle connections, close the others once their
  * response ends. */

@@ -192,6 +192,14 @@ static int start(gw_server *s, const gw_serve_options *opts) {
             return -1;
         }
     }
+    const gw_listen *listens[] = {&c->http, &c->https, &c->admin};
+    for (size_t i = 0; i < 3; i++) {
+        if (listens[i]->host && gw_http_probe_port(listens[i]->host, listens[i]->port, err,
+                                                   sizeof err) < 0) {
+            gw_log_error("start_failed", "\"message\":\"%s\"", err);
+            return -1;
+        }
+    }
     s->worker_count = c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->worker_count < 1) s->worker_count = 1;
     s->workers = calloc((size_t)s->worker_count, sizeof *s->workers);

@@ -1,0 +1,103 @@
+// Streams under stress: a client that stops reading must pause the upstream (memory stays
+// bounded, nothing is lost), and a client that leaves must cancel the upstream at once.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import OpenAI from 'openai';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor } from './lib/harness.mjs';
+
+let sim, gw, client;
+
+before(async () => {
+  sim = await startSim();
+  gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
+  client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(async () => {
+  await gw?.stop();
+  await sim?.stop();
+});
+
+function rssBytes(pid) {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]) * 1024;
+}
+
+test('a slow client pauses the upstream: memory stays bounded and every byte arrives', async () => {
+  const tokens = 100000; // ~15 MB of SSE, far more than socket buffers hold
+  const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: tokens, stream: true });
+  const sock = net.connect(gw.config.ports.http, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const chunks = [];
+  let received = 0;
+  sock.on('data', (d) => { chunks.push(d); received += d.length; });
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  await waitFor('the first bytes', () => received > 0);
+  sock.pause();
+  const statsBefore = await sim.stats();
+  const rssStart = rssBytes(gw.pid);
+  // Observe for a while with the client reading nothing. Without backpressure the gateway
+  // would take the whole stream from the engine at once (it is produced in well under this
+  // window), so the engine would finish and the gateway's memory would grow by ~15 MB.
+  let rssMax = rssStart;
+  for (let i = 0; i < 25; i++) {
+    await new Promise((r) => setTimeout(r, 40));
+    rssMax = Math.max(rssMax, rssBytes(gw.pid));
+  }
+  const statsPaused = await sim.stats();
+  assert.equal(statsPaused.streams_completed, statsBefore.streams_completed, 'the engine must be held back');
+  assert.ok(rssMax - rssStart < 8 * 1024 * 1024, `gateway memory grew by ${rssMax - rssStart} bytes`);
+  sock.resume();
+  await waitFor('the whole stream', () => Buffer.concat(chunks).includes('data: [DONE]\n\n'), { timeoutMs: 60000 });
+  sock.destroy();
+  const text = Buffer.concat(chunks).toString();
+  const contentEvents = text.match(/"delta":\{"content":"[^"]+"\}/g) ?? [];
+  assert.equal(contentEvents.length, tokens, 'no token lost');
+  assert.ok(!text.includes('"error"'));
+});
+
+test('a client that aborts mid-stream cancels the upstream transfer at once', async () => {
+  const before = await sim.stats();
+  const controller = new AbortController();
+  const stream = await client.chat.completions.create(
+    { model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 1000, stream: true },
+    { headers: { 'x-sim-inter-token-ms': '20' }, signal: controller.signal });
+  let seen = 0;
+  await assert.rejects(async () => {
+    for await (const _ of stream) {
+      if (++seen === 3) controller.abort();
+    }
+  });
+  await waitFor('the simulator to see the cancel', async () => (await sim.stats()).streams_cancelled > before.streams_cancelled);
+  const line = await waitFor('the access line', () => gw.lines().find((l) => l.event === 'access' && l.status === 499));
+  assert.equal(line.error, 'client_closed');
+});
+
+test('a client that leaves while the engine is still thinking cancels it too', async () => {
+  const before = await sim.stats();
+  const controller = new AbortController();
+  const pending = client.chat.completions.create(
+    { model: 'chat', messages: [{ role: 'user', content: 'go' }] },
+    { headers: { 'x-sim-fault': 'hang' }, signal: controller.signal });
+  await waitFor('the request to reach the engine', async () => (await sim.stats()).active > before.active);
+  controller.abort();
+  await assert.rejects(pending);
+  await waitFor('the simulator to see the cancel', async () => (await sim.stats()).streams_cancelled > before.streams_cancelled);
+});
+
+test('HTTP/1.0 clients get a close-delimited stream', async () => {
+  const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 3, stream: true });
+  const reply = await new Promise((resolve, reject) => {
+    const sock = net.connect(gw.config.ports.http, '127.0.0.1');
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    sock.on('end', () => resolve(data));
+    sock.on('error', reject);
+    sock.write(`POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  assert.match(reply, /^HTTP\/1\.1 200 /);
+  assert.ok(!/transfer-encoding: chunked/i.test(reply));
+  assert.ok(reply.endsWith('data: [DONE]\n\n'));
+});
