@@ -214,6 +214,7 @@ static void end_stream(gw_upstream *up) {
     gw_http_stream_end(http);
 }
 
+/* Answers with the buffered body and ends the request, on every path. */
 static void respond_buffered(gw_upstream *up) {
     gw_req *r = up->r;
     const gw_engine_ops *engine = r->channel->engine;
@@ -251,6 +252,7 @@ static void respond_buffered(gw_upstream *up) {
     http->on_abort = http->on_drain = NULL;
     gw_http_respond_buffer(http, status, "application/json", out, h, 1);
     evbuffer_free(out);
+    gw_req_finish(r);
 }
 
 static void complete(gw_upstream *up, CURLcode result) {
@@ -279,7 +281,6 @@ static void complete(gw_upstream *up, CURLcode result) {
                     up->fail_code, NULL, "%s", up->fail_message);
     } else {
         respond_buffered(up);
-        gw_req_finish(r);
     }
 }
 

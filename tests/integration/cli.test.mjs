@@ -27,7 +27,7 @@ test('check: ok for a good file, file:line:column errors for a bad one', () => {
   const r = spawnSync(aigw, ['check', '-c', bad]);
   assert.equal(r.status, 1);
   const err = r.stderr.toString();
-  assert.match(err, new RegExp(`${bad}:2:17: expected host:port \\(or off\\) for listen, found 'nowhere'`));
+  assert.match(err, new RegExp(`${bad}:2:18: expected host:port \\(or off\\) for listen, found 'nowhere'`));
   assert.match(err, new RegExp(`${bad}:6:25: expected an integer from 1 to 3600000 for timeouts.idle_ms, found '-5'`));
   assert.match(err, /at least one model is needed/);
   assert.equal(spawnSync(aigw, ['serve', '-c', bad]).status, 1, 'serve refuses it too');

@@ -65,11 +65,14 @@ test('a client that aborts mid-stream cancels the upstream transfer at once', as
     { model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 1000, stream: true },
     { headers: { 'x-sim-inter-token-ms': '20' }, signal: controller.signal });
   let seen = 0;
-  await assert.rejects(async () => {
+  try {
     for await (const _ of stream) {
       if (++seen === 3) controller.abort();
     }
-  });
+  } catch (err) {
+    assert.equal(err.name, 'APIUserAbortError'); // the SDK may also just end the iteration
+  }
+  assert.equal(seen, 3, 'nothing arrives after the abort');
   await waitFor('the simulator to see the cancel', async () => (await sim.stats()).streams_cancelled > before.streams_cancelled);
   const line = await waitFor('the access line', () => gw.lines().find((l) => l.event === 'access' && l.status === 499));
   assert.equal(line.error, 'client_closed');

@@ -1,0 +1,273 @@
+/* Types and functions shared by the simulator's files; not part of the library API (sim.h).
+ * Threading rule: everything a worker touches on the request path is its own (event_base,
+ * tokener, scratch buffer, in-flight list); what other threads read (stats, the last request)
+ * is atomic or behind that worker's own mutex, so no lock is shared between workers. */
+#ifndef AIGW_SIM_SIM_INTERNAL_H
+#define AIGW_SIM_SIM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+#include <json-c/json.h>
+
+#include "sim/sim.h"
+
+enum {
+    SIM_MAX_THREADS = 256,
+    SIM_MAX_MODELS = 32,
+    SIM_MAX_MODEL_NAME = 256,
+    SIM_DEFAULT_OUTPUT_TOKENS = 16,
+    SIM_MAX_OUTPUT_TOKENS = 100000, /* per request, all choices together */
+    SIM_MAX_CHOICES = 128,
+    SIM_MAX_DELAY_MS = 3600 * 1000,
+    SIM_MAX_BODY_BYTES = 16 * 1024 * 1024,
+    SIM_MAX_HEADERS_BYTES = 64 * 1024,
+    SIM_MAX_EMBEDDING_INPUTS = 2048,
+    SIM_MAX_DIMENSIONS = 8192,
+    SIM_DEFAULT_DIMENSIONS = 16,
+    SIM_MAX_MODEL_LEN = 8192, /* advertised in /v1/models, as vLLM's max_model_len */
+    SIM_JSON_DEPTH = 64,
+};
+
+typedef enum { SIM_API_CHAT, SIM_API_COMPLETIONS, SIM_API_EMBEDDINGS, SIM_API_MODELS } sim_api;
+
+typedef enum {
+    SIM_FAULT_NONE,
+    SIM_FAULT_STATUS,    /* answer with fault_arg as the status and an error body */
+    SIM_FAULT_HANG,      /* never answer */
+    SIM_FAULT_RESET,     /* TCP RST, no response */
+    SIM_FAULT_CUT,       /* stream: close after fault_arg token chunks; else half a body */
+    SIM_FAULT_MALFORMED, /* broken JSON: the body, or one SSE frame */
+    SIM_FAULT_MID_ERROR, /* stream: vLLM's mid-stream error event after the first token */
+} sim_fault;
+
+typedef enum { SIM_SHAPE_OPENAI, SIM_SHAPE_FLAT, SIM_SHAPE_TGI, SIM_SHAPE_EMPTY } sim_error_shape;
+
+/* Per-request behaviour: the server's defaults overridden by x-sim-* headers. */
+typedef struct sim_options {
+    int first_token_ms;
+    int inter_token_ms;
+    int output_tokens;
+    sim_fault fault;
+    int fault_arg;
+    sim_error_shape error_shape;
+} sim_options;
+
+/* Why a request is refused, before it is written in the shape the client asked for. */
+typedef struct sim_problem {
+    int status;
+    const char *param; /* NULL = JSON null */
+    char message[512];
+} sim_problem;
+
+typedef struct sim_model {
+    char *name;
+    char *json_name; /* escaped for a JSON string, without the quotes */
+    char *prom_name; /* escaped for a Prometheus label value */
+} sim_model;
+
+/* A validated chat or completions request, reduced to what the answer depends on. */
+typedef struct sim_generation {
+    sim_api api;
+    int model;              /* index into the served models */
+    const char *model_json; /* the model to echo, JSON-escaped; valid in the request callback */
+    long prompt_tokens;     /* whitespace-separated words of all the text sent, >= 1 */
+    int tokens;             /* generated per choice */
+    int choices;            /* prompts x n */
+    bool length_limited;    /* finish_reason "length" rather than "stop" */
+    bool stream;
+    bool include_usage;
+} sim_generation;
+
+typedef struct sim_stats {
+    atomic_long requests, chat, completions, embeddings;
+    atomic_long streams_started, streams_completed, streams_cancelled, active;
+} sim_stats;
+
+typedef struct sim_model_stats {
+    atomic_long running;
+    atomic_long prompt_tokens, generation_tokens;
+    atomic_long success_stop, success_length;
+} sim_model_stats;
+
+/* A bounded copy of the worker's latest /v1 request, for GET /sim/last-request. */
+typedef struct sim_last_request {
+    pthread_mutex_t lock;
+    uint64_t stamp_ns; /* CLOCK_MONOTONIC: the newest copy across workers wins; 0 = none */
+    char method[16];
+    char *path;
+    size_t path_len, path_cap;
+    char *headers; /* "name\0value\0" pairs, names as received */
+    size_t headers_len, headers_cap;
+    char *body; /* raw bytes; parsed when served */
+    size_t body_len, body_cap;
+    bool body_too_big;
+} sim_last_request;
+
+typedef struct sim_server sim_server;
+typedef struct sim_worker sim_worker;
+typedef struct sim_inflight sim_inflight;
+
+struct sim_worker {
+    sim_server *server;
+    int index;
+    pthread_t thread;
+    bool thread_started;
+    struct event_base *base;
+    struct evhttp *http;
+    json_tokener *tokener;
+    struct evbuffer *scratch; /* response bodies are built here, then moved to evhttp */
+    sim_inflight *inflight;   /* requests answered later: delays, hangs, streams */
+    uint64_t id_state;        /* xorshift state for response ids */
+    sim_stats stats;
+    sim_model_stats model_stats[SIM_MAX_MODELS];
+    char model_echo[6 * SIM_MAX_MODEL_NAME + 1]; /* a wildcard-served name, escaped */
+    sim_last_request last;
+};
+
+struct sim_server {
+    char *host;
+    int port;
+    int first_token_ms, inter_token_ms, output_tokens;
+    sim_model models[SIM_MAX_MODELS];
+    int model_count;
+    int wildcard_model; /* index of a "*" entry, which accepts any model name; -1 = none */
+    long created;       /* the "created" of every model in /v1/models */
+    sim_worker **workers;
+    int worker_count;
+};
+
+/* sim_router.c: the one evhttp callback; everything starts there. */
+void sim_handle_request(struct evhttp_request *req, void *worker);
+
+/* sim_faults.c */
+bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, sim_options *opt,
+                              sim_problem *problem);
+/* Closes the client connection with a TCP RST and frees it (and req) at once. */
+void sim_fault_reset(struct evhttp_request *req);
+
+/* sim_reply.c */
+/* Sends `body` (moved out) as JSON; a 200 carries the cut/malformed faults of `opt`. */
+void sim_reply_json(struct evhttp_request *req, const sim_options *opt, int status,
+                    struct evbuffer *body);
+void sim_reply_problem(sim_worker *w, struct evhttp_request *req, sim_error_shape shape,
+                       const sim_problem *problem);
+void sim_reply_error(sim_worker *w, struct evhttp_request *req, sim_error_shape shape, int status,
+                     const char *param, const char *message);
+/* The error "type" vLLM/OpenAI use for a status (BadRequestError, NotFoundError, ...). */
+const char *sim_error_type(int status);
+void sim_problem_set(sim_problem *p, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* sim_json.c */
+/* Parses the request body strictly; NULL and a 400 problem when it is not one JSON value. */
+json_object *sim_json_parse(sim_worker *w, const char *text, size_t len, sim_problem *problem);
+/* Appends s as a quoted JSON string. */
+void sim_json_add_string(struct evbuffer *out, const char *s, size_t len);
+/* Returns a malloc'ed copy of s escaped for the inside of a JSON string. */
+char *sim_json_escape_dup(const char *s);
+/* Escapes s for the inside of a JSON string into out, which holds 6 * len + 1 bytes. */
+size_t sim_json_escape(char *out, const char *s, size_t len);
+
+/* sim_text.c */
+long sim_count_words(const char *s, size_t len);
+/* Token k of every generated text: a word, with a leading space unless k == 0. */
+const char *sim_token_text(int k, size_t *len);
+/* Appends tokens [0, count) as one text. */
+void sim_text_append(struct evbuffer *out, int count);
+
+/* sim_request.c: validation of the JSON bodies into what the answer needs. */
+/* Resolves the body's model to a served entry, and the name to echo (JSON-escaped, valid until
+ * the request callback returns: it may live in w->model_echo). */
+bool sim_request_model(sim_worker *w, json_object *body, int *model, const char **model_json,
+                       sim_problem *problem);
+bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
+                            sim_generation *gen, sim_problem *problem);
+
+/* sim_completion.c: non-stream chat and completions answers. */
+void sim_completion_body(sim_worker *w, struct evbuffer *out, const sim_generation *gen);
+/* Writes a fresh response id such as "chatcmpl-<32 hex>" into buf. */
+void sim_make_id(sim_worker *w, const char *prefix, char *buf, size_t buflen);
+
+/* sim_stream.c */
+void sim_stream_start(sim_worker *w, struct evhttp_request *req, const sim_generation *gen,
+                      const sim_options *opt);
+
+/* sim_embeddings.c: builds the answer into out, or returns false with a problem. */
+bool sim_embeddings_body(sim_worker *w, json_object *body, const char *model_json,
+                         struct evbuffer *out, long *prompt_tokens, sim_problem *problem);
+
+/* sim_models.c */
+bool sim_models_parse(sim_server *s, const char *list, char *err, size_t errlen);
+void sim_models_free(sim_server *s);
+/* The entry serving `name`: an exact match, else the wildcard; -1 when none. */
+int sim_model_find(const sim_server *s, const char *name, size_t len);
+/* The entry answering a request that names no model (vLLM: the first served one). */
+int sim_model_default(const sim_server *s);
+void sim_models_body(const sim_server *s, struct evbuffer *out);
+
+/* sim_inflight.c: requests answered later. A kind embeds sim_inflight first and supplies ops. */
+typedef struct sim_inflight_ops {
+    void (*on_timer)(sim_inflight *fl);
+    void (*destroy)(sim_inflight *fl); /* frees the kind's struct; never touches the request */
+} sim_inflight_ops;
+
+struct sim_inflight {
+    sim_inflight *prev, *next;
+    const sim_inflight_ops *ops;
+    sim_worker *worker;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    struct event timer;
+    int model;     /* counted in vllm:num_requests_running; -1 = none */
+    bool watching; /* reading the client socket ourselves to notice it leave */
+    bool timer_pending;
+};
+
+/* Takes the request over until sim_inflight_end: a client that leaves calls destroy, counts
+ * streams_cancelled and frees the request. watch_client is for requests that have not started
+ * their response (evhttp reads nothing then, so it would not notice). */
+void sim_inflight_begin(sim_inflight *fl, const sim_inflight_ops *ops, sim_worker *w,
+                        struct evhttp_request *req, int model, bool watch_client);
+void sim_inflight_arm(sim_inflight *fl, int delay_ms);
+/* The request goes back to evhttp (still valid; the caller answers it next) and fl is freed. */
+void sim_inflight_end(sim_inflight *fl);
+/* Frees fl, then closes the connection (and so the request) without a complete answer. */
+void sim_inflight_close(sim_inflight *fl);
+/* Frees fl when its connection is already gone (so it is not touched). */
+void sim_inflight_forget(sim_inflight *fl);
+/* At shutdown: frees every in-flight state; evhttp_free then frees connections and requests. */
+void sim_inflight_abandon_all(sim_worker *w);
+/* Answers `body` (moved out) after delay_ms, honouring the cut/malformed faults in opt. */
+void sim_delayed_reply(sim_worker *w, struct evhttp_request *req, const sim_options *opt,
+                       int delay_ms, struct evbuffer *body, int model, long prompt_tokens,
+                       long completion_tokens, bool length_limited);
+/* Never answers; only a client that leaves (or sim_stop) ends it. */
+void sim_hang(sim_worker *w, struct evhttp_request *req, int model);
+
+/* sim_stats.c */
+static inline void sim_count(atomic_long *counter, long delta) {
+    atomic_fetch_add_explicit(counter, delta, memory_order_relaxed);
+}
+void sim_stats_success(sim_worker *w, int model, long prompt_tokens, long completion_tokens,
+                       bool length_limited);
+void sim_stats_body(const sim_server *s, struct evbuffer *out);
+void sim_stats_reset(sim_server *s);
+void sim_metrics_body(const sim_server *s, struct evbuffer *out);
+
+/* sim_last_request.c */
+void sim_last_request_init(sim_last_request *last);
+void sim_last_request_free(sim_last_request *last);
+void sim_last_request_record(sim_worker *w, struct evhttp_request *req, const char *path,
+                             const char *body, size_t body_len);
+/* Appends the JSON of the newest request recorded by any worker, or `null`. */
+void sim_last_request_body(const sim_server *s, struct evbuffer *out);
+
+#endif
