@@ -17,10 +17,15 @@ before(async () => {
   - name: slow
     base_url: ${sim.url}/v1
     forward_headers: ["x-sim-*"]
-    timeouts: {first_byte_ms: 300, idle_ms: 300}`;
+    timeouts: {first_byte_ms: 300, idle_ms: 300}
+  - name: short
+    base_url: ${sim.url}/v1
+    forward_headers: ["x-sim-*"]
+    timeouts: {total_ms: 400}`;
   const models = `${standardModels}
   - {name: dead-model, channel: dead}
-  - {name: slow-model, channel: slow, upstream_model: sim-model}`;
+  - {name: slow-model, channel: slow, upstream_model: sim-model}
+  - {name: short-model, channel: short, upstream_model: sim-model}`;
   gw = await startGateway(await gatewayConfig({ channels, models, server: '  max_body_bytes: 65536' }));
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
@@ -172,6 +177,17 @@ test('upstream stalls between chunks past idle_ms: the stream ends with an error
     assert.match(err.message, /idle_ms/);
     return true;
   });
+});
+
+test('a stream longer than total_ms ends with an error event naming the limit', async () => {
+  const stream = await client.chat.completions.create(
+    { model: 'short-model', messages, stream: true, max_tokens: 50 },
+    { headers: { 'x-sim-inter-token-ms': '50' } });
+  let tokens = 0;
+  await assert.rejects(async () => {
+    for await (const c of stream) tokens += c.choices[0]?.delta?.content ? 1 : 0;
+  }, /timeouts\.total_ms \(400 ms\)/);
+  assert.ok(tokens > 0 && tokens < 50, `${tokens} tokens before the limit`);
 });
 
 test('upstream errors of every shape come back normalized with the status kept', async () => {
