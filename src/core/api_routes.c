@@ -35,17 +35,36 @@ void gw_api_respond_error(gw_http_req *req, int status, const char *type, const 
     evbuffer_free(body);
 }
 
+static void add_model_object(struct evbuffer *out, const gw_model *m) {
+    evbuffer_add_printf(out, "{\"id\":%.*s,\"object\":\"model\",\"created\":0,\"owned_by\":\"aigw\"}",
+                        (int)m->name_json_len, m->name_json);
+}
+
 static void respond_models(gw_worker *w, gw_http_req *req) {
     const gw_config *cfg = w->cfg;
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, "{\"object\":\"list\",\"data\":[", 25);
     for (size_t i = 0; i < cfg->model_count; i++) {
-        const gw_model *m = &cfg->models[i];
-        evbuffer_add_printf(out, "%s{\"id\":%.*s,\"object\":\"model\",\"created\":0,"
-                                 "\"owned_by\":\"aigw\"}",
-                            i ? "," : "", (int)m->name_json_len, m->name_json);
+        if (i) evbuffer_add(out, ",", 1);
+        add_model_object(out, &cfg->models[i]);
     }
     evbuffer_add(out, "]}", 2);
+    gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
+    evbuffer_free(out);
+}
+
+/* GET /v1/models/{id}, which the SDKs' models.retrieve() calls; ids may contain '/'. */
+static void respond_one_model(gw_worker *w, gw_http_req *req, const char *id, size_t len) {
+    const gw_model *m = gw_config_find_model(w->cfg, id, len);
+    if (!m) {
+        char message[300];
+        snprintf(message, sizeof message, "The model `%.*s` does not exist.",
+                 (int)(len > 200 ? 200 : len), id);
+        gw_api_respond_error(req, 404, "invalid_request_error", "model_not_found", message);
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    add_model_object(out, m);
     gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
     evbuffer_free(out);
 }
@@ -75,6 +94,13 @@ void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
             int ready = !w->draining;
             respond_status(req, ready ? 200 : 503, ready ? "ready" : "draining");
         }
+        return;
+    }
+    static const char model_prefix[] = "/v1/models/";
+    size_t plen = sizeof model_prefix - 1;
+    if (req->path_len > plen && !memcmp(req->path, model_prefix, plen) &&
+        (req->method == HTTP_GET || req->method == HTTP_HEAD)) {
+        respond_one_model(w, req, req->path + plen, req->path_len - plen);
         return;
     }
     char message[300];

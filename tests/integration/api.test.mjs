@@ -116,6 +116,9 @@ test('models lists the virtual names', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
   assert.deepEqual(ids.sort(), ['chat', 'sim-model']);
+  const one = await client.models.retrieve('chat');
+  assert.equal(one.id, 'chat');
+  await assert.rejects(client.models.retrieve('nope'), (err) => err.status === 404 && err.code === 'model_not_found');
 });
 
 test('the HTTPS port serves the same API with the self-signed certificate', async () => {

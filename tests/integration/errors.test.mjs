@@ -2,9 +2,8 @@
 // official SDK raises the right error class with a message that says what to fix.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import OpenAI from 'openai';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, freePort } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, freePort, rawExchange } from './lib/harness.mjs';
 
 let sim, gw, client;
 
@@ -135,14 +134,7 @@ test('wrong method: 405 with Allow; unknown path: 404; both OpenAI-shaped', asyn
 });
 
 test('a malformed HTTP request gets a 400 JSON answer and the connection closes', async () => {
-  const reply = await new Promise((resolve, reject) => {
-    const sock = net.connect(gw.config.ports.http, '127.0.0.1');
-    let data = '';
-    sock.on('data', (d) => { data += d; });
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
-    sock.write('GARBAGE / NOT-HTTP\r\n\r\n');
-  });
+  const reply = await rawExchange(gw.config.ports.http, 'GARBAGE / NOT-HTTP\r\n\r\n');
   assert.match(reply, /^HTTP\/1\.1 400 /);
   assert.match(reply, /"type":"invalid_request_error"/);
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor, rawExchange } from './lib/harness.mjs';
 
 let sim, gw, client;
 
@@ -92,14 +92,8 @@ test('a client that leaves while the engine is still thinking cancels it too', a
 
 test('HTTP/1.0 clients get a close-delimited stream', async () => {
   const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 3, stream: true });
-  const reply = await new Promise((resolve, reject) => {
-    const sock = net.connect(gw.config.ports.http, '127.0.0.1');
-    let data = '';
-    sock.on('data', (d) => { data += d; });
-    sock.on('end', () => resolve(data));
-    sock.on('error', reject);
-    sock.write(`POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  });
+  const reply = await rawExchange(gw.config.ports.http,
+    `POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   assert.match(reply, /^HTTP\/1\.1 200 /);
   assert.ok(!/transfer-encoding: chunked/i.test(reply));
   assert.ok(reply.endsWith('data: [DONE]\n\n'));

@@ -40,6 +40,19 @@ export async function waitFor(what, check, { timeoutMs = 10000, intervalMs = 20 
   }
 }
 
+// Writes raw bytes on a new connection and resolves with everything read until the server
+// closes it: for what an HTTP client library would not send.
+export function rawExchange(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    sock.on('end', () => resolve(data));
+    sock.on('error', reject);
+    sock.write(bytes);
+  });
+}
+
 class Proc {
   constructor(name, child) {
     this.name = name;
