@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +32,7 @@ test('check: ok for a good file, file:line:column errors for a bad one', () => {
   assert.match(err, /at least one model is needed/);
   assert.equal(spawnSync(aigw, ['serve', '-c', bad]).status, 1, 'serve refuses it too');
   assert.equal(spawnSync(aigw, ['frobnicate']).status, 2);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a port already in use is reported, not ignored', async () => {
@@ -51,6 +52,7 @@ test('a port already in use is reported, not ignored', async () => {
 test('first run as a new user: `aigw serve` alone answers the openai SDK at once', async () => {
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'aigw-first-run-'));
   const cfgPorts = await gatewayConfig({ channels: '', models: '' }); // only for free ports
+  rmSync(cfgPorts.dir, { recursive: true, force: true });
   // the embedded default, with its ports moved so the test never collides with a running aigw
   const yaml = execFileSync(aigw, ['default-config']).toString()
     .replace('0.0.0.0:8080', `127.0.0.1:${cfgPorts.ports.http}`)

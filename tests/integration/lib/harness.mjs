@@ -2,7 +2,7 @@
 // that they exited cleanly (exit 0, no sanitizer or valgrind report). Waits on conditions,
 // never on fixed sleeps.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +80,7 @@ class Proc {
     assert.ok(!report.test(this.stderr), `${this.name} reported a memory error:\n${this.stderr.slice(-4000)}`);
     assert.equal(signal, null, `${this.name} died of ${signal}:\n${this.stderr.slice(-2000)}`);
     assert.equal(code, 0, `${this.name} exited ${code}:\n${this.stderr.slice(-2000)}`);
+    if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
   }
 }
 
@@ -131,6 +132,7 @@ export async function startGateway(config, { env = {} } = {}) {
     cwd: config.dir, env: { ...process.env, ...env },
   });
   proc.config = config;
+  proc.tmpDir = config.dir;
   proc.url = `http://127.0.0.1:${config.ports.http}`;
   proc.httpsUrl = `https://127.0.0.1:${config.ports.https}`;
   proc.adminUrl = `http://127.0.0.1:${config.ports.admin}`;
