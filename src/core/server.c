@@ -88,7 +88,8 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs) {
         !same_listen(&cfg->admin, &s->cfg->admin) || cfg->workers != s->cfg->workers)
         gw_log_warn("reload_partial",
                     "\"message\":\"listen addresses and workers take effect on restart\"");
-    if (cfg->admin_token_generated) cfg->admin_token = s->cfg->admin_token; /* keep the token */
+    if (cfg->admin_token_generated) /* keep the printed token; the old arena goes with the old */
+        cfg->admin_token = gw_arena_strdup(&cfg->arena, s->cfg->admin_token);
     cfg->generation = ++s->generation;
     for (int i = 0; i < s->worker_count; i++)
         gw_worker_post_config(&s->workers[i], gw_config_ref(cfg));

@@ -82,6 +82,12 @@ test('first run as a new user: `aigw serve` alone answers the openai SDK at once
     assert.equal(status, 200);
     const token = gw.lines().find((l) => l.event === 'admin_token')?.token;
     assert.match(token, /^[0-9a-f]{32}$/, 'a random admin token is printed when none is configured');
+    // the printed token stays valid across reloads (each reload frees the previous config)
+    for (const generation of [2, 3]) {
+      const res = await fetch(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).generation, generation);
+    }
   } finally {
     await gw.stop();
   }
