@@ -17,7 +17,8 @@ static int cmd_check(const char *path) {
     gw_config_errors errs;
     gw_config *cfg = gw_config_load(path, NULL, &errs);
     if (!cfg) {
-        for (size_t i = 0; i < errs.count; i++) fprintf(stderr, "%s\n", errs.messages[i]);
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.messages[i]);
         fprintf(stderr, "%s: %zu error%s\n", path ? path : "<default>", errs.count,
                 errs.count == 1 ? "" : "s");
         return 1;

@@ -70,8 +70,7 @@ static void handle_admin(gw_http_req *req, void *ud) {
         else
             handle_reload(s, req);
     } else {
-        gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url",
-                             "unknown admin URL");
+        gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url", "unknown admin URL");
     }
 }
 

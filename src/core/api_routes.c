@@ -36,7 +36,8 @@ void gw_api_respond_error(gw_http_req *req, int status, const char *type, const 
 }
 
 static void add_model_object(struct evbuffer *out, const gw_model *m) {
-    evbuffer_add_printf(out, "{\"id\":%.*s,\"object\":\"model\",\"created\":0,\"owned_by\":\"aigw\"}",
+    evbuffer_add_printf(out,
+                        "{\"id\":%.*s,\"object\":\"model\",\"created\":0,\"owned_by\":\"aigw\"}",
                         (int)m->name_json_len, m->name_json);
 }
 
@@ -81,8 +82,7 @@ void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
         if (strlen(rt->path) != req->path_len || memcmp(rt->path, req->path, req->path_len))
             continue;
         path_match = rt;
-        if (rt->method != req->method &&
-            !(rt->method == HTTP_GET && req->method == HTTP_HEAD))
+        if (rt->method != req->method && !(rt->method == HTTP_GET && req->method == HTTP_HEAD))
             continue;
         if (rt->kind >= 0) {
             gw_req_start(w, req, (gw_api_kind)rt->kind);

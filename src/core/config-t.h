@@ -30,8 +30,8 @@ typedef struct gw_channel {
     const char *name;
     const char *type; /* engine adapter name */
     const struct gw_engine_ops *engine;
-    const char *base_url;      /* as configured; "builtin:sim" is the in-process simulator */
-    const char *api_key;       /* NULL: no Authorization header */
+    const char *base_url;          /* as configured; "builtin:sim" is the in-process simulator */
+    const char *api_key;           /* NULL: no Authorization header */
     const char *url[GW_API_COUNT]; /* full upstream URL per API, built once */
     struct curl_slist *headers;    /* Content-Type, Authorization, Expect: built once, read-only */
     const char **forward_headers;  /* client headers passed on; "x-foo-*" matches a prefix */
@@ -42,16 +42,16 @@ typedef struct gw_channel {
 } gw_channel;
 
 typedef struct gw_model {
-    const char *name;           /* the virtual name callers use */
+    const char *name; /* the virtual name callers use */
     size_t name_len;
-    const char *name_json;      /* name as a JSON string literal, spliced into responses */
+    const char *name_json; /* name as a JSON string literal, spliced into responses */
     size_t name_json_len;
     const gw_channel *channel;
     const char *upstream_model; /* the name the channel serves; the virtual name when unset */
     size_t upstream_model_len;
     const char *upstream_model_json; /* upstream_model as a JSON string literal, for splicing */
     size_t upstream_model_json_len;
-    int rewrite;                /* upstream_model differs from name */
+    int rewrite; /* upstream_model differs from name */
 } gw_model;
 
 typedef struct gw_config {

@@ -59,9 +59,10 @@ static yaml_node_t *node_at(loader *ld, int index) {
 
 static int expect_kind(loader *ld, yaml_node_t *node, yaml_node_type_t type, const char *what) {
     if (node->type == type) return 0;
-    add_error(ld, node, "expected %s for %s, found %s", type == YAML_MAPPING_NODE ? "a mapping"
-                        : type == YAML_SEQUENCE_NODE                       ? "a list"
-                                                                           : "a scalar",
+    add_error(ld, node, "expected %s for %s, found %s",
+              type == YAML_MAPPING_NODE    ? "a mapping"
+              : type == YAML_SEQUENCE_NODE ? "a list"
+                                           : "a scalar",
               what, node_kind(node));
     return -1;
 }
@@ -103,8 +104,7 @@ static const char *get_string(loader *ld, yaml_node_t *node, const char *what) {
     return expand_scalar(ld, node);
 }
 
-static int get_int(loader *ld, yaml_node_t *node, const char *what, long min, long max,
-                   long *out) {
+static int get_int(loader *ld, yaml_node_t *node, const char *what, long min, long max, long *out) {
     if (expect_kind(ld, node, YAML_SCALAR_NODE, what) < 0) return -1;
     const char *s = (const char *)node->data.scalar.value;
     char *end;
@@ -178,7 +178,8 @@ static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const 
         }
         const char *name = (const char *)key->data.scalar.value;
         const key_spec *spec = specs;
-        while (spec->key && strcmp(spec->key, name)) spec++;
+        while (spec->key && strcmp(spec->key, name))
+            spec++;
         if (spec->key) {
             spec->handle(ld, value, target);
             continue;
@@ -192,10 +193,10 @@ static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const 
     }
 }
 
-#define INT_FIELD(fn, field, what, min, max)                                                     \
-    static void fn(loader *ld, yaml_node_t *v, void *t) {                                        \
-        long x;                                                                                  \
-        if (get_int(ld, v, what, min, max, &x) == 0) field = (__typeof__(field))x;               \
+#define INT_FIELD(fn, field, what, min, max)                                                       \
+    static void fn(loader *ld, yaml_node_t *v, void *t) {                                          \
+        long x;                                                                                    \
+        if (get_int(ld, v, what, min, max, &x) == 0) field = (__typeof__(field))x;                 \
     }
 
 /* --- server --- */
@@ -203,18 +204,17 @@ static void h_http(loader *ld, yaml_node_t *v, void *t);
 static void h_https(loader *ld, yaml_node_t *v, void *t);
 static void h_admin(loader *ld, yaml_node_t *v, void *t);
 INT_FIELD(h_workers, ((gw_config *)t)->workers, "server.workers", 0, 256)
-INT_FIELD(h_max_body, ((gw_config *)t)->max_body_bytes, "server.max_body_bytes", 1024,
-          1L << 30)
-INT_FIELD(h_max_response, ((gw_config *)t)->max_response_bytes, "server.max_response_bytes",
-          1024, 1L << 31)
+INT_FIELD(h_max_body, ((gw_config *)t)->max_body_bytes, "server.max_body_bytes", 1024, 1L << 30)
+INT_FIELD(h_max_response, ((gw_config *)t)->max_response_bytes, "server.max_response_bytes", 1024,
+          1L << 31)
 INT_FIELD(h_max_header, ((gw_config *)t)->max_header_bytes, "server.max_header_bytes", 1024,
           1L << 20)
 INT_FIELD(h_shutdown, ((gw_config *)t)->shutdown_timeout_ms, "server.shutdown_timeout_ms", 0,
           3600000)
-INT_FIELD(h_keepalive, ((gw_config *)t)->keepalive_timeout_ms, "server.keepalive_timeout_ms",
-          100, 3600000)
-INT_FIELD(h_client_timeout, ((gw_config *)t)->client_timeout_ms, "server.client_timeout_ms",
-          100, 3600000)
+INT_FIELD(h_keepalive, ((gw_config *)t)->keepalive_timeout_ms, "server.keepalive_timeout_ms", 100,
+          3600000)
+INT_FIELD(h_client_timeout, ((gw_config *)t)->client_timeout_ms, "server.client_timeout_ms", 100,
+          3600000)
 
 static void h_listen(loader *ld, yaml_node_t *v, void *t) {
     get_listen(ld, v, "listen", t);
@@ -336,8 +336,8 @@ static void h_ch_forward(loader *ld, yaml_node_t *v, void *t) {
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     ch->forward_headers = gw_arena_alloc(&ld->cfg->arena, (n + 1) * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        const char *h = get_string(ld, node_at(ld, v->data.sequence.items.start[i]),
-                                   "a forward_headers entry");
+        const char *h =
+            get_string(ld, node_at(ld, v->data.sequence.items.start[i]), "a forward_headers entry");
         if (!h) continue;
         char *lower = gw_arena_strdup(&ld->cfg->arena, h);
         for (char *p = lower; *p; p++)
@@ -365,16 +365,14 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         ch->line = (int)item->start_mark.line + 1;
         ch->type = "openai";
         ch->engine = gw_engine_find("openai");
-        ch->timeouts = (gw_timeouts){.connect_ms = 5000,
-                                     .first_byte_ms = 120000,
-                                     .idle_ms = 60000,
-                                     .total_ms = 1800000};
+        ch->timeouts = (gw_timeouts){
+            .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 60000, .total_ms = 1800000};
         ch->max_connections = 256;
         walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!ch->name) add_error(ld, item, "channel needs a name");
-        if (!ch->base_url) add_error(ld, item, "channel '%s' needs a base_url",
-                                     ch->name ? ch->name : "?");
+        if (!ch->base_url)
+            add_error(ld, item, "channel '%s' needs a base_url", ch->name ? ch->name : "?");
         for (size_t j = 0; ch->name && j + 1 < cfg->channel_count; j++)
             if (cfg->channels[j].name && !strcmp(cfg->channels[j].name, ch->name))
                 add_error(ld, item, "channel '%s' is defined twice (first at line %d)", ch->name,
@@ -456,20 +454,23 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
 
 static uint32_t hash_name(const char *s, size_t len) {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 
 static void build_model_index(gw_config *cfg) {
     size_t slots = 8;
-    while (slots < cfg->model_count * 2) slots *= 2;
+    while (slots < cfg->model_count * 2)
+        slots *= 2;
     cfg->model_slots = gw_arena_alloc(&cfg->arena, slots * sizeof(uint32_t));
     cfg->model_slot_mask = slots - 1;
     for (size_t i = 0; i < cfg->model_count; i++) {
         const gw_model *m = &cfg->models[i];
         if (!m->name) continue;
         size_t s = hash_name(m->name, m->name_len) & cfg->model_slot_mask;
-        while (cfg->model_slots[s]) s = (s + 1) & cfg->model_slot_mask;
+        while (cfg->model_slots[s])
+            s = (s + 1) & cfg->model_slot_mask;
         cfg->model_slots[s] = (uint32_t)i + 1;
     }
 }
@@ -492,7 +493,8 @@ static void finish_channel(loader *ld, gw_channel *ch) {
         base = ld->sim_base_url;
     }
     size_t base_len = strlen(base);
-    while (base_len && base[base_len - 1] == '/') base_len--;
+    while (base_len && base[base_len - 1] == '/')
+        base_len--;
     static const char *const suffix[GW_API_COUNT] = {"/chat/completions", "/completions",
                                                      "/embeddings"};
     for (int api = 0; api < GW_API_COUNT; api++) {
@@ -537,7 +539,8 @@ static void finish_config(loader *ld) {
         cfg->admin_token = gw_arena_strdup(&cfg->arena, token);
         cfg->admin_token_generated = 1;
     }
-    for (size_t i = 0; i < cfg->channel_count; i++) finish_channel(ld, &cfg->channels[i]);
+    for (size_t i = 0; i < cfg->channel_count; i++)
+        finish_channel(ld, &cfg->channels[i]);
     build_model_index(cfg);
 }
 
@@ -578,10 +581,11 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
                  p < root->data.mapping.pairs.top; p++) {
                 yaml_node_t *k = node_at(&ld, p->key);
-                const char *kn = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value
-                                                              : "";
+                const char *kn =
+                    k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
                 const key_spec *s = first_pass;
-                while (s->key && strcmp(s->key, kn)) s++;
+                while (s->key && strcmp(s->key, kn))
+                    s++;
                 if (!s->key)
                     add_error(&ld, k,
                               "unknown key '%s' at the top level (expected one of: server, log, "
@@ -620,8 +624,8 @@ gw_config *gw_config_load(const char *path, const char *sim_base_url, gw_config_
     size_t len = buf ? fread(buf, 1, MAX_CONFIG_BYTES + 1, f) : 0;
     fclose(f);
     if (!buf || len > MAX_CONFIG_BYTES) {
-        snprintf(errs->messages[0], sizeof errs->messages[0], "%s:1:1: larger than %d bytes",
-                 path, MAX_CONFIG_BYTES);
+        snprintf(errs->messages[0], sizeof errs->messages[0], "%s:1:1: larger than %d bytes", path,
+                 MAX_CONFIG_BYTES);
         errs->count = 1;
         free(buf);
         return NULL;
@@ -642,7 +646,8 @@ int gw_config_wants_sim(const gw_config *cfg) {
 void gw_config_unref(gw_config *cfg) {
     if (!cfg) return;
     if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
-    for (size_t i = 0; i < cfg->channel_count; i++) curl_slist_free_all(cfg->channels[i].headers);
+    for (size_t i = 0; i < cfg->channel_count; i++)
+        curl_slist_free_all(cfg->channels[i].headers);
     gw_arena_free(&cfg->arena);
     free(cfg);
 }

@@ -92,7 +92,8 @@ static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
     }
     if (c->hlen + len > c->hcap) {
         size_t cap = c->hcap ? c->hcap : 2048;
-        while (cap < c->hlen + len) cap *= 2;
+        while (cap < c->hlen + len)
+            cap *= 2;
         char *nbuf = realloc(c->hbuf, cap);
         if (!nbuf) {
             c->error_status = 500;
@@ -212,29 +213,52 @@ static const http_parser_settings parser_settings = {
 
 const char *gw_http_status_text(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 424: return "Failed Dependency";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 424:
+        return "Failed Dependency";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 529:
+        return "Overloaded";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -250,8 +274,8 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
     if (content_type)
         n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", content_type);
     if (content_length >= 0)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %lld\r\n",
-                      content_length);
+        n +=
+            snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %lld\r\n", content_length);
     else if (r->http_minor > 0)
         n += snprintf(head + n, sizeof head - (size_t)n, "Transfer-Encoding: chunked\r\n");
     for (size_t i = 0; i < extra_count; i++) {
@@ -510,8 +534,8 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
     snprintf(out, outlen, "%s:%d", host, port);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg) {
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg) {
     gw_http_server *s = arg;
     (void)l;
     (void)salen;
@@ -526,19 +550,23 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (s->tls) {
         SSL *ssl = SSL_new(s->tls);
         /* deferred callbacks: an OpenSSL write may fail inside our own call otherwise */
-        c->bev = ssl ? bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE |
-                                                          BEV_OPT_DEFER_CALLBACKS)
-                     : NULL;
-        if (c->bev) bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        else if (ssl) SSL_free(ssl);
+        c->bev =
+            ssl ? bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                : NULL;
+        if (c->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        else if (ssl)
+            SSL_free(ssl);
     } else {
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     c->req.body = evbuffer_new();
     if (!c->bev || !c->req.body) {
-        if (c->bev) bufferevent_free(c->bev);
-        else evutil_closesocket(fd);
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            evutil_closesocket(fd);
         if (c->req.body) evbuffer_free(c->req.body);
         free(c);
         return;
@@ -560,7 +588,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 }
 
 static struct addrinfo *resolve_listen(const char *host, int port, char *err, size_t errlen) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char port_str[8];
@@ -609,10 +638,10 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     s->handler = handler;
     s->ud = ud;
     /* SO_REUSEPORT: every worker binds the same port and the kernel spreads connections. */
-    s->listener = evconnlistener_new_bind(
-        base, accept_cb, s,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-        1024, ai->ai_addr, (int)ai->ai_addrlen);
+    s->listener = evconnlistener_new_bind(base, accept_cb, s,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                              LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                          1024, ai->ai_addr, (int)ai->ai_addrlen);
     freeaddrinfo(ai);
     if (!s->listener) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));

@@ -81,8 +81,7 @@ void gw_http_respond(gw_http_req *req, int status, const char *content_type, con
                      size_t len, const gw_http_header *extra, size_t extra_count);
 /* Moves the contents of `body` out (no copy). */
 void gw_http_respond_buffer(gw_http_req *req, int status, const char *content_type,
-                            struct evbuffer *body, const gw_http_header *extra,
-                            size_t extra_count);
+                            struct evbuffer *body, const gw_http_header *extra, size_t extra_count);
 
 /* Streamed responses: chunked on HTTP/1.1, close-delimited on HTTP/1.0. */
 void gw_http_stream_begin(gw_http_req *req, int status, const char *content_type,

@@ -66,20 +66,23 @@ static int scan_number(scanner *sc) {
     if (s[i] == '0') {
         i++;
     } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9') i++;
+        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
+            i++;
     } else {
         return fail(sc, "a digit");
     }
     if (i < sc->n && s[i] == '.') {
         i++;
         if (i >= sc->n || s[i] < '0' || s[i] > '9') return fail(sc, "a digit after '.'");
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9') i++;
+        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
+            i++;
     }
     if (i < sc->n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < sc->n && (s[i] == '+' || s[i] == '-')) i++;
         if (i >= sc->n || s[i] < '0' || s[i] > '9') return fail(sc, "a digit in the exponent");
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9') i++;
+        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
+            i++;
     }
     sc->i = i;
     return 0;

@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 typedef struct gw_json_scan_result {
-    int is_object;       /* the top-level value is an object */
-    int key_count;       /* how many top-level members are named `key` (escapes decoded) */
-    size_t value_start;  /* span of the first such member's value: [value_start, value_end) */
+    int is_object;      /* the top-level value is an object */
+    int key_count;      /* how many top-level members are named `key` (escapes decoded) */
+    size_t value_start; /* span of the first such member's value: [value_start, value_end) */
     size_t value_end;
     size_t error_offset; /* where a malformed text went wrong */
     const char *error;   /* what was expected there; NULL when the text is valid */

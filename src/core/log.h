@@ -1,4 +1,5 @@
-/* One JSON object per line, for startup, errors and the access log alike, so one parser reads all. */
+/* One JSON object per line, for startup, errors and the access log alike, so one parser reads all.
+ */
 #ifndef AIGW_CORE_LOG_H
 #define AIGW_CORE_LOG_H
 

@@ -15,8 +15,8 @@ static void add_json_string(struct evbuffer *out, const char *s, size_t len) {
     evbuffer_add(out, "\"", 1);
 }
 
-void gw_openai_error(struct evbuffer *out, const char *message, const char *type,
-                     const char *code, const char *param) {
+void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
+                     const char *param) {
     evbuffer_add(out, "{\"error\":{\"message\":", 20);
     add_json_string(out, message, strlen(message));
     evbuffer_add(out, ",\"type\":", 8);
@@ -36,7 +36,13 @@ void gw_openai_error(struct evbuffer *out, const char *message, const char *type
 
 const char *gw_openai_error_type(int status) {
     switch (status) {
-    case 400: case 404: case 405: case 409: case 413: case 415: case 422:
+    case 400:
+    case 404:
+    case 405:
+    case 409:
+    case 413:
+    case 415:
+    case 422:
         return "invalid_request_error";
     case 401:
         return "authentication_error";
@@ -44,7 +50,8 @@ const char *gw_openai_error_type(int status) {
         return "permission_error";
     case 429:
         return "rate_limit_exceeded";
-    case 503: case 529:
+    case 503:
+    case 529:
         return "overloaded_error";
     default:
         return status >= 500 ? "server_error" : "invalid_request_error";

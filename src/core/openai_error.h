@@ -8,8 +8,8 @@
 struct evbuffer;
 
 /* Appends the error object. code and param may be NULL (written as null). */
-void gw_openai_error(struct evbuffer *out, const char *message, const char *type,
-                     const char *code, const char *param);
+void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
+                     const char *param);
 
 /* An upstream's error body of any shape (OpenAI nested, SGLang/old-vLLM flat, TGI/MindIE
  * {"error","error_type"}, plain text, empty) rewritten to OpenAI's shape. */

@@ -43,12 +43,12 @@ typedef struct gw_req {
     const gw_channel *channel;
     gw_upstream *upstream;
 
-    int status;                /* what the client got; 499 when it left first */
-    const char *error_code;    /* short reason for the access log, NULL on success */
+    int status;             /* what the client got; 499 when it left first */
+    const char *error_code; /* short reason for the access log, NULL on success */
     int64_t t_start, t_first_byte, t_end;
     uint64_t bytes_in, bytes_out;
 
-    size_t filter_next;        /* the next filter whose on_request runs */
+    size_t filter_next; /* the next filter whose on_request runs */
     void *filter_state[GW_MAX_FILTERS];
     int finished;
 } gw_req;

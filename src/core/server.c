@@ -140,7 +140,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     s->draining = 1;
     gw_log_info("shutdown", "\"signal\":%d,\"deadline_ms\":%d", (int)sig,
                 s->cfg->shutdown_timeout_ms);
-    for (int i = 0; i < s->worker_count; i++) gw_worker_request_stop(&s->workers[i]);
+    for (int i = 0; i < s->worker_count; i++)
+        gw_worker_request_stop(&s->workers[i]);
     on_exit_poll(-1, 0, s);
 }
 
@@ -150,16 +151,18 @@ static void print_banner(const gw_server *s) {
     printf("\naigw %s is running (%d workers, config: %s)\n", AIGW_VERSION, s->worker_count,
            c->source ? c->source : "embedded default");
     if (c->http.host) printf("  API   http://127.0.0.1:%d/v1\n", c->http.port);
-    if (c->https.host) printf("  API   https://127.0.0.1:%d/v1 (certificate %s)\n", c->https.port,
-                              c->tls_cert);
-    if (c->admin.host) printf("  admin http://%s:%d (token %s)\n", c->admin.host, c->admin.port,
-                              c->admin_token_generated ? c->admin_token : "from the config");
-    printf("\nTry it:\n  curl http://127.0.0.1:%d/v1/chat/completions \\\n"
-           "    -H 'Content-Type: application/json' \\\n"
-           "    -d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n\n"
-           "Or with the OpenAI SDK: base_url=\"http://127.0.0.1:%d/v1\", any api_key.\n"
-           "Ctrl-C stops it.\n\n",
-           c->http.port, model, c->http.port);
+    if (c->https.host)
+        printf("  API   https://127.0.0.1:%d/v1 (certificate %s)\n", c->https.port, c->tls_cert);
+    if (c->admin.host)
+        printf("  admin http://%s:%d (token %s)\n", c->admin.host, c->admin.port,
+               c->admin_token_generated ? c->admin_token : "from the config");
+    printf(
+        "\nTry it:\n  curl http://127.0.0.1:%d/v1/chat/completions \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n\n"
+        "Or with the OpenAI SDK: base_url=\"http://127.0.0.1:%d/v1\", any api_key.\n"
+        "Ctrl-C stops it.\n\n",
+        c->http.port, model, c->http.port);
     fflush(stdout);
 }
 
@@ -167,7 +170,8 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     gw_config_errors errs;
     s->cfg = load_config(s, &errs);
     if (!s->cfg) {
-        for (size_t i = 0; i < errs.count; i++) fprintf(stderr, "%s\n", errs.messages[i]);
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.messages[i]);
         return -1;
     }
     s->cfg->generation = s->generation = 1;
@@ -195,8 +199,8 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     }
     const gw_listen *listens[] = {&c->http, &c->https, &c->admin};
     for (size_t i = 0; i < 3; i++) {
-        if (listens[i]->host && gw_http_probe_port(listens[i]->host, listens[i]->port, err,
-                                                   sizeof err) < 0) {
+        if (listens[i]->host &&
+            gw_http_probe_port(listens[i]->host, listens[i]->port, err, sizeof err) < 0) {
             gw_log_error("start_failed", "\"message\":\"%s\"", err);
             return -1;
         }

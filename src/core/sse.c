@@ -26,7 +26,8 @@ void gw_sse_free(gw_sse_parser *p) {
 static int reserve(char **buf, size_t *cap, size_t need) {
     if (need <= *cap) return 0;
     size_t ncap = *cap ? *cap : 256;
-    while (ncap < need) ncap *= 2;
+    while (ncap < need)
+        ncap *= 2;
     char *nbuf = realloc(*buf, ncap);
     if (!nbuf) return -1;
     *buf = nbuf;

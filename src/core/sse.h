@@ -10,14 +10,14 @@ typedef int (*gw_sse_event_cb)(void *ud, const char *event, size_t event_len, co
                                size_t data_len);
 
 typedef struct gw_sse_parser {
-    char *line;         /* an unfinished line carried over between feeds */
+    char *line; /* an unfinished line carried over between feeds */
     size_t line_len, line_cap;
-    char *data;         /* the data lines of the current event, joined by '\n' */
+    char *data; /* the data lines of the current event, joined by '\n' */
     size_t data_len, data_cap;
     char event[64];
     size_t event_len;
     int has_data;
-    size_t max_event;   /* bound on one event's size */
+    size_t max_event; /* bound on one event's size */
     gw_sse_event_cb cb;
     void *ud;
 } gw_sse_parser;

@@ -37,8 +37,8 @@ static int write_pem(const char *path, int private, EVP_PKEY *key, X509 *cert) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     if (private) fchmod(fileno(f), 0600);
-    int ok = private ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                     : PEM_write_X509(f, cert);
+    int ok =
+        private ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
@@ -46,8 +46,7 @@ int gw_tls_ensure_self_signed(const char *cert_path, const char *key_path, char 
                               size_t errlen) {
     if (access(cert_path, R_OK) == 0 && access(key_path, R_OK) == 0) return 0;
     if (make_parent_dirs(cert_path) < 0 || make_parent_dirs(key_path) < 0) {
-        snprintf(err, errlen, "cannot create the directory of %s: %s", cert_path,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create the directory of %s: %s", cert_path, strerror(errno));
         return -1;
     }
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -74,8 +73,8 @@ int gw_tls_ensure_self_signed(const char *cert_path, const char *key_path, char 
     X509_gmtime_adj(X509_getm_notAfter(cert), 825L * 24 * 3600);
     X509_set_pubkey(cert, key);
     X509_NAME *name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"aigw self-signed",
                                -1, -1, 0);
     X509_set_issuer_name(cert, name);
@@ -123,8 +122,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK; /* a client that offers only h2 still gets HTTP/1.1 */
 }
 
-SSL_CTX *gw_tls_server_ctx(const char *cert_path, const char *key_path, char *err,
-                           size_t errlen) {
+SSL_CTX *gw_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         openssl_error(err, errlen, "cannot create a TLS context");

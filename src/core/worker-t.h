@@ -29,19 +29,19 @@ typedef struct gw_worker {
     struct event_base *base;
     gw_http_server *http, *https;
     gw_curl_multi *curl;
-    gw_config *cfg;                    /* owned reference, swapped only on this thread */
-    _Atomic(gw_config *) pending_cfg;  /* handed over by the control thread */
+    gw_config *cfg;                   /* owned reference, swapped only on this thread */
+    _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
-    struct event *wakeup;              /* activated by the control thread */
+    struct event *wakeup; /* activated by the control thread */
     struct event *drain_timer;
     int draining;
     int64_t drain_deadline_ns;
-    struct json_tokener *tokener;      /* reused for every request body */
+    struct json_tokener *tokener; /* reused for every request body */
     uint64_t request_seq;
     size_t active_requests;
     SSL_CTX *tls;
     gw_worker_stats stats;
-    char error[256];                   /* why it failed to start */
+    char error[256]; /* why it failed to start */
 } gw_worker;
 
 #endif

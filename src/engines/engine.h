@@ -20,8 +20,8 @@ typedef struct gw_engine_ops {
     int (*translate_response)(gw_req *r, const char *body, size_t len, struct evbuffer *out,
                               const char **err);
     /* One stream event's data, framed as SSE into out; *done set on the terminal event. */
-    int (*translate_event)(gw_req *r, const char *data, size_t len, struct evbuffer *out,
-                           int *done, const char **err);
+    int (*translate_event)(gw_req *r, const char *data, size_t len, struct evbuffer *out, int *done,
+                           const char **err);
     /* An error body of any shape, into out in OpenAI's shape. */
     void (*normalize_error)(int status, const char *body, size_t len, struct evbuffer *out);
     int stream_has_done_marker; /* a stream that ends without [DONE] was cut */

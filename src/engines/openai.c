@@ -67,8 +67,8 @@ static int restore_model_name(gw_req *r, const char *json, size_t len, const cha
     return 0;
 }
 
-static int openai_translate_response(gw_req *r, const char *body, size_t len,
-                                     struct evbuffer *out, const char **err) {
+static int openai_translate_response(gw_req *r, const char *body, size_t len, struct evbuffer *out,
+                                     const char **err) {
     return restore_model_name(r, body, len, "", 0, "", 0, out, err);
 }
 

@@ -49,26 +49,40 @@ static const field_rule common_rules[] = {
 
 static unsigned type_of(json_object *v) {
     switch (json_object_get_type(v)) {
-    case json_type_null: return T_NULL;
-    case json_type_boolean: return T_BOOL;
-    case json_type_int: return T_INT | T_NUMBER;
-    case json_type_double: return T_NUMBER;
-    case json_type_string: return T_STRING;
-    case json_type_array: return T_ARRAY;
-    case json_type_object: return T_OBJECT;
+    case json_type_null:
+        return T_NULL;
+    case json_type_boolean:
+        return T_BOOL;
+    case json_type_int:
+        return T_INT | T_NUMBER;
+    case json_type_double:
+        return T_NUMBER;
+    case json_type_string:
+        return T_STRING;
+    case json_type_array:
+        return T_ARRAY;
+    case json_type_object:
+        return T_OBJECT;
     }
     return 0;
 }
 
 static const char *type_name(json_object *v) {
     switch (json_object_get_type(v)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_int: return "an integer";
-    case json_type_double: return "a number";
-    case json_type_string: return "a string";
-    case json_type_array: return "an array";
-    case json_type_object: return "an object";
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "a boolean";
+    case json_type_int:
+        return "an integer";
+    case json_type_double:
+        return "a number";
+    case json_type_string:
+        return "a string";
+    case json_type_array:
+        return "an array";
+    case json_type_object:
+        return "an object";
     }
     return "unknown";
 }
@@ -102,9 +116,8 @@ static gw_filter_rc check_messages(gw_req *r, json_object *messages) {
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_object_object_get_ex(m, "role", &role) ||
             !json_object_is_type(role, json_type_string))
-            return bad_field(r, param, "a string", json_object_object_get_ex(m, "role", &role)
-                                                       ? role
-                                                       : NULL);
+            return bad_field(r, param, "a string",
+                             json_object_object_get_ex(m, "role", &role) ? role : NULL);
     }
     return GW_FILTER_CONTINUE;
 }
@@ -120,8 +133,8 @@ static gw_filter_rc check_string_or_array(gw_req *r, const char *name, json_obje
  * first; two "model" members are refused. Only bodies that could hide one are scanned. */
 static int has_duplicate_model(const gw_req *r) {
     const char *first = memmem(r->body, r->body_len, "\"model\"", 7);
-    int suspicious = first && memmem(first + 7, r->body_len - (size_t)(first + 7 - r->body),
-                                     "\"model\"", 7);
+    int suspicious =
+        first && memmem(first + 7, r->body_len - (size_t)(first + 7 - r->body), "\"model\"", 7);
     if (!suspicious && !memmem(r->body, r->body_len, "\\u", 2)) return 0;
     gw_json_scan_result scan;
     return gw_json_scan(r->body, r->body_len, "model", &scan) == 0 && scan.key_count > 1;
@@ -150,7 +163,8 @@ static gw_filter_rc parse_request(gw_req *r) {
         return GW_FILTER_RESPOND;
     }
     r->json = root;
-    while (end < r->body_len && strchr(" \t\r\n", r->body[end])) end++;
+    while (end < r->body_len && strchr(" \t\r\n", r->body[end]))
+        end++;
     if (end < r->body_len) {
         gw_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
                     "the request body is not valid JSON: unexpected data after the value at "

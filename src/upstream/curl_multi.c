@@ -33,7 +33,8 @@ static void check_done(gw_curl_multi *m) {
 static void on_socket_event(evutil_socket_t fd, short what, void *arg) {
     socket_watch *w = arg;
     gw_curl_multi *m = w->m; /* w may be freed inside socket_action */
-    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(m->multi, fd, action, &running);
     check_done(m);
@@ -135,7 +136,8 @@ void gw_curl_easy_put(gw_curl_multi *m, CURL *easy) {
 
 void gw_curl_multi_free(gw_curl_multi *m) {
     if (!m) return;
-    while (m->pool_count) curl_easy_cleanup(m->pool[--m->pool_count]);
+    while (m->pool_count)
+        curl_easy_cleanup(m->pool[--m->pool_count]);
     if (m->multi) curl_multi_cleanup(m->multi);
     if (m->timer) event_free(m->timer);
     free(m);

@@ -38,7 +38,7 @@ struct gw_upstream {
     struct evbuffer *body; /* a buffered response */
     struct evbuffer *out;  /* translated stream output on its way to the client */
     gw_sse_parser sse;
-    struct event *timer;   /* first-byte, then idle-gap deadline */
+    struct event *timer; /* first-byte, then idle-gap deadline */
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -186,12 +186,12 @@ static void describe_curl_failure(gw_upstream *up, CURLcode result) {
                         ch->name, detail);
         else
             set_failure(up, 504, "upstream_timeout",
-                        "the upstream of channel '%s' exceeded timeouts.total_ms (%d ms)",
-                        ch->name, ch->timeouts.total_ms);
+                        "the upstream of channel '%s' exceeded timeouts.total_ms (%d ms)", ch->name,
+                        ch->timeouts.total_ms);
         break;
     default:
-        set_failure(up, 502, "upstream_unreachable",
-                    "the upstream of channel '%s' failed: %s", ch->name, detail);
+        set_failure(up, 502, "upstream_unreachable", "the upstream of channel '%s' failed: %s",
+                    ch->name, detail);
     }
 }
 
@@ -261,8 +261,8 @@ static void complete(gw_upstream *up, CURLcode result) {
     if (up->easy && up->mode == MODE_UNDECIDED && result == CURLE_OK) begin_relay(up);
     detach_transfer(up);
     if (result != CURLE_OK) describe_curl_failure(up, result);
-    if (up->fail_status) atomic_fetch_add_explicit(&r->worker->stats.upstream_errors, 1,
-                                                   memory_order_relaxed);
+    if (up->fail_status)
+        atomic_fetch_add_explicit(&r->worker->stats.upstream_errors, 1, memory_order_relaxed);
     if (!r->http) {
         gw_req_finish(r);
         return;

@@ -98,7 +98,8 @@ static void errors_carry_position_and_expectation(void **state) {
     assert_true(has_error(&errs, "t.yaml:3:19: expected an integer from 1024"));
     assert_true(has_error(&errs, "t.yaml:6:11: unknown channel type 'nosuch'"));
     assert_true(has_error(&errs, "t.yaml:7:15: expected an http:// or https:// URL"));
-    assert_true(has_error(&errs, "t.yaml:10:14: model 'm' names channel 'b', which is not defined"));
+    assert_true(
+        has_error(&errs, "t.yaml:10:14: model 'm' names channel 'b', which is not defined"));
 }
 
 static void yaml_syntax_error_has_position(void **state) {

@@ -15,7 +15,8 @@ static int scan(const char *text, const char *key, gw_json_scan_result *out) {
 
 static void finds_top_level_member_span(void **state) {
     (void)state;
-    const char *t = "{\"id\":\"x\",\"nested\":{\"model\":\"inner\"},\"model\":\"sim-model\",\"n\":1}";
+    const char *t =
+        "{\"id\":\"x\",\"nested\":{\"model\":\"inner\"},\"model\":\"sim-model\",\"n\":1}";
     gw_json_scan_result r;
     assert_int_equal(scan(t, "model", &r), 0);
     assert_int_equal(r.key_count, 1); /* the nested one does not count */
@@ -34,8 +35,9 @@ static void counts_duplicates_including_escaped_keys(void **state) {
 static void accepts_valid_documents(void **state) {
     (void)state;
     const char *valid[] = {
-        "{}", "[]", " {\"a\": [1, -2.5e+10, true, false, null, \"\\n\\u00e9\"]} ", "\"s\"", "0",
-        "{\"big\":123456789012345678901234567890}", "[[[[]]]]",
+        "{}",       "[]", " {\"a\": [1, -2.5e+10, true, false, null, \"\\n\\u00e9\"]} ",
+        "\"s\"",    "0",  "{\"big\":123456789012345678901234567890}",
+        "[[[[]]]]",
     };
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         gw_json_scan_result r;
@@ -49,9 +51,16 @@ static void rejects_malformed_documents_with_offset(void **state) {
         const char *text;
         size_t offset;
     } bad[] = {
-        {"{\"id\":broken", 6}, {"{\"a\":1,}", 7}, {"{\"a\" 1}", 5}, {"[1 2]", 3},
-        {"{\"a\":01}", 6},     {"\"tab\there\"", 4}, {"{} x", 3},  {"{\"a\":tru}", 5},
-        {"", 0},               {"{\"a\":\"\\x\"}", 7},
+        {"{\"id\":broken", 6},
+        {"{\"a\":1,}", 7},
+        {"{\"a\" 1}", 5},
+        {"[1 2]", 3},
+        {"{\"a\":01}", 6},
+        {"\"tab\there\"", 4},
+        {"{} x", 3},
+        {"{\"a\":tru}", 5},
+        {"", 0},
+        {"{\"a\":\"\\x\"}", 7},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gw_json_scan_result r;
