@@ -3,7 +3,7 @@ BUILD      ?= build
 SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps run test unit integration test-sanitize test-valgrind bench format clean
+.PHONY: all deps run test unit integration test-sanitize test-valgrind bench format format-check clean
 
 all: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -50,6 +50,9 @@ bench: all
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check: deps
+	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	@rm -rf $(BUILD) $(SAN_BUILD)

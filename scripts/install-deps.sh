@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(build-essential cmake pkg-config
           libevent-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev
-          libhttp-parser-dev libcmocka-dev openssl curl valgrind nodejs npm)
+          libhttp-parser-dev libcmocka-dev openssl curl valgrind clang-format nodejs npm)
 [ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
 
 missing=()
