@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# One run, one box: wrk against the simulator directly, through nginx as a plain reverse proxy,
+# and through aigw (which parses every body and rewrites the model name both ways), for a
+# ~1 KB non-streaming chat request and for a 64-token stream. Prints a Markdown table.
+# Usage: bench/run.sh BUILD_DIR   (make bench)
+set -euo pipefail
+build=${1:?usage: bench/run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+duration=${BENCH_DURATION:-10s}
+conns=${BENCH_CONNECTIONS:-32}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { # url: bounded wait for any HTTP answer
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "bench: $1 did not come up" >&2; exit 1
+}
+
+sim_port=$(free_port); nginx_port=$(free_port); aigw_port=$(free_port); admin_port=$(free_port)
+
+"$build/aigw-sim" --port "$sim_port" --threads 1 > "$tmp/sim.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$sim_port/health"
+
+mkdir -p "$tmp/nginx/logs"
+cat > "$tmp/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+error_log $tmp/nginx/logs/error.log;
+pid $tmp/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body; proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fcgi; uwsgi_temp_path $tmp/nginx/uwsgi; scgi_temp_path $tmp/nginx/scgi;
+  upstream sim { server 127.0.0.1:$sim_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://sim;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+/usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_http "http://127.0.0.1:$nginx_port/health"
+nginx_pid=$(pgrep -P "${pids[-1]}" -f "nginx: worker" || true)
+[ -n "$nginx_pid" ] || nginx_pid=${pids[-1]}
+
+cat > "$tmp/aigw.yaml" <<YAML
+server:
+  workers: 1
+  http: {listen: "127.0.0.1:$aigw_port"}
+  https: {listen: "off"}
+  admin: {listen: "127.0.0.1:$admin_port", token: bench}
+log:
+  access: "off"
+channels:
+  - {name: sim, type: openai, base_url: "http://127.0.0.1:$sim_port/v1"}
+models:
+  - {name: bench-model, channel: sim, upstream_model: sim-model}
+YAML
+"$build/aigw" serve -c "$tmp/aigw.yaml" > "$tmp/aigw.log" 2>&1 &
+pids+=($!)
+aigw_pid=${pids[-1]}
+wait_http "http://127.0.0.1:$admin_port/readyz"
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# target_name url model stream proxy_pid|-
+measure() {
+  local name=$1 url=$2 model=$3 stream=$4 pid=$5
+  MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d2s -s "$here/chat.lua" "$url" > /dev/null # warm-up
+  local before=0
+  [ "$pid" != - ] && before=$(cpu_ticks "$pid")
+  local out
+  out=$(MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d"$duration" --latency -s "$here/chat.lua" "$url")
+  local rps p50 p99 reqs errors non2xx cpu_us=- rss=-
+  rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+  reqs=$(awk '/requests in/ {print $1}' <<< "$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<< "$out")
+  errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<< "$out")
+  if [ "$pid" != - ]; then
+    local after
+    after=$(cpu_ticks "$pid")
+    cpu_us=$(awk -v d=$((after - before)) -v t="$ticks" -v n="$reqs" 'BEGIN {printf "%.1f", d / t * 1e6 / n}')
+    rss=$(( $(rss_kb "$pid") / 1024 ))
+  fi
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$cpu_us" \
+    "$rss" "${non2xx:-0}" "${errors:-0}"
+  echo "$name $rps" >> "$tmp/rps"
+}
+
+echo "aigw bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
+echo "wrk -t2 -c$conns -d$duration, one worker each for nginx and aigw, $(date -u +%Y-%m-%d)"
+echo
+for stream in 0 1; do
+  kind=$([ "$stream" = 1 ] && echo "stream, 64 tokens" || echo "non-stream, 1 KB body")
+  echo "### $kind"
+  echo
+  echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
+  echo "|---|---|---|---|---|---|---|---|"
+  : > "$tmp/rps"
+  measure "simulator direct" "http://127.0.0.1:$sim_port/v1/chat/completions" sim-model "$stream" -
+  measure "nginx -> simulator" "http://127.0.0.1:$nginx_port/v1/chat/completions" sim-model "$stream" "$nginx_pid"
+  measure "aigw -> simulator" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-model "$stream" "$aigw_pid"
+  awk '/^nginx/ {n = $NF} /^aigw/ {a = $NF} END {printf "\naigw / nginx requests/s: %.2f\n\n", a / n}' "$tmp/rps"
+done
