@@ -8,7 +8,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { BUILD, gatewayConfig, startGateway } from './lib/harness.mjs';
+import { BUILD, gatewayConfig, startGateway, waitFor } from './lib/harness.mjs';
 
 const aigw = path.join(BUILD, 'aigw');
 
@@ -46,6 +46,27 @@ test('a port already in use is reported, not ignored', async () => {
     assert.match(second.stdout.toString(), /cannot listen on 127\.0\.0\.1:\d+: Address already in use \(is another aigw running\?\)/);
   } finally {
     await first.stop();
+  }
+});
+
+test('log.access to a file: startup and access lines land there as JSON', async () => {
+  const cfg = await gatewayConfig({
+    channels: '  - {name: s, base_url: builtin:sim}', models: '  - {name: chat, channel: s}',
+    extra: 'log: {access: access.log}',
+  });
+  const gw = await startGateway(cfg);
+  try {
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-request-id': 'to-file-1' } });
+    const file = path.join(cfg.dir, 'access.log');
+    const lines = () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const access = await waitFor('the access line in the file', () => lines().find((l) => l.request_id === 'to-file-1'));
+    assert.equal(access.event, 'access');
+    assert.equal(access.status, 200);
+    assert.ok(lines().some((l) => l.event === 'started'));
+    assert.ok(!gw.stdout.includes('to-file-1'), 'nothing of it on stdout');
+  } finally {
+    await gw.stop();
   }
 });
 
