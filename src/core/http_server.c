@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/http_date.h"
+#include "core/openai_error.h"
 
 /* Output above HIGH tells the producer to pause; the write callback wakes it under LOW. */
 enum { OUTPUT_HIGH_WATER = 64 * 1024, OUTPUT_LOW_WATER = 16 * 1024 };
@@ -53,6 +54,7 @@ struct gw_http_conn {
     header_offsets hoff[GW_HTTP_MAX_HEADERS];
     size_t hcount;
     int in_header_field;
+    int headers_done; /* later header callbacks are chunked trailers: ignored */
     int error_status; /* set by a parser callback to stop with this answer */
     const char *error_message;
     int message_complete;
@@ -112,6 +114,7 @@ static int on_message_begin(http_parser *p) {
     gw_http_conn *c = p->data;
     c->hlen = c->url_len = c->hcount = 0;
     c->in_header_field = 0;
+    c->headers_done = 0;
     c->req.start_ns = gw_now_ns();
     return 0;
 }
@@ -125,6 +128,7 @@ static int on_url(http_parser *p, const char *at, size_t len) {
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
+    if (c->headers_done) return 0; /* storing would move hbuf under the parsed headers */
     if (!c->in_header_field) {
         if (c->hcount == GW_HTTP_MAX_HEADERS) {
             c->error_status = 431;
@@ -140,6 +144,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
+    if (c->headers_done) return 0;
     header_offsets *h = &c->hoff[c->hcount - 1];
     if (c->in_header_field) {
         c->in_header_field = 0;
@@ -152,6 +157,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 static int on_headers_complete(http_parser *p) {
     gw_http_conn *c = p->data;
     gw_http_req *r = &c->req;
+    c->headers_done = 1;
     for (size_t i = 0; i < c->hcount; i++) {
         r->headers[i] = (gw_http_header){.name = c->hbuf + c->hoff[i].name_off,
                                          .name_len = c->hoff[i].name_len,
@@ -370,18 +376,17 @@ const gw_http_header *gw_http_find_header(const gw_http_req *r, const char *name
 
 /* A protocol-level error before any handler ran: JSON in OpenAI's shape, then close. */
 static void respond_protocol_error(gw_http_conn *c, int status, const char *message) {
-    char body[512];
-    const char *type = status == 413 ? "invalid_request_error" : "invalid_request_error";
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":%s}}",
-                     message, type,
-                     status == 413   ? "\"request_too_large\""
-                     : status == 431 ? "\"headers_too_large\""
-                                     : "null");
+    struct evbuffer *body = evbuffer_new();
+    gw_openai_error(body, message, "invalid_request_error",
+                    status == 413   ? "request_too_large"
+                    : status == 431 ? "headers_too_large"
+                                    : "malformed_request",
+                    NULL);
     c->req.keep_alive = 0;
     if (!c->req.path) c->req.http_minor = 1;
     c->state = CONN_HANDLING;
-    gw_http_respond(&c->req, status, "application/json", body, (size_t)n, NULL, 0);
+    gw_http_respond_buffer(&c->req, status, "application/json", body, NULL, 0);
+    evbuffer_free(body);
 }
 
 /* ---------- connection lifecycle ---------- */

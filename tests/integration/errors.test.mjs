@@ -139,6 +139,16 @@ test('a malformed HTTP request gets a 400 JSON answer and the connection closes'
   assert.match(reply, /"type":"invalid_request_error"/);
 });
 
+test('a chunked body with large trailers is served; the trailers are ignored', async () => {
+  const body = JSON.stringify({ model: 'chat', messages, max_tokens: 2 });
+  const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\nX-Trailer: ${'t'.repeat(6000)}\r\n\r\n`;
+  const reply = await rawExchange(gw.config.ports.http,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Sim-Output-Tokens: 2\r\nConnection: close\r\n` +
+    `Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`);
+  assert.match(reply, /^HTTP\/1\.1 200 /);
+  assert.match(reply, /"model":"chat"/);
+});
+
 test('upstream unreachable: 502', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'dead-model', messages }), (err) => {
     assert.equal(err.status, 502);
