@@ -27,6 +27,7 @@ typedef struct gw_req {
     gw_config *cfg;    /* a reference: the snapshot this request started with */
     gw_http_req *http; /* NULL once the client has gone */
     char id[40];
+    size_t id_len;
     gw_api_kind api;
     const char *path;
 

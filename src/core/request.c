@@ -60,9 +60,10 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
     if (usable_request_id(rid)) {
         memcpy(r->id, rid->value, rid->value_len);
         r->id[rid->value_len] = '\0';
+        r->id_len = rid->value_len;
     } else {
-        snprintf(r->id, sizeof r->id, "req_%02x%014llx", w->index & 0xff,
-                 (unsigned long long)++w->request_seq);
+        r->id_len = (size_t)snprintf(r->id, sizeof r->id, "req_%02x%014llx", w->index & 0xff,
+                                     (unsigned long long)++w->request_seq);
     }
     w->active_requests++;
     atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
@@ -84,7 +85,7 @@ void gw_req_fail(gw_req *r, int status, const char *type, const char *code, cons
         struct evbuffer *body = evbuffer_new();
         gw_openai_error(body, message, type, code, param);
         r->bytes_out = evbuffer_get_length(body);
-        gw_http_header extra[] = {{"x-request-id", r->id, 12, strlen(r->id)}};
+        gw_http_header extra[] = {gw_req_id_header(r)};
         gw_http_req *http = r->http;
         r->http = NULL;
         http->on_abort = NULL;

@@ -1,7 +1,14 @@
 #ifndef AIGW_CORE_REQUEST_H
 #define AIGW_CORE_REQUEST_H
 
+#include "core/http_server.h"
 #include "core/request-t.h"
+
+/* The x-request-id header every response of this request carries. */
+static inline gw_http_header gw_req_id_header(const gw_req *r) {
+    return (gw_http_header){
+        .name = "x-request-id", .value = r->id, .name_len = 12, .value_len = r->id_len};
+}
 
 /* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. */
 void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api);

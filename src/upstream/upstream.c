@@ -42,9 +42,6 @@ struct gw_upstream {
     char curl_error[CURL_ERROR_SIZE];
 };
 
-static const char *const stream_headers_names[] = {"Cache-Control", "X-Accel-Buffering",
-                                                   "x-request-id"};
-
 static void set_failure(gw_upstream *up, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -120,10 +117,11 @@ static void begin_relay(gw_upstream *up) {
         !strncasecmp(content_type, "text/event-stream", 17)) {
         up->mode = MODE_STREAM;
         gw_sse_init(&up->sse, MAX_STREAM_EVENT, on_sse_event, up);
+        /* no cache or proxy buffering between the engine's tokens and the caller */
         gw_http_header h[] = {
-            {stream_headers_names[0], "no-cache", 13, 8},
-            {stream_headers_names[1], "no", 17, 2},
-            {stream_headers_names[2], r->id, 12, strlen(r->id)},
+            {.name = "Cache-Control", .value = "no-cache", .name_len = 13, .value_len = 8},
+            {.name = "X-Accel-Buffering", .value = "no", .name_len = 17, .value_len = 2},
+            gw_req_id_header(r),
         };
         r->status = 200;
         r->t_first_byte = gw_now_ns();
@@ -246,7 +244,7 @@ static void respond_buffered(gw_upstream *up) {
     r->status = status;
     r->t_first_byte = r->t_first_byte ? r->t_first_byte : gw_now_ns();
     r->bytes_out = evbuffer_get_length(out);
-    gw_http_header h[] = {{"x-request-id", r->id, 12, strlen(r->id)}};
+    gw_http_header h[] = {gw_req_id_header(r)};
     gw_http_req *http = r->http;
     r->http = NULL;
     http->on_abort = http->on_drain = NULL;
