@@ -32,6 +32,7 @@ typedef struct gw_worker {
     gw_config *cfg;                   /* owned reference, swapped only on this thread */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
+    atomic_int exited;    /* the loop has returned: joinable at once */
     struct event *wakeup; /* activated by the control thread */
     struct event *drain_timer;
     int draining;

@@ -15,8 +15,6 @@
 
 enum { DRAIN_POLL_MS = 20 };
 
-static atomic_int workers_exited_flags[256];
-
 static gw_http_settings settings_of(const gw_config *cfg) {
     return (gw_http_settings){.max_body_bytes = cfg->max_body_bytes,
                               .max_header_bytes = cfg->max_header_bytes,
@@ -117,12 +115,11 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
 static void *worker_main(void *arg) {
     gw_worker *w = arg;
     event_base_loop(w->base, 0);
-    atomic_store(&workers_exited_flags[w->index & 255], 1);
+    atomic_store(&w->exited, 1);
     return NULL;
 }
 
 int gw_worker_spawn(gw_worker *w) {
-    atomic_store(&workers_exited_flags[w->index & 255], 0);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(w->error, sizeof w->error, "cannot start a thread");
         return -1;
@@ -131,7 +128,7 @@ int gw_worker_spawn(gw_worker *w) {
 }
 
 int gw_worker_exited(gw_worker *w) {
-    return atomic_load(&workers_exited_flags[w->index & 255]);
+    return atomic_load(&w->exited);
 }
 
 void gw_worker_post_config(gw_worker *w, gw_config *cfg) {
