@@ -90,6 +90,20 @@ test('a client that leaves while the engine is still thinking cancels it too', a
   await waitFor('the simulator to see the cancel', async () => (await sim.stats()).streams_cancelled > before.streams_cancelled);
 });
 
+test('pipelined requests on one connection are answered in order', async () => {
+  const req = (n, last) => {
+    const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'w '.repeat(n).trim() }], max_tokens: 1, stream: n === 2 });
+    return `POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n` +
+      `X-Request-Id: pipe-${n}\r\n${last ? 'Connection: close\r\n' : ''}Content-Length: ${body.length}\r\n\r\n${body}`;
+  };
+  const reply = await rawExchange(gw.config.ports.http, req(1) + req(2) + req(3, true));
+  const ids = [...reply.matchAll(/x-request-id: (pipe-\d)/gi)].map((m) => m[1]);
+  assert.deepEqual(ids, ['pipe-1', 'pipe-2', 'pipe-3']);
+  assert.match(reply, /"prompt_tokens":1,/);
+  assert.match(reply, /data: \[DONE\]/);
+  assert.match(reply, /"prompt_tokens":3,/);
+});
+
 test('HTTP/1.0 clients get a close-delimited stream', async () => {
   const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 3, stream: true });
   const reply = await rawExchange(gw.config.ports.http,
