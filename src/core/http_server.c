@@ -333,7 +333,6 @@ void gw_http_respond(gw_http_req *r, int status, const char *content_type, const
 void gw_http_stream_begin(gw_http_req *r, int status, const char *content_type,
                           const gw_http_header *extra, size_t extra_count) {
     write_head(r, status, content_type, -1, extra, extra_count);
-    r->streaming = 1;
 }
 
 void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {

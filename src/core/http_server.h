@@ -48,7 +48,6 @@ struct gw_http_req {
 
     /* response state */
     int status;
-    int streaming;
     int finished;
     uint64_t bytes_out; /* body bytes, for the access log */
 };

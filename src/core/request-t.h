@@ -29,7 +29,8 @@ typedef struct gw_req {
     char id[40];
     size_t id_len;
     gw_api_kind api;
-    const char *path;
+    char client[64]; /* peer address and scheme, kept for the log after the client left */
+    int tls;
 
     struct evbuffer *body_buf; /* the request body, moved out of the connection */
     const char *body;          /* body_buf made contiguous */
@@ -38,7 +39,7 @@ typedef struct gw_req {
     const char *model_name; /* as the caller wrote it (inside json) */
     size_t model_name_len;
     int stream;
-    int include_usage;
+    int include_usage; /* validated now; metering will rely on it */
 
     const gw_model *model;
     const gw_channel *channel;

@@ -54,6 +54,8 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
     r->api = api;
     r->t_start = http->start_ns;
     r->body_buf = body;
+    snprintf(r->client, sizeof r->client, "%s", http->peer);
+    r->tls = http->is_tls;
     evbuffer_add_buffer(body, http->body); /* moves the chain, no copy */
     r->bytes_in = evbuffer_get_length(body);
     const gw_http_header *rid = gw_http_find_header(http, "x-request-id");

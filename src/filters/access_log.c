@@ -19,16 +19,18 @@ static void access_log_done(gw_req *r) {
     double first_byte_ms = r->t_first_byte ? (double)(r->t_first_byte - r->t_start) / 1e6 : -1;
     double total_ms = (double)(r->t_end - r->t_start) / 1e6;
     size_t prefix = gw_log_prefix(line, sizeof line, GW_LOG_INFO, "access");
-    int n = snprintf(line + prefix, sizeof line - prefix,
-                     ",\"request_id\":\"%s\",\"method\":\"POST\",\"path\":\"%s\","
-                     "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"stream\":%s,"
-                     "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
-                     "\"bytes_out\":%llu,\"error\":%s%s%s}\n",
-                     r->id, api_paths[r->api], model, served, r->channel ? r->channel->name : "",
-                     r->stream ? "true" : "false", r->status, first_byte_ms, total_ms,
-                     (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-                     r->error_code ? "\"" : "", r->error_code ? r->error_code : "null",
-                     r->error_code ? "\"" : "");
+    int n =
+        snprintf(line + prefix, sizeof line - prefix,
+                 ",\"request_id\":\"%s\",\"client\":\"%s\",\"scheme\":\"%s\",\"method\":\"POST\","
+                 "\"path\":\"%s\","
+                 "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"stream\":%s,"
+                 "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
+                 "\"bytes_out\":%llu,\"error\":%s%s%s}\n",
+                 r->id, r->client, r->tls ? "https" : "http", api_paths[r->api], model, served,
+                 r->channel ? r->channel->name : "", r->stream ? "true" : "false", r->status,
+                 first_byte_ms, total_ms, (unsigned long long)r->bytes_in,
+                 (unsigned long long)r->bytes_out, r->error_code ? "\"" : "",
+                 r->error_code ? r->error_code : "null", r->error_code ? "\"" : "");
     if (n <= 0) return;
     size_t len = prefix + (size_t)n;
     if (len >= sizeof line) { /* truncated: keep it one valid line */

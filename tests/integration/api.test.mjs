@@ -154,6 +154,8 @@ test('the access log has one JSON line per request with model, channel and timin
   const line = await waitFor('the access line', () => gw.lines().find((l) => l.event === 'access' && l.request_id === 'log-check-1'));
   assert.equal(line.model, 'chat');
   assert.equal(line.served_model, 'sim-model');
+  assert.match(line.client, /^127\.0\.0\.1:\d+$/);
+  assert.equal(line.scheme, 'http');
   assert.equal(line.channel, 'sim');
   assert.equal(line.status, 200);
   assert.ok(line.total_ms >= line.first_byte_ms && line.first_byte_ms >= 0);
