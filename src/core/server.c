@@ -85,12 +85,15 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs) {
         return -1;
     }
     if (!same_listen(&cfg->http, &s->cfg->http) || !same_listen(&cfg->https, &s->cfg->https) ||
-        !same_listen(&cfg->admin, &s->cfg->admin) || cfg->workers != s->cfg->workers)
+        !same_listen(&cfg->admin, &s->cfg->admin) || cfg->workers != s->cfg->workers ||
+        strcmp(cfg->access_log, s->cfg->access_log))
         gw_log_warn("reload_partial",
-                    "\"message\":\"listen addresses and workers take effect on restart\"");
+                    "\"message\":\"listen addresses, workers, the TLS pair and log.access take "
+                    "effect on restart\"");
     if (cfg->admin_token_generated) /* keep the printed token; the old arena goes with the old */
         cfg->admin_token = gw_arena_strdup(&cfg->arena, s->cfg->admin_token);
     cfg->generation = ++s->generation;
+    gw_log_set_level((gw_log_level)cfg->log_level);
     for (int i = 0; i < s->worker_count; i++)
         gw_worker_post_config(&s->workers[i], gw_config_ref(cfg));
     gw_config *old = s->cfg;

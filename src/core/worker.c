@@ -62,6 +62,7 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         gw_http_settings st = settings_of(next);
         if (w->http) gw_http_server_set_settings(w->http, &st);
         if (w->https) gw_http_server_set_settings(w->https, &st);
+        gw_curl_multi_set_max_connections(w->curl, max_host_connections(next));
     }
     if (atomic_load(&w->stop_requested) && !w->draining) {
         w->draining = 1;

@@ -110,10 +110,14 @@ gw_curl_multi *gw_curl_multi_new(struct event_base *base, long max_host_connecti
     curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
     curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+    gw_curl_multi_set_max_connections(m, max_host_connections);
+    return m;
+}
+
+void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connections) {
     /* each worker has its own pool: cap it so N workers do not multiply upstream load */
     curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, max_host_connections);
-    return m;
 }
 
 CURLM *gw_curl_multi_handle(gw_curl_multi *m) {

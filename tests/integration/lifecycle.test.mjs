@@ -94,6 +94,25 @@ test('a bad config is rejected with file:line:column errors and the old one keep
   }
 });
 
+test('reload applies log.level at once and says what waits for a restart', async () => {
+  const sim = await startSim();
+  const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels });
+  const gw = await startGateway(config);
+  try {
+    writeFileSync(config.file, `${config.yaml}\nlog: {level: warn, access: stderr}\n`);
+    assert.equal((await admin(gw, '/admin/reload')).status, 200);
+    // the log target waits for a restart: the warning still goes to stdout
+    await waitFor('the reload_partial warning', () => gw.lines().some((l) => l.event === 'reload_partial' && /log\.access/.test(l.message)));
+    assert.ok(!gw.lines().some((l) => l.event === 'reloaded' && l.generation === 2), 'info is below the new level');
+    const res = await admin(gw, '/admin/reload');
+    assert.equal((await res.json()).generation, 3);
+    assert.ok(!gw.lines().some((l) => l.event === 'reloaded'), 'no info line after the level went to warn');
+  } finally {
+    await gw.stop();
+    await sim.stop();
+  }
+});
+
 test('SIGTERM: readiness drops, new connections are refused, running streams finish whole', async () => {
   const sim = await startSim();
   const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
