@@ -67,8 +67,11 @@ typedef struct gw_config {
     const char *admin_token; /* never empty once loaded: generated when not configured */
     int admin_token_generated;
     size_t max_body_bytes;
-    size_t max_response_bytes;
+    size_t max_response_bytes; /* a buffered (non-streamed) upstream answer */
+    size_t max_event_bytes;    /* one upstream stream event */
     size_t max_header_bytes;
+    int max_connections;    /* client connections of the whole process (API ports) */
+    int request_timeout_ms; /* a request's headers and body, from its first byte */
     int shutdown_timeout_ms;
     int keepalive_timeout_ms;
     int client_timeout_ms; /* a client that reads nothing for this long is dropped */

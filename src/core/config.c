@@ -207,6 +207,10 @@ INT_FIELD(h_workers, ((gw_config *)t)->workers, "server.workers", 0, 256)
 INT_FIELD(h_max_body, ((gw_config *)t)->max_body_bytes, "server.max_body_bytes", 1024, 1L << 30)
 INT_FIELD(h_max_response, ((gw_config *)t)->max_response_bytes, "server.max_response_bytes", 1024,
           1L << 31)
+INT_FIELD(h_max_event, ((gw_config *)t)->max_event_bytes, "server.max_event_bytes", 1024, 1L << 30)
+INT_FIELD(h_max_conns, ((gw_config *)t)->max_connections, "server.max_connections", 1, 1000000)
+INT_FIELD(h_request_timeout, ((gw_config *)t)->request_timeout_ms, "server.request_timeout_ms",
+          100, 3600000)
 INT_FIELD(h_max_header, ((gw_config *)t)->max_header_bytes, "server.max_header_bytes", 1024,
           1L << 20)
 INT_FIELD(h_shutdown, ((gw_config *)t)->shutdown_timeout_ms, "server.shutdown_timeout_ms", 0,
@@ -265,7 +269,10 @@ static void h_server(loader *ld, yaml_node_t *v, void *t) {
                                      {"admin", h_admin},
                                      {"max_body_bytes", h_max_body},
                                      {"max_response_bytes", h_max_response},
+                                     {"max_event_bytes", h_max_event},
                                      {"max_header_bytes", h_max_header},
+                                     {"max_connections", h_max_conns},
+                                     {"request_timeout_ms", h_request_timeout},
                                      {"shutdown_timeout_ms", h_shutdown},
                                      {"keepalive_timeout_ms", h_keepalive},
                                      {"client_timeout_ms", h_client_timeout},
@@ -519,7 +526,10 @@ static void apply_defaults(gw_config *cfg) {
     cfg->https = (gw_listen){NULL, 8443};
     cfg->admin = (gw_listen){"127.0.0.1", 9090};
     cfg->max_body_bytes = 10 * 1024 * 1024;
-    cfg->max_response_bytes = 256 * 1024 * 1024;
+    cfg->max_response_bytes = 32 * 1024 * 1024;
+    cfg->max_event_bytes = 1024 * 1024;
+    cfg->max_connections = 10000;
+    cfg->request_timeout_ms = 60000;
     cfg->max_header_bytes = 64 * 1024;
     cfg->shutdown_timeout_ms = 30000;
     cfg->keepalive_timeout_ms = 75000;
