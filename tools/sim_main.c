@@ -1,6 +1,7 @@
 /* aigw-sim: the engine simulator as a standalone process. It prints one line once it accepts
- * connections, so a test can start it with --port 0 and read the port, and it stops cleanly
- * (every byte freed, exit 0) on SIGTERM or SIGINT. */
+ * connections, so a test can start it with --port 0 and read the port (with --control-port, a
+ * line naming the control port comes first), and it stops cleanly (every byte freed, exit 0) on
+ * SIGTERM or SIGINT. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -26,11 +27,15 @@ static void usage(FILE *out) {
                  "  --inter-token-ms N  delay between streamed tokens (default 0)\n"
                  "  --output-tokens N   tokens generated without max_tokens (default 16)\n"
                  "  --models a,b        served model names, * for any (default sim-model)\n"
+                 "  --control-port N    also serve /sim/* on port N (0 picks a free one), which\n"
+                 "                      the refuse fault leaves open (default: none)\n"
                  "  --help              this text\n"
                  "\n"
                  "Per request: x-sim-first-token-ms, x-sim-inter-token-ms, x-sim-output-tokens,\n"
-                 "x-sim-fault (status:CODE, hang, reset, cut:N, malformed, mid-error) and\n"
-                 "x-sim-error-shape (openai, flat, tgi, empty).\n");
+                 "x-sim-fault (status:CODE, hang, stall, reset, reset:N, cut:N, malformed,\n"
+                 "mid-error) and x-sim-error-shape (openai, flat, tgi, empty).\n"
+                 "For the whole instance: POST /sim/fault {\"fault\":...} (also refuse; none\n"
+                 "clears), GET /sim/fault.\n");
 }
 
 static bool parse_number(const char *flag, const char *text, int min, int max, int *out) {
@@ -47,7 +52,16 @@ static bool parse_number(const char *flag, const char *text, int min, int max, i
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_HOST = 1, OPT_PORT, OPT_THREADS, OPT_FIRST, OPT_INTER, OPT_OUTPUT, OPT_MODELS };
+    enum {
+        OPT_HOST = 1,
+        OPT_PORT,
+        OPT_THREADS,
+        OPT_FIRST,
+        OPT_INTER,
+        OPT_OUTPUT,
+        OPT_MODELS,
+        OPT_CONTROL_PORT
+    };
     static const struct option options[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
@@ -56,6 +70,7 @@ int main(int argc, char **argv) {
         {"inter-token-ms", required_argument, NULL, OPT_INTER},
         {"output-tokens", required_argument, NULL, OPT_OUTPUT},
         {"models", required_argument, NULL, OPT_MODELS},
+        {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -85,6 +100,10 @@ int main(int argc, char **argv) {
             break;
         case OPT_MODELS:
             cfg.models = optarg;
+            break;
+        case OPT_CONTROL_PORT:
+            cfg.control_listener = true;
+            ok = parse_number("--control-port", optarg, 0, 65535, &cfg.control_port);
             break;
         case 'h':
             usage(stdout);
@@ -119,6 +138,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     bool ipv6 = strchr(cfg.host, ':') != NULL && cfg.host[0] != '[';
+    /* The control line first: whoever waits for the listening line then knows both ports. */
+    if (sim_control_port(server) >= 0)
+        printf("aigw-sim control on http://%s%s%s:%d\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
+               sim_control_port(server));
     printf("aigw-sim listening on http://%s%s%s:%d\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
            sim_port(server));
     fflush(stdout);

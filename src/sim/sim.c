@@ -1,6 +1,7 @@
-/* Server lifecycle: configuration, one listener + event_base + thread per worker, and a stop
- * that frees everything. All listeners are bound before any thread starts, so sim_start can
- * report a bind error synchronously and the port accepts connections when it returns. */
+/* Server lifecycle: configuration, one listener + event_base + thread per worker (and worker 0
+ * serves the optional control port), and a stop that frees everything. All listeners are bound
+ * before any thread starts, so sim_start can report a bind error synchronously and the port
+ * accepts connections when it returns. */
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -26,15 +28,18 @@ static void *worker_main(void *arg) {
     sim_inflight_abandon_all(w);
     evhttp_free(w->http);
     w->http = NULL;
+    if (w->control_http != NULL) evhttp_free(w->control_http);
+    w->control_http = NULL;
     return NULL;
 }
 
 static void worker_free(sim_worker *w) {
     if (w == NULL) return;
-    if (w->http != NULL) {
-        sim_inflight_abandon_all(w);
-        evhttp_free(w->http);
-    }
+    if (w->http != NULL || w->control_http != NULL) sim_inflight_abandon_all(w);
+    if (w->http != NULL) evhttp_free(w->http);
+    if (w->control_http != NULL) evhttp_free(w->control_http);
+    /* Another worker may have woken it after this one's loop ended. */
+    if (w->base != NULL) event_del(&w->listen_control);
     if (w->scratch != NULL) evbuffer_free(w->scratch);
     if (w->tokener != NULL) json_tokener_free(w->tokener);
     if (w->base != NULL) event_base_free(w->base);
@@ -100,8 +105,74 @@ static int bound_port(evutil_socket_t fd) {
     return ntohs(((struct sockaddr_in *)&sa)->sin_port);
 }
 
-static sim_worker *worker_new(sim_server *s, int index, const struct sockaddr_storage *sa,
-                              socklen_t salen, char *err, size_t errlen) {
+static void configure_http(struct evhttp *http, void (*cb)(struct evhttp_request *, void *),
+                           sim_worker *w) {
+    evhttp_set_max_body_size(http, SIM_MAX_BODY_BYTES);
+    evhttp_set_max_headers_size(http, SIM_MAX_HEADERS_BYTES);
+    /* Every method reaches our callback, so a wrong one gets a JSON 405 rather than evhttp's. */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_PATCH);
+    /* Each answer sets its own type; an empty body (/health) carries none, as vLLM's. */
+    evhttp_set_default_content_type(http, NULL);
+    evhttp_set_gencb(http, cb, w);
+}
+
+int sim_worker_listen(sim_worker *w) {
+    sim_server *s = w->server;
+    struct evconnlistener *listener = evconnlistener_new_bind(
+        w->base, NULL, NULL,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        1024, (const struct sockaddr *)&s->addr, (int)s->addr_len);
+    if (listener == NULL) return errno != 0 ? errno : EADDRNOTAVAIL;
+    struct evhttp_bound_socket *bound = evhttp_bind_listener(w->http, listener);
+    if (bound == NULL) {
+        evconnlistener_free(listener);
+        return ENOMEM;
+    }
+    evutil_socket_t fd = evconnlistener_get_fd(listener);
+    /* Accepted sockets inherit it (Linux): without it, a stream's first chunk waits for the ACK
+     * of its headers (Nagle), which a client's delayed ACK holds for 40 ms. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (s->port == 0) {
+        /* Worker 0 picked an ephemeral port: the others (and any reopening) bind to it. */
+        s->port = bound_port(fd);
+        set_port(&s->addr, s->port);
+    }
+    w->bound = bound;
+    return 0;
+}
+
+/* Worker 0's second evhttp, for the /sim/ hooks on the control port. */
+static bool control_listen(sim_worker *w, int port, char *err, size_t errlen) {
+    sim_server *s = w->server;
+    w->control_http = evhttp_new(w->base);
+    if (w->control_http == NULL) {
+        snprintf(err, errlen, "out of memory creating the control listener");
+        return false;
+    }
+    configure_http(w->control_http, sim_handle_control_request, w);
+    struct sockaddr_storage sa = s->addr;
+    set_port(&sa, port);
+    struct evconnlistener *listener = evconnlistener_new_bind(
+        w->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+        (const struct sockaddr *)&sa, (int)s->addr_len);
+    if (listener == NULL) {
+        snprintf(err, errlen, "cannot listen on %s:%d (control): %s", s->host, port,
+                 strerror(errno));
+        return false;
+    }
+    if (evhttp_bind_listener(w->control_http, listener) == NULL) {
+        evconnlistener_free(listener);
+        snprintf(err, errlen, "out of memory binding the control listener");
+        return false;
+    }
+    s->control_port = bound_port(evconnlistener_get_fd(listener));
+    return true;
+}
+
+static sim_worker *worker_new(sim_server *s, int index, char *err, size_t errlen) {
     sim_worker *w = NULL;
     /* Cache-line aligned: workers count on their own lines, other threads only read them. */
     if (posix_memalign((void **)&w, 64, sizeof(*w)) != 0) {
@@ -117,6 +188,8 @@ static sim_worker *worker_new(sim_server *s, int index, const struct sockaddr_st
     sim_last_request_init(&w->last);
 
     w->base = new_base();
+    if (w->base != NULL)
+        event_assign(&w->listen_control, w->base, -1, 0, sim_control_listen_apply, w);
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->tokener = json_tokener_new_ex(SIM_JSON_DEPTH);
     w->scratch = evbuffer_new();
@@ -126,38 +199,14 @@ static sim_worker *worker_new(sim_server *s, int index, const struct sockaddr_st
         return NULL;
     }
     json_tokener_set_flags(w->tokener, JSON_TOKENER_STRICT);
+    configure_http(w->http, sim_handle_request, w);
 
-    evhttp_set_max_body_size(w->http, SIM_MAX_BODY_BYTES);
-    evhttp_set_max_headers_size(w->http, SIM_MAX_HEADERS_BYTES);
-    /* Every method reaches our callback, so a wrong one gets a JSON 405 rather than evhttp's. */
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    /* Each answer sets its own type; an empty body (/health) carries none, as vLLM's. */
-    evhttp_set_default_content_type(w->http, NULL);
-    evhttp_set_gencb(w->http, sim_handle_request, w);
-
-    struct evconnlistener *listener = evconnlistener_new_bind(
-        w->base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, (const struct sockaddr *)sa, (int)salen);
-    if (listener == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", s->host, s->port, strerror(errno));
+    int error = sim_worker_listen(w);
+    if (error != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", s->host, s->port, strerror(error));
         worker_free(w);
         return NULL;
     }
-    if (evhttp_bind_listener(w->http, listener) == NULL) {
-        evconnlistener_free(listener);
-        snprintf(err, errlen, "out of memory binding worker %d", index);
-        worker_free(w);
-        return NULL;
-    }
-    evutil_socket_t fd = evconnlistener_get_fd(listener);
-    /* Accepted sockets inherit it (Linux): without it, a stream's first chunk waits for the ACK
-     * of its headers (Nagle), which a client's delayed ACK holds for 40 ms. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (s->port == 0) s->port = bound_port(fd);
     return w;
 }
 
@@ -167,6 +216,8 @@ static void server_free(sim_server *s) {
             worker_free(s->workers[i]);
         free(s->workers);
     }
+    if (s->port_hold_fd >= 0) close(s->port_hold_fd);
+    if (s->control_lock_ready) pthread_mutex_destroy(&s->control_lock);
     sim_models_free(s);
     free(s->host);
     free(s);
@@ -184,6 +235,10 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "invalid port %d", cfg->port);
         return NULL;
     }
+    if (cfg->control_listener && (cfg->control_port < 0 || cfg->control_port > 65535)) {
+        snprintf(err, errlen, "invalid control port %d", cfg->control_port);
+        return NULL;
+    }
     /* Threads share nothing on the request path, but stopping them crosses threads. */
     if (evthread_use_pthreads() != 0) {
         snprintf(err, errlen, "evthread_use_pthreads failed");
@@ -198,6 +253,12 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    s->port_hold_fd = -1;
+    s->control_port = -1;
+    s->control_lock_ready = pthread_mutex_init(&s->control_lock, NULL) == 0;
+    sim_instance_setting cleared;
+    sim_instance_clear(&cleared);
+    sim_instance_store(s, &cleared);
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
     s->port = cfg->port;
     s->first_token_ms = clamp_delay(cfg->first_token_delay_ms);
@@ -207,7 +268,7 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
     s->created = (long)time(NULL);
     s->worker_count = cfg->threads <= 0 ? 1 : cfg->threads;
     if (s->worker_count > SIM_MAX_THREADS) s->worker_count = SIM_MAX_THREADS;
-    if (s->host == NULL) {
+    if (s->host == NULL || !s->control_lock_ready) {
         snprintf(err, errlen, "out of memory");
         server_free(s);
         return NULL;
@@ -217,9 +278,7 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
         return NULL;
     }
 
-    struct sockaddr_storage sa;
-    socklen_t salen = 0;
-    if (!resolve(s->host, s->port, &sa, &salen, err, errlen)) {
+    if (!resolve(s->host, s->port, &s->addr, &s->addr_len, err, errlen)) {
         server_free(s);
         return NULL;
     }
@@ -231,13 +290,15 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
         return NULL;
     }
     for (int i = 0; i < count; i++) {
-        /* Worker 0 may have picked an ephemeral port: the others join it there. */
-        set_port(&sa, s->port);
-        s->workers[i] = worker_new(s, i, &sa, salen, err, errlen);
+        s->workers[i] = worker_new(s, i, err, errlen);
         if (s->workers[i] == NULL) {
             server_free(s);
             return NULL;
         }
+    }
+    if (cfg->control_listener && !control_listen(s->workers[0], cfg->control_port, err, errlen)) {
+        server_free(s);
+        return NULL;
     }
     for (int i = 0; i < count; i++) {
         sim_worker *w = s->workers[i];
@@ -253,6 +314,10 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
 
 int sim_port(const sim_server *s) {
     return s ? s->port : -1;
+}
+
+int sim_control_port(const sim_server *s) {
+    return s ? s->control_port : -1;
 }
 
 void sim_stop(sim_server *s) {

@@ -5,6 +5,7 @@
 #ifndef AIGW_SIM_SIM_H
 #define AIGW_SIM_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sim_config {
@@ -16,6 +17,11 @@ typedef struct sim_config {
     int inter_token_delay_ms; /* default delay between streamed tokens */
     int output_tokens;  /* tokens generated when the request sets no max_tokens; <=0 means 16 */
     const char *models; /* comma-separated served model names; NULL = "sim-model" */
+    /* Also serve the /sim/ hooks on a second port, which the instance-wide "refuse" fault leaves
+     * open, so a test can always bring a refusing engine back. control_port 0 picks an ephemeral
+     * one. */
+    bool control_listener;
+    int control_port;
 } sim_config;
 
 typedef struct sim_server sim_server;
@@ -23,7 +29,8 @@ typedef struct sim_server sim_server;
 /* Binds, starts the threads and returns once it accepts connections; NULL and a message in err
  * on failure. The config's strings are copied: the caller may free them afterwards. */
 sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen);
-int sim_port(const sim_server *s); /* the bound port (useful with port 0) */
-void sim_stop(sim_server *s);      /* stops the threads, closes connections, frees everything */
+int sim_port(const sim_server *s);         /* the bound port (useful with port 0) */
+int sim_control_port(const sim_server *s); /* the control port; -1 when there is none */
+void sim_stop(sim_server *s); /* stops the threads, closes connections, frees everything */
 
 #endif

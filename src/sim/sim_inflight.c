@@ -1,5 +1,6 @@
-/* Requests answered later (delayed answers, hangs, streams) and the one hard part they share:
- * noticing a client that leaves, freeing everything exactly once, and counting it.
+/* Requests answered later (delayed answers, hangs, stalls, streams, /sim requests waiting on
+ * the workers) and the one hard part they share: noticing a client that leaves, freeing
+ * everything exactly once, and counting it.
  *
  * How a departure is seen. Once evhttp has written anything of the answer, it reads the socket
  * (with no read callback) to notice a close; EOF or a write error then detaches the unanswered
@@ -8,6 +9,7 @@
  * evhttp reads nothing, so a client that leaves would go unnoticed until we wrote; we turn on
  * the same read-for-close mode ourselves (sim_inflight_begin with watch_client), bounded by a
  * read watermark, and restore evhttp's state before answering. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/bufferevent.h>
@@ -34,7 +36,7 @@ static void release(sim_inflight *fl) {
     evtimer_del(&fl->timer);
     fl->timer_pending = false;
     unlink_inflight(fl);
-    sim_count(&w->stats.active, -1);
+    if (!fl->ops->uncounted) sim_count(&w->stats.active, -1);
     if (fl->model >= 0) sim_count(&w->model_stats[fl->model].running, -1);
     fl->ops->destroy(fl);
 }
@@ -42,7 +44,7 @@ static void release(sim_inflight *fl) {
 static void on_client_gone(struct evhttp_connection *conn, void *arg) {
     sim_inflight *fl = arg;
     struct evhttp_request *req = fl->req;
-    sim_count(&fl->worker->stats.streams_cancelled, 1);
+    if (!fl->ops->uncounted) sim_count(&fl->worker->stats.streams_cancelled, 1);
     /* On EOF or a write error evhttp unlinks an unfinished request from the connection it is
      * freeing (evhttp_connection_incoming_fail) and leaves it to us. If instead the connection
      * is freed with the request still on it, evhttp frees both. */
@@ -92,7 +94,7 @@ void sim_inflight_begin(sim_inflight *fl, const sim_inflight_ops *ops, sim_worke
     fl->next = w->inflight;
     if (w->inflight != NULL) w->inflight->prev = fl;
     w->inflight = fl;
-    sim_count(&w->stats.active, 1);
+    if (!ops->uncounted) sim_count(&w->stats.active, 1);
     if (model >= 0) sim_count(&w->model_stats[model].running, 1);
     evhttp_connection_set_closecb(fl->conn, on_client_gone, fl);
     if (watch) watch_client(fl);
@@ -116,6 +118,13 @@ void sim_inflight_close(sim_inflight *fl) {
     release(fl);
     /* The request is still on the connection: evhttp frees both. */
     evhttp_connection_free(conn);
+}
+
+void sim_inflight_reset(sim_inflight *fl) {
+    struct evhttp_connection *conn = fl->conn;
+    evhttp_connection_set_closecb(conn, NULL, NULL);
+    release(fl);
+    sim_connection_reset(conn);
 }
 
 void sim_inflight_forget(sim_inflight *fl) {
@@ -161,7 +170,8 @@ static void delayed_reply_destroy(sim_inflight *fl) {
     free(d);
 }
 
-static const sim_inflight_ops delayed_reply_ops = {delayed_reply_send, delayed_reply_destroy};
+static const sim_inflight_ops delayed_reply_ops = {.on_timer = delayed_reply_send,
+                                                   .destroy = delayed_reply_destroy};
 
 void sim_delayed_reply(sim_worker *w, struct evhttp_request *req, const sim_options *opt,
                        int delay_ms, struct evbuffer *body, int model, long prompt_tokens,
@@ -184,14 +194,14 @@ void sim_delayed_reply(sim_worker *w, struct evhttp_request *req, const sim_opti
     sim_inflight_arm(&d->base, delay_ms);
 }
 
-/* A request that is never answered. */
+/* A request that is never answered (hang), or never finished (stall). */
 static void hang_timer(sim_inflight *fl) {}
 
 static void hang_destroy(sim_inflight *fl) {
     free(fl);
 }
 
-static const sim_inflight_ops hang_ops = {hang_timer, hang_destroy};
+static const sim_inflight_ops hang_ops = {.on_timer = hang_timer, .destroy = hang_destroy};
 
 void sim_hang(sim_worker *w, struct evhttp_request *req, int model) {
     sim_inflight *fl = calloc(1, sizeof(*fl));
@@ -200,4 +210,21 @@ void sim_hang(sim_worker *w, struct evhttp_request *req, int model) {
         return;
     }
     sim_inflight_begin(fl, &hang_ops, w, req, model, true);
+}
+
+void sim_stall(sim_worker *w, struct evhttp_request *req, int model, size_t content_length) {
+    sim_inflight *fl = calloc(1, sizeof(*fl));
+    if (fl == NULL) {
+        sim_fault_reset(req);
+        return;
+    }
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    char length[24];
+    snprintf(length, sizeof(length), "%zu", content_length > 0 ? content_length : 1);
+    evhttp_add_header(headers, "Content-Type", "application/json");
+    /* With a Content-Length evhttp sends the head alone, not chunked, and the client waits for
+     * a body that never comes. Once evhttp writes, it watches the socket itself for a close. */
+    evhttp_add_header(headers, "Content-Length", length);
+    sim_inflight_begin(fl, &hang_ops, w, req, model, false);
+    evhttp_send_reply_start(req, 200, NULL);
 }

@@ -1,7 +1,8 @@
 /* Types and functions shared by the simulator's files; not part of the library API (sim.h).
  * Threading rule: everything a worker touches on the request path is its own (event_base,
- * tokener, scratch buffer, in-flight list); what other threads read (stats, the last request)
- * is atomic or behind that worker's own mutex, so no lock is shared between workers. */
+ * tokener, scratch buffer, in-flight list, listener); what other threads read (stats, the last
+ * request) is atomic or behind that worker's own mutex, and the instance-wide fault is read
+ * through a seqlock, so no lock is shared between workers on the request path. */
 #ifndef AIGW_SIM_SIM_INTERNAL_H
 #define AIGW_SIM_SIM_INTERNAL_H
 
@@ -17,12 +18,14 @@
 #include <event2/http.h>
 #include <json-c/json.h>
 
+#include <sys/socket.h>
+
 #include "sim/sim.h"
 
 enum {
     SIM_MAX_THREADS = 256,
     SIM_MAX_MODELS = 32,
-    SIM_MAX_MODEL_NAME = 256,
+    SIM_MAX_MODEL_NAME = 4096, /* names of any realistic length; the gateway must not cut them */
     SIM_DEFAULT_OUTPUT_TOKENS = 16,
     SIM_MAX_OUTPUT_TOKENS = 100000, /* per request, all choices together */
     SIM_MAX_CHOICES = 128,
@@ -40,12 +43,16 @@ typedef enum { SIM_API_CHAT, SIM_API_COMPLETIONS, SIM_API_EMBEDDINGS, SIM_API_MO
 
 typedef enum {
     SIM_FAULT_NONE,
-    SIM_FAULT_STATUS,    /* answer with fault_arg as the status and an error body */
-    SIM_FAULT_HANG,      /* never answer */
-    SIM_FAULT_RESET,     /* TCP RST, no response */
-    SIM_FAULT_CUT,       /* stream: close after fault_arg token chunks; else half a body */
-    SIM_FAULT_MALFORMED, /* broken JSON: the body, or one SSE frame */
-    SIM_FAULT_MID_ERROR, /* stream: vLLM's mid-stream error event after the first token */
+    SIM_FAULT_STATUS,      /* answer with fault_arg as the status and an error body */
+    SIM_FAULT_HANG,        /* never answer */
+    SIM_FAULT_STALL,       /* the response head (stream: SSE; else with Content-Length), then
+                              nothing more */
+    SIM_FAULT_RESET,       /* TCP RST, no response */
+    SIM_FAULT_RESET_AFTER, /* stream: TCP RST after fault_arg token chunks; else as RESET */
+    SIM_FAULT_CUT,         /* stream: close after fault_arg token chunks; else half a body */
+    SIM_FAULT_MALFORMED,   /* broken JSON: the body, or one SSE frame */
+    SIM_FAULT_MID_ERROR,   /* stream: vLLM's mid-stream error event after the first token */
+    SIM_FAULT_REFUSE,      /* instance-wide only: no listener, so connects are refused */
 } sim_fault;
 
 typedef enum { SIM_SHAPE_OPENAI, SIM_SHAPE_FLAT, SIM_SHAPE_TGI, SIM_SHAPE_EMPTY } sim_error_shape;
@@ -59,6 +66,23 @@ typedef struct sim_options {
     int fault_arg;
     sim_error_shape error_shape;
 } sim_options;
+
+/* The instance-wide defaults set with POST /sim/fault; x-sim-* headers override them. */
+typedef struct sim_instance_setting {
+    sim_fault fault; /* SIM_FAULT_NONE: no fault unless a request asks for one */
+    int fault_arg;
+    int error_shape;    /* a sim_error_shape; -1 = not set */
+    int first_token_ms; /* -1 = not set: the server's default */
+    int inter_token_ms; /* -1 = not set */
+} sim_instance_setting;
+
+/* A sim_instance_setting behind a seqlock: every /v1 request reads it, on any worker, without a
+ * lock; the rare writer (a /sim request, holding the server's control_lock) makes the sequence
+ * odd while it stores, and a reader that saw it odd or changed reads again. */
+typedef struct sim_instance_fault {
+    atomic_uint seq;
+    atomic_int fault, fault_arg, error_shape, first_token_ms, inter_token_ms;
+} sim_instance_fault;
 
 /* Why a request is refused, before it is written in the shape the client asked for. */
 typedef struct sim_problem {
@@ -122,6 +146,13 @@ struct sim_worker {
     bool thread_started;
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *bound; /* this worker's listener; NULL while refusing */
+    struct evhttp *control_http;       /* worker 0 with a control port: the /sim/ hooks only */
+    /* Activated from any thread when the server's listening state changes; the worker then
+     * closes or reopens its own listener (evhttp is not thread-safe) and acknowledges. */
+    struct event listen_control;
+    atomic_uint listen_applied; /* the listen_generation this worker has carried out */
+    atomic_int listen_error;    /* errno of the last reopen that failed; 0 = none */
     json_tokener *tokener;
     struct evbuffer *scratch; /* response bodies are built here, then moved to evhttp */
     sim_inflight *inflight;   /* requests answered later: delays, hangs, streams */
@@ -135,6 +166,9 @@ struct sim_worker {
 struct sim_server {
     char *host;
     int port;
+    struct sockaddr_storage addr; /* host:port, what every listener binds (and binds again) */
+    socklen_t addr_len;
+    int control_port; /* -1 = no control listener */
     int first_token_ms, inter_token_ms, output_tokens;
     sim_model models[SIM_MAX_MODELS];
     int model_count;
@@ -142,16 +176,51 @@ struct sim_server {
     long created;       /* the "created" of every model in /v1/models */
     sim_worker **workers;
     int worker_count;
+
+    /* Instance-wide state, changed by /sim/fault and /sim/reset. */
+    pthread_mutex_t control_lock; /* serializes those writers; never taken on the request path */
+    bool control_lock_ready;
+    sim_instance_fault instance;
+    atomic_bool refusing;          /* "refuse" is set: listeners stay closed */
+    atomic_uint listen_generation; /* bumped whenever the workers must look at `refusing` */
+    int port_hold_fd; /* bound, never listening: keeps the port ours while refusing; -1 = none */
 };
 
-/* sim_router.c: the one evhttp callback; everything starts there. */
+/* sim_router.c: the evhttp callbacks; everything starts there. */
 void sim_handle_request(struct evhttp_request *req, void *worker);
+/* The control port's callback: the /sim/ hooks only. */
+void sim_handle_control_request(struct evhttp_request *req, void *worker);
 
 /* sim_faults.c */
 bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, sim_options *opt,
                               sim_problem *problem);
 /* Closes the client connection with a TCP RST and frees it (and req) at once. */
 void sim_fault_reset(struct evhttp_request *req);
+/* The same for a connection: frees it, and the requests still on it. */
+void sim_connection_reset(struct evhttp_connection *conn);
+/* Bytes of the answer not yet handed to the network: evhttp's output and the kernel's unsent
+ * queue. An RST discards them, so a reset that must deliver what came before waits for 0. */
+size_t sim_connection_unsent(struct evhttp_connection *conn);
+/* The instance-wide setting: a consistent snapshot, lock-free. */
+void sim_instance_load(const sim_server *s, sim_instance_setting *out);
+/* Writers hold s->control_lock (or run before the workers start). */
+void sim_instance_store(sim_server *s, const sim_instance_setting *in);
+void sim_instance_clear(sim_instance_setting *setting);
+/* Reads a POST /sim/fault body; false with a 400 problem when it is not a valid setting. */
+bool sim_instance_from_json(json_object *body, sim_instance_setting *out, sim_problem *problem);
+/* Appends the setting as the JSON GET /sim/fault answers. */
+void sim_instance_body(const sim_instance_setting *setting, struct evbuffer *out);
+
+/* sim_control.c: /sim/fault, /sim/reset and the listeners they close and reopen. */
+void sim_control_fault(sim_worker *w, struct evhttp_request *req, enum evhttp_cmd_type cmd);
+void sim_control_reset(sim_worker *w, struct evhttp_request *req);
+/* The listen_control callback, on the worker's own thread. */
+void sim_control_listen_apply(evutil_socket_t fd, short what, void *worker);
+
+/* sim.c */
+/* Opens the worker's listener on s->addr (SO_REUSEPORT, shared with the other workers); 0 or an
+ * errno. */
+int sim_worker_listen(sim_worker *w);
 
 /* sim_reply.c */
 /* Sends `body` (moved out) as JSON; a 200 carries the cut/malformed faults of `opt`. */
@@ -217,6 +286,7 @@ void sim_models_body(const sim_server *s, struct evbuffer *out);
 typedef struct sim_inflight_ops {
     void (*on_timer)(sim_inflight *fl);
     void (*destroy)(sim_inflight *fl); /* frees the kind's struct; never touches the request */
+    bool uncounted; /* a /sim request waiting: not in the `active` or cancel counters */
 } sim_inflight_ops;
 
 struct sim_inflight {
@@ -241,6 +311,8 @@ void sim_inflight_arm(sim_inflight *fl, int delay_ms);
 void sim_inflight_end(sim_inflight *fl);
 /* Frees fl, then closes the connection (and so the request) without a complete answer. */
 void sim_inflight_close(sim_inflight *fl);
+/* The same, with a TCP RST rather than a clean close. */
+void sim_inflight_reset(sim_inflight *fl);
 /* Frees fl when its connection is already gone (so it is not touched). */
 void sim_inflight_forget(sim_inflight *fl);
 /* At shutdown: frees every in-flight state; evhttp_free then frees connections and requests. */
@@ -251,6 +323,8 @@ void sim_delayed_reply(sim_worker *w, struct evhttp_request *req, const sim_opti
                        long completion_tokens, bool length_limited);
 /* Never answers; only a client that leaves (or sim_stop) ends it. */
 void sim_hang(sim_worker *w, struct evhttp_request *req, int model);
+/* Sends a 200 head promising content_length bytes of JSON, then never the body; ends as a hang. */
+void sim_stall(sim_worker *w, struct evhttp_request *req, int model, size_t content_length);
 
 /* sim_stats.c */
 static inline void sim_count(atomic_long *counter, long delta) {

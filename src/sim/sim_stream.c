@@ -6,7 +6,10 @@
  * inter_token_ms after the request, on the worker's timer; with no inter-token delay, steps are
  * written back to back in batches of about SIM_STREAM_BATCH bytes. Either way nothing more is
  * produced until evhttp reports the previous batch written (the drain callback), so a slow or
- * stalled reader holds at most one batch, however long the output. */
+ * stalled reader holds at most one batch, however long the output.
+ *
+ * Faults: cut:N and reset:N stop after N token chunks, with a clean close or a TCP RST; stall
+ * sends the head and then nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +19,12 @@
 
 #include "sim/sim_internal.h"
 
-enum { SIM_STREAM_BATCH = 64 * 1024 };
+enum {
+    SIM_STREAM_BATCH = 64 * 1024,
+    /* reset:N waits (1 ms a poll) for the N chunks to leave before the RST, which would discard
+     * them; a reader that has taken none of them in this long is not what the fault tests. */
+    SIM_RESET_WAIT_MS = 5000,
+};
 
 typedef enum { STEP_MORE, STEP_END, STEP_CUT } step_result;
 
@@ -30,7 +38,8 @@ typedef struct sim_stream {
     long token_chunks; /* token chunks written, for the cut and after-first-token faults */
     bool draining;     /* a batch is in evhttp's output; wait for it to be written */
     bool tick_due;     /* the next step's time has come */
-    bool closing;      /* cut: close once the last batch is written */
+    bool closing;      /* cut, reset:N: close once the last batch is written */
+    int reset_waits;   /* reset:N: polls spent waiting for the chunks to be sent */
 } sim_stream;
 
 static const char done_frame[] = "data: [DONE]\n\n";
@@ -103,6 +112,11 @@ static void usage_chunk(const sim_stream *st, struct evbuffer *out) {
                         st->gen.prompt_tokens, st->gen.prompt_tokens + completion, completion);
 }
 
+/* The faults that end the stream early after fault_arg token chunks. */
+static bool stops_early(sim_fault fault) {
+    return fault == SIM_FAULT_CUT || fault == SIM_FAULT_RESET_AFTER;
+}
+
 /* Writes the frames of the next step into out. */
 static step_result write_step(sim_stream *st, struct evbuffer *out) {
     const sim_generation *gen = &st->gen;
@@ -110,11 +124,11 @@ static step_result write_step(sim_stream *st, struct evbuffer *out) {
     if (st->step == 0 && gen->api == SIM_API_CHAT)
         for (int c = 0; c < gen->choices; c++)
             role_chunk(st, out, c);
-    if (fault == SIM_FAULT_CUT && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
+    if (stops_early(fault) && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
     for (int c = 0; c < gen->choices; c++) {
         token_chunk(st, out, c, st->step);
         st->token_chunks++;
-        if (fault == SIM_FAULT_CUT && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
+        if (stops_early(fault) && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
         if (st->token_chunks == 1 && fault == SIM_FAULT_MALFORMED)
             evbuffer_add(out, broken_frame, sizeof(broken_frame) - 1);
         if (st->token_chunks == 1 && fault == SIM_FAULT_MID_ERROR) {
@@ -125,7 +139,7 @@ static step_result write_step(sim_stream *st, struct evbuffer *out) {
     }
     if (++st->step < gen->tokens) return STEP_MORE;
     /* A cut that asks for more chunks than there are still never finishes the stream. */
-    if (fault == SIM_FAULT_CUT) return STEP_CUT;
+    if (stops_early(fault)) return STEP_CUT;
     for (int c = 0; c < gen->choices; c++)
         finish_chunk(st, out, c);
     if (gen->include_usage) usage_chunk(st, out);
@@ -138,6 +152,13 @@ static void stream_pump(sim_stream *st);
 static void on_drained(struct evhttp_connection *conn, void *arg) {
     sim_stream *st = arg;
     st->draining = false;
+    if (st->closing && st->opt.fault == SIM_FAULT_RESET_AFTER && st->opt.inter_token_ms > 0) {
+        /* The engine dies generating the next token: the RST comes when that token is due.
+         * The gap also lets a client read the chunks before the reset (libuv reports an RST
+         * that arrives with unread data as a clean end). */
+        sim_inflight_arm(&st->base, st->opt.inter_token_ms);
+        return;
+    }
     if (st->closing) {
         /* Not from inside evhttp's write callback: close on the next loop turn. */
         event_active(&st->base.timer, EV_TIMEOUT, 1);
@@ -148,6 +169,14 @@ static void on_drained(struct evhttp_connection *conn, void *arg) {
 
 static void on_timer(sim_inflight *fl) {
     sim_stream *st = (sim_stream *)fl;
+    if (st->closing && st->opt.fault == SIM_FAULT_RESET_AFTER) {
+        if (sim_connection_unsent(fl->conn) > 0 && st->reset_waits++ < SIM_RESET_WAIT_MS) {
+            sim_inflight_arm(fl, 1);
+            return;
+        }
+        sim_inflight_reset(fl);
+        return;
+    }
     if (st->closing) {
         sim_inflight_close(fl);
         return;
@@ -210,7 +239,7 @@ static void stream_destroy(sim_inflight *fl) {
     free(st);
 }
 
-static const sim_inflight_ops stream_ops = {on_timer, stream_destroy};
+static const sim_inflight_ops stream_ops = {.on_timer = on_timer, .destroy = stream_destroy};
 
 void sim_stream_start(sim_worker *w, struct evhttp_request *req, const sim_generation *gen,
                       const sim_options *opt) {
@@ -244,5 +273,6 @@ void sim_stream_start(sim_worker *w, struct evhttp_request *req, const sim_gener
     sim_inflight_begin(&st->base, &stream_ops, w, req, gen->model, false);
     sim_count(&w->stats.streams_started, 1);
     evhttp_send_reply_start(req, 200, NULL);
-    sim_inflight_arm(&st->base, opt->first_token_ms);
+    /* stall: the head and then silence, until the client leaves (or sim_stop). */
+    if (opt->fault != SIM_FAULT_STALL) sim_inflight_arm(&st->base, opt->first_token_ms);
 }

@@ -1,10 +1,14 @@
 // aigw-sim driven by the official openai SDK: exact usage, vLLM's stream order, embeddings in
-// both encodings, errors in every shape, and a client that leaves mid-stream being counted.
+// both encodings, errors in every shape, and a client that leaves mid-stream being counted;
+// and, with raw sockets, the transport faults (resets, stalls) and instance-wide faults.
 // Run: AIGW_BUILD=build node --test tests/integration/sim.test.mjs (falls back to /tmp/aigw-sim).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 
 const binary = `${process.env.AIGW_BUILD || '/tmp'}/aigw-sim`;
@@ -15,7 +19,8 @@ let sim;
 let baseURL;
 let client;
 
-// Starts the simulator on an ephemeral port and resolves with its URL from the one line it prints.
+// Starts the simulator on an ephemeral port; `url` resolves with its URL from the line it prints,
+// and by then `control` holds the control port's URL when --control-port was given.
 function startSim(args) {
     const argv = ['--port', '0', '--threads', '2', ...args];
     const command = process.env.AIGW_VALGRIND ? 'valgrind' : binary;
@@ -24,11 +29,14 @@ function startSim(args) {
             '--error-exitcode=99', binary, ...argv]
         : argv;
     const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const url = new Promise((resolve, reject) => {
+    const started = { child, control: null };
+    started.url = new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('aigw-sim did not start in time')),
             startTimeoutMs);
         const lines = createInterface({ input: child.stdout });
         lines.on('line', (line) => {
+            const control = /^aigw-sim control on (http:\/\/\S+)$/.exec(line);
+            if (control) started.control = control[1];
             const match = /^aigw-sim listening on (http:\/\/\S+)$/.exec(line);
             if (match) {
                 clearTimeout(timer);
@@ -40,7 +48,7 @@ function startSim(args) {
             reject(new Error(`aigw-sim exited early with ${code}`));
         });
     });
-    return { child, url };
+    return started;
 }
 
 async function stopSim(child) {
@@ -71,6 +79,72 @@ async function waitForStats(pred, timeoutMs = 10000) {
         await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.fail(`stats never matched: ${JSON.stringify(last)}`);
+}
+
+// Sends raw bytes on a fresh connection and resolves, once it closes, with what came back, the
+// socket error (an RST shows as ECONNRESET) and whether the server closed cleanly (a FIN: 'end').
+function rawExchange(port, request) {
+    return new Promise((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let data = '';
+        let error = null;
+        let ended = false;
+        socket.setEncoding('utf8');
+        socket.on('connect', () => socket.write(request));
+        socket.on('data', (chunk) => { data += chunk; });
+        socket.on('end', () => { ended = true; });
+        socket.on('error', (err) => { error = err; });
+        socket.on('close', () => resolve({ data, error, ended }));
+    });
+}
+
+// `connection: close`, so that an ordinary answer (such as a 400) ends the exchange too.
+function rawPost(path, headers, body) {
+    const text = JSON.stringify(body);
+    const lines = Object.entries({ host: 'sim', connection: 'close',
+        'content-type': 'application/json', ...headers,
+        'content-length': Buffer.byteLength(text) }).map(([name, value]) => `${name}: ${value}\r\n`);
+    return `POST ${path} HTTP/1.1\r\n${lines.join('')}\r\n${text}`;
+}
+
+// Resolves with 'connected' or the connect error's code (ECONNREFUSED when nothing listens).
+function connectOutcome(port) {
+    return new Promise((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        socket.once('connect', () => {
+            socket.destroy();
+            resolve('connected');
+        });
+        socket.once('error', (err) => resolve(err.code));
+    });
+}
+
+// One request on a connection of its own (no keep-alive pool), so that with several worker
+// threads successive requests land on different workers' listeners.
+function freshRequest(url, { method = 'GET', headers = {}, body } = {}) {
+    return new Promise((resolve, reject) => {
+        const req = http.request(url, { method, headers, agent: false }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk) => { text += chunk; });
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+        });
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+}
+
+// The "nothing more arrives" proof for a stall: no byte of the body within SILENCE_MS. Without
+// the fault the answer would follow at once (no delay is configured), so 300 ms is ample.
+const SILENCE_MS = 300;
+
+// Returns the still pending read (wrapped: an async function would wait for a bare promise).
+async function assertSilent(response) {
+    const reader = response.body.getReader();
+    const pending = reader.read();
+    const outcome = await Promise.race([pending, delay(SILENCE_MS).then(() => 'silent')]);
+    assert.equal(outcome, 'silent', `data arrived: ${JSON.stringify(outcome)}`);
+    return { pending };
 }
 
 const words = (text) => text.split(/\s+/).filter(Boolean).length;
@@ -370,6 +444,179 @@ describe('errors and faults', () => {
             { model: 'sim-model', messages: user('hi') },
             { headers: { 'x-sim-fault': 'hang' }, timeout: 300 }));
         await waitForStats((s) => s.streams_cancelled >= 1 && s.active === 0);
+    });
+});
+
+describe('transport faults: reset:N and stall', () => {
+    const port = () => new URL(baseURL).port;
+    const streamBody = { messages: user('hi'), stream: true, max_tokens: 10 };
+
+    test('reset:N sends N token chunks of a stream, then a TCP reset', async () => {
+        // The RST comes when the next token is due: with a gap, the chunks are read before it
+        // (libuv reports an RST arriving with unread data as a clean end).
+        const result = await rawExchange(port(), rawPost('/v1/chat/completions',
+            { 'x-sim-fault': 'reset:3', 'x-sim-inter-token-ms': '50' }, streamBody));
+        assert.match(result.data, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.match(result.data, /content-type: text\/event-stream/i);
+        const tokens = result.data.match(/"delta":\{"content":"[^"]+"\}/g) ?? [];
+        assert.equal(tokens.length, 3, result.data);
+        assert.ok(!result.data.includes('[DONE]'));
+        assert.equal(result.error?.code, 'ECONNRESET', 'an RST, not a clean close');
+        assert.equal(result.ended, false, 'no FIN before the reset');
+    });
+
+    test('reset:N on a request that does not stream resets before any answer', async () => {
+        const result = await rawExchange(port(), rawPost('/v1/chat/completions',
+            { 'x-sim-fault': 'reset:3' }, { messages: user('hi') }));
+        assert.equal(result.data, '');
+        assert.equal(result.error?.code, 'ECONNRESET');
+    });
+
+    test('stall on a stream: the SSE head, then nothing until the client leaves', async () => {
+        await resetStats();
+        const controller = new AbortController();
+        const res = await fetch(`${baseURL}/v1/chat/completions`, {
+            method: 'POST', headers: { 'x-sim-fault': 'stall' },
+            body: JSON.stringify(streamBody), signal: controller.signal,
+        });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+        const { pending } = await assertSilent(res);
+        controller.abort();
+        await pending.catch(() => {});
+        // Freed when the client went (under ASan a leak would fail the exit code in after()).
+        const after = await waitForStats((s) => s.streams_cancelled === 1 && s.active === 0);
+        assert.equal(after.streams_started, 1);
+    });
+
+    test('stall without a stream: a head with Content-Length, never the body', async () => {
+        await resetStats();
+        const controller = new AbortController();
+        const res = await fetch(`${baseURL}/v1/chat/completions`, {
+            method: 'POST', headers: { 'x-sim-fault': 'stall' },
+            body: JSON.stringify({ messages: user('hi') }), signal: controller.signal,
+        });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/json');
+        assert.ok(Number(res.headers.get('content-length')) > 0);
+        const { pending } = await assertSilent(res);
+        controller.abort();
+        await pending.catch(() => {});
+        await waitForStats((s) => s.streams_cancelled === 1 && s.active === 0);
+    });
+
+    test('a stall still open at shutdown is freed, and the exit is clean', async () => {
+        const started = startSim([]);
+        const controller = new AbortController();
+        try {
+            const url = await started.url;
+            const res = await fetch(`${url}/v1/chat/completions`, {
+                method: 'POST', headers: { 'x-sim-fault': 'stall' },
+                body: JSON.stringify(streamBody), signal: controller.signal,
+            });
+            assert.equal(res.status, 200);
+            const stats = await (await fetch(`${url}/sim/stats`)).json();
+            assert.equal(stats.active, 1);
+            // Exit 0 under ASan too: the stalled request and its connection were freed.
+            assert.equal(await stopSim(started.child), 0);
+        } finally {
+            await stopSim(started.child);
+            controller.abort();
+        }
+    });
+});
+
+describe('instance-wide faults: /sim/fault', () => {
+    let engine;
+    let url;
+    let control;
+    const chat = (headers = {}) => freshRequest(`${url}/v1/chat/completions`,
+        { method: 'POST', headers, body: { messages: user('hi'), max_tokens: 2 } });
+    const setFault = (base, setting) =>
+        freshRequest(`${base}/sim/fault`, { method: 'POST', body: setting });
+    const cleared = { fault: 'none', error_shape: null, first_token_ms: null,
+        inter_token_ms: null };
+
+    before(async () => {
+        const started = startSim(['--threads', '3', '--control-port', '0']);
+        engine = started.child;
+        url = await started.url;
+        control = started.control;
+        assert.match(control ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    });
+
+    after(async () => {
+        assert.equal(await stopSim(engine), 0);
+    });
+
+    test('a fault set for the instance fails every plain request until "none"', async () => {
+        const set = await setFault(url, { fault: 'status:503', error_shape: 'tgi' });
+        assert.equal(set.status, 200);
+        const expected = { ...cleared, fault: 'status:503', error_shape: 'tgi' };
+        assert.deepEqual(JSON.parse(set.text), expected);
+        assert.deepEqual(JSON.parse((await freshRequest(`${url}/sim/fault`)).text), expected);
+        // Fresh connections, so the three workers' listeners all take some.
+        for (let i = 0; i < 6; i++) {
+            const failed = await chat();
+            assert.equal(failed.status, 503);
+            assert.equal(JSON.parse(failed.text).error_type, 'unhealthy');
+        }
+        assert.equal((await chat({ 'x-sim-fault': 'none' })).status, 200, 'headers override');
+
+        assert.deepEqual(JSON.parse((await setFault(url, { fault: 'none' })).text), cleared);
+        for (let i = 0; i < 6; i++) assert.equal((await chat()).status, 200);
+    });
+
+    test('instance timing and a mid-stream reset', async () => {
+        await setFault(url, { fault: 'reset:2', inter_token_ms: 50 });
+        const result = await rawExchange(new URL(url).port, rawPost('/v1/chat/completions', {},
+            { messages: user('hi'), stream: true }));
+        assert.equal((result.data.match(/"delta":\{"content":"[^"]+"\}/g) ?? []).length, 2);
+        assert.equal(result.error?.code, 'ECONNRESET');
+        await setFault(url, { fault: 'none' });
+    });
+
+    test('invalid settings are a 400 and change nothing', async () => {
+        for (const setting of [{ fault: 'sometimes' }, { fault: 'status:200' }, { fault: 7 },
+            { fault: 'hang', colour: 'red' }, { error_shape: 'xml' }, { first_token_ms: -1 }]) {
+            const res = await setFault(url, setting);
+            assert.equal(res.status, 400, JSON.stringify(setting));
+            assert.equal(JSON.parse(res.text).error.code, 400);
+        }
+        const header = await chat({ 'x-sim-fault': 'refuse' });
+        assert.equal(header.status, 400, 'refuse is for the whole instance only');
+        assert.deepEqual(JSON.parse((await freshRequest(`${url}/sim/fault`)).text), cleared);
+    });
+
+    test('refuse: connects are refused, open connections reset, until "none"', async () => {
+        const port = new URL(url).port;
+        // A connection opened before the refusal, as a gateway's pool would hold.
+        const pooled = net.connect(port, '127.0.0.1');
+        await new Promise((resolve) => pooled.once('connect', resolve));
+
+        const set = await setFault(url, { fault: 'refuse' });
+        assert.equal(set.status, 200);
+        assert.equal(JSON.parse(set.text).fault, 'refuse');
+        for (let i = 0; i < 4; i++) assert.equal(await connectOutcome(port), 'ECONNREFUSED');
+        const reset = new Promise((resolve) => pooled.once('error', (err) => resolve(err.code)));
+        pooled.write('GET /health HTTP/1.1\r\nhost: sim\r\n\r\n');
+        assert.equal(await reset, 'ECONNRESET');
+
+        // The control port stays open to bring the engine back, on the same port.
+        assert.equal(JSON.parse((await freshRequest(`${control}/sim/fault`)).text).fault,
+            'refuse');
+        assert.deepEqual(JSON.parse((await setFault(control, { fault: 'none' })).text), cleared);
+        for (let i = 0; i < 6; i++) assert.equal((await chat()).status, 200);
+    });
+
+    test('POST /sim/reset clears the instance fault, refuse included', async () => {
+        await setFault(control, { fault: 'refuse' });
+        assert.equal(await connectOutcome(new URL(url).port), 'ECONNREFUSED');
+        const reset = await freshRequest(`${control}/sim/reset`, { method: 'POST' });
+        assert.equal(reset.status, 200);
+        assert.equal(JSON.parse(reset.text).requests, 0);
+        assert.deepEqual(JSON.parse((await freshRequest(`${url}/sim/fault`)).text), cleared);
+        assert.equal((await chat()).status, 200);
     });
 });
 
