@@ -1,32 +1,59 @@
 /* aigw: serve, check, version. */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/config.h"
+#include "core/preflight.h"
 #include "core/server.h"
 
 static void usage(FILE *out) {
     fputs("usage: aigw serve [-c FILE] [--banner]   run the gateway (no file: embedded default)\n"
-          "       aigw check -c FILE                  validate a config, print its errors\n"
+          "       aigw check -c FILE [--probe [--strict]]\n"
+          "                                           validate a config and the files it names;\n"
+          "                                           --probe: ask each engine for its models,\n"
+          "                                           --strict: exit 1 on warnings too\n"
           "       aigw default-config                 print the embedded default config\n"
           "       aigw version\n",
           out);
 }
 
-static int cmd_check(const char *path) {
+typedef struct check_options {
+    const char *path;
+    int probe;  /* ask each channel's engine which models it serves */
+    int strict; /* warnings fail the check too */
+} check_options;
+
+/* Validates the YAML, then what serve would trip over (preflight.c): a file check passes is
+ * one serve starts with. */
+static int cmd_check(const check_options *opts) {
+    const char *path = opts->path;
     gw_config_errors errs;
     gw_config *cfg = gw_config_load(path, NULL, &errs);
     if (!cfg) {
         for (size_t i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.messages[i]);
-        fprintf(stderr, "%s: %zu error%s\n", path ? path : "<default>", errs.count,
-                errs.count == 1 ? "" : "s");
+        fprintf(stderr, "%s: %zu error%s\n", path, errs.count, errs.count == 1 ? "" : "s");
         return 1;
     }
-    printf("%s: ok (%zu channel%s, %zu model%s)\n", path ? path : "<default>", cfg->channel_count,
-           cfg->channel_count == 1 ? "" : "s", cfg->model_count, cfg->model_count == 1 ? "" : "s");
+    int errors = gw_preflight_check(cfg, stdout, stderr), warnings = 0;
+    if (opts->probe) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        warnings = gw_preflight_probe(cfg, stdout, stderr);
+        curl_global_cleanup();
+    }
+    int failed = errors || (opts->strict && warnings);
+    if (errors)
+        fprintf(stderr, "%s: %d error%s\n", path, errors, errors == 1 ? "" : "s");
+    else if (failed)
+        fprintf(stderr, "%s: %d warning%s (failing: --strict)\n", path, warnings,
+                warnings == 1 ? "" : "s");
+    else
+        printf("%s: ok (%zu channel%s, %zu model%s)%s\n", path, cfg->channel_count,
+               cfg->channel_count == 1 ? "" : "s", cfg->model_count,
+               cfg->model_count == 1 ? "" : "s", warnings ? " with warnings" : "");
     gw_config_unref(cfg);
-    return 0;
+    return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -36,11 +63,16 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1], *config = NULL;
     int banner = 0;
+    check_options check = {0};
     for (int i = 2; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
             config = argv[++i];
         } else if (!strcmp(argv[i], "--banner")) {
             banner = 1;
+        } else if (!strcmp(cmd, "check") && !strcmp(argv[i], "--probe")) {
+            check.probe = 1;
+        } else if (!strcmp(cmd, "check") && !strcmp(argv[i], "--strict")) {
+            check.strict = 1;
         } else {
             fprintf(stderr, "aigw: unknown argument '%s'\n", argv[i]);
             usage(stderr);
@@ -53,7 +85,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "aigw check: -c FILE is required\n");
             return 2;
         }
-        return cmd_check(config);
+        check.path = config;
+        return cmd_check(&check);
     }
     if (!strcmp(cmd, "default-config")) {
         fputs(gw_default_config_yaml, stdout);

@@ -30,14 +30,24 @@ static void respond_json(gw_http_req *req, int status, const char *json) {
 
 static void handle_reload(gw_server *s, gw_http_req *req) {
     gw_config_errors errs;
-    if (gw_server_reload(s, &errs) == 0) {
-        char body[96];
-        snprintf(body, sizeof body, "{\"status\":\"reloaded\",\"generation\":%llu}",
-                 (unsigned long long)gw_server_generation(s));
+    gw_restart_pending pending;
+    if (gw_server_reload(s, &errs, &pending) == 0) {
+        char body[512];
+        int n = snprintf(body, sizeof body,
+                         "{\"status\":\"reloaded\",\"generation\":%llu,\"restart_required\":[",
+                         (unsigned long long)gw_server_generation(s));
+        for (size_t i = 0; i < pending.count; i++) /* 8 short fixed names: fits */
+            n += snprintf(body + n, sizeof body - (size_t)n, "%s\"%s\"", i ? "," : "",
+                          pending.names[i]);
+        snprintf(body + n, sizeof body - (size_t)n, "]}");
         respond_json(req, 200, body);
         return;
     }
     struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        gw_api_respond_error(req, 503, "server_error", "out_of_memory", "out of memory");
+        return;
+    }
     evbuffer_add_printf(out, "{\"error\":{\"message\":\"the new config was rejected; the "
                              "running one stays\",\"type\":\"invalid_request_error\","
                              "\"param\":null,\"code\":\"invalid_config\",\"details\":[");

@@ -27,9 +27,18 @@ static const api_route routes[] = {
     {NULL, 0, 0},
 };
 
+static void respond_oom(gw_http_req *req) {
+    static const char oom[] = GW_OPENAI_OOM_BODY;
+    gw_http_respond(req, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
+}
+
 void gw_api_respond_error(gw_http_req *req, int status, const char *type, const char *code,
                           const char *message) {
     struct evbuffer *body = evbuffer_new();
+    if (!body) {
+        respond_oom(req);
+        return;
+    }
     gw_openai_error(body, message, type, code, NULL);
     gw_http_respond_buffer(req, status, "application/json", body, NULL, 0);
     evbuffer_free(body);
@@ -44,6 +53,10 @@ static void add_model_object(struct evbuffer *out, const gw_model *m) {
 static void respond_models(gw_worker *w, gw_http_req *req) {
     const gw_config *cfg = w->cfg;
     struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        respond_oom(req);
+        return;
+    }
     evbuffer_add(out, "{\"object\":\"list\",\"data\":[", 25);
     for (size_t i = 0; i < cfg->model_count; i++) {
         if (i) evbuffer_add(out, ",", 1);
@@ -65,6 +78,10 @@ static void respond_one_model(gw_worker *w, gw_http_req *req, const char *id, si
         return;
     }
     struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        respond_oom(req);
+        return;
+    }
     add_model_object(out, m);
     gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
     evbuffer_free(out);
@@ -110,6 +127,10 @@ void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
                  req->method_name, path_match->path, allowed);
         gw_http_header allow[] = {{"Allow", allowed, 5, strlen(allowed)}};
         struct evbuffer *body = evbuffer_new();
+        if (!body) {
+            respond_oom(req);
+            return;
+        }
         gw_openai_error(body, message, "invalid_request_error", "method_not_allowed", NULL);
         gw_http_respond_buffer(req, 405, "application/json", body, allow, 1);
         evbuffer_free(body);

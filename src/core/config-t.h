@@ -11,6 +11,7 @@
 
 struct gw_engine_ops;
 struct curl_slist;
+struct ssl_ctx_st;
 
 typedef enum { GW_API_CHAT, GW_API_COMPLETIONS, GW_API_EMBEDDINGS, GW_API_COUNT } gw_api_kind;
 
@@ -64,6 +65,9 @@ typedef struct gw_config {
     gw_listen http, https, admin;
     const char *tls_cert, *tls_key;
     int tls_self_signed;
+    /* the TLS server context of this snapshot, loaded by the control thread (NULL when https is
+     * off); a reload reads the pair again, so a rotated certificate applies without a restart */
+    struct ssl_ctx_st *tls_ctx;
     const char *admin_token; /* never empty once loaded: generated when not configured */
     int admin_token_generated;
     size_t max_body_bytes;

@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/forwarding.h"
 #include "core/log.h"
 #include "core/random.h"
 #include "engines/engine.h"
@@ -165,6 +167,24 @@ typedef struct key_spec {
     key_handler handle;
 } key_spec;
 
+/* A key written twice in one mapping is an error naming both places: YAML parsers disagree on
+ * which one wins, and a handler run twice would see a second list where it sized the first. */
+static int duplicate_key(loader *ld, yaml_node_t *node, yaml_node_pair_t *pair, const char *what) {
+    yaml_node_t *key = node_at(ld, pair->key);
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < pair; p++) {
+        yaml_node_t *earlier = node_at(ld, p->key);
+        if (earlier->type == YAML_SCALAR_NODE &&
+            earlier->data.scalar.length == key->data.scalar.length &&
+            !memcmp(earlier->data.scalar.value, key->data.scalar.value, key->data.scalar.length)) {
+            add_error(ld, key, "duplicate key '%s' in %s (first at line %zu, column %zu)",
+                      (const char *)key->data.scalar.value, what, earlier->start_mark.line + 1,
+                      earlier->start_mark.column + 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Walks a mapping, dispatching known keys and reporting unknown ones with the list of valid. */
 static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const key_spec *specs,
                          void *target) {
@@ -176,6 +196,7 @@ static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const 
             add_error(ld, key, "expected a key name in %s", what);
             continue;
         }
+        if (duplicate_key(ld, node, pair, what)) continue;
         const char *name = (const char *)key->data.scalar.value;
         const key_spec *spec = specs;
         while (spec->key && strcmp(spec->key, name))
@@ -209,8 +230,8 @@ INT_FIELD(h_max_response, ((gw_config *)t)->max_response_bytes, "server.max_resp
           1L << 31)
 INT_FIELD(h_max_event, ((gw_config *)t)->max_event_bytes, "server.max_event_bytes", 1024, 1L << 30)
 INT_FIELD(h_max_conns, ((gw_config *)t)->max_connections, "server.max_connections", 1, 1000000)
-INT_FIELD(h_request_timeout, ((gw_config *)t)->request_timeout_ms, "server.request_timeout_ms",
-          100, 3600000)
+INT_FIELD(h_request_timeout, ((gw_config *)t)->request_timeout_ms, "server.request_timeout_ms", 100,
+          3600000)
 INT_FIELD(h_max_header, ((gw_config *)t)->max_header_bytes, "server.max_header_bytes", 1024,
           1L << 20)
 INT_FIELD(h_shutdown, ((gw_config *)t)->shutdown_timeout_ms, "server.shutdown_timeout_ms", 0,
@@ -343,9 +364,16 @@ static void h_ch_forward(loader *ld, yaml_node_t *v, void *t) {
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     ch->forward_headers = gw_arena_alloc(&ld->cfg->arena, (n + 1) * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        const char *h =
-            get_string(ld, node_at(ld, v->data.sequence.items.start[i]), "a forward_headers entry");
+        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+        const char *h = get_string(ld, item, "a forward_headers entry");
         if (!h) continue;
+        if (gw_header_never_forwarded(h, strlen(h))) {
+            add_error(ld, item,
+                      "forward_headers: '%s' is never forwarded (a hop-by-hop, framing or "
+                      "credential header the gateway sets itself)",
+                      h);
+            continue;
+        }
         char *lower = gw_arena_strdup(&ld->cfg->arena, h);
         for (char *p = lower; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
@@ -406,13 +434,14 @@ static void h_m_upstream(loader *ld, yaml_node_t *v, void *t) {
     ((model_draft *)t)->model->upstream_model = get_string(ld, v, "model upstream_model");
 }
 
+/* Sized for the worst case (every byte escaped as \u00XX), so no name is ever cut. */
 static const char *json_string_literal(gw_arena *arena, const char *s, size_t *len_out) {
-    char escaped[1024];
-    size_t n = gw_json_escape(escaped, sizeof escaped, s, strlen(s));
-    char *lit = gw_arena_alloc(arena, n + 3);
+    size_t len = strlen(s), cap = len * 6 + 1;
+    char *lit = gw_arena_alloc(arena, cap + 2);
+    size_t n = gw_json_escape(lit + 1, cap, s, len);
     lit[0] = '"';
-    memcpy(lit + 1, escaped, n);
     lit[n + 1] = '"';
+    lit[n + 2] = '\0';
     *len_out = n + 2;
     return lit;
 }
@@ -593,6 +622,8 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 yaml_node_t *k = node_at(&ld, p->key);
                 const char *kn =
                     k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+                if (k->type == YAML_SCALAR_NODE && duplicate_key(&ld, root, p, "the config"))
+                    continue;
                 const key_spec *s = first_pass;
                 while (s->key && strcmp(s->key, kn))
                     s++;
@@ -658,6 +689,7 @@ void gw_config_unref(gw_config *cfg) {
     if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
     for (size_t i = 0; i < cfg->channel_count; i++)
         curl_slist_free_all(cfg->channels[i].headers);
+    if (cfg->tls_ctx) SSL_CTX_free(cfg->tls_ctx);
     gw_arena_free(&cfg->arena);
     free(cfg);
 }

@@ -22,12 +22,27 @@
 
 #include "core/clock.h"
 #include "core/http_date.h"
+#include "core/log.h"
 #include "core/openai_error.h"
+#include "core/port_owner.h"
 
 /* Output above HIGH tells the producer to pause; the write callback wakes it under LOW. */
 enum { OUTPUT_HIGH_WATER = 64 * 1024, OUTPUT_LOW_WATER = 16 * 1024 };
 /* Pipelined bytes read while a request is being handled are capped; past that reading stops. */
 enum { PIPELINE_INPUT_CAP = 64 * 1024 };
+/* After an error answer the client may still be sending the request it was refused for. Closing
+ * with unread input sends a reset, which can destroy the answer before the client reads it; so
+ * the input is read and dropped for a while after the answer went out (nginx's lingering close),
+ * at most LINGER_MS in all. */
+enum { LINGER_MS = 2000 };
+/* Connections answered 503 at the cap, per server, at the same time: each holds a descriptor
+ * until its answer is out. Past this a connection over the cap is closed without an answer. */
+enum { MAX_REFUSING = 16 };
+/* accept() failed (out of descriptors, most likely): the listener rests this long, rather than
+ * fire again at once for the connection still waiting in the backlog. */
+enum { ACCEPT_RETRY_MS = 100 };
+/* connection_limit and accept_failed are written at most this often per thread. */
+static const int64_t WARN_INTERVAL_NS = 1000000000;
 
 typedef enum { CONN_READING, CONN_HANDLING, CONN_CLOSING } conn_state;
 
@@ -42,10 +57,17 @@ struct gw_http_conn {
     http_parser parser;
     gw_http_req req;
     conn_state state;
-    int busy;      /* inside a callback of ours: freeing must wait for its end */
-    int want_free; /* close once the output has flushed */
-    int dead;      /* the socket failed: free at the end of the current frame */
+    gw_http_conn_pool *pool; /* the pool this connection counts in; NULL when refused */
+    int refused;             /* over the cap: answered 503 and closed, never read */
+    int busy;                /* inside a callback of ours: freeing must wait for its end */
+    int want_free;           /* close once the output has flushed */
+    int dead;                /* the socket failed: free at the end of the current frame */
+    int failed;              /* out of memory: nothing more is written; the event callback frees */
+    int linger;              /* once the answer is out, read and drop input before closing */
+    int64_t linger_end_ns;   /* set when the write side is shut: the input is dropped until then */
     int drain_wanted;
+    int response_reported; /* on_response_done ran for the current request */
+    int deadline_armed;    /* the read timeout armed is the request's deadline, not the gap */
 
     /* the raw URL and headers of the current request, copied in as they arrive */
     char *hbuf;
@@ -64,25 +86,68 @@ struct gw_http_conn {
 struct gw_http_server {
     struct event_base *base;
     struct evconnlistener *listener;
+    struct event *accept_retry; /* re-enables the listener after accept() failed */
     SSL_CTX *tls;
+    int port; /* for logs */
     gw_http_settings settings;
+    gw_http_conn_pool own_pool;     /* when settings.pool is NULL */
+    gw_http_thread_state own_state; /* when settings.thread_state is NULL */
     gw_http_req_cb handler;
     void *ud;
     gw_http_conn *conns;
     size_t conn_count;
+    size_t refusing; /* connections being answered 503 at the cap */
     int draining;
 };
 
 static void conn_free(gw_http_conn *c);
 static void conn_parse(gw_http_conn *c);
+static void conn_request_done(gw_http_conn *c);
+static void respond_protocol_error(gw_http_conn *c, int status, const char *message);
+
+static gw_http_thread_state *thread_state(gw_http_server *s) {
+    return s->settings.thread_state ? s->settings.thread_state : &s->own_state;
+}
+
+/* Half-closes a connection whose answer is out, then drops what the client still sends until it
+ * closes or the linger time ends. Returns -1 when it cannot wait: close at once then. */
+static int conn_start_linger(gw_http_conn *c) {
+    c->linger_end_ns = gw_now_ns() + (int64_t)LINGER_MS * 1000000;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR); /* the client reads the answer, then EOF */
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    if (bufferevent_set_timeouts(c->bev, &tv, NULL) < 0) return -1;
+    return bufferevent_enable(c->bev, EV_READ);
+}
 
 /* Called as a frame of ours ends: frees the connection if it was due to go meanwhile. */
 static void conn_release(gw_http_conn *c) {
     if (c->busy) return;
-    if (c->dead || (c->want_free && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+    if (c->dead) {
         conn_free(c);
+        return;
+    }
+    if (!c->want_free || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) return;
+    if (!c->linger || (!c->linger_end_ns && conn_start_linger(c) < 0)) conn_free(c);
 }
-static void conn_request_done(gw_http_conn *c);
+
+/* Memory ran out while writing: the connection cannot go on. It is closed as on a socket error,
+ * from the event callback on the next loop turn, so a handler hears of it through on_abort
+ * outside its own call into us. */
+static void conn_fail(gw_http_conn *c) {
+    if (c->failed) return;
+    c->failed = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* on_response_done, once per request that got a status; never for a refused connection. */
+static void report_response_done(gw_http_conn *c) {
+    gw_http_server *s = c->server;
+    if (c->response_reported || c->refused || !c->req.status) return;
+    c->response_reported = 1;
+    c->req.end_ns = gw_now_ns();
+    if (s->settings.on_response_done) s->settings.on_response_done(&c->req, s->ud);
+}
 
 /* ---------- parser callbacks: copy the request in, bounded ---------- */
 
@@ -115,7 +180,7 @@ static int on_message_begin(http_parser *p) {
     c->hlen = c->url_len = c->hcount = 0;
     c->in_header_field = 0;
     c->headers_done = 0;
-    c->req.start_ns = gw_now_ns();
+    c->req.start_ns = gw_now_ns(); /* also starts the request's deadline */
     return 0;
 }
 
@@ -182,8 +247,12 @@ static int on_headers_complete(http_parser *p) {
         return -1;
     }
     const gw_http_header *expect = gw_http_find_header(r, "expect");
-    if (expect && expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12))
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (expect && expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12) &&
+        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+        c->error_status = 500;
+        c->error_message = "out of memory";
+        return -1;
+    }
     return 0;
 }
 
@@ -194,7 +263,12 @@ static int on_body(http_parser *p, const char *at, size_t len) {
         c->error_message = "request body is larger than the limit";
         return -1;
     }
-    return evbuffer_add(c->req.body, at, len);
+    if (evbuffer_add(c->req.body, at, len) < 0) {
+        c->error_status = 500;
+        c->error_message = "out of memory";
+        return -1;
+    }
+    return 0;
 }
 
 static int on_message_complete(http_parser *p) {
@@ -268,41 +342,108 @@ const char *gw_http_status_text(int status) {
     }
 }
 
-/* content_length < 0: a streamed body (chunked on HTTP/1.1, close-delimited on 1.0). */
+/* Lays a response head out in two passes over the same code: the first (cap 0) measures it, the
+ * second writes it into space of exactly that size. */
+typedef struct head_writer {
+    char *out;
+    size_t len, cap;
+} head_writer;
+
+static void head_add(head_writer *w, const char *s, size_t n) {
+    if (w->out && w->len + n <= w->cap) memcpy(w->out + w->len, s, n);
+    w->len += n;
+}
+
+static void head_add_str(head_writer *w, const char *s) {
+    head_add(w, s, strlen(s));
+}
+
+typedef struct head_fields {
+    int status;
+    const char *date; /* taken once: both passes must see the same text */
+    const char *content_type;
+    long long content_length; /* < 0: streamed */
+    int chunked;
+    const char *connection; /* "close", "keep-alive" or NULL */
+    const gw_http_header *extra;
+    size_t extra_count;
+} head_fields;
+
+static void head_lay_out(head_writer *w, const head_fields *f) {
+    char num[32];
+    head_add_str(w, "HTTP/1.1 ");
+    snprintf(num, sizeof num, "%d ", f->status);
+    head_add_str(w, num);
+    head_add_str(w, gw_http_status_text(f->status));
+    head_add_str(w, "\r\nDate: ");
+    head_add_str(w, f->date);
+    head_add_str(w, "\r\n");
+    if (f->content_type) {
+        head_add_str(w, "Content-Type: ");
+        head_add_str(w, f->content_type);
+        head_add_str(w, "\r\n");
+    }
+    if (f->content_length >= 0) {
+        snprintf(num, sizeof num, "%lld", f->content_length);
+        head_add_str(w, "Content-Length: ");
+        head_add_str(w, num);
+        head_add_str(w, "\r\n");
+    } else if (f->chunked) {
+        head_add_str(w, "Transfer-Encoding: chunked\r\n");
+    }
+    for (size_t i = 0; i < f->extra_count; i++) {
+        head_add(w, f->extra[i].name, f->extra[i].name_len);
+        head_add(w, ": ", 2);
+        head_add(w, f->extra[i].value, f->extra[i].value_len);
+        head_add(w, "\r\n", 2);
+    }
+    if (f->connection) {
+        head_add_str(w, "Connection: ");
+        head_add_str(w, f->connection);
+        head_add_str(w, "\r\n");
+    }
+    head_add(w, "\r\n", 2);
+}
+
+/* content_length < 0: a streamed body (chunked on HTTP/1.1, close-delimited on 1.0). The head
+ * goes straight into the output, whatever its size: every header given is written. */
 static void write_head(gw_http_req *r, int status, const char *content_type,
                        long long content_length, const gw_http_header *extra, size_t extra_count) {
     gw_http_conn *c = r->conn;
-    char head[4096];
     if (content_length < 0 && r->http_minor == 0) r->keep_alive = 0;
     if (c->server->draining) r->keep_alive = 0;
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-                     gw_http_status_text(status), gw_http_date());
-    if (content_type)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", content_type);
-    if (content_length >= 0)
-        n +=
-            snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %lld\r\n", content_length);
-    else if (r->http_minor > 0)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Transfer-Encoding: chunked\r\n");
-    for (size_t i = 0; i < extra_count; i++) {
-        size_t need = extra[i].name_len + extra[i].value_len + 4;
-        if ((size_t)n + need + 64 >= sizeof head) break; /* bounded: drop what does not fit */
-        memcpy(head + n, extra[i].name, extra[i].name_len);
-        n += (int)extra[i].name_len;
-        head[n++] = ':';
-        head[n++] = ' ';
-        memcpy(head + n, extra[i].value, extra[i].value_len);
-        n += (int)extra[i].value_len;
-        head[n++] = '\r';
-        head[n++] = '\n';
-    }
-    if (!r->keep_alive)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Connection: close\r\n");
-    else if (r->http_minor == 0)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Connection: keep-alive\r\n");
-    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    bufferevent_write(c->bev, head, (size_t)n);
     r->status = status;
+    if (c->failed) return;
+    head_fields f = {.status = status,
+                     .date = gw_http_date(),
+                     .content_type = content_type,
+                     .content_length = content_length,
+                     .chunked = content_length < 0 && r->http_minor > 0,
+                     .connection = !r->keep_alive       ? "close"
+                                   : r->http_minor == 0 ? "keep-alive"
+                                                        : NULL,
+                     .extra = extra,
+                     .extra_count = extra_count};
+    head_writer measure = {0};
+    head_lay_out(&measure, &f);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer_iovec space;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)measure.len, &space, 1) < 1 ||
+        space.iov_len < measure.len) {
+        conn_fail(c);
+        return;
+    }
+    head_writer w = {.out = space.iov_base, .cap = measure.len};
+    head_lay_out(&w, &f);
+    space.iov_len = w.len;
+    if (evbuffer_commit_space(out, &space, 1) < 0) conn_fail(c);
+}
+
+/* The response has ended: report it, then go on to the next request or close. */
+static void response_finished(gw_http_req *r) {
+    r->finished = 1;
+    report_response_done(r->conn);
+    conn_request_done(r->conn);
 }
 
 void gw_http_respond_buffer(gw_http_req *r, int status, const char *content_type,
@@ -311,51 +452,63 @@ void gw_http_respond_buffer(gw_http_req *r, int status, const char *content_type
     if (r->finished) return;
     size_t len = body ? evbuffer_get_length(body) : 0;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
-    if (len && r->method != HTTP_HEAD)
-        bufferevent_write_buffer(r->conn->bev, body);
-    else if (body)
-        evbuffer_drain(body, len);
+    if (len && r->method != HTTP_HEAD && !r->conn->failed) {
+        if (bufferevent_write_buffer(r->conn->bev, body) < 0) conn_fail(r->conn);
+    }
+    if (body) evbuffer_drain(body, evbuffer_get_length(body));
     r->bytes_out += len;
-    r->finished = 1;
-    conn_request_done(r->conn);
+    response_finished(r);
 }
 
 void gw_http_respond(gw_http_req *r, int status, const char *content_type, const char *body,
                      size_t len, const gw_http_header *extra, size_t extra_count) {
     if (r->finished) return;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
-    if (len && r->method != HTTP_HEAD) bufferevent_write(r->conn->bev, body, len);
+    if (len && r->method != HTTP_HEAD && !r->conn->failed) {
+        if (bufferevent_write(r->conn->bev, body, len) < 0) conn_fail(r->conn);
+    }
     r->bytes_out += len;
-    r->finished = 1;
-    conn_request_done(r->conn);
+    response_finished(r);
 }
 
 void gw_http_stream_begin(gw_http_req *r, int status, const char *content_type,
                           const gw_http_header *extra, size_t extra_count) {
+    if (r->finished) return;
     write_head(r, status, content_type, -1, extra, extra_count);
 }
 
 void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     size_t len = evbuffer_get_length(data);
     if (!len || r->finished) return;
-    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    gw_http_conn *c = r->conn;
+    if (c->failed) {
+        evbuffer_drain(data, len);
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int rc = 0;
     if (r->http_minor > 0) {
         char size_line[24];
         int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-        evbuffer_add(out, size_line, (size_t)n);
-        evbuffer_add_buffer(out, data);
-        evbuffer_add(out, "\r\n", 2);
+        rc |= evbuffer_add(out, size_line, (size_t)n);
+        rc |= evbuffer_add_buffer(out, data);
+        rc |= evbuffer_add(out, "\r\n", 2);
     } else {
-        evbuffer_add_buffer(out, data);
+        rc |= evbuffer_add_buffer(out, data);
+    }
+    if (rc) {
+        evbuffer_drain(data, evbuffer_get_length(data));
+        conn_fail(c);
     }
     r->bytes_out += len;
 }
 
 void gw_http_stream_end(gw_http_req *r) {
     if (r->finished) return;
-    if (r->http_minor > 0) bufferevent_write(r->conn->bev, "0\r\n\r\n", 5);
-    r->finished = 1;
-    conn_request_done(r->conn);
+    gw_http_conn *c = r->conn;
+    if (r->http_minor > 0 && !c->failed && bufferevent_write(c->bev, "0\r\n\r\n", 5) < 0)
+        conn_fail(c);
+    response_finished(r);
 }
 
 int gw_http_output_full(const gw_http_req *r) {
@@ -373,17 +526,41 @@ const gw_http_header *gw_http_find_header(const gw_http_req *r, const char *name
     return NULL;
 }
 
-/* A protocol-level error before any handler ran: JSON in OpenAI's shape, then close. */
+static const char *protocol_error_code(int status) {
+    switch (status) {
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "request_too_large";
+    case 431:
+        return "headers_too_large";
+    case 500:
+        return "out_of_memory";
+    case 503:
+        return "too_many_connections";
+    default:
+        return "malformed_request";
+    }
+}
+
+/* An answer of this layer's own, before or instead of a handler: JSON in OpenAI's shape, then
+ * close, lingering so that the client reads it even while it is still sending. */
 static void respond_protocol_error(gw_http_conn *c, int status, const char *message) {
-    struct evbuffer *body = evbuffer_new();
-    gw_openai_error(body, message, "invalid_request_error",
-                    status == 413   ? "request_too_large"
-                    : status == 431 ? "headers_too_large"
-                                    : "malformed_request",
-                    NULL);
     c->req.keep_alive = 0;
     if (!c->req.path) c->req.http_minor = 1;
     c->state = CONN_HANDLING;
+    c->linger = 1;
+    struct evbuffer *body = evbuffer_new();
+    if (!body) {
+        c->req.status = status;
+        c->req.finished = 1;
+        c->state = CONN_CLOSING;
+        report_response_done(c);
+        conn_fail(c);
+        return;
+    }
+    gw_openai_error(body, message, status >= 500 ? "server_error" : "invalid_request_error",
+                    protocol_error_code(status), NULL);
     gw_http_respond_buffer(&c->req, status, "application/json", body, NULL, 0);
     evbuffer_free(body);
 }
@@ -394,7 +571,53 @@ static void set_read_timeout(gw_http_conn *c, int ms) {
     struct timeval rt = {ms / 1000, (ms % 1000) * 1000};
     int wms = c->server->settings.client_timeout_ms;
     struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, ms > 0 ? &rt : NULL, &wt);
+    if (bufferevent_set_timeouts(c->bev, ms > 0 ? &rt : NULL, wms > 0 ? &wt : NULL) < 0)
+        conn_fail(c); /* a connection without its timeouts could hang forever */
+}
+
+/* Whether the current request has begun arriving (and is not yet whole). */
+static int request_arriving(const gw_http_conn *c) {
+    return c->state == CONN_READING && c->req.start_ns != 0;
+}
+
+/* Milliseconds left of the request's deadline (server.request_timeout_ms from its first byte);
+ * INT32_MAX when there is none. */
+static int64_t deadline_left_ms(const gw_http_conn *c) {
+    int limit_ms = c->server->settings.request_timeout_ms;
+    if (limit_ms <= 0 || !request_arriving(c)) return INT32_MAX;
+    int64_t left_ns = c->req.start_ns + (int64_t)limit_ms * 1000000 - gw_now_ns();
+    return left_ns <= 0 ? 0 : (left_ns + 999999) / 1000000; /* rounded up: never early */
+}
+
+static void respond_request_timeout(gw_http_conn *c) {
+    char msg[200];
+    /* libevent's coarse clock may fire a timer a few ms before gw_now_ns says it is due */
+    if (c->deadline_armed || deadline_left_ms(c) == 0)
+        snprintf(msg, sizeof msg,
+                 "the request's headers and body did not arrive within "
+                 "server.request_timeout_ms (%d ms)",
+                 c->server->settings.request_timeout_ms);
+    else
+        snprintf(msg, sizeof msg,
+                 "the client sent nothing for server.keepalive_timeout_ms (%d ms) in the middle "
+                 "of a request",
+                 c->server->settings.keepalive_timeout_ms);
+    respond_protocol_error(c, 408, msg);
+}
+
+/* While a request arrives, reads time out at its deadline or after the keep-alive gap, whichever
+ * comes first. Re-armed after every read, so a client that trickles a byte a second is still cut
+ * at the deadline, not only one that stops. */
+static void arm_request_timeout(gw_http_conn *c) {
+    int64_t left = deadline_left_ms(c);
+    if (left == 0) {
+        respond_request_timeout(c);
+        return;
+    }
+    int ms = c->server->settings.keepalive_timeout_ms;
+    c->deadline_armed = left != INT32_MAX && (ms <= 0 || left < ms);
+    if (c->deadline_armed) ms = (int)left;
+    set_read_timeout(c, ms);
 }
 
 static void conn_reset_request(gw_http_conn *c) {
@@ -403,18 +626,32 @@ static void conn_reset_request(gw_http_conn *c) {
     c->req = (gw_http_req){.conn = c, .body = body, .peer = c->peer, .is_tls = c->req.is_tls};
     c->message_complete = 0;
     c->drain_wanted = 0;
+    c->response_reported = 0;
     c->hlen = c->hcount = c->url_len = 0;
 }
 
 static void conn_close_when_flushed(gw_http_conn *c) {
     c->state = CONN_CLOSING;
     c->want_free = 1;
-    bufferevent_disable(c->bev, EV_READ);
+    if (c->linger) {
+        /* keep reading (and dropping) while the answer goes out: see LINGER_MS */
+        struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+        int wms = c->server->settings.client_timeout_ms;
+        struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
+        if (bufferevent_set_timeouts(c->bev, &tv, wms > 0 ? &wt : NULL) < 0 ||
+            bufferevent_enable(c->bev, EV_READ) < 0)
+            c->linger = 0; /* cannot wait for the client: close once the answer is out */
+    }
+    if (!c->linger) bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     conn_release(c);
 }
 
 static void conn_request_done(gw_http_conn *c) {
+    if (c->failed) { /* the event callback closes it */
+        c->state = CONN_CLOSING;
+        return;
+    }
     /* draining: a response that began before shutdown still ends its connection */
     if (!c->req.keep_alive || c->server->draining) {
         conn_close_when_flushed(c);
@@ -424,8 +661,8 @@ static void conn_request_done(gw_http_conn *c) {
     http_parser_pause(&c->parser, 0);
     c->state = CONN_READING;
     set_read_timeout(c, c->server->settings.keepalive_timeout_ms);
-    bufferevent_enable(c->bev, EV_READ);
-    if (!c->busy) {
+    if (bufferevent_enable(c->bev, EV_READ) < 0) conn_fail(c);
+    if (!c->busy && !c->failed) {
         c->busy++;
         conn_parse(c);
         c->busy--;
@@ -462,6 +699,7 @@ static void conn_parse(gw_http_conn *c) {
             return;
         }
     }
+    if (request_arriving(c)) arm_request_timeout(c);
     if (c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
         bufferevent_disable(c->bev, EV_READ);
 }
@@ -469,9 +707,14 @@ static void conn_parse(gw_http_conn *c) {
 static void read_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
     c->busy++;
-    if (c->state == CONN_READING) conn_parse(c);
+    if (c->state == CONN_READING) {
+        conn_parse(c);
+    } else if (c->state == CONN_CLOSING && c->linger) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in)); /* the refused request: dropped unread */
+        if (c->linger_end_ns && gw_now_ns() >= c->linger_end_ns) c->dead = 1;
+    }
     c->busy--;
-    (void)bev;
     conn_release(c);
 }
 
@@ -491,17 +734,26 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     gw_http_conn *c = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) return;
+    c->busy++;
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && request_arriving(c) &&
+        !c->failed) {
+        /* a request begun and not finished in time (slowloris): 408, not a silent close */
+        respond_request_timeout(c);
+        c->busy--;
+        conn_release(c);
+        return;
+    }
     /* EOF, an error or a timeout: the client is gone or stuck. A handler still working on its
      * request hears of it at once so it can cancel the upstream transfer. */
     if (c->state == CONN_HANDLING && !c->req.finished && c->req.on_abort) {
         gw_http_req_cb on_abort = c->req.on_abort;
         c->req.on_abort = NULL;
-        c->busy++;
         on_abort(&c->req, c->req.handler_ud);
-        c->busy--;
     }
-    c->req.finished = 1; /* nothing more is written to a dead socket */
+    report_response_done(c); /* a response cut short: finished is still 0 */
+    c->req.finished = 1;     /* nothing more is written to a dead socket */
     c->dead = 1;
+    c->busy--;
     conn_release(c);
 }
 
@@ -513,6 +765,8 @@ static void conn_free(gw_http_conn *c) {
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->conn_count--;
+    if (c->refused) s->refusing--;
+    if (c->pool) atomic_fetch_sub_explicit(&c->pool->open, 1, memory_order_relaxed);
     if (c->bev) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
@@ -538,17 +792,15 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
     snprintf(out, outlen, "%s:%d", host, port);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg) {
-    gw_http_server *s = arg;
-    (void)l;
-    (void)salen;
+/* A connection on an accepted socket, listed in the server; NULL (the socket closed) when memory
+ * ran out. */
+static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* stream tokens now, not later */
     gw_http_conn *c = calloc(1, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
-        return;
+        return NULL;
     }
     c->server = s;
     if (s->tls) {
@@ -573,7 +825,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
             evutil_closesocket(fd);
         if (c->req.body) evbuffer_free(c->req.body);
         free(c);
-        return;
+        return NULL;
     }
     format_peer(sa, c->peer, sizeof c->peer);
     c->req.conn = c;
@@ -588,7 +840,100 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+        conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int server_max_connections(const gw_http_server *s) {
+    return s->settings.max_connections > 0 ? s->settings.max_connections
+                                           : GW_HTTP_DEFAULT_MAX_CONNECTIONS;
+}
+
+/* Over the cap: 503 in OpenAI's shape and close, the request (if any) never read. Counted and
+ * warned about, at most once a second per thread. */
+static void refuse_connection(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
+    gw_http_thread_state *ts = thread_state(s);
+    if (ts->connections_refused)
+        atomic_fetch_add_explicit(ts->connections_refused, 1, memory_order_relaxed);
+    int64_t now = gw_now_ns();
+    if (now - ts->limit_logged_ns >= WARN_INTERVAL_NS) {
+        gw_log_warn("connection_limit",
+                    "\"port\":%d,\"max_connections\":%d,\"refused_since_last_warning\":%llu",
+                    s->port, server_max_connections(s), (unsigned long long)ts->limit_unlogged + 1);
+        ts->limit_logged_ns = now;
+        ts->limit_unlogged = 0;
+    } else {
+        ts->limit_unlogged++;
+    }
+    if (s->refusing >= MAX_REFUSING) {
+        evutil_closesocket(fd); /* answering costs a descriptor each: bounded */
+        return;
+    }
+    gw_http_conn *c = conn_new(s, fd, sa);
+    if (!c) return;
+    c->refused = 1;
+    s->refusing++;
+    respond_protocol_error(c, 503,
+                           s->settings.max_connections > 0
+                               ? "the gateway is at its connection limit (server.max_connections)"
+                               : "the server is at its connection limit");
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg) {
+    gw_http_server *s = arg;
+    (void)l;
+    (void)salen;
+    gw_http_conn_pool *pool = s->settings.pool ? s->settings.pool : &s->own_pool;
+    /* take a place first, give it back when over: the pool is shared by every worker */
+    int open = atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);
+    if (open >= server_max_connections(s)) {
+        atomic_fetch_sub_explicit(&pool->open, 1, memory_order_relaxed);
+        refuse_connection(s, fd, sa);
+        return;
+    }
+    gw_http_conn *c = conn_new(s, fd, sa);
+    if (!c) {
+        atomic_fetch_sub_explicit(&pool->open, 1, memory_order_relaxed);
+        return;
+    }
+    c->pool = pool;
+}
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_server *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->listener) evconnlistener_enable(s->listener); /* a drain still accepts, see drain */
+}
+
+/* accept() failed for a reason other than a vanished connection: out of descriptors (EMFILE,
+ * ENFILE) or memory. The waiting connection stays in the backlog and the listener would fire
+ * again at once, a busy loop; it rests ACCEPT_RETRY_MS instead, while connections that end give
+ * their descriptors back. Logged at most once a second per thread, with what went unlogged. */
+static void accept_error_cb(struct evconnlistener *l, void *arg) {
+    gw_http_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    evconnlistener_disable(l);
+    struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
+    if (evtimer_add(s->accept_retry, &tv) < 0)
+        evconnlistener_enable(l); /* no timer to wake it: a busy listener beats a deaf one */
+    gw_http_thread_state *ts = thread_state(s);
+    int64_t now = gw_now_ns();
+    if (now - ts->accept_logged_ns >= WARN_INTERVAL_NS) {
+        gw_log_warn("accept_failed",
+                    "\"port\":%d,\"errno\":%d,\"error\":\"%s\",\"retry_ms\":%d,"
+                    "\"suppressed\":%llu,\"open_connections\":%zu",
+                    s->port, err, strerror(err), ACCEPT_RETRY_MS,
+                    (unsigned long long)ts->accept_failed_unlogged, s->conn_count);
+        ts->accept_logged_ns = now;
+        ts->accept_failed_unlogged = 0;
+    } else {
+        ts->accept_failed_unlogged++;
+    }
 }
 
 static struct addrinfo *resolve_listen(const char *host, int port, char *err, size_t errlen) {
@@ -614,9 +959,14 @@ int gw_http_probe_port(const char *host, int port, char *err, size_t errlen) {
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
         rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
-        if (rc < 0)
-            snprintf(err, errlen, "cannot listen on %s:%d: %s%s", host, port, strerror(errno),
-                     errno == EADDRINUSE ? " (is another aigw running?)" : "");
+        if (rc < 0 && errno == EADDRINUSE) {
+            char owner[128]; /* "held by nginx, pid 1234": the user knows what to stop */
+            gw_port_owner_describe(port, owner, sizeof owner);
+            snprintf(err, errlen, "cannot listen on %s:%d: %s (%s)", host, port,
+                     strerror(EADDRINUSE), owner);
+        } else if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        }
         close(fd);
     } else {
         snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
@@ -631,13 +981,16 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     struct addrinfo *ai = resolve_listen(host, port, err, errlen);
     if (!ai) return NULL;
     gw_http_server *s = calloc(1, sizeof *s);
-    if (!s) {
+    if (s) s->accept_retry = evtimer_new(base, accept_retry_cb, s);
+    if (!s || !s->accept_retry) {
         freeaddrinfo(ai);
+        free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     s->base = base;
     s->tls = tls;
+    s->port = port;
     s->settings = *settings;
     s->handler = handler;
     s->ud = ud;
@@ -649,25 +1002,37 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     freeaddrinfo(ai);
     if (!s->listener) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        event_free(s->accept_retry);
         free(s);
         return NULL;
     }
+    evconnlistener_set_error_cb(s->listener, accept_error_cb);
     return s;
 }
 
 void gw_http_server_set_settings(gw_http_server *s, const gw_http_settings *settings) {
+    gw_http_conn_pool *pool = s->settings.pool; /* connections already count in it */
     s->settings = *settings;
+    s->settings.pool = pool;
+}
+
+void gw_http_server_set_tls(gw_http_server *s, SSL_CTX *tls) {
+    s->tls = tls; /* connections made before keep the context they took a reference to */
 }
 
 void gw_http_server_drain(gw_http_server *s) {
     s->draining = 1;
-    if (s->listener) {
-        evconnlistener_free(s->listener);
-        s->listener = NULL;
-    }
     for (gw_http_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_READING && c->hlen == 0 && !c->busy) conn_free(c); /* idle */
+    }
+}
+
+void gw_http_server_stop_accepting(gw_http_server *s) {
+    evtimer_del(s->accept_retry);
+    if (s->listener) {
+        evconnlistener_free(s->listener);
+        s->listener = NULL;
     }
 }
 
@@ -678,10 +1043,12 @@ size_t gw_http_server_connections(const gw_http_server *s) {
 void gw_http_server_free(gw_http_server *s) {
     if (!s) return;
     if (s->listener) evconnlistener_free(s->listener);
+    event_free(s->accept_retry);
     while (s->conns) {
         gw_http_conn *c = s->conns;
         if (c->state == CONN_HANDLING && !c->req.finished && c->req.on_abort)
             c->req.on_abort(&c->req, c->req.handler_ud);
+        report_response_done(c);
         conn_free(c);
     }
     free(s);

@@ -6,6 +6,7 @@
 #ifndef AIGW_CORE_HTTP_SERVER_H
 #define AIGW_CORE_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,7 +14,12 @@ struct event_base;
 struct evbuffer;
 typedef struct ssl_ctx_st SSL_CTX;
 
-enum { GW_HTTP_MAX_HEADERS = 100 };
+enum {
+    GW_HTTP_MAX_HEADERS = 100,
+    /* the cap of a server given no max_connections (the admin listener); the descriptor reserve
+     * of core/fd_limit.c counts on it */
+    GW_HTTP_DEFAULT_MAX_CONNECTIONS = 64,
+};
 
 typedef struct gw_http_header {
     const char *name, *value;
@@ -46,17 +52,47 @@ struct gw_http_req {
     gw_http_req_cb on_drain; /* output fell under the low watermark after gw_http_output_full */
     void *handler_ud;
 
+    /* set by a handler that wrote its own access line: on_response_done's consumer skips it */
+    int access_logged;
+
     /* response state */
     int status;
     int finished;
     uint64_t bytes_out; /* body bytes, for the access log */
+    int64_t end_ns;     /* when the response ended (or was cut), set just before on_response_done */
 };
+
+/* Open client connections counted across servers and threads: the API listeners of every worker
+ * share one, so server.max_connections bounds the whole process. Changed only by atomic add and
+ * subtract, never under a lock. A server takes its pool at creation and keeps it. */
+typedef struct gw_http_conn_pool {
+    atomic_int open;
+} gw_http_conn_pool;
+
+/* What the servers of one thread share: a worker's HTTP and HTTPS listeners count refusals into
+ * the worker's stats and rate-limit their warnings together, so a worker logs connection_limit
+ * and accept_failed at most once a second each. Only that thread touches it (the counter it
+ * points at is atomic, for readers elsewhere). */
+typedef struct gw_http_thread_state {
+    atomic_uint_fast64_t *connections_refused;       /* may be NULL */
+    int64_t limit_logged_ns, accept_logged_ns;       /* when each warning was last written */
+    uint64_t limit_unlogged, accept_failed_unlogged; /* events since then, not logged */
+} gw_http_thread_state;
 
 typedef struct gw_http_settings {
     size_t max_body_bytes;
     size_t max_header_bytes;
-    int keepalive_timeout_ms;
+    int keepalive_timeout_ms; /* an idle connection, and the longest gap inside a request */
     int client_timeout_ms;
+    int request_timeout_ms; /* a request's headers and whole body, from its first byte; 0: none */
+    int max_connections;    /* open connections over the pool; 0: GW_HTTP_DEFAULT_MAX_CONNECTIONS */
+    gw_http_conn_pool *pool;            /* NULL: the server counts its connections alone */
+    gw_http_thread_state *thread_state; /* NULL: the server keeps its own */
+    /* Once per request that got a response status: right after the response ended (the last
+     * byte queued, protocol errors included), or, for a response cut short because the client
+     * left or the connection failed, when that is noticed (req->finished is 0 then). Not for a
+     * connection refused at the cap: it carries no request. ud: the server's ud. May be NULL. */
+    void (*on_response_done)(gw_http_req *req, void *ud);
 } gw_http_settings;
 
 gw_http_server *gw_http_server_new(struct event_base *base, const char *host, int port,
@@ -65,10 +101,17 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
 /* Fails when another socket holds host:port. The workers bind with SO_REUSEPORT, which would
  * let a second gateway of the same user share the port silently and split its traffic. */
 int gw_http_probe_port(const char *host, int port, char *err, size_t errlen);
+/* Takes everything but the pool, which stays the one the server was created with. */
 void gw_http_server_set_settings(gw_http_server *s, const gw_http_settings *settings);
-/* Graceful shutdown: stop accepting, close idle connections, close the others once their
- * response ends. */
+/* A new TLS context for connections accepted from now on (a reload read the pair again). The
+ * caller keeps the context alive while the server may use it. */
+void gw_http_server_set_tls(gw_http_server *s, SSL_CTX *tls);
+/* Graceful shutdown begins: idle connections close, a response that ends closes its connection,
+ * and new connections are still accepted (each answered once, with Connection: close), so a
+ * load balancer that has not yet seen readiness drop is served rather than refused. */
 void gw_http_server_drain(gw_http_server *s);
+/* The drain's end: the listener closes. */
+void gw_http_server_stop_accepting(gw_http_server *s);
 size_t gw_http_server_connections(const gw_http_server *s);
 void gw_http_server_free(gw_http_server *s); /* aborts what is still open */
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -41,9 +42,9 @@ void gw_log_set_level(gw_log_level level) {
 
 /* One write(2) per line: lines from several threads never interleave (O_APPEND, or a pipe
  * under PIPE_BUF for typical lines). */
-void gw_log_write_line(const char *line, size_t len) {
+static void write_all(int fd, const char *line, size_t len) {
     while (len > 0) {
-        ssize_t n = write(log_fd, line, len);
+        ssize_t n = write(fd, line, len);
         if (n < 0) {
             if (errno == EINTR) continue;
             return;
@@ -51,6 +52,10 @@ void gw_log_write_line(const char *line, size_t len) {
         line += n;
         len -= (size_t)n;
     }
+}
+
+void gw_log_write_line(const char *line, size_t len) {
+    write_all(log_fd, line, len);
 }
 
 static size_t format_time(char *out, size_t outlen) {
@@ -71,22 +76,57 @@ size_t gw_log_prefix(char *out, size_t outlen, gw_log_level level, const char *e
     return n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
 }
 
-void gw_log(gw_log_level level, const char *event, const char *fields, ...) {
-    if ((int)level < atomic_load(&log_level)) return;
-    char line[4096];
-    int n = (int)gw_log_prefix(line, sizeof line, level, event);
-    if (fields && *fields && n > 0 && (size_t)n < sizeof line - 3) {
+int gw_log_enabled(gw_log_level level) {
+    return (int)level >= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+/* Formats one line; a line longer than the stack buffer is built on the heap, never cut (a cut
+ * line could end inside a JSON string). */
+static void write_formatted(int fd, gw_log_level level, const char *event, const char *fields,
+                            va_list ap) {
+    char small[4096], *line = small;
+    size_t n = gw_log_prefix(small, sizeof small, level, event);
+    size_t cap = sizeof small;
+    if (fields && *fields) {
+        va_list copy;
+        va_copy(copy, ap);
+        int m = vsnprintf(NULL, 0, fields, copy);
+        va_end(copy);
+        if (m < 0) m = 0;
+        if (n + 1 + (size_t)m + 3 > cap) {
+            cap = n + 1 + (size_t)m + 3;
+            line = malloc(cap);
+            if (!line) return;
+            memcpy(line, small, n);
+        }
         line[n++] = ',';
-        va_list ap;
-        va_start(ap, fields);
-        int m = vsnprintf(line + n, sizeof line - (size_t)n - 2, fields, ap);
-        va_end(ap);
-        if (m > 0) n += m;
-        if ((size_t)n > sizeof line - 3) n = sizeof line - 3; /* truncated: still one line */
+        vsnprintf(line + n, cap - n, fields, ap);
+        n += (size_t)m;
     }
     line[n++] = '}';
     line[n++] = '\n';
-    gw_log_write_line(line, (size_t)n);
+    write_all(fd, line, n);
+    if (line != small) free(line);
+}
+
+void gw_log(gw_log_level level, const char *event, const char *fields, ...) {
+    if (!gw_log_enabled(level)) return;
+    va_list ap;
+    va_start(ap, fields);
+    write_formatted(log_fd, level, event, fields, ap);
+    va_end(ap);
+}
+
+void gw_log_fatal(const char *event, const char *fields, ...) {
+    va_list ap;
+    va_start(ap, fields);
+    write_formatted(STDERR_FILENO, GW_LOG_ERROR, event, fields, ap);
+    va_end(ap);
+    if (log_fd > STDERR_FILENO) {
+        va_start(ap, fields);
+        write_formatted(log_fd, GW_LOG_ERROR, event, fields, ap);
+        va_end(ap);
+    }
 }
 
 size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len) {

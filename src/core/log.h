@@ -27,6 +27,17 @@ void gw_log_write_line(const char *line, size_t len);
 /* Escapes `s` as the inside of a JSON string into out (always NUL-terminated, truncated to fit). */
 size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len);
 
+/* Whether a line of this level would be written: callers skip formatting when not. */
+int gw_log_enabled(gw_log_level level);
+
+/* A fatal error before or while starting: to stderr always (whatever log.access says), and to
+ * the log file too when log.access names one. */
+void gw_log_fatal(const char *event, const char *fields, ...) __attribute__((format(printf, 2, 3)));
+
+#define gw_log_debug(ev, ...)                                                                      \
+    do {                                                                                           \
+        if (gw_log_enabled(GW_LOG_DEBUG)) gw_log(GW_LOG_DEBUG, ev, __VA_ARGS__);                   \
+    } while (0)
 #define gw_log_info(ev, ...) gw_log(GW_LOG_INFO, ev, __VA_ARGS__)
 #define gw_log_warn(ev, ...) gw_log(GW_LOG_WARN, ev, __VA_ARGS__)
 #define gw_log_error(ev, ...) gw_log(GW_LOG_ERROR, ev, __VA_ARGS__)

@@ -7,16 +7,22 @@
 
 #include "core/log.h"
 
+/* Escaped piece by piece: a message of any length is written whole. */
 static void add_json_string(struct evbuffer *out, const char *s, size_t len) {
-    char esc[2048];
-    size_t n = gw_json_escape(esc, sizeof esc, s, len);
+    char esc[1024];
     evbuffer_add(out, "\"", 1);
-    evbuffer_add(out, esc, n);
+    for (size_t done = 0; done < len;) {
+        size_t piece = len - done < 160 ? len - done : 160; /* 160 * 6 < sizeof esc */
+        size_t n = gw_json_escape(esc, sizeof esc, s + done, piece);
+        evbuffer_add(out, esc, n);
+        done += piece;
+    }
     evbuffer_add(out, "\"", 1);
 }
 
-void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
-                     const char *param) {
+/* code_json, when set, is written as it is (a number an engine sent stays a number). */
+static void write_error(struct evbuffer *out, const char *message, const char *type,
+                        const char *code, const char *code_json, const char *param) {
     evbuffer_add(out, "{\"error\":{\"message\":", 20);
     add_json_string(out, message, strlen(message));
     evbuffer_add(out, ",\"type\":", 8);
@@ -27,11 +33,18 @@ void gw_openai_error(struct evbuffer *out, const char *message, const char *type
     else
         evbuffer_add(out, "null", 4);
     evbuffer_add(out, ",\"code\":", 8);
-    if (code)
+    if (code_json)
+        evbuffer_add(out, code_json, strlen(code_json));
+    else if (code)
         add_json_string(out, code, strlen(code));
     else
         evbuffer_add(out, "null", 4);
     evbuffer_add(out, "}}", 2);
+}
+
+void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
+                     const char *param) {
+    write_error(out, message, type, code, NULL, param);
 }
 
 const char *gw_openai_error_type(int status) {
@@ -58,6 +71,11 @@ const char *gw_openai_error_type(int status) {
     }
 }
 
+const char *gw_openai_error_type_for(int status, const char *code) {
+    if (code && !strcmp(code, "upstream_timeout")) return "timeout_error";
+    return gw_openai_error_type(status);
+}
+
 /* Writes a JSON member value (string as is, anything else as its JSON text) or null. */
 static const char *member_string(json_object *obj, const char *key, char *buf, size_t buflen) {
     json_object *v;
@@ -77,15 +95,16 @@ void gw_openai_normalize_error(int status, const char *body, size_t len, struct 
             json_tokener_free(tok);
         }
     }
-    char msgbuf[512], typebuf[128], codebuf[64], parambuf[128];
-    const char *message = NULL, *type = NULL, *code = NULL, *param = NULL;
+    char msgbuf[512], typebuf[128], parambuf[128];
+    const char *message = NULL, *type = NULL, *param = NULL;
+    json_object *code = NULL; /* kept as the engine typed it: a number stays a number */
     json_object *err = NULL;
     if (root && json_object_is_type(root, json_type_object) &&
         json_object_object_get_ex(root, "error", &err)) {
         if (json_object_is_type(err, json_type_object)) { /* OpenAI, vLLM >= 0.10.1 */
             message = member_string(err, "message", msgbuf, sizeof msgbuf);
             type = member_string(err, "type", typebuf, sizeof typebuf);
-            code = member_string(err, "code", codebuf, sizeof codebuf);
+            json_object_object_get_ex(err, "code", &code);
             param = member_string(err, "param", parambuf, sizeof parambuf);
         } else { /* TGI and MindIE: {"error":"...","error_type":"..."} */
             message = member_string(root, "error", msgbuf, sizeof msgbuf);
@@ -97,7 +116,7 @@ void gw_openai_normalize_error(int status, const char *body, size_t len, struct 
         message = member_string(root, "message", msgbuf, sizeof msgbuf);
         if (!message) message = member_string(root, "detail", msgbuf, sizeof msgbuf);
         type = member_string(root, "type", typebuf, sizeof typebuf);
-        code = member_string(root, "code", codebuf, sizeof codebuf);
+        json_object_object_get_ex(root, "code", &code);
         param = member_string(root, "param", parambuf, sizeof parambuf);
     }
     char fallback[512];
@@ -113,6 +132,13 @@ void gw_openai_normalize_error(int status, const char *body, size_t len, struct 
         message = fallback;
     }
     if (!type || !*type) type = gw_openai_error_type(status);
-    gw_openai_error(out, message, type, code, param);
+    const char *code_string = NULL, *code_json = NULL;
+    if (code && json_object_is_type(code, json_type_string))
+        code_string = json_object_get_string(code);
+    else if (code && (json_object_is_type(code, json_type_int) ||
+                      json_object_is_type(code, json_type_double) ||
+                      json_object_is_type(code, json_type_boolean)))
+        code_json = json_object_to_json_string_ext(code, JSON_C_TO_STRING_PLAIN);
+    write_error(out, message, type, code_string, code_json, param);
     if (root) json_object_put(root);
 }

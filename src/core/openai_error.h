@@ -7,6 +7,11 @@
 
 struct evbuffer;
 
+/* The answer when even an error body cannot be allocated: static, written as it is. */
+#define GW_OPENAI_OOM_BODY                                                                         \
+    "{\"error\":{\"message\":\"the gateway is out of memory\",\"type\":\"server_error\","          \
+    "\"param\":null,\"code\":\"out_of_memory\"}}"
+
 /* Appends the error object. code and param may be NULL (written as null). */
 void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
                      const char *param);
@@ -17,5 +22,8 @@ void gw_openai_normalize_error(int status, const char *body, size_t len, struct 
 
 /* The OpenAI error type conventionally paired with an HTTP status. */
 const char *gw_openai_error_type(int status);
+/* The one type the gateway pairs with each of its own codes, so a code never comes with two
+ * types (upstream_timeout is always timeout_error); else gw_openai_error_type(status). */
+const char *gw_openai_error_type_for(int status, const char *code);
 
 #endif

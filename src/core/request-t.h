@@ -24,8 +24,9 @@ typedef enum {
 
 typedef struct gw_req {
     gw_worker *worker;
-    gw_config *cfg;    /* a reference: the snapshot this request started with */
-    gw_http_req *http; /* NULL once the client has gone */
+    struct gw_req *prev, *next; /* the worker's running requests */
+    gw_config *cfg;             /* a reference: the snapshot this request started with */
+    gw_http_req *http;          /* NULL once the client has gone */
     char id[40];
     size_t id_len;
     gw_api_kind api;

@@ -43,8 +43,7 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
     if (!r || !body) {
         free(r);
         if (body) evbuffer_free(body);
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":"
-                                  "\"server_error\",\"param\":null,\"code\":null}}";
+        static const char oom[] = GW_OPENAI_OOM_BODY;
         gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
         return;
     }
@@ -68,9 +67,13 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
                                      (unsigned long long)++w->request_seq);
     }
     w->active_requests++;
+    r->next = w->requests;
+    if (w->requests) w->requests->prev = r;
+    w->requests = r;
     atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
     http->on_abort = on_client_abort;
     http->handler_ud = r;
+    http->access_logged = 1; /* the chain's access_log filter writes this request's line */
     gw_chain_run(r);
 }
 
@@ -85,16 +88,29 @@ void gw_req_fail(gw_req *r, int status, const char *type, const char *code, cons
     r->error_code = code ? code : type;
     if (r->http) {
         struct evbuffer *body = evbuffer_new();
-        gw_openai_error(body, message, type, code, param);
-        r->bytes_out = evbuffer_get_length(body);
         gw_http_header extra[] = {gw_req_id_header(r)};
         gw_http_req *http = r->http;
         r->http = NULL;
         http->on_abort = NULL;
-        gw_http_respond_buffer(http, status, "application/json", body, extra, 1);
-        evbuffer_free(body);
+        if (body) {
+            gw_openai_error(body, message, type, code, param);
+            r->bytes_out = evbuffer_get_length(body);
+            gw_http_respond_buffer(http, status, "application/json", body, extra, 1);
+            evbuffer_free(body);
+        } else {
+            static const char oom[] = GW_OPENAI_OOM_BODY;
+            r->status = 503;
+            gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, extra, 1);
+        }
     }
     gw_req_finish(r);
+}
+
+void gw_req_cut_for_shutdown(gw_req *r) {
+    if (r->finished) return;
+    if (gw_chain_shutdown(r)) return; /* a filter (the proxy) ended it in its protocol */
+    gw_req_fail(r, 503, "server_error", "server_shutdown", NULL,
+                "the gateway is shutting down; retry the request (request id %s)", r->id);
 }
 
 void gw_req_finish(gw_req *r) {
@@ -106,7 +122,13 @@ void gw_req_finish(gw_req *r) {
     }
     r->t_end = gw_now_ns();
     gw_chain_done(r);
-    r->worker->active_requests--;
+    gw_worker *w = r->worker;
+    w->active_requests--;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->requests = r->next;
+    if (r->next) r->next->prev = r->prev;
     if (r->json) json_object_put(r->json);
     evbuffer_free(r->body_buf);
     gw_config_unref(r->cfg);

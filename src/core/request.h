@@ -17,6 +17,10 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api);
 void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* The drain deadline passed (or a second signal came): ends the request now with an explicit
+ * error, a 503 before its response began, an error event and [DONE] in a running stream. */
+void gw_req_cut_for_shutdown(gw_req *r);
+
 /* The response is complete (or the client left): on_done hooks, access log, free. */
 void gw_req_finish(gw_req *r);
 

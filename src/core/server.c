@@ -29,7 +29,9 @@ struct gw_server {
     struct event_base *base;
     struct event *sig_hup, *sig_term, *sig_int, *exit_poll;
     gw_http_server *admin;
-    SSL_CTX *tls;
+    /* the snapshot the process started with: what listens and logs now, whatever was loaded
+     * since, so every reload names what still waits for a restart */
+    gw_config *boot_cfg;
     sim_server *sim;
     char sim_url[64];
     int draining;
@@ -58,18 +60,47 @@ static int ensure_sim(gw_server *s) {
     return 0;
 }
 
+/* The snapshot's TLS context, from the pair on disk now: at start and at every reload, so a
+ * rotated certificate applies without a restart. A pair that does not load rejects the config. */
+static int load_tls(gw_config *cfg, gw_config_errors *errs) {
+    if (!cfg->https.host) return 0;
+    char err[300];
+    if (cfg->tls_self_signed) {
+        int made = gw_tls_ensure_self_signed(cfg->tls_cert, cfg->tls_key, err, sizeof err);
+        if (made > 0) {
+            char cert[300];
+            gw_json_escape(cert, sizeof cert, cfg->tls_cert, strlen(cfg->tls_cert));
+            gw_log_info("tls_self_signed", "\"cert\":\"%s\"", cert);
+        }
+        if (made < 0) goto fail;
+    }
+    cfg->tls_ctx = gw_tls_server_ctx(cfg->tls_cert, cfg->tls_key, err, sizeof err);
+    if (cfg->tls_ctx) return 0;
+fail:
+    snprintf(errs->messages[0], sizeof errs->messages[0], "server.https: %s", err);
+    errs->count = 1;
+    return -1;
+}
+
 /* Loads path; if a channel is builtin:sim, starts the simulator and loads again with its URL. */
 static gw_config *load_config(gw_server *s, gw_config_errors *errs) {
     gw_config *cfg = gw_config_load(s->config_path, s->sim ? s->sim_url : NULL, errs);
-    if (!cfg || s->sim || !gw_config_wants_sim(cfg)) return cfg;
-    gw_config_unref(cfg);
-    if (ensure_sim(s) < 0) {
-        snprintf(errs->messages[0], sizeof errs->messages[0],
-                 "cannot start the built-in simulator");
-        errs->count = 1;
+    if (cfg && !s->sim && gw_config_wants_sim(cfg)) {
+        gw_config_unref(cfg);
+        if (ensure_sim(s) < 0) {
+            snprintf(errs->messages[0], sizeof errs->messages[0],
+                     "cannot start the built-in simulator");
+            errs->count = 1;
+            return NULL;
+        }
+        cfg = gw_config_load(s->config_path, s->sim_url, errs);
+    }
+    if (cfg && !s->cfg) gw_log_set_level((gw_log_level)cfg->log_level); /* first lines too */
+    if (cfg && load_tls(cfg, errs) < 0) {
+        gw_config_unref(cfg);
         return NULL;
     }
-    return gw_config_load(s->config_path, s->sim_url, errs);
+    return cfg;
 }
 
 static int same_listen(const gw_listen *a, const gw_listen *b) {
@@ -77,19 +108,38 @@ static int same_listen(const gw_listen *a, const gw_listen *b) {
     return a->port == b->port && !strcmp(a->host, b->host);
 }
 
-int gw_server_reload(gw_server *s, gw_config_errors *errs) {
+/* Names each setting that differs but waits for a restart; returns how many. */
+static size_t restart_only_changes(const gw_config *next, const gw_config *now,
+                                   gw_restart_pending *pending) {
+    size_t n = 0;
+    if (!same_listen(&next->http, &now->http)) pending->names[n++] = "server.http.listen";
+    if (!same_listen(&next->https, &now->https)) pending->names[n++] = "server.https.listen";
+    if (!same_listen(&next->admin, &now->admin)) pending->names[n++] = "server.admin.listen";
+    if (next->workers != now->workers) pending->names[n++] = "server.workers";
+    if (strcmp(next->access_log, now->access_log)) pending->names[n++] = "log.access";
+    pending->count = n;
+    return n;
+}
+
+int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *pending) {
+    pending->count = 0;
     gw_config *cfg = load_config(s, errs);
     if (!cfg) {
         log_config_errors(errs);
         gw_log_warn("reload_rejected", "\"errors\":%zu", errs->count);
         return -1;
     }
-    if (!same_listen(&cfg->http, &s->cfg->http) || !same_listen(&cfg->https, &s->cfg->https) ||
-        !same_listen(&cfg->admin, &s->cfg->admin) || cfg->workers != s->cfg->workers ||
-        strcmp(cfg->access_log, s->cfg->access_log))
+    if (restart_only_changes(cfg, s->boot_cfg, pending)) {
+        char names[256];
+        size_t n = 0;
+        for (size_t i = 0; i < pending->count; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s\"%s\"", i ? "," : "",
+                                  pending->names[i]);
         gw_log_warn("reload_partial",
-                    "\"message\":\"listen addresses, workers, the TLS pair and log.access take "
-                    "effect on restart\"");
+                    "\"restart_required\":[%s],\"message\":\"these settings keep their running "
+                    "values until a restart\"",
+                    names);
+    }
     if (cfg->admin_token_generated) /* keep the printed token; the old arena goes with the old */
         cfg->admin_token = gw_arena_strdup(&cfg->arena, s->cfg->admin_token);
     cfg->generation = ++s->generation;
@@ -132,19 +182,21 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     if (sig == SIGHUP) {
         gw_config_errors errs;
-        gw_server_reload(s, &errs);
+        gw_restart_pending pending;
+        gw_server_reload(s, &errs, &pending);
         return;
     }
-    if (s->draining) { /* a second signal: stop now */
+    if (s->draining) { /* a second signal: stop now, cutting what still runs */
         gw_log_warn("shutdown_forced", NULL);
-        event_base_loopexit(s->base, NULL);
+        for (int i = 0; i < s->worker_count; i++)
+            gw_worker_request_stop(&s->workers[i], 1);
         return;
     }
     s->draining = 1;
     gw_log_info("shutdown", "\"signal\":%d,\"deadline_ms\":%d", (int)sig,
                 s->cfg->shutdown_timeout_ms);
     for (int i = 0; i < s->worker_count; i++)
-        gw_worker_request_stop(&s->workers[i]);
+        gw_worker_request_stop(&s->workers[i], 0);
     on_exit_poll(-1, 0, s);
 }
 
@@ -169,6 +221,13 @@ static void print_banner(const gw_server *s) {
     fflush(stdout);
 }
 
+/* Why the gateway cannot start: on stderr, where a service manager shows it, not stdout. */
+static void fatal_start(const char *message) {
+    char esc[700];
+    gw_json_escape(esc, sizeof esc, message, strlen(message));
+    gw_log_fatal("start_failed", "\"message\":\"%s\"", esc);
+}
+
 static int start(gw_server *s, const gw_serve_options *opts) {
     gw_config_errors errs;
     s->cfg = load_config(s, &errs);
@@ -178,6 +237,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         return -1;
     }
     s->cfg->generation = s->generation = 1;
+    s->boot_cfg = gw_config_ref(s->cfg);
     gw_config *c = s->cfg;
     gw_log_set_level((gw_log_level)c->log_level);
     if (c->access_log && strcmp(c->access_log, "off") && gw_log_open(c->access_log) < 0) {
@@ -185,26 +245,11 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         return -1;
     }
     char err[300];
-    if (c->https.host) {
-        if (c->tls_self_signed) {
-            int made = gw_tls_ensure_self_signed(c->tls_cert, c->tls_key, err, sizeof err);
-            if (made < 0) {
-                gw_log_error("tls_failed", "\"message\":\"%s\"", err);
-                return -1;
-            }
-            if (made) gw_log_info("tls_self_signed", "\"cert\":\"%s\"", c->tls_cert);
-        }
-        s->tls = gw_tls_server_ctx(c->tls_cert, c->tls_key, err, sizeof err);
-        if (!s->tls) {
-            gw_log_error("tls_failed", "\"message\":\"%s\"", err);
-            return -1;
-        }
-    }
     const gw_listen *listens[] = {&c->http, &c->https, &c->admin};
     for (size_t i = 0; i < 3; i++) {
         if (listens[i]->host &&
             gw_http_probe_port(listens[i]->host, listens[i]->port, err, sizeof err) < 0) {
-            gw_log_error("start_failed", "\"message\":\"%s\"", err);
+            fatal_start(err);
             return -1;
         }
     }
@@ -212,8 +257,8 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     if (s->worker_count < 1) s->worker_count = 1;
     s->workers = calloc((size_t)s->worker_count, sizeof *s->workers);
     for (int i = 0; i < s->worker_count; i++) {
-        if (gw_worker_init(&s->workers[i], i, c, s->tls) < 0) {
-            gw_log_error("start_failed", "\"message\":\"%s\"", s->workers[i].error);
+        if (gw_worker_init(&s->workers[i], i, c, c->tls_ctx) < 0) {
+            fatal_start(s->workers[i].error);
             return -1;
         }
     }
@@ -221,13 +266,13 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     if (c->admin.host) {
         s->admin = gw_admin_start(s, s->base, c, err, sizeof err);
         if (!s->admin) {
-            gw_log_error("start_failed", "\"message\":\"%s\"", err);
+            fatal_start(err);
             return -1;
         }
     }
     for (int i = 0; i < s->worker_count; i++) {
         if (gw_worker_spawn(&s->workers[i]) < 0) {
-            gw_log_error("start_failed", "\"message\":\"%s\"", s->workers[i].error);
+            fatal_start(s->workers[i].error);
             return -1;
         }
     }
@@ -253,7 +298,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
 static void stop(gw_server *s) {
     for (int i = 0; i < s->worker_count; i++) {
         if (s->workers[i].thread) {
-            gw_worker_request_stop(&s->workers[i]);
+            gw_worker_request_stop(&s->workers[i], 1);
             gw_worker_join(&s->workers[i]);
         }
         gw_worker_destroy(&s->workers[i]);
@@ -266,8 +311,8 @@ static void stop(gw_server *s) {
     if (s->exit_poll) event_free(s->exit_poll);
     if (s->base) event_base_free(s->base);
     if (s->sim) sim_stop(s->sim);
-    if (s->tls) SSL_CTX_free(s->tls);
     gw_config_unref(s->cfg);
+    gw_config_unref(s->boot_cfg);
 }
 
 int gw_serve(const gw_serve_options *opts) {

@@ -18,8 +18,16 @@ typedef struct gw_serve_options {
 
 int gw_serve(const gw_serve_options *opts); /* returns the exit code */
 
-/* Loads the config again and swaps it in. On failure the old one stays and errs says why. */
-int gw_server_reload(gw_server *s, gw_config_errors *errs);
+/* The settings a reload read but cannot apply before a restart (listen addresses, workers,
+ * log.access). */
+typedef struct gw_restart_pending {
+    const char *names[8];
+    size_t count;
+} gw_restart_pending;
+
+/* Loads the config again and swaps it in. On failure the old one stays and errs says why; on
+ * success `pending` names what waits for a restart. */
+int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *pending);
 uint64_t gw_server_generation(const gw_server *s);
 int gw_server_draining(const gw_server *s);
 const gw_config *gw_server_config(const gw_server *s);

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { FIELD_UNKNOWN = sizeof(((gw_sse_parser *)0)->field) }; /* a name longer than any we need */
+
 void gw_sse_init(gw_sse_parser *p, size_t max_event, gw_sse_event_cb cb, void *ud) {
     memset(p, 0, sizeof *p);
     p->max_event = max_event;
@@ -11,103 +13,154 @@ void gw_sse_init(gw_sse_parser *p, size_t max_event, gw_sse_event_cb cb, void *u
 }
 
 void gw_sse_reset(gw_sse_parser *p) {
-    p->line_len = p->data_len = p->event_len = 0;
-    p->has_data = 0;
+    p->state = GW_SSE_FIELD;
+    p->field_len = p->data_len = p->event_len = p->line_start = 0;
+    p->has_data = p->strip_space = 0;
 }
 
 void gw_sse_free(gw_sse_parser *p) {
-    free(p->line);
     free(p->data);
-    p->line = p->data = NULL;
-    p->line_cap = p->data_cap = 0;
+    p->data = NULL;
+    p->data_cap = 0;
     gw_sse_reset(p);
 }
 
-static int reserve(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    char *nbuf = realloc(*buf, ncap);
-    if (!nbuf) return -1;
-    *buf = nbuf;
-    *cap = ncap;
+static int append_data(gw_sse_parser *p, const char *bytes, size_t len) {
+    size_t need = p->data_len + len;
+    if (need > p->max_event + 1) return -1; /* + 1: a CR that the line's LF will take back */
+    if (need + 1 > p->data_cap) {
+        size_t cap = p->data_cap ? p->data_cap : 256;
+        while (cap < need + 1)
+            cap *= 2;
+        if (cap > p->max_event + 2) cap = p->max_event + 2;
+        char *grown = realloc(p->data, cap);
+        if (!grown) return -1;
+        p->data = grown;
+        p->data_cap = cap;
+    }
+    memcpy(p->data + p->data_len, bytes, len);
+    p->data_len += len;
     return 0;
 }
 
 static int dispatch(gw_sse_parser *p) {
     int rc = 0;
-    if (p->has_data) rc = p->cb(p->ud, p->event, p->event_len, p->data ? p->data : "", p->data_len);
+    if (p->has_data) {
+        p->data[p->data_len] = '\0';
+        rc = p->cb(p->ud, p->event, p->event_len, p->data, p->data_len);
+    }
     p->data_len = p->event_len = 0;
     p->has_data = 0;
     return rc;
 }
 
-static int process_line(gw_sse_parser *p, const char *line, size_t len) {
-    if (len == 0) return dispatch(p);
-    if (line[0] == ':') return 0; /* comment, e.g. a keep-alive ping */
-    const char *colon = memchr(line, ':', len);
-    size_t name_len = colon ? (size_t)(colon - line) : len;
-    const char *value = colon ? colon + 1 : line + len;
-    size_t value_len = (size_t)(line + len - value);
-    if (value_len && *value == ' ') {
-        value++;
-        value_len--;
+static int field_is(const gw_sse_parser *p, const char *name) {
+    size_t len = strlen(name);
+    return p->field_len == len && !memcmp(p->field, name, len);
+}
+
+/* A data line begins: joined to the previous ones with '\n'. */
+static int begin_data_line(gw_sse_parser *p) {
+    if (p->has_data && append_data(p, "\n", 1) < 0) return -1;
+    p->has_data = 1;
+    p->line_start = p->data_len;
+    return 0;
+}
+
+/* The field name ends at a colon: choose where the value goes. */
+static int begin_value(gw_sse_parser *p) {
+    p->strip_space = 1;
+    if (field_is(p, "data")) {
+        p->state = GW_SSE_DATA;
+        return begin_data_line(p);
     }
-    if (name_len == 4 && !memcmp(line, "data", 4)) {
-        size_t need = p->data_len + (p->has_data ? 1 : 0) + value_len;
-        if (need > p->max_event) return -1;
-        if (reserve(&p->data, &p->data_cap, need + 1) < 0) return -1;
-        if (p->has_data) p->data[p->data_len++] = '\n';
-        memcpy(p->data + p->data_len, value, value_len);
-        p->data_len += value_len;
-        p->data[p->data_len] = '\0';
-        p->has_data = 1;
-    } else if (name_len == 5 && !memcmp(line, "event", 5)) {
-        p->event_len = value_len < sizeof p->event - 1 ? value_len : sizeof p->event - 1;
-        memcpy(p->event, value, p->event_len);
-        p->event[p->event_len] = '\0';
+    if (field_is(p, "event")) {
+        p->state = GW_SSE_EVENT_NAME;
+        p->event_len = 0;
+        return 0;
     }
-    return 0; /* id, retry and unknown fields change nothing a proxy needs */
+    p->state = GW_SSE_SKIP; /* a comment (empty name), id, retry or an unknown field */
+    return 0;
+}
+
+/* The line ends (LF, or the end of the stream). A CR before the LF is not part of the value. */
+static int end_line(gw_sse_parser *p) {
+    int rc = 0;
+    switch (p->state) {
+    case GW_SSE_FIELD:
+        if (p->field_len == 0) {
+            rc = dispatch(p); /* a blank line ends the event */
+        } else if (p->field_len == 5 && !memcmp(p->field, "data\r", 5)) {
+            rc = begin_data_line(p); /* "data" alone: an empty data line */
+        } else if (field_is(p, "data")) {
+            rc = begin_data_line(p);
+        } else if (p->field_len == 1 && p->field[0] == '\r') {
+            rc = dispatch(p); /* a blank CRLF line */
+        }
+        break;
+    case GW_SSE_DATA:
+        if (p->data_len > p->line_start && p->data[p->data_len - 1] == '\r') p->data_len--;
+        if (p->data_len > p->max_event) rc = -1;
+        break;
+    case GW_SSE_EVENT_NAME:
+        if (p->event_len && p->event[p->event_len - 1] == '\r') p->event_len--;
+        break;
+    case GW_SSE_SKIP:
+        break;
+    }
+    p->state = GW_SSE_FIELD;
+    p->field_len = 0;
+    p->strip_space = 0;
+    return rc;
 }
 
 int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
     size_t i = 0;
     while (i < len) {
+        if (p->state == GW_SSE_FIELD) {
+            char c = buf[i++];
+            int rc = 0;
+            if (c == '\n')
+                rc = end_line(p);
+            else if (c == ':')
+                rc = begin_value(p);
+            else if (p->field_len < FIELD_UNKNOWN)
+                p->field[p->field_len++] = c;
+            if (rc) return rc;
+            continue;
+        }
+        if (p->strip_space) {
+            p->strip_space = 0;
+            if (buf[i] == ' ') {
+                i++;
+                continue;
+            }
+        }
+        /* the rest of the value up to the line's end, in one piece */
         const char *nl = memchr(buf + i, '\n', len - i);
-        if (!nl) {
-            size_t rest = len - i;
-            if (p->line_len + rest > p->max_event) return -1;
-            if (reserve(&p->line, &p->line_cap, p->line_len + rest) < 0) return -1;
-            memcpy(p->line + p->line_len, buf + i, rest);
-            p->line_len += rest;
-            return 0;
+        size_t run = nl ? (size_t)(nl - (buf + i)) : len - i;
+        if (p->state == GW_SSE_DATA) {
+            if (append_data(p, buf + i, run) < 0) return -1;
+        } else if (p->state == GW_SSE_EVENT_NAME) {
+            size_t room = sizeof p->event - 1 - p->event_len;
+            size_t n = run < room ? run : room;
+            memcpy(p->event + p->event_len, buf + i, n);
+            p->event_len += n;
+            p->event[p->event_len] = '\0';
         }
-        size_t seg = (size_t)(nl - (buf + i));
-        const char *line = buf + i;
-        size_t line_len = seg;
-        if (p->line_len) { /* join with the carried-over start of this line */
-            if (p->line_len + seg > p->max_event) return -1;
-            if (reserve(&p->line, &p->line_cap, p->line_len + seg) < 0) return -1;
-            memcpy(p->line + p->line_len, line, seg);
-            line = p->line;
-            line_len = p->line_len + seg;
-            p->line_len = 0;
+        i += run;
+        if (nl) {
+            i++;
+            int rc = end_line(p);
+            if (rc) return rc;
         }
-        if (line_len && line[line_len - 1] == '\r') line_len--;
-        int rc = process_line(p, line, line_len);
-        if (rc) return rc;
-        i += seg + 1;
     }
     return 0;
 }
 
 int gw_sse_finish(gw_sse_parser *p) {
-    if (p->line_len) {
-        size_t n = p->line_len;
-        p->line_len = 0;
-        if (n && p->line[n - 1] == '\r') n--;
-        int rc = process_line(p, p->line, n);
+    if (p->state != GW_SSE_FIELD || p->field_len) {
+        int rc = end_line(p);
         if (rc) return rc;
     }
     return dispatch(p);

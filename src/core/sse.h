@@ -1,5 +1,7 @@
 /* Incremental Server-Sent Events parser: bytes in as they arrive, whole events out. Accepts
- * `data:` with and without the space (TGI omits it), LF and CRLF, comments and `event:` lines. */
+ * `data:` with and without the space (TGI omits it), LF and CRLF, comments and `event:` lines.
+ * A data line's bytes are copied once, into the event being built, however the network splits
+ * them; other lines are not stored at all. */
 #ifndef AIGW_CORE_SSE_H
 #define AIGW_CORE_SSE_H
 
@@ -9,15 +11,25 @@
 typedef int (*gw_sse_event_cb)(void *ud, const char *event, size_t event_len, const char *data,
                                size_t data_len);
 
+typedef enum {
+    GW_SSE_FIELD,      /* reading a field name (or a blank line) */
+    GW_SSE_DATA,       /* inside a data line's value */
+    GW_SSE_EVENT_NAME, /* inside an event line's value */
+    GW_SSE_SKIP,       /* a comment or a field a proxy does not need (id, retry, ...) */
+} gw_sse_state;
+
 typedef struct gw_sse_parser {
-    char *line; /* an unfinished line carried over between feeds */
-    size_t line_len, line_cap;
-    char *data; /* the data lines of the current event, joined by '\n' */
+    gw_sse_state state;
+    char field[8]; /* the start of the current line's field name */
+    size_t field_len;
+    int strip_space; /* the byte after the colon is dropped when it is a space */
+    char *data;      /* the data lines of the current event, joined by '\n' */
     size_t data_len, data_cap;
+    size_t line_start; /* where the current data line begins in data */
     char event[64];
     size_t event_len;
     int has_data;
-    size_t max_event; /* bound on one event's size */
+    size_t max_event; /* bound on one event's data */
     gw_sse_event_cb cb;
     void *ud;
 } gw_sse_parser;

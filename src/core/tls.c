@@ -42,9 +42,22 @@ static int write_pem(const char *path, int private, EVP_PKEY *key, X509 *cert) {
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+int gw_tls_file_missing(const char *path) {
+    struct stat st;
+    return stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
 int gw_tls_ensure_self_signed(const char *cert_path, const char *key_path, char *err,
                               size_t errlen) {
-    if (access(cert_path, R_OK) == 0 && access(key_path, R_OK) == 0) return 0;
+    int have_cert = !gw_tls_file_missing(cert_path), have_key = !gw_tls_file_missing(key_path);
+    if (have_cert && have_key) return 0; /* unreadable ones are for gw_tls_server_ctx to say */
+    if (have_cert || have_key) {
+        /* making a pair would overwrite the one that exists, perhaps a real certificate */
+        snprintf(err, errlen,
+                 "%s exists but %s does not: self_signed makes a pair only when both are missing",
+                 have_cert ? cert_path : key_path, have_cert ? key_path : cert_path);
+        return -1;
+    }
     if (make_parent_dirs(cert_path) < 0 || make_parent_dirs(key_path) < 0) {
         snprintf(err, errlen, "cannot create the directory of %s: %s", cert_path, strerror(errno));
         return -1;
@@ -144,4 +157,76 @@ SSL_CTX *gw_tls_server_ctx(const char *cert_path, const char *key_path, char *er
     }
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
+}
+
+/* Stands in for OpenSSL's default, which would prompt on the terminal for a passphrase. */
+static int refuse_passphrase(char *buf, int size, int rwflag, void *asked) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    *(int *)asked = 1;
+    return -1;
+}
+
+/* The first error queued is the cause ("no start line"); later ones only wrap it ("PEM lib"). */
+static void openssl_reason(char *err, size_t errlen, const char *what) {
+    const char *reason = ERR_reason_error_string(ERR_peek_error());
+    snprintf(err, errlen, "%s (%s)", what, reason ? reason : "unknown error");
+    ERR_clear_error();
+}
+
+/* Opens a file to read, with "cannot read: ..." in err when it cannot be. */
+static FILE *open_readable(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (!f)
+        snprintf(err, errlen, "cannot read: %s", strerror(errno));
+    else if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(err, errlen, "cannot read: %s", strerror(EISDIR));
+    else
+        return f;
+    if (f) fclose(f);
+    return NULL;
+}
+
+int gw_tls_check_pair(const char *cert_path, const char *key_path, char *cert_err, char *key_err,
+                      size_t errlen) {
+    cert_err[0] = key_err[0] = '\0';
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        openssl_reason(cert_err, errlen, "cannot create a TLS context");
+        return -1;
+    }
+    int have_cert = 0;
+    FILE *f = open_readable(cert_path, cert_err, errlen);
+    if (f) {
+        fclose(f);
+        /* the loader gw_tls_server_ctx uses, so check and serve agree on what a chain file is */
+        have_cert = SSL_CTX_use_certificate_chain_file(ctx, cert_path) == 1;
+        if (!have_cert) openssl_reason(cert_err, errlen, "not a PEM certificate");
+    }
+
+    EVP_PKEY *key = NULL;
+    int asked_passphrase = 0;
+    if ((f = open_readable(key_path, key_err, errlen))) {
+        key = PEM_read_PrivateKey(f, NULL, refuse_passphrase, &asked_passphrase);
+        fclose(f);
+        if (!key && asked_passphrase) {
+            snprintf(key_err, errlen, "is encrypted: aigw needs a key without a passphrase");
+            ERR_clear_error();
+        } else if (!key) {
+            openssl_reason(key_err, errlen, "not a PEM private key");
+        }
+    }
+
+    if (have_cert && key) {
+        if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key) != 1)
+            openssl_reason(key_err, errlen, "does not match the certificate");
+        else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+            openssl_reason(key_err, errlen, "cannot be used with the certificate");
+    }
+    EVP_PKEY_free(key);
+    SSL_CTX_free(ctx);
+    return cert_err[0] || key_err[0] ? -1 : 0;
 }

@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 #include "core/config-t.h"
+#include "core/http_server.h"
 
 struct event_base;
 struct event;
 struct json_tokener;
-typedef struct gw_http_server gw_http_server;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -21,6 +21,7 @@ typedef struct gw_worker_stats {
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t upstream_errors;
     atomic_uint_fast64_t client_aborts;
+    atomic_uint_fast64_t connections_refused; /* over server.max_connections: answered 503 */
 } gw_worker_stats;
 
 typedef struct gw_worker {
@@ -32,17 +33,22 @@ typedef struct gw_worker {
     gw_config *cfg;                   /* owned reference, swapped only on this thread */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
+    atomic_int stop_now;  /* a second signal: skip the drain deadline */
     atomic_int exited;    /* the loop has returned: joinable at once */
     struct event *wakeup; /* activated by the control thread */
     struct event *drain_timer;
     int draining;
+    int cutting; /* past the drain deadline: running requests were ended, output flushes */
     int64_t drain_deadline_ns;
     struct json_tokener *tokener; /* reused for every request body */
     uint64_t request_seq;
     size_t active_requests;
+    struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     SSL_CTX *tls;
     gw_worker_stats stats;
-    char error[256]; /* why it failed to start */
+    gw_http_thread_state http_state; /* shared by this worker's HTTP and HTTPS servers */
+    int process_workers;             /* how many workers the process runs: sizes the fd reserve */
+    char error[256];                 /* why it failed to start */
 } gw_worker;
 
 #endif

@@ -4,22 +4,67 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/api_routes.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fd_limit.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/request.h"
+#include "filters/access_log.h"
 #include "upstream/curl_multi.h"
 #include "upstream/upstream.h"
 
-enum { DRAIN_POLL_MS = 20 };
+enum {
+    DRAIN_POLL_MS = 20,
+    /* after the deadline (or a second signal) cut what runs, the error events and 503s that
+     * say so get this long to reach their clients before the connections close */
+    CUT_FLUSH_MS = 1000,
+    FORCED_CUT_FLUSH_MS = 200,
+};
 
-static gw_http_settings settings_of(const gw_config *cfg) {
+/* Client connections of the whole process, over every worker's HTTP and HTTPS listeners, for
+ * server.max_connections. The workers are separate structs owned by the control thread, so the
+ * one counter lives here; it is only changed by atomic add and subtract (http_server.c). */
+static gw_http_conn_pool api_connections;
+
+/* server.max_connections, lowered when the descriptors would not suffice (core/fd_limit.h).
+ * Worker 0 says so, at startup and on each reload that keeps it lowered. */
+static int client_cap(const gw_worker *w, const gw_config *cfg) {
+    long soft = gw_fd_limit_raise();
+    int cap = gw_fd_limit_client_cap(cfg->max_connections, soft, w->process_workers);
+    if (cap < cfg->max_connections && w->index == 0)
+        gw_log_warn("connection_limit_lowered",
+                    "\"configured\":%d,\"effective\":%d,\"fd_limit\":%ld,\"message\":\"not "
+                    "enough file descriptors for server.max_connections; raise the hard "
+                    "RLIMIT_NOFILE (ulimit -Hn, LimitNOFILE=)\"",
+                    cfg->max_connections, cap, soft);
+    return cap;
+}
+
+/* The access line of a request the filter chain never saw: answered by the HTTP layer or a
+ * fixed route. A response cut before it ended counts as the client's leaving (499). */
+static void on_response_done(gw_http_req *req, void *ud) {
+    gw_worker *w = ud;
+    if (req->access_logged || !w->cfg->access_log || !strcmp(w->cfg->access_log, "off")) return;
+    if (!req->finished) req->status = 499;
+    int probe = req->path && ((req->path_len == 8 && !memcmp(req->path, "/healthz", 8)) ||
+                              (req->path_len == 7 && !memcmp(req->path, "/readyz", 7)));
+    gw_access_log_plain(req, probe);
+}
+
+static gw_http_settings settings_of(gw_worker *w, const gw_config *cfg) {
     return (gw_http_settings){.max_body_bytes = cfg->max_body_bytes,
                               .max_header_bytes = cfg->max_header_bytes,
                               .keepalive_timeout_ms = cfg->keepalive_timeout_ms,
-                              .client_timeout_ms = cfg->client_timeout_ms};
+                              .client_timeout_ms = cfg->client_timeout_ms,
+                              .request_timeout_ms = cfg->request_timeout_ms,
+                              .max_connections = client_cap(w, cfg),
+                              .pool = &api_connections,
+                              .thread_state = &w->http_state,
+                              .on_response_done = on_response_done};
 }
 
 static long max_host_connections(const gw_config *cfg) {
@@ -30,11 +75,25 @@ static long max_host_connections(const gw_config *cfg) {
 }
 
 static void finish_drain(gw_worker *w) {
-    /* past the deadline: whatever still runs is cut; its clients see the connection close */
+    /* whatever is still open now is closed; its clients see the connection end */
     gw_http_server_free(w->http);
     gw_http_server_free(w->https);
     w->http = w->https = NULL;
     event_base_loopexit(w->base, NULL);
+}
+
+/* The deadline passed, or a second signal came: no new connections, and every running request
+ * ends now with an explicit error in its own protocol (never a silent cut), logged as the
+ * server's doing rather than the client's. */
+static void cut_running(gw_worker *w, int flush_ms) {
+    w->cutting = 1;
+    w->drain_deadline_ns = gw_now_ns() + (int64_t)flush_ms * 1000000;
+    if (w->http) gw_http_server_stop_accepting(w->http);
+    if (w->https) gw_http_server_stop_accepting(w->https);
+    for (struct gw_req *r = w->requests, *next; r; r = next) {
+        next = r->next;
+        gw_req_cut_for_shutdown(r);
+    }
 }
 
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg) {
@@ -43,7 +102,13 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     size_t open = (w->http ? gw_http_server_connections(w->http) : 0) +
                   (w->https ? gw_http_server_connections(w->https) : 0);
-    if ((open == 0 && w->active_requests == 0) || gw_now_ns() >= w->drain_deadline_ns) {
+    if (open == 0 && w->active_requests == 0) {
+        finish_drain(w);
+        return;
+    }
+    if (!w->cutting && (atomic_load(&w->stop_now) || gw_now_ns() >= w->drain_deadline_ns)) {
+        cut_running(w, atomic_load(&w->stop_now) ? FORCED_CUT_FLUSH_MS : CUT_FLUSH_MS);
+    } else if (w->cutting && gw_now_ns() >= w->drain_deadline_ns) {
         finish_drain(w);
         return;
     }
@@ -57,9 +122,11 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     gw_config *next = atomic_exchange(&w->pending_cfg, NULL);
     if (next) {
+        /* the new snapshot's TLS context first: the old one goes with the old snapshot */
+        if (w->https && next->tls_ctx) gw_http_server_set_tls(w->https, next->tls_ctx);
         gw_config_unref(w->cfg); /* requests in flight hold their own references */
         w->cfg = next;
-        gw_http_settings st = settings_of(next);
+        gw_http_settings st = settings_of(w, next);
         if (w->http) gw_http_server_set_settings(w->http, &st);
         if (w->https) gw_http_server_set_settings(w->https, &st);
         gw_curl_multi_set_max_connections(w->curl, max_host_connections(next));
@@ -70,6 +137,8 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         if (w->http) gw_http_server_drain(w->http);
         if (w->https) gw_http_server_drain(w->https);
         on_drain_poll(-1, 0, w);
+    } else if (w->draining && atomic_load(&w->stop_now) && !w->cutting) {
+        on_drain_poll(-1, 0, w); /* a second signal during the drain */
     }
 }
 
@@ -82,7 +151,14 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     w->index = index;
     w->cfg = gw_config_ref(cfg);
     w->tls = tls;
+    w->http_state.connections_refused = &w->stats.connections_refused;
+    /* the same count the control thread starts (server.c) */
+    w->process_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     struct event_config *ec = event_config_new();
+    if (!ec) {
+        snprintf(w->error, sizeof w->error, "cannot create an event loop");
+        return -1;
+    }
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
@@ -99,7 +175,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
         snprintf(w->error, sizeof w->error, "cannot create the worker's handles");
         return -1;
     }
-    gw_http_settings st = settings_of(cfg);
+    gw_http_settings st = settings_of(w, cfg);
     if (cfg->http.host) {
         w->http = gw_http_server_new(w->base, cfg->http.host, cfg->http.port, NULL, &st,
                                      handle_http, w, w->error, sizeof w->error);
@@ -138,7 +214,8 @@ void gw_worker_post_config(gw_worker *w, gw_config *cfg) {
     event_active(w->wakeup, EV_READ, 0);
 }
 
-void gw_worker_request_stop(gw_worker *w) {
+void gw_worker_request_stop(gw_worker *w, int now) {
+    if (now) atomic_store(&w->stop_now, 1);
     atomic_store(&w->stop_requested, 1);
     event_active(w->wakeup, EV_READ, 0);
 }

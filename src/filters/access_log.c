@@ -1,24 +1,40 @@
-/* One JSON line per request once it ends, whichever filter answered it. */
+/* One JSON line per request once it ends, whichever filter answered it; and one for each
+ * request the HTTP layer or a fixed route answered without the chain (413, 431, 404, 405,
+ * /v1/models, ...), so every request that got a status is logged once. Every field is bounded
+ * before it is written, so a line is never cut and always parses. */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "filters/access_log.h"
 #include "filters/filter.h"
 
 static const char *const api_paths[GW_API_COUNT] = {"/v1/chat/completions", "/v1/completions",
                                                     "/v1/embeddings"};
 
+/* Escaped names are capped at 255 bytes each: a caller's model name can be megabytes long. */
+enum { NAME_CAP = 256, LINE_CAP = 4096 };
+
+static int log_off(const gw_config *cfg) {
+    return !cfg->access_log || !strcmp(cfg->access_log, "off");
+}
+
 static void access_log_done(gw_req *r) {
-    if (!r->cfg->access_log || !strcmp(r->cfg->access_log, "off")) return;
-    char line[2048], model[256] = "", served[256] = "";
+    if (log_off(r->cfg) || !gw_log_enabled(GW_LOG_INFO)) return;
+    char line[LINE_CAP], model[NAME_CAP] = "", served[NAME_CAP] = "", channel[NAME_CAP] = "";
     if (r->model_name) gw_json_escape(model, sizeof model, r->model_name, r->model_name_len);
     if (r->model)
         gw_json_escape(served, sizeof served, r->model->upstream_model,
                        r->model->upstream_model_len);
+    if (r->channel)
+        gw_json_escape(channel, sizeof channel, r->channel->name, strlen(r->channel->name));
     double first_byte_ms = r->t_first_byte ? (double)(r->t_first_byte - r->t_start) / 1e6 : -1;
     double total_ms = (double)(r->t_end - r->t_start) / 1e6;
     size_t prefix = gw_log_prefix(line, sizeof line, GW_LOG_INFO, "access");
+    /* the fixed text, three names, the id, the client and the numbers stay far under LINE_CAP */
     int n =
         snprintf(line + prefix, sizeof line - prefix,
                  ",\"request_id\":\"%s\",\"client\":\"%s\",\"scheme\":\"%s\",\"method\":\"POST\","
@@ -27,18 +43,31 @@ static void access_log_done(gw_req *r) {
                  "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
                  "\"bytes_out\":%llu,\"error\":%s%s%s}\n",
                  r->id, r->client, r->tls ? "https" : "http", api_paths[r->api], model, served,
-                 r->channel ? r->channel->name : "", r->stream ? "true" : "false", r->status,
-                 first_byte_ms, total_ms, (unsigned long long)r->bytes_in,
-                 (unsigned long long)r->bytes_out, r->error_code ? "\"" : "",
-                 r->error_code ? r->error_code : "null", r->error_code ? "\"" : "");
-    if (n <= 0) return;
-    size_t len = prefix + (size_t)n;
-    if (len >= sizeof line) { /* truncated: keep it one valid line */
-        len = sizeof line - 1;
-        line[len - 2] = '}';
-        line[len - 1] = '\n';
-    }
-    gw_log_write_line(line, len);
+                 channel, r->stream ? "true" : "false", r->status, first_byte_ms, total_ms,
+                 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+                 r->error_code ? "\"" : "", r->error_code ? r->error_code : "null",
+                 r->error_code ? "\"" : "");
+    if (n <= 0 || prefix + (size_t)n >= sizeof line) return; /* cannot happen: fields bounded */
+    gw_log_write_line(line, prefix + (size_t)n);
+}
+
+void gw_access_log_plain(const gw_http_req *req, int health_probe) {
+    gw_log_level level = health_probe ? GW_LOG_DEBUG : GW_LOG_INFO;
+    if (req->access_logged || !gw_log_enabled(level)) return;
+    char line[LINE_CAP], path[NAME_CAP] = "";
+    if (req->path) gw_json_escape(path, sizeof path, req->path, req->path_len);
+    double total_ms = (double)(gw_now_ns() - req->start_ns) / 1e6;
+    size_t prefix = gw_log_prefix(line, sizeof line, level, "access");
+    int n = snprintf(line + prefix, sizeof line - prefix,
+                     ",\"request_id\":null,\"client\":\"%s\",\"scheme\":\"%s\",\"method\":\"%s\","
+                     "\"path\":\"%s\",\"status\":%d,\"total_ms\":%.3f,\"bytes_in\":%zu,"
+                     "\"bytes_out\":%llu,\"error\":null}\n",
+                     req->peer ? req->peer : "", req->is_tls ? "https" : "http",
+                     req->method_name ? req->method_name : "-", path, req->status, total_ms,
+                     req->body ? evbuffer_get_length(req->body) : 0,
+                     (unsigned long long)req->bytes_out);
+    if (n <= 0 || prefix + (size_t)n >= sizeof line) return;
+    gw_log_write_line(line, prefix + (size_t)n);
 }
 
 const gw_filter_ops gw_filter_access_log = {

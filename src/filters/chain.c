@@ -29,3 +29,9 @@ void gw_chain_done(gw_req *r) {
     for (size_t i = 0; gw_request_chain[i]; i++)
         if (gw_request_chain[i]->on_done) gw_request_chain[i]->on_done(r);
 }
+
+int gw_chain_shutdown(gw_req *r) {
+    for (size_t i = 0; gw_request_chain[i]; i++)
+        if (gw_request_chain[i]->on_shutdown && gw_request_chain[i]->on_shutdown(r)) return 1;
+    return 0;
+}

@@ -21,6 +21,9 @@ typedef struct gw_filter_ops {
      * may rewrite it in place; return -1 to fail the response. */
     int (*on_response_chunk)(gw_req *r, struct evbuffer *chunk, int eos);
     void (*on_done)(gw_req *r); /* always runs, for every filter, once the request ends */
+    /* The gateway stops before the request ended: end it now in the caller's protocol and
+     * return 1, or return 0 to leave it to the next filter (and finally a plain 503). */
+    int (*on_shutdown)(gw_req *r);
 } gw_filter_ops;
 
 extern const gw_filter_ops gw_filter_access_log;
@@ -37,5 +40,6 @@ static inline void gw_chain_resume(gw_req *r) {
 }
 int gw_chain_response_chunk(gw_req *r, struct evbuffer *chunk, int eos);
 void gw_chain_done(gw_req *r);
+int gw_chain_shutdown(gw_req *r);
 
 #endif

@@ -9,6 +9,9 @@
 #include "core/request-t.h"
 
 void gw_upstream_start(gw_req *r);
+/* The gateway stops before the exchange ended: a stream that began ends with an error event
+ * and [DONE]; otherwise the caller gets a 503. Ends the request; returns 1. */
+int gw_upstream_shutdown(gw_req *r);
 /* Cancels a transfer still running and frees the state; safe to call twice. */
 void gw_upstream_free(gw_req *r);
 /* The curl multi glue's completion callback. */

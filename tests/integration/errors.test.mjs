@@ -238,7 +238,7 @@ async function streamError(headers) {
 test('a stream cut after its first byte ends with an explicit error event, never silently', async () => {
   const { err, text } = await streamError({ 'x-sim-fault': 'cut:2' });
   assert.ok(err, 'the SDK must raise');
-  assert.match(err.message, /ended the stream before it was complete|failed/);
+  assert.match(err.message, /before (it|the stream) was complete/);
   assert.ok(text.length > 0, 'the tokens before the cut were delivered');
   const raw = await (await fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-sim-fault': 'cut:2' },

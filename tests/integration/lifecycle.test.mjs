@@ -102,10 +102,12 @@ test('reload applies log.level at once and says what waits for a restart', async
     writeFileSync(config.file, `${config.yaml}\nlog: {level: warn, access: stderr}\n`);
     assert.equal((await admin(gw, '/admin/reload')).status, 200);
     // the log target waits for a restart: the warning still goes to stdout
-    await waitFor('the reload_partial warning', () => gw.lines().some((l) => l.event === 'reload_partial' && /log\.access/.test(l.message)));
+    await waitFor('the reload_partial warning', () => gw.lines().some((l) => l.event === 'reload_partial' && l.restart_required.includes('log.access')));
     assert.ok(!gw.lines().some((l) => l.event === 'reloaded' && l.generation === 2), 'info is below the new level');
     const res = await admin(gw, '/admin/reload');
-    assert.equal((await res.json()).generation, 3);
+    const answer = await res.json();
+    assert.equal(answer.generation, 3);
+    assert.deepEqual(answer.restart_required, ['log.access'], 'the answer names what waits for a restart');
     assert.ok(!gw.lines().some((l) => l.event === 'reloaded'), 'no info line after the level went to warn');
   } finally {
     await gw.stop();
@@ -113,35 +115,37 @@ test('reload applies log.level at once and says what waits for a restart', async
   }
 });
 
-test('SIGTERM: readiness drops, new connections are refused, running streams finish whole', async () => {
+
+test('a reload reads the TLS pair again: a rotated certificate serves without a restart', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const tls = await import('node:tls');
   const sim = await startSim();
-  const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
-  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  try {
-    const tokens = 40;
-    let started = 0;
-    const streams = Array.from({ length: 3 }, async () => {
-      const s = await client.chat.completions.create(
-        { model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: tokens, stream: true },
-        { headers: { 'x-sim-inter-token-ms': '50' } });
-      let n = 0;
-      let first = true;
-      for await (const c of s) {
-        if (first) { started++; first = false; }
-        n += c.choices[0]?.delta?.content ? 1 : 0;
-      }
-      return n;
+  const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels });
+  const gw = await startGateway(config);
+  const fingerprint = () => new Promise((resolve, reject) => {
+    const sock = tls.connect({ port: config.ports.https, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+      const fp = sock.getPeerCertificate().fingerprint256;
+      sock.end();
+      resolve(fp);
     });
-    await waitFor('three streams to start', () => started === 3);
-    gw.child.kill('SIGTERM');
-    await waitFor('readiness to drop', async () => (await fetch(`${gw.adminUrl}/readyz`)).status === 503);
-    await waitFor('new connections to be refused', () => new Promise((resolve) => {
-      const sock = net.connect(gw.config.ports.http, '127.0.0.1');
-      sock.on('connect', () => { sock.destroy(); resolve(false); });
-      sock.on('error', () => resolve(true));
-    }));
-    assert.deepEqual(await Promise.all(streams), [tokens, tokens, tokens]);
-    await gw.stop(); // asserts exit code 0
+    sock.on('error', reject);
+  });
+  try {
+    const before = await fingerprint();
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', `${config.dir}/key.pem`, '-out', `${config.dir}/cert.pem`, '-days', '2', '-subj', '/CN=rotated'],
+    { stdio: 'ignore' });
+    const res = await admin(gw, '/admin/reload');
+    assert.equal(res.status, 200);
+    assert.deepEqual((await res.json()).restart_required, []);
+    const after = await fingerprint();
+    assert.notEqual(after, before);
+    // a pair that does not load rejects the reload, and the running one keeps serving
+    writeFileSync(`${config.dir}/key.pem`, 'not a key');
+    const bad = await admin(gw, '/admin/reload');
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error.details[0], /server\.https/);
+    assert.equal(await fingerprint(), after);
   } finally {
     await gw.stop();
     await sim.stop();

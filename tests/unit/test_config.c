@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,67 @@ static void missing_env_and_duplicates_rejected(void **state) {
     assert_true(has_error(&errs, "model 'm' is defined twice"));
 }
 
+/* A second `channels:` once overflowed the heap (the loader sized the list for the new one and
+ * kept counting from the old); under ASan this test is the proof. Every level refuses a key
+ * written twice, naming both places. */
+static void duplicate_keys_rejected_at_every_level(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    const char *yaml = "channels:\n"
+                       "  - {name: a, base_url: \"http://h/v1\", forward_headers: [x-a], \n"
+                       "     forward_headers: [x-b, x-c, x-d]}\n"
+                       "models:\n"
+                       "  - {name: m, channel: a}\n"
+                       "channels:\n"
+                       "  - {name: b, base_url: \"http://h/v1\"}\n"
+                       "  - {name: c, base_url: \"http://h/v1\"}\n"
+                       "models:\n"
+                       "  - {name: n, channel: b}\n"
+                       "server:\n"
+                       "  workers: 1\n"
+                       "  workers: 2\n";
+    assert_null(load(yaml, &errs));
+    assert_true(has_error(&errs, "t.yaml:6:1: duplicate key 'channels' in the config (first at "
+                                 "line 1, column 1)"));
+    assert_true(has_error(&errs, "t.yaml:9:1: duplicate key 'models' in the config (first at "
+                                 "line 4, column 1)"));
+    assert_true(has_error(&errs, "t.yaml:13:3: duplicate key 'workers' in server (first at line "
+                                 "12, column 3)"));
+    assert_true(has_error(&errs, "duplicate key 'forward_headers' in a channel"));
+}
+
+static void names_of_any_length_survive(void **state) {
+    (void)state;
+    char yaml[8192], name[3001];
+    memset(name, 'q', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    snprintf(yaml, sizeof yaml,
+             "channels:\n  - {name: a, base_url: \"http://h/v1\"}\n"
+             "models:\n  - {name: m, channel: a, upstream_model: \"%s\\\"\"}\n",
+             name);
+    gw_config_errors errs;
+    gw_config *cfg = load(yaml, &errs);
+    assert_non_null(cfg);
+    const gw_model *m = gw_config_find_model(cfg, "m", 1);
+    assert_int_equal(m->upstream_model_json_len, 3000 + 2 + 2); /* quotes, and \" escaped */
+    assert_memory_equal(m->upstream_model_json + 3000, "q\\\"\"", 4);
+    gw_config_unref(cfg);
+}
+
+static void framing_headers_cannot_be_forwarded(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    const char *yaml = "channels:\n"
+                       "  - {name: a, base_url: \"http://h/v1\", forward_headers: [x-ok, Host, "
+                       "content-length]}\n"
+                       "models:\n"
+                       "  - {name: m, channel: a}\n";
+    assert_null(load(yaml, &errs));
+    assert_int_equal(errs.count, 2);
+    assert_true(has_error(&errs, "forward_headers: 'Host' is never forwarded"));
+    assert_true(has_error(&errs, "forward_headers: 'content-length' is never forwarded"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_config_loads),
@@ -133,6 +195,9 @@ int main(void) {
         cmocka_unit_test(errors_carry_position_and_expectation),
         cmocka_unit_test(yaml_syntax_error_has_position),
         cmocka_unit_test(missing_env_and_duplicates_rejected),
+        cmocka_unit_test(duplicate_keys_rejected_at_every_level),
+        cmocka_unit_test(names_of_any_length_survive),
+        cmocka_unit_test(framing_headers_cannot_be_forwarded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,12 +89,47 @@ static void rejects_event_over_bound(void **state) {
     gw_sse_free(&p);
 }
 
+static int count_only(void *ud, const char *event, size_t event_len, const char *data, size_t len) {
+    (void)event;
+    (void)event_len;
+    (void)data;
+    *(size_t *)ud = len;
+    return 0;
+}
+
+/* The bound is on the event's data, exactly, however the bytes arrive: an event of max_event
+ * bytes passes fed one byte at a time, one more byte fails. */
+static void bound_is_exact_when_split(void **state) {
+    (void)state;
+    enum { MAX = 300 };
+    for (size_t size = MAX; size <= MAX + 1; size++) {
+        char text[MAX + 16];
+        memcpy(text, "data: ", 6);
+        memset(text + 6, 'y', size);
+        memcpy(text + 6 + size, "\r\n\r\n", 4);
+        size_t got = 0;
+        gw_sse_parser p;
+        gw_sse_init(&p, MAX, count_only, &got);
+        int rc = 0;
+        for (size_t i = 0; i < size + 10 && rc == 0; i++)
+            rc = gw_sse_feed(&p, text + i, 1);
+        if (size == MAX) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(got, MAX);
+        } else {
+            assert_int_equal(rc, -1);
+        }
+        gw_sse_free(&p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_whole_stream),
         cmocka_unit_test(parses_stream_split_at_every_byte),
         cmocka_unit_test(finish_dispatches_unterminated_event),
         cmocka_unit_test(rejects_event_over_bound),
+        cmocka_unit_test(bound_is_exact_when_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

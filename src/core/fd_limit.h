@@ -1,0 +1,16 @@
+/* File descriptors: the soft RLIMIT_NOFILE raised to the hard limit at startup (as nginx and
+ * haproxy do), and the client connection cap that leaves descriptors for everything else. */
+#ifndef AIGW_CORE_FD_LIMIT_H
+#define AIGW_CORE_FD_LIMIT_H
+
+/* Raises the soft limit to the hard one, once per process (later calls only return it), and logs
+ * the result at info as fd_limit. Returns the soft limit in force. */
+long gw_fd_limit_raise(void);
+
+/* The client connection cap that fits in soft_limit descriptors: configured, or lower when
+ * (soft_limit - reserve) / 2 is, since every proxied client may hold an upstream socket too. The
+ * reserve covers the admin listener's connections and, per process and per worker, listening
+ * sockets, event loops, curl's wakeup pairs, the log and the simulator. At least 1. */
+int gw_fd_limit_client_cap(int configured, long soft_limit, int workers);
+
+#endif
