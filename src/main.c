@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
-#include "core/preflight.h"
-#include "core/server.h"
+#include "config/load.h"
+#include "config/preflight.h"
+#include "server/server.h"
 
 static void usage(FILE *out) {
     fputs("usage: aigw serve [-c FILE] [--banner]   run the gateway (no file: embedded default)\n"

@@ -6,19 +6,26 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/api_routes.h"
+#include "core/error_response.h"
 #include "core/http_server.h"
 #include "core/log.h"
-#include "core/server.h"
+
+typedef struct admin_ctx {
+    const gw_admin_ops *ops;
+    void *ud;
+} admin_ctx;
+
+/* One admin listener per process: its context lives as long as the process. */
+static admin_ctx the_admin;
 
 static int path_is(const gw_http_req *req, const char *path) {
     return strlen(path) == req->path_len && !memcmp(req->path, path, req->path_len);
 }
 
 /* Constant-time comparison: the token must not leak through response timing. */
-static int authorized(gw_server *s, const gw_http_req *req) {
+static int authorized(const admin_ctx *s, const gw_http_req *req) {
     const gw_http_header *h = gw_http_find_header(req, "authorization");
-    const char *token = gw_server_config(s)->admin_token;
+    const char *token = s->ops->config(s->ud)->admin_token;
     size_t tlen = strlen(token);
     if (!h || h->value_len != 7 + tlen || strncasecmp(h->value, "Bearer ", 7)) return 0;
     return CRYPTO_memcmp(h->value + 7, token, tlen) == 0;
@@ -28,14 +35,14 @@ static void respond_json(gw_http_req *req, int status, const char *json) {
     gw_http_respond(req, status, "application/json", json, strlen(json), NULL, 0);
 }
 
-static void handle_reload(gw_server *s, gw_http_req *req) {
+static void handle_reload(const admin_ctx *s, gw_http_req *req) {
     gw_config_errors errs;
     gw_restart_pending pending;
-    if (gw_server_reload(s, &errs, &pending) == 0) {
+    if (s->ops->reload(s->ud, &errs, &pending) == 0) {
         char body[512];
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"reloaded\",\"generation\":%llu,\"restart_required\":[",
-                         (unsigned long long)gw_server_generation(s));
+                         (unsigned long long)s->ops->generation(s->ud));
         for (size_t i = 0; i < pending.count; i++) /* 8 short fixed names: fits */
             n += snprintf(body + n, sizeof body - (size_t)n, "%s\"%s\"", i ? "," : "",
                           pending.names[i]);
@@ -45,7 +52,7 @@ static void handle_reload(gw_server *s, gw_http_req *req) {
     }
     struct evbuffer *out = evbuffer_new();
     if (!out) {
-        gw_api_respond_error(req, 503, "server_error", "out_of_memory", "out of memory");
+        gw_http_respond_openai_error(req, 503, "server_error", "out_of_memory", "out of memory");
         return;
     }
     evbuffer_add_printf(out, "{\"error\":{\"message\":\"the new config was rejected; the "
@@ -62,30 +69,34 @@ static void handle_reload(gw_server *s, gw_http_req *req) {
 }
 
 static void handle_admin(gw_http_req *req, void *ud) {
-    gw_server *s = ud;
+    const admin_ctx *s = ud;
     if (path_is(req, "/healthz")) {
         respond_json(req, 200, "{\"status\":\"ok\"}");
     } else if (path_is(req, "/readyz")) {
-        if (gw_server_draining(s))
+        if (s->ops->draining(s->ud))
             respond_json(req, 503, "{\"status\":\"draining\"}");
         else
             respond_json(req, 200, "{\"status\":\"ready\"}");
     } else if (path_is(req, "/admin/reload")) {
         if (!authorized(s, req))
-            gw_api_respond_error(req, 401, "authentication_error", "invalid_admin_token",
-                                 "a valid admin token is required: Authorization: Bearer <token>");
+            gw_http_respond_openai_error(
+                req, 401, "authentication_error", "invalid_admin_token",
+                "a valid admin token is required: Authorization: Bearer <token>");
         else if (req->method != HTTP_POST)
-            gw_api_respond_error(req, 405, "invalid_request_error", "method_not_allowed",
-                                 "use POST /admin/reload");
+            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
+                                         "use POST /admin/reload");
         else
             handle_reload(s, req);
     } else {
-        gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url", "unknown admin URL");
+        gw_http_respond_openai_error(req, 404, "invalid_request_error", "unknown_url",
+                                     "unknown admin URL");
     }
 }
 
-gw_http_server *gw_admin_start(gw_server *s, struct event_base *base, const gw_config *cfg,
-                               char *err, size_t errlen) {
+gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,
+                               const gw_config *cfg, char *err, size_t errlen) {
+    the_admin = (admin_ctx){.ops = ops, .ud = ud};
+    admin_ctx *s = &the_admin;
     gw_http_settings st = {.max_body_bytes = 1 << 20,
                            .max_header_bytes = 16 * 1024,
                            .keepalive_timeout_ms = 30000,

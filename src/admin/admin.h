@@ -4,15 +4,24 @@
 #define AIGW_ADMIN_ADMIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/config-t.h"
 
 struct event_base;
-typedef struct gw_server gw_server;
 typedef struct gw_http_server gw_http_server;
 
-gw_http_server *gw_admin_start(gw_server *s, struct event_base *base, const gw_config *cfg,
-                               char *err, size_t errlen);
+/* What the admin API asks of the process that runs it: handed in, so the admin listener knows
+ * nothing of the server above it. */
+typedef struct gw_admin_ops {
+    int (*reload)(void *ud, gw_config_errors *errs, gw_restart_pending *pending);
+    uint64_t (*generation)(void *ud);
+    int (*draining)(void *ud);
+    const gw_config *(*config)(void *ud);
+} gw_admin_ops;
+
+gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,
+                               const gw_config *cfg, char *err, size_t errlen);
 void gw_admin_stop(gw_http_server *admin);
 
 #endif

@@ -97,4 +97,11 @@ typedef struct gw_config_errors {
     char messages[GW_CONFIG_MAX_ERRORS][320];
 } gw_config_errors;
 
+/* The settings a reload read but cannot apply before a restart (listen addresses, workers,
+ * log.access). */
+typedef struct gw_restart_pending {
+    const char *names[8];
+    size_t count;
+} gw_restart_pending;
+
 #endif

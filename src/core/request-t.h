@@ -11,7 +11,7 @@ struct json_object;
 struct evbuffer;
 typedef struct gw_http_req gw_http_req;
 typedef struct gw_worker gw_worker;
-typedef struct gw_upstream gw_upstream;
+typedef struct gw_attempt gw_attempt;
 
 enum { GW_MAX_FILTERS = 16 };
 
@@ -44,7 +44,7 @@ typedef struct gw_req {
 
     const gw_model *model;
     const gw_channel *channel;
-    gw_upstream *upstream;
+    gw_attempt *attempt; /* the try at a channel running now, or the last one */
 
     int status;             /* what the client got; 499 when it left first */
     const char *error_code; /* short reason for the access log, NULL on success */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/json_scan.h"
-#include "core/request.h"
+#include "filters/request.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
 

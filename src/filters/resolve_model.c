@@ -1,6 +1,6 @@
 /* Maps the virtual model name the caller asked for to its configured model and channel. */
 #include "core/config.h"
-#include "core/request.h"
+#include "filters/request.h"
 #include "filters/filter.h"
 
 static gw_filter_rc resolve_model(gw_req *r) {

@@ -48,7 +48,9 @@ test('a slow client pauses the upstream: memory stays bounded and every byte arr
   }
   const statsPaused = await sim.stats();
   assert.equal(statsPaused.streams_completed, statsBefore.streams_completed, 'the engine must be held back');
-  assert.ok(rssMax - rssStart < 8 * 1024 * 1024, `gateway memory grew by ${rssMax - rssStart} bytes`);
+  // ASan keeps freed memory in quarantine (and maps shadow memory): its RSS says less about us
+  const bound = (process.env.AIGW_SANITIZED === '1' ? 32 : 8) * 1024 * 1024;
+  assert.ok(rssMax - rssStart < bound, `gateway memory grew by ${rssMax - rssStart} bytes`);
   sock.resume();
   await waitFor('the whole stream', () => Buffer.concat(chunks).includes('data: [DONE]\n\n'), { timeoutMs: 60000 });
   sock.destroy();

@@ -24,9 +24,10 @@ function startFakeEngine() {
       if (mode === 'numeric-code') {
         res.writeHead(429, { 'content-type': 'application/json' });
         res.end('{"error":{"message":"slow down","type":"rate_limit","param":null,"code":42}}');
-      } else if (mode === 'big-event') {
+      } else if (mode === 'big-event' || mode === 'big-first-event') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const content = 'y'.repeat(4000);
+        if (mode === 'big-event') res.write('data: {"id":"1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"a"}}]}\n\n');
         res.write(`data: {"id":"1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"${content}"}}]}\n\n`);
         res.end('data: [DONE]\n\n');
       } else {
@@ -238,8 +239,20 @@ test('a buffered answer over max_response_bytes is a clear 502', async () => {
 test('a stream event over max_event_bytes ends the stream with an error event', async () => {
   const stream = await client.chat.completions.create({ model: 'fake', messages, stream: true },
     { headers: { 'x-fake': 'big-event' } });
-  await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } },
-    /stream event larger than the gateway accepts/);
+  let content = '';
+  await assert.rejects(async () => {
+    for await (const c of stream) content += c.choices[0]?.delta?.content ?? '';
+  }, /stream event larger than the gateway accepts/);
+  assert.equal(content, 'a', 'the event before it was delivered');
+});
+
+test('a stream that fails before its first event is answered whole: a 502, not a 200', async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'fake', messages, stream: true },
+    { headers: { 'x-fake': 'big-first-event' } }), (err) => {
+    assert.equal(err.status, 502);
+    assert.equal(err.code, 'upstream_event_too_large');
+    return true;
+  });
 });
 
 test('answers the chain never saw (413, 404, 405) are access-logged once each', async () => {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "config/load.h"
 
 static gw_config *load(const char *yaml, gw_config_errors *errs) {
     return gw_config_load_string("t.yaml", yaml, strlen(yaml), "http://127.0.0.1:1/v1", errs);

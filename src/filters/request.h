@@ -1,5 +1,5 @@
-#ifndef AIGW_CORE_REQUEST_H
-#define AIGW_CORE_REQUEST_H
+#ifndef AIGW_FILTERS_REQUEST_H
+#define AIGW_FILTERS_REQUEST_H
 
 #include "core/http_server.h"
 #include "core/request-t.h"

@@ -1,6 +1,6 @@
 /* The embedded default: `aigw serve` with no file answers at once from the built-in simulated
  * engine. `aigw serve --print-default-config > aigw.yaml` writes it out for editing. */
-#include "core/config.h"
+#include "config/load.h"
 
 const char gw_default_config_yaml[] =
     "# aigw configuration. Reference: README.md, \"Configuration\".\n"

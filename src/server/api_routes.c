@@ -1,4 +1,4 @@
-#include "core/api_routes.h"
+#include "server/api_routes.h"
 
 #include <event2/buffer.h>
 #include <http_parser.h>
@@ -8,8 +8,9 @@
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/error_response.h"
 #include "core/openai_error.h"
-#include "core/request.h"
+#include "filters/request.h"
 
 typedef struct api_route {
     const char *path;
@@ -30,18 +31,6 @@ static const api_route routes[] = {
 static void respond_oom(gw_http_req *req) {
     static const char oom[] = GW_OPENAI_OOM_BODY;
     gw_http_respond(req, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
-}
-
-void gw_api_respond_error(gw_http_req *req, int status, const char *type, const char *code,
-                          const char *message) {
-    struct evbuffer *body = evbuffer_new();
-    if (!body) {
-        respond_oom(req);
-        return;
-    }
-    gw_openai_error(body, message, type, code, NULL);
-    gw_http_respond_buffer(req, status, "application/json", body, NULL, 0);
-    evbuffer_free(body);
 }
 
 static void add_model_object(struct evbuffer *out, const gw_model *m) {
@@ -74,7 +63,7 @@ static void respond_one_model(gw_worker *w, gw_http_req *req, const char *id, si
         char message[300];
         snprintf(message, sizeof message, "The model `%.*s` does not exist.",
                  (int)(len > 200 ? 200 : len), id);
-        gw_api_respond_error(req, 404, "invalid_request_error", "model_not_found", message);
+        gw_http_respond_openai_error(req, 404, "invalid_request_error", "model_not_found", message);
         return;
     }
     struct evbuffer *out = evbuffer_new();
@@ -138,5 +127,5 @@ void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
     }
     snprintf(message, sizeof message, "unknown request URL: %s %.*s", req->method_name,
              (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
-    gw_api_respond_error(req, 404, "invalid_request_error", "unknown_url", message);
+    gw_http_respond_openai_error(req, 404, "invalid_request_error", "unknown_url", message);
 }

@@ -1,16 +1,12 @@
 /* Which handler an API-port request goes to: the OpenAI endpoints through the filter chain,
  * the model list and health answered locally, and OpenAI-shaped 404/405 for the rest. */
-#ifndef AIGW_CORE_API_ROUTES_H
-#define AIGW_CORE_API_ROUTES_H
+#ifndef AIGW_SERVER_API_ROUTES_H
+#define AIGW_SERVER_API_ROUTES_H
 
 #include "core/worker-t.h"
 
 typedef struct gw_http_req gw_http_req;
 
 void gw_api_dispatch(gw_worker *w, gw_http_req *req);
-
-/* Answers {"error":{...}} directly, for requests that never became a gw_req. */
-void gw_api_respond_error(gw_http_req *req, int status, const char *type, const char *code,
-                          const char *message);
 
 #endif

@@ -1,4 +1,4 @@
-#include "core/request.h"
+#include "filters/request.h"
 
 #include <event2/buffer.h>
 #include <json-c/json.h>

@@ -1,4 +1,4 @@
-#include "core/worker.h"
+#include "server/worker.h"
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -6,16 +6,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/api_routes.h"
+#include "server/api_routes.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/fd_limit.h"
 #include "core/http_server.h"
 #include "core/log.h"
-#include "core/request.h"
+#include "filters/request.h"
 #include "filters/access_log.h"
 #include "upstream/curl_multi.h"
-#include "upstream/upstream.h"
+#include "upstream/attempt.h"
 
 enum {
     DRAIN_POLL_MS = 20,
@@ -170,7 +170,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     json_tokener_set_flags(w->tokener, JSON_TOKENER_STRICT);
     w->wakeup = event_new(w->base, -1, 0, on_wakeup, w);
     w->drain_timer = evtimer_new(w->base, on_drain_poll, w);
-    w->curl = gw_curl_multi_new(w->base, max_host_connections(cfg), gw_upstream_on_curl_done);
+    w->curl = gw_curl_multi_new(w->base, max_host_connections(cfg), gw_attempt_on_curl_done);
     if (!w->wakeup || !w->drain_timer || !w->curl) {
         snprintf(w->error, sizeof w->error, "cannot create the worker's handles");
         return -1;

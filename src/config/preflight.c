@@ -1,4 +1,4 @@
-#include "core/preflight.h"
+#include "config/preflight.h"
 
 #include <curl/curl.h>
 #include <errno.h>

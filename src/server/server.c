@@ -1,4 +1,4 @@
-#include "core/server.h"
+#include "server/server.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
-#include "core/config.h"
+#include "config/load.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/tls.h"
-#include "core/worker.h"
+#include "server/worker.h"
 #include "sim/sim.h"
 
 enum { EXIT_POLL_MS = 20 };
@@ -163,6 +163,21 @@ const gw_config *gw_server_config(const gw_server *s) {
     return s->cfg;
 }
 
+static int admin_reload(void *ud, gw_config_errors *errs, gw_restart_pending *pending) {
+    return gw_server_reload(ud, errs, pending);
+}
+static uint64_t admin_generation(void *ud) {
+    return gw_server_generation(ud);
+}
+static int admin_draining(void *ud) {
+    return gw_server_draining(ud);
+}
+static const gw_config *admin_config(void *ud) {
+    return gw_server_config(ud);
+}
+static const gw_admin_ops admin_ops = {admin_reload, admin_generation, admin_draining,
+                                       admin_config};
+
 static void on_exit_poll(evutil_socket_t fd, short what, void *arg) {
     gw_server *s = arg;
     (void)fd;
@@ -264,7 +279,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     }
     s->base = event_base_new();
     if (c->admin.host) {
-        s->admin = gw_admin_start(s, s->base, c, err, sizeof err);
+        s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
             fatal_start(err);
             return -1;

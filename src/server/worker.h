@@ -1,5 +1,5 @@
-#ifndef AIGW_CORE_WORKER_H
-#define AIGW_CORE_WORKER_H
+#ifndef AIGW_SERVER_WORKER_H
+#define AIGW_SERVER_WORKER_H
 
 #include "core/worker-t.h"
 

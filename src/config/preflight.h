@@ -1,7 +1,7 @@
 /* What `aigw check` verifies beyond the YAML: that `serve` can use what the config points at,
  * and (on request) that each engine serves the models mapped to it. */
-#ifndef AIGW_CORE_PREFLIGHT_H
-#define AIGW_CORE_PREFLIGHT_H
+#ifndef AIGW_CONFIG_PREFLIGHT_H
+#define AIGW_CONFIG_PREFLIGHT_H
 
 #include <stdio.h>
 

@@ -1,8 +1,8 @@
 /* The control side of the process: loads the config, starts the simulator when a channel
  * wants it, the workers and the admin listener; reloads on SIGHUP or the admin API; drains
  * on SIGTERM. It runs on the main thread and never on the request path. */
-#ifndef AIGW_CORE_SERVER_H
-#define AIGW_CORE_SERVER_H
+#ifndef AIGW_SERVER_SERVER_H
+#define AIGW_SERVER_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,13 +17,6 @@ typedef struct gw_serve_options {
 } gw_serve_options;
 
 int gw_serve(const gw_serve_options *opts); /* returns the exit code */
-
-/* The settings a reload read but cannot apply before a restart (listen addresses, workers,
- * log.access). */
-typedef struct gw_restart_pending {
-    const char *names[8];
-    size_t count;
-} gw_restart_pending;
 
 /* Loads the config again and swaps it in. On failure the old one stays and errs says why; on
  * success `pending` names what waits for a restart. */

@@ -1,0 +1,472 @@
+#include "upstream/attempt.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/forwarding.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/worker-t.h"
+#include "engines/engine.h"
+#include "upstream/curl_multi.h"
+
+/* `message` is for the caller and names nothing internal; `detail` (printf) is for the log. */
+static void set_failure(gw_attempt *a, int status, gw_fail_kind kind, const char *code,
+                        const char *message, const char *detail_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void set_failure(gw_attempt *a, int status, gw_fail_kind kind, const char *code,
+                        const char *message, const char *detail_fmt, ...) {
+    if (a->fail_status) return; /* the first cause is the one worth reporting */
+    a->fail_status = status;
+    a->fail_kind = kind;
+    a->fail_code = code;
+    snprintf(a->fail_message, sizeof a->fail_message, "%s (request id %s)", message, a->r->id);
+    va_list ap;
+    va_start(ap, detail_fmt);
+    vsnprintf(a->fail_detail, sizeof a->fail_detail, detail_fmt, ap);
+    va_end(ap);
+}
+
+void gw_attempt_log_failure(const gw_attempt *a) {
+    const gw_req *r = a->r;
+    char detail[sizeof a->fail_detail * 2], url[512], channel[256];
+    gw_json_escape(detail, sizeof detail, a->fail_detail, strlen(a->fail_detail));
+    const char *u = a->channel->url[r->api] ? a->channel->url[r->api] : "";
+    gw_json_escape(url, sizeof url, u, strlen(u));
+    gw_json_escape(channel, sizeof channel, a->channel->name, strlen(a->channel->name));
+    gw_log_warn("upstream_failed",
+                "\"request_id\":\"%s\",\"channel\":\"%s\",\"url\":\"%s\",\"status\":%d,"
+                "\"code\":\"%s\",\"detail\":\"%s\"",
+                r->id, channel, url, a->fail_status, a->fail_code, detail);
+}
+
+static void arm_timer(gw_attempt *a, int ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(a->timer, &tv);
+}
+
+static void detach_transfer(gw_attempt *a) {
+    if (!a->easy) return;
+    gw_curl_multi *m = a->r->worker->curl;
+    curl_multi_remove_handle(gw_curl_multi_handle(m), a->easy);
+    gw_curl_easy_put(m, a->easy);
+    a->easy = NULL;
+}
+
+/* Hands translated stream bytes to the sink. The first ones commit the client's head: only
+ * now, so a stream that fails before its first event can still be answered (or retried) whole. */
+static void flush_stream(gw_attempt *a) {
+    gw_req *r = a->r;
+    if (!r->http || evbuffer_get_length(a->out) == 0) return;
+    if (!a->committed) {
+        a->committed = 1;
+        if (a->sink->stream_begin(r, a) < 0) {
+            set_failure(a, 499, GW_FAIL_LOCAL, "client_closed", "the client left",
+                        "the client left before the stream began");
+            return;
+        }
+    }
+    if (a->sink->stream_data(r, a->out) < 0)
+        set_failure(a, 502, GW_FAIL_LOCAL, "response_filter",
+                    "a response filter rejected the stream",
+                    "a response filter rejected a stream event");
+}
+
+static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data,
+                        size_t len) {
+    gw_attempt *a = ud;
+    (void)event;
+    (void)event_len;
+    if (a->done_marker_seen) return 0;
+    int done = 0;
+    const char *err = NULL;
+    if (a->channel->engine->translate_event(a->r, data, len, a->out, &done, &err) < 0) {
+        set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_malformed_event",
+                    "the upstream sent a malformed stream event",
+                    "malformed stream event (%s): %.*s", err ? err : "invalid",
+                    (int)(len < 200 ? len : 200), data);
+        return 1;
+    }
+    if (done) a->done_marker_seen = 1;
+    return 0;
+}
+
+void gw_attempt_resume(gw_attempt *a) {
+    if (!a || !a->paused || !a->easy) return;
+    a->paused = 0;
+    arm_timer(a, a->channel->timeouts.idle_ms);
+    curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
+}
+
+/* Grows the buffered body to hold `need` bytes; doubling, capped by max_response_bytes. */
+static int reserve_body(gw_attempt *a, size_t need) {
+    if (need <= a->body_cap) return 0;
+    size_t cap = a->body_cap ? a->body_cap : 16 * 1024;
+    while (cap < need)
+        cap *= 2;
+    if (cap > a->r->cfg->max_response_bytes) cap = a->r->cfg->max_response_bytes;
+    if (cap < need) return -1;
+    char *grown = realloc(a->body, cap);
+    if (!grown) return -1;
+    a->body = grown;
+    a->body_cap = cap;
+    return 0;
+}
+
+/* On the first body byte: a 2xx event stream to a streaming request is relayed event by event,
+ * anything else is buffered and answered whole. */
+static void begin_relay(gw_attempt *a) {
+    gw_req *r = a->r;
+    long status = 0;
+    char *content_type = NULL;
+    curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(a->easy, CURLINFO_CONTENT_TYPE, &content_type);
+    a->status = (int)status;
+    if (r->stream && status >= 200 && status < 300 && content_type &&
+        !strncasecmp(content_type, "text/event-stream", 17)) {
+        a->mode = GW_RELAY_STREAM;
+        gw_sse_init(&a->sse, r->cfg->max_event_bytes, on_sse_event, a);
+    } else {
+        a->mode = GW_RELAY_BUFFER;
+        curl_off_t length = -1;
+        curl_easy_getinfo(a->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (length > 0 && (size_t)length <= r->cfg->max_response_bytes)
+            reserve_body(a, (size_t)length);
+    }
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+    gw_attempt *a = ud;
+    (void)ptr;
+    if (!a->got_head) {
+        a->got_head = 1;
+        a->t_head = gw_now_ns();
+        arm_timer(a, a->channel->timeouts.idle_ms);
+    }
+    return size * nmemb;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+    gw_attempt *a = ud;
+    gw_req *r = a->r;
+    size_t len = size * nmemb;
+    if (!r->http) return 0;
+    if (a->mode == GW_RELAY_UNDECIDED) begin_relay(a);
+    if (a->mode == GW_RELAY_BUFFER) {
+        if (a->body_len + len > r->cfg->max_response_bytes) {
+            set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_response_too_large",
+                        "the upstream response is larger than the gateway accepts",
+                        "response over server.max_response_bytes (%zu)",
+                        r->cfg->max_response_bytes);
+            return 0;
+        }
+        if (reserve_body(a, a->body_len + len) < 0) {
+            set_failure(a, 502, GW_FAIL_LOCAL, "upstream_response_too_large",
+                        "the gateway could not hold the upstream response", "out of memory");
+            return 0;
+        }
+        memcpy(a->body + a->body_len, ptr, len);
+        a->body_len += len;
+        arm_timer(a, a->channel->timeouts.idle_ms);
+        return len;
+    }
+    if (a->committed && a->sink->client_full(r)) {
+        /* a slow client: curl keeps this data and stops reading the upstream socket */
+        a->paused = 1;
+        evtimer_del(a->timer);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    arm_timer(a, a->channel->timeouts.idle_ms);
+    int rc = gw_sse_feed(&a->sse, ptr, len);
+    if (rc < 0)
+        set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_event_too_large",
+                    "the upstream sent a stream event larger than the gateway accepts",
+                    "stream event over server.max_event_bytes (%zu)", r->cfg->max_event_bytes);
+    flush_stream(a);
+    return rc || a->fail_status ? 0 : len;
+}
+
+static void describe_curl_failure(gw_attempt *a, CURLcode result) {
+    const gw_channel *ch = a->channel;
+    const char *detail = a->curl_error[0] ? a->curl_error : curl_easy_strerror(result);
+    char message[160];
+    switch (result) {
+    case CURLE_OPERATION_TIMEDOUT:
+        if (!a->got_head) {
+            curl_off_t connect_us = 0;
+            curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+            int connecting = connect_us == 0;
+            snprintf(message, sizeof message, "the upstream did not %s within %s (%d ms)",
+                     connecting ? "accept the connection" : "answer",
+                     connecting ? "timeouts.connect_ms" : "timeouts.total_ms",
+                     connecting ? ch->timeouts.connect_ms : ch->timeouts.total_ms);
+        } else {
+            snprintf(message, sizeof message,
+                     "the upstream response exceeded timeouts.total_ms (%d ms)",
+                     ch->timeouts.total_ms);
+        }
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message, "%s", detail);
+        break;
+    default:
+        if (a->mode == GW_RELAY_STREAM)
+            set_failure(a, 502, GW_FAIL_BROKEN, "upstream_stream_cut",
+                        "the upstream connection broke before the stream was complete", "%s",
+                        detail);
+        else if (a->got_head)
+            set_failure(a, 502, GW_FAIL_BROKEN, "upstream_unreachable",
+                        "the upstream connection broke before the response was complete", "%s",
+                        detail);
+        else
+            set_failure(a, 502, GW_FAIL_CONNECT, "upstream_unreachable",
+                        "the upstream could not be reached", "%s", detail);
+    }
+}
+
+/* A whole answer: a 2xx translated for the caller, an error of any shape normalized; an
+ * engine's 404 on an inference path means it does not serve the name it was sent (or the
+ * channel's base_url is wrong): the gateway's mapping is at fault, said without the engine's
+ * wording, which would read like the gateway's own model_not_found. */
+static void finish_buffered(gw_attempt *a) {
+    gw_req *r = a->r;
+    const gw_engine_ops *engine = a->channel->engine;
+    const char *body = a->body ? a->body : "";
+    a->answer = evbuffer_new();
+    if (!a->answer) {
+        set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                    "out of memory");
+        return;
+    }
+    if (a->status >= 200 && a->status < 300) {
+        const char *err = NULL;
+        if (engine->translate_response(r, body, a->body_len, a->answer, &err) < 0)
+            set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_malformed_response",
+                        "the upstream returned a malformed response", "malformed JSON (%s): %.*s",
+                        err ? err : "invalid", (int)(a->body_len < 200 ? a->body_len : 200), body);
+    } else if (a->status == 404) {
+        char message[200];
+        snprintf(message, sizeof message,
+                 "The model `%s` is configured on this gateway, but its upstream does not serve "
+                 "it; the gateway's operator must fix the model mapping",
+                 r->model->name);
+        set_failure(a, 502, GW_FAIL_STATUS, "upstream_model_not_found", message,
+                    "upstream answered 404 for model '%s': %.*s", r->model->upstream_model,
+                    (int)(a->body_len < 300 ? a->body_len : 300), body);
+    } else {
+        engine->normalize_error(a->status, body, a->body_len, a->answer);
+        a->fail_kind = GW_FAIL_STATUS; /* an answer to relay, but one failover may retry */
+        gw_log_debug("upstream_error_status", "\"request_id\":\"%s\",\"status\":%d", r->id,
+                     a->status);
+    }
+    free(a->body); /* the translation was the one copy */
+    a->body = NULL;
+    a->body_len = a->body_cap = 0;
+}
+
+static void finish(gw_attempt *a, CURLcode result) {
+    gw_req *r = a->r;
+    if (a->finished) return;
+    a->finished = 1;
+    a->t_end = gw_now_ns();
+    evtimer_del(a->timer);
+    /* a transfer that ended before any body byte: a clean end still relays (an empty body), a
+     * timeout after the head does not make an answer of one that never came */
+    if (a->easy && a->mode == GW_RELAY_UNDECIDED && result == CURLE_OK && !a->fail_status)
+        begin_relay(a);
+    if (result != CURLE_OK) describe_curl_failure(a, result); /* reads timings off the handle */
+    detach_transfer(a);
+    if (r->http && !a->fail_status) {
+        if (a->mode == GW_RELAY_STREAM) {
+            if (gw_sse_finish(&a->sse) == 0) flush_stream(a);
+            if (!a->done_marker_seen && a->channel->engine->stream_has_done_marker)
+                set_failure(a, 502, a->committed ? GW_FAIL_BROKEN : GW_FAIL_CONNECT,
+                            "upstream_stream_cut",
+                            "the upstream ended the stream before it was complete",
+                            "stream ended without its terminal event");
+        } else {
+            finish_buffered(a);
+        }
+    }
+    if (a->fail_status) {
+        atomic_fetch_add_explicit(&r->worker->stats.upstream_errors, 1, memory_order_relaxed);
+        gw_attempt_log_failure(a);
+    }
+    gw_log_debug("upstream_done",
+                 "\"request_id\":\"%s\",\"status\":%d,\"mode\":\"%s\",\"curl_result\":%d,"
+                 "\"client_present\":%s",
+                 r->id, a->status,
+                 a->mode == GW_RELAY_STREAM   ? "stream"
+                 : a->mode == GW_RELAY_BUFFER ? "buffer"
+                                              : "none",
+                 (int)result, r->http ? "true" : "false");
+    a->sink->done(r, a);
+}
+
+void gw_attempt_on_curl_done(CURL *easy, CURLcode result) {
+    gw_attempt *a = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&a);
+    finish(a, result);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+    gw_attempt *a = arg;
+    const gw_timeouts *t = &a->channel->timeouts;
+    (void)fd;
+    (void)what;
+    char message[160];
+    if (!a->got_head) {
+        snprintf(message, sizeof message,
+                 "the upstream sent no response within timeouts.first_byte_ms (%d ms)",
+                 t->first_byte_ms);
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
+                    "no response head after %d ms", t->first_byte_ms);
+    } else {
+        snprintf(message, sizeof message, "the upstream sent nothing for timeouts.idle_ms (%d ms)",
+                 t->idle_ms);
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message, "silent for %d ms",
+                    t->idle_ms);
+    }
+    finish(a, CURLE_OK);
+}
+
+static int forward_matches(const gw_channel *ch, const gw_http_header *h) {
+    for (size_t j = 0; j < ch->forward_header_count; j++) {
+        const char *pat = ch->forward_headers[j];
+        size_t plen = strlen(pat);
+        int prefix = plen && pat[plen - 1] == '*';
+        if (prefix ? h->name_len >= plen - 1 && !strncasecmp(h->name, pat, plen - 1)
+                   : h->name_len == plen && !strncasecmp(h->name, pat, plen))
+            return 1;
+    }
+    return 0;
+}
+
+/* Copies the channel's fixed headers and adds the client headers the channel forwards, whole
+ * (their size is already bounded by server.max_header_bytes). NULL when out of memory. */
+static struct curl_slist *forwarded_headers(gw_req *r, const gw_channel *ch) {
+    struct curl_slist *list = NULL, *next;
+    for (const struct curl_slist *h = ch->headers; h; h = h->next) {
+        if (!(next = curl_slist_append(list, h->data))) goto oom;
+        list = next;
+    }
+    for (size_t i = 0; i < r->http->header_count; i++) {
+        const gw_http_header *h = &r->http->headers[i];
+        if (gw_header_never_forwarded(h->name, h->name_len) || !forward_matches(ch, h)) continue;
+        size_t need = h->name_len + 2 + h->value_len + 1;
+        char small[512], *line = need <= sizeof small ? small : malloc(need);
+        if (!line) goto oom;
+        memcpy(line, h->name, h->name_len);
+        memcpy(line + h->name_len, ": ", 2);
+        memcpy(line + h->name_len + 2, h->value, h->value_len);
+        line[need - 1] = '\0';
+        next = curl_slist_append(list, line);
+        if (line != small) free(line);
+        if (!next) goto oom;
+        list = next;
+    }
+    return list;
+oom:
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+/* A start that fails before the transfer: the outcome goes to the sink at once. */
+static gw_attempt *fail_start(gw_attempt *a, int status, const char *code, const char *message,
+                              const char *detail) {
+    set_failure(a, status, GW_FAIL_LOCAL, code, message, "%s", detail);
+    a->finished = 1;
+    a->t_end = gw_now_ns();
+    gw_attempt_log_failure(a);
+    a->sink->done(a->r, a);
+    return a;
+}
+
+gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *ch, const gw_attempt_sink *sink) {
+    gw_attempt *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    r->attempt = a; /* the request frees it, also when it ends inside this call */
+    a->r = r;
+    a->channel = ch;
+    a->sink = sink;
+    a->t_start = gw_now_ns();
+    a->out = evbuffer_new();
+    a->timer = evtimer_new(r->worker->base, on_timer, a);
+    const char *body = NULL, *err = NULL;
+    size_t body_len = 0;
+    if (!a->out || !a->timer)
+        return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    if (!ch->url[r->api])
+        return fail_start(a, 503, "channel_unavailable", "the model's upstream is not available",
+                          "the channel has no usable base_url");
+    if (ch->engine->build_request(r, &body, &body_len, &a->owned_body, &err) < 0)
+        return fail_start(a, 500, "upstream_request_failed",
+                          "the gateway could not build the upstream request", err);
+    a->easy = gw_curl_easy_get(r->worker->curl);
+    if (!a->easy || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch))))
+        return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    if (gw_log_enabled(GW_LOG_DEBUG)) {
+        char channel[256];
+        gw_json_escape(channel, sizeof channel, ch->name, strlen(ch->name));
+        gw_log(GW_LOG_DEBUG, "upstream_start",
+               "\"request_id\":\"%s\",\"channel\":\"%s\",\"api\":%d,\"stream\":%s,"
+               "\"body_bytes\":%zu",
+               r->id, channel, (int)r->api, r->stream ? "true" : "false", body_len);
+    }
+    CURL *e = a->easy;
+    curl_easy_setopt(e, CURLOPT_URL, ch->url[r->api]);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers ? a->headers : ch->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ch->timeouts.connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ch->timeouts.total_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    arm_timer(a, ch->timeouts.first_byte_ms);
+    CURLMcode mc = curl_multi_add_handle(gw_curl_multi_handle(r->worker->curl), e);
+    if (mc != CURLM_OK) {
+        gw_curl_easy_put(r->worker->curl, e);
+        a->easy = NULL;
+        return fail_start(a, 503, "upstream_request_failed",
+                          "the gateway could not start the upstream transfer",
+                          curl_multi_strerror(mc));
+    }
+    return a;
+}
+
+void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *message,
+                       const char *detail) {
+    if (!a || a->finished) return;
+    a->finished = 1;
+    a->t_end = gw_now_ns();
+    evtimer_del(a->timer);
+    detach_transfer(a);
+    set_failure(a, status, GW_FAIL_LOCAL, code, message, "%s", detail);
+    gw_attempt_log_failure(a);
+}
+
+void gw_attempt_free(gw_attempt *a) {
+    if (!a) return;
+    detach_transfer(a);
+    if (a->timer) event_free(a->timer);
+    if (a->out) evbuffer_free(a->out);
+    if (a->answer) evbuffer_free(a->answer);
+    if (a->mode == GW_RELAY_STREAM) gw_sse_free(&a->sse);
+    free(a->body);
+    curl_slist_free_all(a->headers);
+    free(a->owned_body);
+    free(a);
+}

@@ -1,0 +1,93 @@
+/* One attempt: one try of a request at one channel. It sends the request through the engine
+ * adapter, reads the answer (a whole body, or a stream event by event with backpressure) and
+ * ends with an outcome: what the engine answered, or why it failed. It never writes to the
+ * client itself: the translated bytes and the outcome go to a sink (the proxy filter), which
+ * commits the client's response, or tries another channel while nothing has been committed. */
+#ifndef AIGW_UPSTREAM_ATTEMPT_H
+#define AIGW_UPSTREAM_ATTEMPT_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "core/request-t.h"
+#include "core/sse.h"
+
+struct evbuffer;
+struct event;
+
+typedef enum { GW_RELAY_UNDECIDED, GW_RELAY_STREAM, GW_RELAY_BUFFER } gw_relay_mode;
+
+/* Why an attempt failed, in the terms failover decides on. */
+typedef enum {
+    GW_FAIL_NONE,
+    GW_FAIL_CONNECT,   /* no connection (refused, reset before an answer, DNS) */
+    GW_FAIL_TIMEOUT,   /* connect, first byte, idle gap or total */
+    GW_FAIL_STATUS,    /* the engine answered an error status (see status) */
+    GW_FAIL_MALFORMED, /* unreadable answer or event, or larger than the bounds */
+    GW_FAIL_BROKEN,    /* the connection broke after the answer began */
+    GW_FAIL_LOCAL,     /* the gateway itself: memory, a response filter, shutdown */
+} gw_fail_kind;
+
+typedef struct gw_attempt gw_attempt;
+
+typedef struct gw_attempt_sink {
+    /* The first translated stream bytes are ready: commit the client's head. -1 stops the
+     * attempt (the client is gone). */
+    int (*stream_begin)(gw_req *r, gw_attempt *a);
+    /* Translated stream bytes (whole events), moved out by the sink; -1 fails the stream. */
+    int (*stream_data)(gw_req *r, struct evbuffer *data);
+    /* Whether the client is behind: the attempt pauses until gw_attempt_resume. */
+    int (*client_full)(gw_req *r);
+    /* The attempt has ended (its transfer is detached): read the outcome and decide. */
+    void (*done)(gw_req *r, gw_attempt *a);
+} gw_attempt_sink;
+
+struct gw_attempt {
+    gw_req *r;
+    const gw_channel *channel;
+    const gw_attempt_sink *sink;
+    CURL *easy;
+    struct curl_slist *headers; /* per attempt only when headers are forwarded */
+    char *owned_body;
+    gw_relay_mode mode;
+    int status;    /* the engine's HTTP status, 0 before its head */
+    int committed; /* stream bytes went to the client: no other channel can take over */
+    int paused;    /* curl holds data until the client drains */
+    int done_marker_seen;
+    int got_head;
+    int finished;
+    /* the outcome: fail_status 0 is success. fail_message is for the caller (no channel, no
+     * address), fail_detail for the log */
+    int fail_status;
+    gw_fail_kind fail_kind;
+    const char *fail_code;
+    char fail_message[256];
+    char fail_detail[CURL_ERROR_SIZE + 128];
+    /* a buffered answer, held once and contiguous: sized from Content-Length when sent */
+    char *body;
+    size_t body_len, body_cap;
+    struct evbuffer *out;    /* translated stream bytes on their way to the sink */
+    struct evbuffer *answer; /* a buffered answer translated (2xx) or normalized (error) */
+    gw_sse_parser sse;
+    struct event *timer; /* first-byte, then idle-gap deadline */
+    int64_t t_start, t_head, t_end;
+    char curl_error[CURL_ERROR_SIZE];
+};
+
+/* Starts an attempt at `channel` and sets r->attempt to it (the request frees it); NULL when it
+ * cannot even begin (out of memory). A start that fails later (no URL, the adapter refuses)
+ * reports its outcome through sink->done before returning, which may end the request. */
+gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *channel, const gw_attempt_sink *sink);
+/* The client drained: go on reading the engine. */
+void gw_attempt_resume(gw_attempt *a);
+/* Ends a running attempt now with this failure (no sink->done); safe on an ended one. */
+void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *message,
+                       const char *detail);
+/* Cancels what still runs and frees. */
+void gw_attempt_free(gw_attempt *a);
+/* Logs the failure for the operator (channel, URL, detail), keyed by the request id. */
+void gw_attempt_log_failure(const gw_attempt *a);
+/* The curl multi glue's completion callback. */
+void gw_attempt_on_curl_done(CURL *easy, CURLcode result);
+
+#endif
