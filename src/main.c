@@ -6,6 +6,7 @@
 #include "config/load.h"
 #include "config/preflight.h"
 #include "server/server.h"
+#include "upstream/endpoints.h"
 
 static void usage(FILE *out) {
     fputs("usage: aigw serve [-c FILE] [--banner]   run the gateway (no file: embedded default)\n"
@@ -34,6 +35,7 @@ static int cmd_check(const check_options *opts) {
         for (size_t i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.messages[i]);
         fprintf(stderr, "%s: %zu error%s\n", path, errs.count, errs.count == 1 ? "" : "s");
+        gw_endpoints_free_all();
         return 1;
     }
     int errors = gw_preflight_check(cfg, stdout, stderr), warnings = 0;
@@ -53,6 +55,7 @@ static int cmd_check(const check_options *opts) {
                cfg->channel_count == 1 ? "" : "s", cfg->model_count,
                cfg->model_count == 1 ? "" : "s", warnings ? " with warnings" : "");
     gw_config_unref(cfg);
+    gw_endpoints_free_all();
     return failed ? 1 : 0;
 }
 

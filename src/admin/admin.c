@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/error_response.h"
+#include "upstream/endpoints.h"
 #include "core/http_server.h"
 #include "core/log.h"
 
@@ -68,6 +70,34 @@ static void handle_reload(const admin_ctx *s, gw_http_req *req) {
     evbuffer_free(out);
 }
 
+/* Each channel of the running config with its endpoints' health, load and last error. */
+static void handle_channels(const admin_ctx *s, gw_http_req *req) {
+    const gw_config *cfg = s->ops->config(s->ud);
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        gw_http_respond_openai_error(req, 503, "server_error", "out_of_memory", "out of memory");
+        return;
+    }
+    int64_t now = gw_now_ns();
+    evbuffer_add_printf(out, "{\"generation\":%llu,\"channels\":[",
+                        (unsigned long long)cfg->generation);
+    for (size_t i = 0; i < cfg->channel_count; i++) {
+        const gw_channel *ch = &cfg->channels[i];
+        char name[256];
+        gw_json_escape(name, sizeof name, ch->name, strlen(ch->name));
+        evbuffer_add_printf(out, "%s{\"name\":\"%s\",\"type\":\"%s\",\"endpoints\":[", i ? "," : "",
+                            name, ch->type);
+        for (size_t k = 0; k < ch->endpoint_count; k++) {
+            if (k) evbuffer_add(out, ",", 1);
+            gw_endpoint_describe(ch->endpoints[k], out, now);
+        }
+        evbuffer_add(out, "]}", 2);
+    }
+    evbuffer_add(out, "]}", 2);
+    gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
+    evbuffer_free(out);
+}
+
 static void handle_admin(gw_http_req *req, void *ud) {
     const admin_ctx *s = ud;
     if (path_is(req, "/healthz")) {
@@ -87,6 +117,16 @@ static void handle_admin(gw_http_req *req, void *ud) {
                                          "use POST /admin/reload");
         else
             handle_reload(s, req);
+    } else if (path_is(req, "/admin/channels")) {
+        if (!authorized(s, req))
+            gw_http_respond_openai_error(
+                req, 401, "authentication_error", "invalid_admin_token",
+                "a valid admin token is required: Authorization: Bearer <token>");
+        else if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
+                                         "use GET /admin/channels");
+        else
+            handle_channels(s, req);
     } else {
         gw_http_respond_openai_error(req, 404, "invalid_request_error", "unknown_url",
                                      "unknown admin URL");

@@ -16,6 +16,9 @@
 #include "core/log.h"
 #include "core/random.h"
 #include "engines/engine.h"
+#include "route/route.h"
+#include "route/rules.h"
+#include "upstream/endpoints.h"
 
 enum { MAX_CONFIG_BYTES = 4 * 1024 * 1024 };
 
@@ -335,14 +338,45 @@ static void h_ch_type(loader *ld, yaml_node_t *v, void *t) {
         add_error(ld, v, "unknown channel type '%s' (expected one of: %s)", ch->type,
                   gw_engine_names());
 }
+static int check_url(loader *ld, yaml_node_t *v, const char *url) {
+    if (!strcmp(url, "builtin:sim") || !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+        return 0;
+    add_error(ld, v, "expected an http:// or https:// URL, or builtin:sim, found '%s'", url);
+    return -1;
+}
 static void h_ch_base_url(loader *ld, yaml_node_t *v, void *t) {
     gw_channel *ch = t;
     ch->base_url = get_string(ld, v, "channel base_url");
-    if (!ch->base_url) return;
-    if (strcmp(ch->base_url, "builtin:sim") && strncmp(ch->base_url, "http://", 7) &&
-        strncmp(ch->base_url, "https://", 8))
-        add_error(ld, v, "expected an http:// or https:// URL, or builtin:sim, found '%s'",
-                  ch->base_url);
+    if (ch->base_url) check_url(ld, v, ch->base_url);
+}
+/* A static list of the engine instances behind one channel: each has its own health, and a
+ * request goes to the least loaded one. */
+static void h_ch_endpoints(loader *ld, yaml_node_t *v, void *t) {
+    gw_channel *ch = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "channel endpoints") < 0) return;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0 || n > 256) {
+        add_error(ld, v, "expected 1 to 256 endpoints, found %zu", n);
+        return;
+    }
+    ch->endpoint_urls = gw_arena_alloc(&ld->cfg->arena, n * sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+        const char *url = get_string(ld, item, "an endpoints entry");
+        if (!url || check_url(ld, item, url) < 0) continue;
+        ch->endpoint_urls[ch->endpoint_url_count++] = url;
+    }
+}
+INT_FIELD(h_hl_failures, ((gw_health_policy *)t)->failures, "health.failures", 1, 1000)
+INT_FIELD(h_hl_backoff, ((gw_health_policy *)t)->backoff_ms, "health.backoff_ms", 1, 3600000)
+INT_FIELD(h_hl_max_backoff, ((gw_health_policy *)t)->max_backoff_ms, "health.max_backoff_ms", 1,
+          3600000)
+static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"failures", h_hl_failures},
+                                     {"backoff_ms", h_hl_backoff},
+                                     {"max_backoff_ms", h_hl_max_backoff},
+                                     {NULL, NULL}};
+    walk_mapping(ld, v, "channel health", specs, &((gw_channel *)t)->health);
 }
 static void h_ch_api_key(loader *ld, yaml_node_t *v, void *t) {
     ((gw_channel *)t)->api_key = get_string(ld, v, "channel api_key");
@@ -395,6 +429,8 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"timeouts", h_ch_timeouts},
                                      {"forward_headers", h_ch_forward},
                                      {"max_connections", h_ch_max_conn},
+                                     {"endpoints", h_ch_endpoints},
+                                     {"health", h_ch_health},
                                      {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
@@ -405,11 +441,24 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         ch->timeouts = (gw_timeouts){
             .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 60000, .total_ms = 1800000};
         ch->max_connections = 256;
+        ch->health = (gw_health_policy){.failures = 3, .backoff_ms = 1000, .max_backoff_ms = 30000};
         walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!ch->name) add_error(ld, item, "channel needs a name");
-        if (!ch->base_url)
-            add_error(ld, item, "channel '%s' needs a base_url", ch->name ? ch->name : "?");
+        if (!ch->base_url && !ch->endpoint_url_count)
+            add_error(ld, item, "channel '%s' needs a base_url or endpoints",
+                      ch->name ? ch->name : "?");
+        if (ch->base_url && ch->endpoint_url_count)
+            add_error(ld, item, "channel '%s' has both base_url and endpoints: use one",
+                      ch->name ? ch->name : "?");
+        if (ch->base_url) {
+            ch->endpoint_urls = gw_arena_alloc(&cfg->arena, sizeof(char *));
+            ch->endpoint_urls[0] = ch->base_url;
+            ch->endpoint_url_count = 1;
+        }
+        if (ch->health.backoff_ms > ch->health.max_backoff_ms)
+            add_error(ld, item, "channel '%s': health.backoff_ms is over health.max_backoff_ms",
+                      ch->name ? ch->name : "?");
         for (size_t j = 0; ch->name && j + 1 < cfg->channel_count; j++)
             if (cfg->channels[j].name && !strcmp(cfg->channels[j].name, ch->name))
                 add_error(ld, item, "channel '%s' is defined twice (first at line %d)", ch->name,
@@ -418,25 +467,6 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
 }
 
 /* --- models --- */
-typedef struct model_draft {
-    gw_model *model;
-    const char *channel_name;
-    yaml_node_t *channel_node;
-} model_draft;
-
-static void h_m_name(loader *ld, yaml_node_t *v, void *t) {
-    ((model_draft *)t)->model->name = get_string(ld, v, "model name");
-}
-static void h_m_channel(loader *ld, yaml_node_t *v, void *t) {
-    model_draft *d = t;
-    d->channel_name = get_string(ld, v, "model channel");
-    d->channel_node = v;
-}
-static void h_m_upstream(loader *ld, yaml_node_t *v, void *t) {
-    ((model_draft *)t)->model->upstream_model = get_string(ld, v, "model upstream_model");
-}
-
-/* Sized for the worst case (every byte escaped as \u00XX), so no name is ever cut. */
 static const char *json_string_literal(gw_arena *arena, const char *s, size_t *len_out) {
     size_t len = strlen(s), cap = len * 6 + 1;
     char *lit = gw_arena_alloc(arena, cap + 2);
@@ -448,6 +478,335 @@ static const char *json_string_literal(gw_arena *arena, const char *s, size_t *l
     return lit;
 }
 
+enum { MAX_TARGETS = 64, MAX_WEIGHT = 1000, MAX_TIER = 9 };
+
+typedef struct target_draft {
+    const char *channel_name;
+    yaml_node_t *channel_node;
+    long weight, tier;
+    const char *upstream_model;
+} target_draft;
+
+static void h_t_channel(loader *ld, yaml_node_t *v, void *t) {
+    ((target_draft *)t)->channel_name = get_string(ld, v, "target channel");
+    ((target_draft *)t)->channel_node = v;
+}
+static void h_t_weight(loader *ld, yaml_node_t *v, void *t) {
+    get_int(ld, v, "target weight", 0, MAX_WEIGHT, &((target_draft *)t)->weight);
+}
+static void h_t_tier(loader *ld, yaml_node_t *v, void *t) {
+    get_int(ld, v, "target tier", 0, MAX_TIER, &((target_draft *)t)->tier);
+}
+static void h_t_upstream(loader *ld, yaml_node_t *v, void *t) {
+    ((target_draft *)t)->upstream_model = get_string(ld, v, "target upstream_model");
+}
+
+typedef struct model_draft {
+    gw_model *model;
+    const char *channel_name; /* the single-channel form: `channel: x` */
+    yaml_node_t *channel_node;
+    const char *upstream_model; /* the default of every target */
+    yaml_node_t *targets_node;
+    yaml_node_t *rules_node;
+    yaml_node_t *failover_node;
+} model_draft;
+
+static void h_m_name(loader *ld, yaml_node_t *v, void *t) {
+    ((model_draft *)t)->model->name = get_string(ld, v, "model name");
+}
+static void h_m_channel(loader *ld, yaml_node_t *v, void *t) {
+    model_draft *d = t;
+    d->channel_name = get_string(ld, v, "model channel");
+    d->channel_node = v;
+}
+static void h_m_upstream(loader *ld, yaml_node_t *v, void *t) {
+    ((model_draft *)t)->upstream_model = get_string(ld, v, "model upstream_model");
+}
+static void h_m_targets(loader *ld, yaml_node_t *v, void *t) {
+    (void)ld;
+    ((model_draft *)t)->targets_node = v;
+}
+static void h_m_rules(loader *ld, yaml_node_t *v, void *t) {
+    (void)ld;
+    ((model_draft *)t)->rules_node = v;
+}
+static void h_m_failover(loader *ld, yaml_node_t *v, void *t) {
+    (void)ld;
+    ((model_draft *)t)->failover_node = v;
+}
+
+static const gw_channel *find_channel(const gw_config *cfg, const char *name) {
+    for (size_t j = 0; j < cfg->channel_count; j++)
+        if (cfg->channels[j].name && !strcmp(cfg->channels[j].name, name)) return &cfg->channels[j];
+    return NULL;
+}
+
+static void fill_target(loader *ld, const gw_model *m, const target_draft *td, gw_target *t) {
+    gw_arena *arena = &ld->cfg->arena;
+    t->weight = (int)td->weight;
+    t->tier = (int)td->tier;
+    t->upstream_model = td->upstream_model && *td->upstream_model ? td->upstream_model : m->name;
+    t->upstream_model_len = strlen(t->upstream_model);
+    t->upstream_model_json =
+        json_string_literal(arena, t->upstream_model, &t->upstream_model_json_len);
+    t->rewrite = strcmp(m->name, t->upstream_model) != 0;
+}
+
+/* The tiers of a target group, ascending, each with its weighted round-robin schedule. */
+static void build_tiers(loader *ld, gw_target_group *g) {
+    gw_arena *arena = &ld->cfg->arena;
+    int seen[MAX_TIER + 1] = {0};
+    for (size_t i = 0; i < g->count; i++)
+        seen[g->targets[i].tier] = 1;
+    for (int tier = 0; tier <= MAX_TIER; tier++)
+        g->tier_count += (size_t)seen[tier];
+    g->tiers = gw_arena_alloc(arena, (g->tier_count ? g->tier_count : 1) * sizeof(gw_tier));
+    size_t k = 0;
+    for (int tier = 0; tier <= MAX_TIER; tier++) {
+        if (!seen[tier]) continue;
+        int weights[MAX_TARGETS];
+        size_t total = 0;
+        for (size_t i = 0; i < g->count; i++) {
+            weights[i] = g->targets[i].tier == tier ? g->targets[i].weight : 0;
+            total += (size_t)weights[i];
+        }
+        gw_tier *t = &g->tiers[k++];
+        t->tier = tier;
+        t->cursor = gw_arena_alloc(arena, sizeof(atomic_uint));
+        t->schedule = gw_arena_alloc(arena, (total ? total : 1) * sizeof(uint32_t));
+        t->period = gw_route_swrr_schedule(weights, g->count, t->schedule);
+    }
+}
+
+/* `targets:` a list of {channel, weight, tier, upstream_model}, or `channel:` alone. */
+static void build_targets(loader *ld, yaml_node_t *item, gw_model *m, const model_draft *d,
+                          gw_target_group *g, yaml_node_t *list) {
+    gw_config *cfg = ld->cfg;
+    size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) : 1;
+    if (list && expect_kind(ld, list, YAML_SEQUENCE_NODE, "targets") < 0) return;
+    if (n == 0 || n > MAX_TARGETS) {
+        add_error(ld, list ? list : item, "model '%s': expected 1 to %d targets, found %zu",
+                  m->name, MAX_TARGETS, n);
+        return;
+    }
+    g->targets = gw_arena_alloc(&cfg->arena, n * sizeof(gw_target));
+    static const key_spec specs[] = {{"channel", h_t_channel},
+                                     {"weight", h_t_weight},
+                                     {"tier", h_t_tier},
+                                     {"upstream_model", h_t_upstream},
+                                     {NULL, NULL}};
+    for (size_t i = 0; i < n; i++) {
+        target_draft td = {.weight = 1, .upstream_model = d->upstream_model};
+        yaml_node_t *node = item;
+        if (list) {
+            node = node_at(ld, list->data.sequence.items.start[i]);
+            walk_mapping(ld, node, "a target", specs, &td);
+        } else {
+            td.channel_name = d->channel_name;
+            td.channel_node = d->channel_node;
+        }
+        if (!td.channel_name) {
+            add_error(ld, node, "model '%s': a target needs a channel", m->name);
+            continue;
+        }
+        gw_target *t = &g->targets[g->count++];
+        t->channel = find_channel(cfg, td.channel_name);
+        if (!t->channel) {
+            add_error(ld, td.channel_node, "model '%s' names channel '%s', which is not defined",
+                      m->name, td.channel_name);
+            g->count--;
+            continue;
+        }
+        fill_target(ld, m, &td, t);
+    }
+    build_tiers(ld, g);
+}
+
+/* --- routing rules: `when` (every condition must hold) and the targets it picks --- */
+typedef struct rule_draft {
+    loader *ld;
+    gw_rule_set *rules;
+    const char *model;
+} rule_draft;
+
+typedef struct condition_draft {
+    gw_rule_condition_desc desc;
+    int tests; /* how many of equals/prefix/contains/matches were given */
+    long over, under;
+} condition_draft;
+
+static void set_test(loader *ld, yaml_node_t *v, condition_draft *c, gw_rule_test test,
+                     const char *what) {
+    c->desc.test = test;
+    c->desc.value = get_string(ld, v, what);
+    c->tests++;
+}
+static void h_c_equals(loader *ld, yaml_node_t *v, void *t) {
+    set_test(ld, v, t, GW_RULE_EQUALS, "equals");
+}
+static void h_c_prefix(loader *ld, yaml_node_t *v, void *t) {
+    set_test(ld, v, t, GW_RULE_PREFIX, "prefix");
+}
+static void h_c_contains(loader *ld, yaml_node_t *v, void *t) {
+    set_test(ld, v, t, GW_RULE_CONTAINS, "contains");
+}
+static void h_c_matches(loader *ld, yaml_node_t *v, void *t) {
+    set_test(ld, v, t, GW_RULE_MATCHES, "matches");
+}
+static void h_c_name(loader *ld, yaml_node_t *v, void *t) {
+    ((condition_draft *)t)->desc.name = get_string(ld, v, "header name");
+}
+static void h_c_path(loader *ld, yaml_node_t *v, void *t) {
+    ((condition_draft *)t)->desc.name = get_string(ld, v, "field path");
+}
+static void h_c_over(loader *ld, yaml_node_t *v, void *t) {
+    condition_draft *c = t;
+    if (get_int(ld, v, "prompt_tokens.over", 0, 100000000, &c->over) == 0) c->desc.has_over = 1;
+}
+static void h_c_under(loader *ld, yaml_node_t *v, void *t) {
+    condition_draft *c = t;
+    if (get_int(ld, v, "prompt_tokens.under", 1, 100000000, &c->under) == 0) c->desc.has_under = 1;
+}
+
+/* Adds one condition of a `when`; a bad regex is reported at its own node. */
+static void add_condition(rule_draft *rd, yaml_node_t *key, yaml_node_t *v, gw_rule_subject subject,
+                          const key_spec *specs, const char *what) {
+    loader *ld = rd->ld;
+    condition_draft c = {.desc = {.subject = subject}};
+    walk_mapping(ld, v, what, specs, &c);
+    if (v->type != YAML_MAPPING_NODE) return;
+    c.desc.over = (size_t)c.over;
+    c.desc.under = (size_t)c.under;
+    if (subject == GW_RULE_PROMPT_TOKENS) {
+        if (!c.desc.has_over && !c.desc.has_under) {
+            add_error(ld, v, "%s needs over or under", what);
+            return;
+        }
+    } else if (c.tests != 1) {
+        add_error(ld, v, "%s needs exactly one test (equals, prefix, contains or matches)", what);
+        return;
+    } else if (!c.desc.value) {
+        return;
+    } else if (subject != GW_RULE_LAST_USER_MESSAGE && (!c.desc.name || !*c.desc.name)) {
+        add_error(ld, v, "%s needs %s", what, subject == GW_RULE_HEADER ? "a name" : "a path");
+        return;
+    }
+    char err[256];
+    if (gw_rules_add_condition(rd->rules, &c.desc, err, sizeof err) < 0)
+        add_error(ld, key, "model '%s': %s: %s", rd->model, what, err);
+}
+
+static void h_w_prompt_tokens(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"over", h_c_over}, {"under", h_c_under}, {NULL, NULL}};
+    (void)ld;
+    add_condition(t, v, v, GW_RULE_PROMPT_TOKENS, specs, "prompt_tokens");
+}
+static void h_w_header(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"name", h_c_name},       {"equals", h_c_equals},
+                                     {"prefix", h_c_prefix},   {"contains", h_c_contains},
+                                     {"matches", h_c_matches}, {NULL, NULL}};
+    (void)ld;
+    add_condition(t, v, v, GW_RULE_HEADER, specs, "header");
+}
+static void h_w_field(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"path", h_c_path},       {"equals", h_c_equals},
+                                     {"prefix", h_c_prefix},   {"contains", h_c_contains},
+                                     {"matches", h_c_matches}, {NULL, NULL}};
+    (void)ld;
+    add_condition(t, v, v, GW_RULE_FIELD, specs, "field");
+}
+static void h_w_last_user(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"equals", h_c_equals},
+                                     {"prefix", h_c_prefix},
+                                     {"contains", h_c_contains},
+                                     {"matches", h_c_matches},
+                                     {NULL, NULL}};
+    (void)ld;
+    add_condition(t, v, v, GW_RULE_LAST_USER_MESSAGE, specs, "last_user_message");
+}
+
+typedef struct rule_item_draft {
+    yaml_node_t *when, *targets;
+} rule_item_draft;
+static void h_r_when(loader *ld, yaml_node_t *v, void *t) {
+    (void)ld;
+    ((rule_item_draft *)t)->when = v;
+}
+static void h_r_targets(loader *ld, yaml_node_t *v, void *t) {
+    (void)ld;
+    ((rule_item_draft *)t)->targets = v;
+}
+
+static void build_rules(loader *ld, gw_model *m, const model_draft *d) {
+    yaml_node_t *list = d->rules_node;
+    if (expect_kind(ld, list, YAML_SEQUENCE_NODE, "rules") < 0) return;
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0 || n > 256) {
+        add_error(ld, list, "model '%s': expected 1 to 256 rules, found %zu", m->name, n);
+        return;
+    }
+    m->rules = gw_rules_new();
+    m->rule_groups = gw_arena_alloc(&ld->cfg->arena, n * sizeof(gw_target_group));
+    if (!m->rules) {
+        add_error(ld, list, "out of memory");
+        return;
+    }
+    static const key_spec item_specs[] = {
+        {"when", h_r_when}, {"targets", h_r_targets}, {NULL, NULL}};
+    static const key_spec when_specs[] = {{"prompt_tokens", h_w_prompt_tokens},
+                                          {"header", h_w_header},
+                                          {"field", h_w_field},
+                                          {"last_user_message", h_w_last_user},
+                                          {NULL, NULL}};
+    rule_draft rd = {.ld = ld, .rules = m->rules, .model = m->name};
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node_at(ld, list->data.sequence.items.start[i]);
+        rule_item_draft rid = {0};
+        walk_mapping(ld, item, "a rule", item_specs, &rid);
+        if (item->type != YAML_MAPPING_NODE) continue;
+        if (!rid.when || !rid.targets) {
+            add_error(ld, item, "model '%s': a rule needs when and targets", m->name);
+            continue;
+        }
+        if (rid.when->type == YAML_MAPPING_NODE &&
+            rid.when->data.mapping.pairs.top == rid.when->data.mapping.pairs.start) {
+            add_error(ld, rid.when, "model '%s': a rule's when needs a condition", m->name);
+            continue;
+        }
+        if (gw_rules_add_rule(m->rules, m->rule_count) < 0) {
+            add_error(ld, item, "out of memory");
+            continue;
+        }
+        walk_mapping(ld, rid.when, "when", when_specs, &rd);
+        model_draft td = {.model = m, .upstream_model = d->upstream_model};
+        build_targets(ld, item, m, &td, &m->rule_groups[m->rule_count++], rid.targets);
+    }
+}
+
+static const char *const failover_names[] = {"connect", "timeout", "5xx", "429", NULL};
+
+static void h_fo_on(loader *ld, yaml_node_t *v, void *t) {
+    gw_failover *f = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "failover.on") < 0) return;
+    f->on = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *name = get_string(ld, item, "a failover.on entry");
+        if (!name) continue;
+        size_t k = 0;
+        while (failover_names[k] && strcmp(failover_names[k], name))
+            k++;
+        if (!failover_names[k])
+            add_error(ld, item, "expected connect, timeout, 5xx or 429 in failover.on, found '%s'",
+                      name);
+        else
+            f->on |= 1u << k;
+    }
+}
+INT_FIELD(h_fo_attempts, ((gw_failover *)t)->attempts, "failover.attempts", 1, 10)
+INT_FIELD(h_fo_deadline, ((gw_failover *)t)->deadline_ms, "failover.deadline_ms", 1, 86400000)
+
 static void h_models(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
     if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "models") < 0) return;
@@ -456,7 +815,12 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"name", h_m_name},
                                      {"channel", h_m_channel},
                                      {"upstream_model", h_m_upstream},
+                                     {"targets", h_m_targets},
+                                     {"rules", h_m_rules},
+                                     {"failover", h_m_failover},
                                      {NULL, NULL}};
+    static const key_spec failover_specs[] = {
+        {"on", h_fo_on}, {"attempts", h_fo_attempts}, {"deadline_ms", h_fo_deadline}, {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
         gw_model *m = &cfg->models[cfg->model_count++];
@@ -468,22 +832,27 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
             continue;
         }
         m->name_len = strlen(m->name);
-        if (!m->upstream_model || !*m->upstream_model) m->upstream_model = m->name;
-        m->upstream_model_len = strlen(m->upstream_model);
-        m->rewrite = strcmp(m->name, m->upstream_model) != 0;
         m->name_json = json_string_literal(&cfg->arena, m->name, &m->name_json_len);
-        m->upstream_model_json =
-            json_string_literal(&cfg->arena, m->upstream_model, &m->upstream_model_json_len);
-        if (!d.channel_name) {
-            add_error(ld, item, "model '%s' needs a channel", m->name);
-        } else {
-            for (size_t j = 0; j < cfg->channel_count; j++)
-                if (cfg->channels[j].name && !strcmp(cfg->channels[j].name, d.channel_name))
-                    m->channel = &cfg->channels[j];
-            if (!m->channel)
-                add_error(ld, d.channel_node, "model '%s' names channel '%s', which is not defined",
-                          m->name, d.channel_name);
+        m->failover = (gw_failover){.on = GW_FAILOVER_ON_CONNECT | GW_FAILOVER_ON_TIMEOUT |
+                                          GW_FAILOVER_ON_5XX | GW_FAILOVER_ON_429,
+                                    .attempts = 3};
+        if (d.failover_node)
+            walk_mapping(ld, d.failover_node, "failover", failover_specs, &m->failover);
+        if (d.channel_name && d.targets_node)
+            add_error(ld, item, "model '%s' has both channel and targets: use one", m->name);
+        else if (!d.channel_name && !d.targets_node)
+            add_error(ld, item, "model '%s' needs a channel or targets", m->name);
+        else
+            build_targets(ld, item, m, &d, &m->targets, d.targets_node);
+        if (m->targets.count) {
+            int tier0 = 0;
+            for (size_t k = 0; k < m->targets.count; k++)
+                tier0 |= m->targets.targets[k].tier == 0 && m->targets.targets[k].weight > 0;
+            if (!tier0)
+                add_error(ld, d.targets_node ? d.targets_node : item,
+                          "model '%s' has no tier-0 target with a weight over 0", m->name);
         }
+        if (d.rules_node) build_rules(ld, m, &d);
         for (size_t j = 0; j + 1 < cfg->model_count; j++)
             if (cfg->models[j].name && !strcmp(cfg->models[j].name, m->name))
                 add_error(ld, item, "model '%s' is defined twice", m->name);
@@ -506,26 +875,28 @@ static void build_model_index(gw_config *cfg) {
     }
 }
 
-/* Per-channel data built once per snapshot so requests format nothing. */
+/* Per-channel data built once per snapshot so requests format nothing, and the channel's
+ * endpoints from the registry (the same objects as in the running snapshot, health and all). */
 static void finish_channel(loader *ld, gw_channel *ch) {
-    const char *base = ch->base_url;
-    if (!base) return;
-    if (!strcmp(base, "builtin:sim")) {
-        if (!ld->sim_base_url) return; /* `check` validates without a running simulator */
-        base = ld->sim_base_url;
+    gw_arena *arena = &ld->cfg->arena;
+    ch->endpoint_cursor = gw_arena_alloc(arena, sizeof(atomic_uint));
+    ch->endpoints = gw_arena_alloc(arena, (ch->endpoint_url_count ? ch->endpoint_url_count : 1) *
+                                              sizeof(gw_endpoint *));
+    size_t usable = 0;
+    for (size_t i = 0; ch->name && i < ch->endpoint_url_count; i++) {
+        const char *base = ch->endpoint_urls[i];
+        if (!strcmp(base, "builtin:sim")) {
+            if (!ld->sim_base_url) continue; /* `check` validates without a running simulator */
+            base = ld->sim_base_url;
+        }
+        gw_endpoint *ep = gw_endpoints_acquire(ch->name, base);
+        if (!ep) {
+            add_error(ld, NULL, "channel '%s': out of memory for endpoint %s", ch->name, base);
+            continue;
+        }
+        ch->endpoints[usable++] = ep;
     }
-    size_t base_len = strlen(base);
-    while (base_len && base[base_len - 1] == '/')
-        base_len--;
-    static const char *const suffix[GW_API_COUNT] = {"/chat/completions", "/completions",
-                                                     "/embeddings"};
-    for (int api = 0; api < GW_API_COUNT; api++) {
-        size_t slen = strlen(suffix[api]);
-        char *url = gw_arena_alloc(&ld->cfg->arena, base_len + slen + 1);
-        memcpy(url, base, base_len);
-        memcpy(url + base_len, suffix[api], slen + 1);
-        ch->url[api] = url;
-    }
+    ch->endpoint_count = usable;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
     if (ch->api_key && *ch->api_key) {
@@ -534,6 +905,16 @@ static void finish_channel(loader *ld, gw_channel *ch) {
         h = curl_slist_append(h, auth);
     }
     ch->headers = h;
+}
+
+/* The last reference to a snapshot is gone: its endpoints lose a holder (an atomic decrement,
+ * on whichever thread drops it; the registry frees them on the control thread). */
+static void release_snapshot(gw_config *cfg) {
+    for (size_t i = 0; i < cfg->model_count; i++)
+        gw_rules_free(cfg->models[i].rules);
+    for (size_t i = 0; i < cfg->channel_count; i++)
+        for (size_t k = 0; k < cfg->channels[i].endpoint_count; k++)
+            gw_endpoint_release(cfg->channels[i].endpoints[k]);
 }
 
 static void apply_defaults(gw_config *cfg) {
@@ -575,6 +956,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     gw_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg) return NULL;
     atomic_init(&cfg->refs, 1);
+    cfg->release = release_snapshot;
     apply_defaults(cfg);
     loader ld = {.file = name, .cfg = cfg, .errs = errs, .sim_base_url = sim_base_url};
 
@@ -665,7 +1047,7 @@ gw_config *gw_config_load(const char *path, const char *sim_base_url, gw_config_
 
 int gw_config_wants_sim(const gw_config *cfg) {
     for (size_t i = 0; i < cfg->channel_count; i++)
-        if (cfg->channels[i].base_url && !strcmp(cfg->channels[i].base_url, "builtin:sim"))
-            return 1;
+        for (size_t k = 0; k < cfg->channels[i].endpoint_url_count; k++)
+            if (!strcmp(cfg->channels[i].endpoint_urls[k], "builtin:sim")) return 1;
     return 0;
 }

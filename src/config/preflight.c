@@ -151,14 +151,15 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud) {
 
 static int probe_start(channel_probe *p, const gw_channel *ch, CURLM *multi) {
     p->channel = ch;
-    size_t base_len = strlen(ch->base_url);
-    while (base_len && ch->base_url[base_len - 1] == '/')
+    const char *base_url = ch->endpoint_urls[0]; /* the channel's first engine speaks for all */
+    size_t base_len = strlen(base_url);
+    while (base_len && base_url[base_len - 1] == '/')
         base_len--;
     static const char suffix[] = "/models";
     p->url = malloc(base_len + sizeof suffix);
     p->easy = curl_easy_init();
     if (!p->url || !p->easy) return -1;
-    memcpy(p->url, ch->base_url, base_len);
+    memcpy(p->url, base_url, base_len);
     memcpy(p->url + base_len, suffix, sizeof suffix);
     p->headers = curl_slist_append(NULL, "Accept: application/json");
     if (ch->api_key && *ch->api_key) {
@@ -275,16 +276,19 @@ static int probe_report(const gw_config *cfg, const channel_probe *p, FILE *out,
         size_t n = json_object_array_length(data);
         for (size_t m = 0; m < cfg->model_count; m++) {
             const gw_model *model = &cfg->models[m];
-            if (model->channel != p->channel) continue;
-            size_t i = 0;
-            while (i < n && strcmp(model_id(data, i), model->upstream_model))
-                i++;
-            if (i < n) continue;
-            fprintf(err,
-                    "%s: warning: model '%s' -> channel '%s' serves no model '%s' (it serves: "
-                    "%s)\n",
-                    file, model->name, name, model->upstream_model, served);
-            warnings++;
+            for (size_t t = 0; t < model->targets.count; t++) {
+                const gw_target *target = &model->targets.targets[t];
+                if (target->channel != p->channel) continue;
+                size_t i = 0;
+                while (i < n && strcmp(model_id(data, i), target->upstream_model))
+                    i++;
+                if (i < n) continue;
+                fprintf(err,
+                        "%s: warning: model '%s' -> channel '%s' serves no model '%s' (it "
+                        "serves: %s)\n",
+                        file, model->name, name, target->upstream_model, served);
+                warnings++;
+            }
         }
     }
     json_object_put(root);
@@ -304,7 +308,7 @@ int gw_preflight_probe(const gw_config *cfg, FILE *out, FILE *err) {
     int warnings = 0;
     for (size_t i = 0; i < cfg->channel_count; i++) {
         const gw_channel *ch = &cfg->channels[i];
-        if (!ch->base_url || !strcmp(ch->base_url, "builtin:sim")) continue;
+        if (!ch->endpoint_url_count || !strcmp(ch->endpoint_urls[0], "builtin:sim")) continue;
         if (probe_start(&probes[count++], ch, multi) < 0) {
             fprintf(err, "%s: warning: channel '%s': cannot list models: out of memory\n",
                     config_name(cfg), ch->name);

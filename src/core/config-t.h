@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/arena.h"
+#include "core/endpoint-t.h"
 
 struct gw_engine_ops;
 struct curl_slist;
@@ -27,37 +28,96 @@ typedef struct gw_listen {
     int port;
 } gw_listen;
 
+/* Passive health: `failures` failures in a row eject an endpoint for `backoff_ms`, doubled at
+ * each failed probe up to `max_backoff_ms`. */
+typedef struct gw_health_policy {
+    int failures;
+    int backoff_ms;
+    int max_backoff_ms;
+} gw_health_policy;
+
 typedef struct gw_channel {
     const char *name;
     const char *type; /* engine adapter name */
     const struct gw_engine_ops *engine;
-    const char *base_url;          /* as configured; "builtin:sim" is the in-process simulator */
-    const char *api_key;           /* NULL: no Authorization header */
-    const char *url[GW_API_COUNT]; /* full upstream URL per API, built once */
-    struct curl_slist *headers;    /* Content-Type, Authorization, Expect: built once, read-only */
-    const char **forward_headers;  /* client headers passed on; "x-foo-*" matches a prefix */
+    const char *base_url;         /* as configured; "builtin:sim" is the in-process simulator */
+    const char *api_key;          /* NULL: no Authorization header */
+    struct curl_slist *headers;   /* Content-Type, Authorization, Expect: built once, read-only */
+    const char **forward_headers; /* client headers passed on; "x-foo-*" matches a prefix */
     size_t forward_header_count;
     gw_timeouts timeouts;
     int max_connections; /* per worker and host */
+    /* the engine instances: base_url, or the `endpoints` list; each with shared health state */
+    const char **endpoint_urls; /* as configured */
+    size_t endpoint_url_count;
+    gw_endpoint **endpoints; /* what they resolved to (builtin:sim only with the simulator) */
+    size_t endpoint_count;
+    atomic_uint *endpoint_cursor; /* round robin among equally loaded endpoints */
+    gw_health_policy health;
     int line;
 } gw_channel;
+
+/* One channel a model may be served by: its weight (0 drains it), its priority tier (the lowest
+ * tier with a healthy channel serves) and the channel's name for the model. */
+typedef struct gw_target {
+    const gw_channel *channel;
+    int weight;
+    int tier;
+    const char *upstream_model; /* the name the channel serves; the virtual name when unset */
+    size_t upstream_model_len;
+    const char *upstream_model_json; /* as a JSON string literal, for splicing */
+    size_t upstream_model_json_len;
+    int rewrite; /* upstream_model differs from the virtual name */
+} gw_target;
+
+/* The targets of one tier in smooth weighted round-robin order: `schedule` lists target
+ * indices, each as often as its weight, interleaved; all workers share one cursor, so the
+ * split holds across them without a lock. */
+typedef struct gw_tier {
+    int tier;
+    uint32_t *schedule;
+    size_t period;
+    atomic_uint *cursor;
+} gw_tier;
+
+typedef struct gw_target_group {
+    gw_target *targets;
+    size_t count;
+    gw_tier *tiers; /* ascending */
+    size_t tier_count;
+} gw_target_group;
+
+enum {
+    GW_FAILOVER_ON_CONNECT = 1,
+    GW_FAILOVER_ON_TIMEOUT = 2,
+    GW_FAILOVER_ON_5XX = 4,
+    GW_FAILOVER_ON_429 = 8,
+};
+
+typedef struct gw_failover {
+    unsigned on;     /* GW_FAILOVER_ON_* */
+    int attempts;    /* at most this many tries of one request */
+    int deadline_ms; /* from the request's arrival: no new try after it, none runs past it */
+} gw_failover;
 
 typedef struct gw_model {
     const char *name; /* the virtual name callers use */
     size_t name_len;
     const char *name_json; /* name as a JSON string literal, spliced into responses */
     size_t name_json_len;
-    const gw_channel *channel;
-    const char *upstream_model; /* the name the channel serves; the virtual name when unset */
-    size_t upstream_model_len;
-    const char *upstream_model_json; /* upstream_model as a JSON string literal, for splicing */
-    size_t upstream_model_json_len;
-    int rewrite; /* upstream_model differs from name */
+    gw_target_group targets;
+    /* rules in order, the first that holds picks its own targets (rule_groups[its index]) */
+    struct gw_rule_set *rules;
+    gw_target_group *rule_groups;
+    size_t rule_count;
+    gw_failover failover;
 } gw_model;
 
 typedef struct gw_config {
     atomic_int refs;
     gw_arena arena;
+    /* run when the last reference goes: releases what the snapshot holds outside its arena */
+    void (*release)(struct gw_config *cfg);
     uint64_t generation;
     const char *source; /* file path, or NULL for the embedded default */
 

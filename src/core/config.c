@@ -28,6 +28,7 @@ void gw_config_unref(gw_config *cfg) {
     for (size_t i = 0; i < cfg->channel_count; i++)
         curl_slist_free_all(cfg->channels[i].headers);
     if (cfg->tls_ctx) SSL_CTX_free(cfg->tls_ctx);
+    if (cfg->release) cfg->release(cfg);
     gw_arena_free(&cfg->arena);
     free(cfg);
 }

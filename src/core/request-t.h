@@ -13,7 +13,7 @@ typedef struct gw_http_req gw_http_req;
 typedef struct gw_worker gw_worker;
 typedef struct gw_attempt gw_attempt;
 
-enum { GW_MAX_FILTERS = 16 };
+enum { GW_MAX_FILTERS = 16, GW_MAX_ATTEMPTS = 10 };
 
 typedef enum {
     GW_ROUTE_PROXY,  /* an inference API, through the chain to an upstream */
@@ -43,8 +43,15 @@ typedef struct gw_req {
     int include_usage; /* validated now; metering will rely on it */
 
     const gw_model *model;
-    const gw_channel *channel;
-    gw_attempt *attempt; /* the try at a channel running now, or the last one */
+    const gw_target_group *group; /* the model's targets, or those of the rule that held */
+    int rule;                     /* the index of that rule, -1 for none */
+    const gw_target *target;      /* the target of the attempt running now, or the last one */
+    const gw_channel *channel;    /* its channel: the one that served, for the log */
+    gw_endpoint *tried[GW_MAX_ATTEMPTS]; /* the endpoints tried, so a retry goes elsewhere */
+    size_t attempt_count;
+    int64_t deadline_ns;   /* failover.deadline_ms from arrival; 0: none */
+    char attempts_text[8]; /* x-aigw-attempts, once a channel was tried */
+    gw_attempt *attempt;   /* the try at a channel running now, or the last one */
 
     int status;             /* what the client got; 499 when it left first */
     const char *error_code; /* short reason for the access log, NULL on success */

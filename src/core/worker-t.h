@@ -40,7 +40,8 @@ typedef struct gw_worker {
     int draining;
     int cutting; /* past the drain deadline: running requests were ended, output flushes */
     int64_t drain_deadline_ns;
-    struct json_tokener *tokener; /* reused for every request body */
+    struct json_tokener *tokener;           /* reused for every request body */
+    struct gw_rules_scratch *rules_scratch; /* regex match data for routing rules */
     uint64_t request_seq;
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */

@@ -20,7 +20,7 @@ static void splice_into(struct evbuffer *out, const char *text, size_t len, size
 static int openai_build_request(gw_req *r, const char **out, size_t *out_len, char **owned,
                                 const char **err) {
     *owned = NULL;
-    if (!r->model->rewrite) {
+    if (!r->target->rewrite) {
         *out = r->body;
         *out_len = r->body_len;
         return 0;
@@ -30,8 +30,8 @@ static int openai_build_request(gw_req *r, const char **out, size_t *out_len, ch
         *err = "cannot locate the model member in the request body";
         return -1;
     }
-    const char *lit = r->model->upstream_model_json;
-    size_t lit_len = r->model->upstream_model_json_len;
+    const char *lit = r->target->upstream_model_json;
+    size_t lit_len = r->target->upstream_model_json_len;
     size_t len = r->body_len - (scan.value_end - scan.value_start) + lit_len;
     char *buf = malloc(len);
     if (!buf) {
@@ -53,12 +53,12 @@ static int restore_model_name(gw_req *r, const char *json, size_t len, const cha
                               size_t prefix_len, const char *suffix, size_t suffix_len,
                               struct evbuffer *out, const char **err) {
     gw_json_scan_result scan;
-    if (gw_json_scan(json, len, r->model->rewrite ? "model" : NULL, &scan) < 0) {
+    if (gw_json_scan(json, len, r->target->rewrite ? "model" : NULL, &scan) < 0) {
         *err = scan.error;
         return -1;
     }
     evbuffer_add(out, prefix, prefix_len);
-    if (!r->model->rewrite || scan.key_count == 0 || json[scan.value_start] != '"')
+    if (!r->target->rewrite || scan.key_count == 0 || json[scan.value_start] != '"')
         evbuffer_add(out, json, len);
     else
         splice_into(out, json, len, scan.value_start, scan.value_end, r->model->name_json,

@@ -26,9 +26,9 @@ static void access_log_done(gw_req *r) {
     if (log_off(r->cfg) || !gw_log_enabled(GW_LOG_INFO)) return;
     char line[LINE_CAP], model[NAME_CAP] = "", served[NAME_CAP] = "", channel[NAME_CAP] = "";
     if (r->model_name) gw_json_escape(model, sizeof model, r->model_name, r->model_name_len);
-    if (r->model)
-        gw_json_escape(served, sizeof served, r->model->upstream_model,
-                       r->model->upstream_model_len);
+    if (r->target)
+        gw_json_escape(served, sizeof served, r->target->upstream_model,
+                       r->target->upstream_model_len);
     if (r->channel)
         gw_json_escape(channel, sizeof channel, r->channel->name, strlen(r->channel->name));
     double first_byte_ms = r->t_first_byte ? (double)(r->t_first_byte - r->t_start) / 1e6 : -1;

@@ -3,6 +3,7 @@
  * shape. The attempt never writes to the client; this filter does, so that the decision to
  * try another channel can be made here while nothing has been committed. */
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -11,7 +12,9 @@
 #include "core/openai_error.h"
 #include "filters/filter.h"
 #include "filters/request.h"
+#include "core/worker-t.h"
 #include "route/route.h"
+#include "route/rules.h"
 #include "upstream/attempt.h"
 
 static int sink_stream_begin(gw_req *r, gw_attempt *a);
@@ -36,15 +39,15 @@ static int sink_stream_begin(gw_req *r, gw_attempt *a) {
     (void)a;
     if (!r->http) return -1;
     /* no cache or proxy buffering between the engine's tokens and the caller */
-    gw_http_header h[] = {
+    gw_http_header h[5] = {
         {.name = "Cache-Control", .value = "no-cache", .name_len = 13, .value_len = 8},
         {.name = "X-Accel-Buffering", .value = "no", .name_len = 17, .value_len = 2},
-        gw_req_id_header(r),
     };
+    size_t n = 2 + gw_req_headers(r, h + 2);
     r->status = 200;
     r->t_first_byte = gw_now_ns();
     r->http->on_drain = on_client_drain;
-    gw_http_stream_begin(r->http, 200, "text/event-stream; charset=utf-8", h, 3);
+    gw_http_stream_begin(r->http, 200, "text/event-stream; charset=utf-8", h, n);
     return 0;
 }
 
@@ -100,12 +103,63 @@ static void respond_answer(gw_req *r, gw_attempt *a) {
     r->status = status;
     r->t_first_byte = r->t_first_byte ? r->t_first_byte : gw_now_ns();
     r->bytes_out = evbuffer_get_length(a->answer);
-    gw_http_header h[] = {gw_req_id_header(r)};
+    gw_http_header h[3];
+    size_t n = gw_req_headers(r, h);
     gw_http_req *http = r->http;
     r->http = NULL;
     http->on_abort = http->on_drain = NULL;
-    gw_http_respond_buffer(http, status, "application/json", a->answer, h, 1);
+    gw_http_respond_buffer(http, status, "application/json", a->answer, h, n);
     gw_req_finish(r);
+}
+
+/* Whether the failure of an attempt may be tried again elsewhere: only while nothing reached
+ * the client, within the model's attempts and deadline, and for the causes it lists. A 4xx other
+ * than 429 is the caller's doing: another channel would say the same. */
+static int may_fail_over(const gw_req *r, const gw_attempt *a) {
+    const gw_failover *f = &r->model->failover;
+    if (a->committed || !r->http || r->attempt_count >= (size_t)f->attempts ||
+        r->attempt_count >= GW_MAX_ATTEMPTS)
+        return 0;
+    if (r->deadline_ns && gw_now_ns() >= r->deadline_ns) return 0;
+    switch (a->fail_kind) {
+    case GW_FAIL_CONNECT:
+    case GW_FAIL_BROKEN:
+        return (f->on & GW_FAILOVER_ON_CONNECT) != 0;
+    case GW_FAIL_TIMEOUT:
+        return !a->deadline_armed && (f->on & GW_FAILOVER_ON_TIMEOUT);
+    case GW_FAIL_STATUS:
+        if (a->status == 429) return (f->on & GW_FAILOVER_ON_429) != 0;
+        return a->status >= 500 && (f->on & GW_FAILOVER_ON_5XX);
+    default:
+        return 0;
+    }
+}
+
+/* Starts the request's next attempt on a channel and endpoint it has not tried; -1 when there
+ * is none. The attempt may end inside this call (and fail over again, bounded by attempts). */
+static int start_next_attempt(gw_req *r) {
+    gw_route_choice choice;
+    if (gw_route_next(r->group, r->tried, r->attempt_count, gw_now_ns(), &choice) < 0) return -1;
+    gw_attempt_free(r->attempt); /* the one that failed: its outcome was used */
+    r->attempt = NULL;
+    r->target = choice.target;
+    r->channel = choice.target->channel;
+    r->tried[r->attempt_count++] = choice.endpoint;
+    snprintf(r->attempts_text, sizeof r->attempts_text, "%zu", r->attempt_count);
+    if (gw_log_enabled(GW_LOG_DEBUG)) {
+        char channel[256], url[512];
+        gw_json_escape(channel, sizeof channel, r->channel->name, strlen(r->channel->name));
+        gw_json_escape(url, sizeof url, choice.endpoint->base_url,
+                       strlen(choice.endpoint->base_url));
+        gw_log(GW_LOG_DEBUG, "route",
+               "\"request_id\":\"%s\",\"model\":%.*s,\"channel\":\"%s\",\"endpoint\":\"%s\","
+               "\"tier\":%d,\"attempt\":%zu",
+               r->id, (int)r->model->name_json_len, r->model->name_json, channel, url,
+               choice.target->tier, r->attempt_count);
+    }
+    if (!gw_attempt_start(r, choice.target, choice.endpoint, &proxy_sink))
+        gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
+    return 0;
 }
 
 static void sink_done(gw_req *r, gw_attempt *a) {
@@ -113,6 +167,9 @@ static void sink_done(gw_req *r, gw_attempt *a) {
         gw_req_finish(r); /* the client left: nothing to answer */
     } else if (a->committed) {
         end_stream(r, a);
+    } else if ((a->fail_status || a->fail_kind == GW_FAIL_STATUS) && may_fail_over(r, a) &&
+               start_next_attempt(r) == 0) {
+        return; /* the next attempt answers */
     } else if (a->fail_status) {
         gw_req_fail(r, a->fail_status, gw_openai_error_type_for(a->fail_status, a->fail_code),
                     a->fail_code, NULL, "%s", a->fail_message);
@@ -121,24 +178,43 @@ static void sink_done(gw_req *r, gw_attempt *a) {
     }
 }
 
+static const char *header_of(void *ud, const char *name, size_t *len) {
+    const gw_http_header *h = gw_http_find_header(ud, name);
+    if (!h) return NULL;
+    *len = h->value_len;
+    return h->value;
+}
+
+/* The model's rules in order: the first that holds picks its targets, else the model's own. */
+static void choose_group(gw_req *r) {
+    const gw_model *m = r->model;
+    r->group = &m->targets;
+    r->rule = -1;
+    if (!m->rule_count) return;
+    gw_rule_input in = {.header = header_of,
+                        .header_ud = r->http,
+                        .body = r->json,
+                        .api_is_chat = r->api == GW_API_CHAT};
+    int rule = gw_rules_first_match(m->rules, &in, r->worker->rules_scratch);
+    if (in.regex_errors)
+        gw_log_warn("rule_regex_limit", "\"request_id\":\"%s\",\"cut_short\":%u", r->id,
+                    in.regex_errors);
+    if (rule < 0) return;
+    r->rule = rule;
+    r->group = &m->rule_groups[gw_rules_targets_index(m->rules, (size_t)rule)];
+    gw_log_debug("rule_matched", "\"request_id\":\"%s\",\"rule\":%d,\"prompt_tokens\":%zu", r->id,
+                 rule, in.prompt_tokens_known ? in.prompt_tokens : 0);
+}
+
 static gw_filter_rc proxy_request(gw_req *r) {
-    r->channel = gw_route_pick(r);
-    if (gw_log_enabled(GW_LOG_DEBUG)) {
-        char channel[256] = "";
-        if (r->channel)
-            gw_json_escape(channel, sizeof channel, r->channel->name, strlen(r->channel->name));
-        gw_log(GW_LOG_DEBUG, "route", "\"request_id\":\"%s\",\"model\":%.*s,\"channel\":\"%s\"",
-               r->id, (int)r->model->name_json_len, r->model->name_json, channel);
-    }
-    if (!r->channel) {
-        gw_req_fail(r, 503, "server_error", "no_channel", NULL,
-                    "no channel is available for model `%s`", r->model->name);
-        return GW_FILTER_RESPOND;
-    }
+    choose_group(r);
+    if (r->model->failover.deadline_ms)
+        r->deadline_ns = r->t_start + (int64_t)r->model->failover.deadline_ms * 1000000;
     /* the attempt may end (and the request with it) inside this call: touch r no more */
-    gw_attempt *a = gw_attempt_start(r, r->channel, &proxy_sink);
-    if (!a) {
-        gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
+    if (start_next_attempt(r) < 0) {
+        gw_req_fail(r, 503, "server_error", "no_channel", NULL,
+                    "no channel is available for model `%s` (request id %s)", r->model->name,
+                    r->id);
         return GW_FILTER_RESPOND;
     }
     return GW_FILTER_PAUSE;

@@ -77,6 +77,20 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
     gw_chain_run(r);
 }
 
+size_t gw_req_headers(const gw_req *r, gw_http_header out[3]) {
+    out[0] = gw_req_id_header(r);
+    if (!r->attempt_count || !r->channel) return 1;
+    out[1] = (gw_http_header){.name = "x-aigw-channel",
+                              .name_len = 14,
+                              .value = r->channel->name,
+                              .value_len = strlen(r->channel->name)};
+    out[2] = (gw_http_header){.name = "x-aigw-attempts",
+                              .name_len = 15,
+                              .value = r->attempts_text,
+                              .value_len = strlen(r->attempts_text)};
+    return 3;
+}
+
 void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
                  const char *fmt, ...) {
     char message[512];
@@ -88,19 +102,20 @@ void gw_req_fail(gw_req *r, int status, const char *type, const char *code, cons
     r->error_code = code ? code : type;
     if (r->http) {
         struct evbuffer *body = evbuffer_new();
-        gw_http_header extra[] = {gw_req_id_header(r)};
+        gw_http_header extra[3];
+        size_t extra_count = gw_req_headers(r, extra);
         gw_http_req *http = r->http;
         r->http = NULL;
         http->on_abort = NULL;
         if (body) {
             gw_openai_error(body, message, type, code, param);
             r->bytes_out = evbuffer_get_length(body);
-            gw_http_respond_buffer(http, status, "application/json", body, extra, 1);
+            gw_http_respond_buffer(http, status, "application/json", body, extra, extra_count);
             evbuffer_free(body);
         } else {
             static const char oom[] = GW_OPENAI_OOM_BODY;
             r->status = 503;
-            gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, extra, 1);
+            gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, extra, extra_count);
         }
     }
     gw_req_finish(r);

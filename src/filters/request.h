@@ -10,6 +10,10 @@ static inline gw_http_header gw_req_id_header(const gw_req *r) {
         .name = "x-request-id", .value = r->id, .name_len = 12, .value_len = r->id_len};
 }
 
+/* The headers every answer of this request carries: x-request-id, and once a channel was tried,
+ * x-aigw-channel (who served, or was tried last) and x-aigw-attempts. Returns the count. */
+size_t gw_req_headers(const gw_req *r, gw_http_header out[3]);
+
 /* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. */
 void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api);
 

@@ -1,10 +1,28 @@
-/* Which channel serves a request. One function, so smart routing (weights, tiers, rules,
- * failover, load) replaces its body and nothing else. */
+/* Which channel and endpoint serve a request's next attempt: the lowest tier that has a
+ * healthy channel, a smooth weighted round robin among that tier's channels (shared by all
+ * workers), then the least loaded usable endpoint of the channel. Endpoints a request already
+ * tried are skipped, so a retry goes elsewhere. */
 #ifndef AIGW_ROUTE_ROUTE_H
 #define AIGW_ROUTE_ROUTE_H
 
-#include "core/request-t.h"
+#include <stddef.h>
+#include <stdint.h>
 
-const gw_channel *gw_route_pick(gw_req *r);
+#include "core/config-t.h"
+
+typedef struct gw_route_choice {
+    const gw_target *target;
+    gw_endpoint *endpoint;
+} gw_route_choice;
+
+/* 0 and a choice, or -1 when no target has an endpoint left to try. When every channel is
+ * ejected the lowest tier is tried anyway (fail open: an outage is no reason to refuse a
+ * request that might now succeed). */
+int gw_route_next(const gw_target_group *group, gw_endpoint *const *tried, size_t tried_count,
+                  int64_t now_ns, gw_route_choice *out);
+
+/* The smooth weighted round-robin order (nginx's) of targets with these weights: each index i
+ * appears weights[i] times in out, spread evenly. Returns the period (the sum of weights). */
+size_t gw_route_swrr_schedule(const int *weights, size_t n, uint32_t *out);
 
 #endif

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "server/worker.h"
+#include "upstream/endpoints.h"
 #include "sim/sim.h"
 
 enum { EXIT_POLL_MS = 20 };
@@ -149,6 +150,7 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     gw_config *old = s->cfg;
     s->cfg = cfg;
     gw_config_unref(old);
+    gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
     return 0;
 }
@@ -328,6 +330,7 @@ static void stop(gw_server *s) {
     if (s->sim) sim_stop(s->sim);
     gw_config_unref(s->cfg);
     gw_config_unref(s->boot_cfg);
+    gw_endpoints_free_all();
 }
 
 int gw_serve(const gw_serve_options *opts) {

@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "route/rules.h"
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -163,7 +164,8 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     w->tokener = json_tokener_new_ex(128);
-    if (!w->base || !w->tokener) {
+    w->rules_scratch = gw_rules_scratch_new();
+    if (!w->base || !w->tokener || !w->rules_scratch) {
         snprintf(w->error, sizeof w->error, "cannot create an event loop");
         return -1;
     }
@@ -231,6 +233,7 @@ void gw_worker_destroy(gw_worker *w) {
     if (w->wakeup) event_free(w->wakeup);
     if (w->drain_timer) event_free(w->drain_timer);
     if (w->tokener) json_tokener_free(w->tokener);
+    gw_rules_scratch_free(w->rules_scratch);
     gw_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     gw_config_unref(w->cfg);
     if (w->base) event_base_free(w->base);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/worker-t.h"
 #include "engines/engine.h"
+#include "upstream/endpoints.h"
 #include "upstream/curl_multi.h"
 
 /* `message` is for the caller and names nothing internal; `detail` (printf) is for the log. */
@@ -37,7 +38,7 @@ void gw_attempt_log_failure(const gw_attempt *a) {
     const gw_req *r = a->r;
     char detail[sizeof a->fail_detail * 2], url[512], channel[256];
     gw_json_escape(detail, sizeof detail, a->fail_detail, strlen(a->fail_detail));
-    const char *u = a->channel->url[r->api] ? a->channel->url[r->api] : "";
+    const char *u = a->endpoint ? a->endpoint->url[r->api] : "";
     gw_json_escape(url, sizeof url, u, strlen(u));
     gw_json_escape(channel, sizeof channel, a->channel->name, strlen(a->channel->name));
     gw_log_warn("upstream_failed",
@@ -46,7 +47,17 @@ void gw_attempt_log_failure(const gw_attempt *a) {
                 r->id, channel, url, a->fail_status, a->fail_code, detail);
 }
 
+/* A timer never runs past the request's failover deadline. */
 static void arm_timer(gw_attempt *a, int ms) {
+    if (a->r->deadline_ns) {
+        int64_t left_ms = (a->r->deadline_ns - gw_now_ns()) / 1000000;
+        if (left_ms < ms) {
+            ms = left_ms > 0 ? (int)left_ms : 0;
+            a->deadline_armed = 1;
+        } else {
+            a->deadline_armed = 0;
+        }
+    }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(a->timer, &tv);
 }
@@ -255,7 +266,7 @@ static void finish_buffered(gw_attempt *a) {
                  "it; the gateway's operator must fix the model mapping",
                  r->model->name);
         set_failure(a, 502, GW_FAIL_STATUS, "upstream_model_not_found", message,
-                    "upstream answered 404 for model '%s': %.*s", r->model->upstream_model,
+                    "upstream answered 404 for model '%s': %.*s", a->target->upstream_model,
                     (int)(a->body_len < 300 ? a->body_len : 300), body);
     } else {
         engine->normalize_error(a->status, body, a->body_len, a->answer);
@@ -266,6 +277,34 @@ static void finish_buffered(gw_attempt *a) {
     free(a->body); /* the translation was the one copy */
     a->body = NULL;
     a->body_len = a->body_cap = 0;
+}
+
+static void end_in_flight(gw_attempt *a) {
+    if (!a->in_flight) return;
+    a->in_flight = 0;
+    atomic_fetch_sub_explicit(&a->endpoint->in_flight, 1, memory_order_relaxed);
+}
+
+/* Passive health: what the engine did tells whether the endpoint can serve. An engine that
+ * answered, even with a 4xx, is up; 429 is load, not sickness. The gateway's own failures and a
+ * client that left say nothing about it. */
+static void report_health(gw_attempt *a) {
+    int failed;
+    switch (a->fail_kind) {
+    case GW_FAIL_NONE:
+        failed = 0;
+        break;
+    case GW_FAIL_STATUS:
+        failed = a->status >= 500;
+        break;
+    case GW_FAIL_LOCAL:
+        return;
+    default:
+        failed = 1;
+    }
+    if (!a->r->http && !a->fail_status) return; /* the client left: the transfer was cut */
+    gw_endpoint_report(a->endpoint, &a->channel->health, a->channel->name, failed,
+                       a->fail_code ? a->fail_code : "upstream_error", gw_now_ns());
 }
 
 static void finish(gw_attempt *a, CURLcode result) {
@@ -280,6 +319,7 @@ static void finish(gw_attempt *a, CURLcode result) {
         begin_relay(a);
     if (result != CURLE_OK) describe_curl_failure(a, result); /* reads timings off the handle */
     detach_transfer(a);
+    end_in_flight(a);
     if (r->http && !a->fail_status) {
         if (a->mode == GW_RELAY_STREAM) {
             if (gw_sse_finish(&a->sse) == 0) flush_stream(a);
@@ -296,6 +336,7 @@ static void finish(gw_attempt *a, CURLcode result) {
         atomic_fetch_add_explicit(&r->worker->stats.upstream_errors, 1, memory_order_relaxed);
         gw_attempt_log_failure(a);
     }
+    report_health(a);
     gw_log_debug("upstream_done",
                  "\"request_id\":\"%s\",\"status\":%d,\"mode\":\"%s\",\"curl_result\":%d,"
                  "\"client_present\":%s",
@@ -319,7 +360,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     char message[160];
-    if (!a->got_head) {
+    if (a->deadline_armed) {
+        snprintf(message, sizeof message, "the model's failover.deadline_ms (%d ms) passed",
+                 a->r->model->failover.deadline_ms);
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
+                    "the request's deadline passed during this attempt");
+    } else if (!a->got_head) {
         snprintf(message, sizeof message,
                  "the upstream sent no response within timeouts.first_byte_ms (%d ms)",
                  t->first_byte_ms);
@@ -378,6 +424,7 @@ oom:
 /* A start that fails before the transfer: the outcome goes to the sink at once. */
 static gw_attempt *fail_start(gw_attempt *a, int status, const char *code, const char *message,
                               const char *detail) {
+    end_in_flight(a);
     set_failure(a, status, GW_FAIL_LOCAL, code, message, "%s", detail);
     a->finished = 1;
     a->t_end = gw_now_ns();
@@ -386,12 +433,18 @@ static gw_attempt *fail_start(gw_attempt *a, int status, const char *code, const
     return a;
 }
 
-gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *ch, const gw_attempt_sink *sink) {
+gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *endpoint,
+                             const gw_attempt_sink *sink) {
     gw_attempt *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     r->attempt = a; /* the request frees it, also when it ends inside this call */
+    const gw_channel *ch = target->channel;
     a->r = r;
     a->channel = ch;
+    a->target = target;
+    a->endpoint = endpoint;
+    a->in_flight = 1;
+    atomic_fetch_add_explicit(&endpoint->in_flight, 1, memory_order_relaxed);
     a->sink = sink;
     a->t_start = gw_now_ns();
     a->out = evbuffer_new();
@@ -400,9 +453,6 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *ch, const gw_attempt_s
     size_t body_len = 0;
     if (!a->out || !a->timer)
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
-    if (!ch->url[r->api])
-        return fail_start(a, 503, "channel_unavailable", "the model's upstream is not available",
-                          "the channel has no usable base_url");
     if (ch->engine->build_request(r, &body, &body_len, &a->owned_body, &err) < 0)
         return fail_start(a, 500, "upstream_request_failed",
                           "the gateway could not build the upstream request", err);
@@ -418,7 +468,7 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *ch, const gw_attempt_s
                r->id, channel, (int)r->api, r->stream ? "true" : "false", body_len);
     }
     CURL *e = a->easy;
-    curl_easy_setopt(e, CURLOPT_URL, ch->url[r->api]);
+    curl_easy_setopt(e, CURLOPT_URL, endpoint->url[r->api]);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -431,7 +481,12 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *ch, const gw_attempt_s
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_error);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ch->timeouts.connect_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ch->timeouts.total_ms);
+    long total_ms = ch->timeouts.total_ms;
+    if (r->deadline_ns) { /* never past the request's deadline; the timer says which one hit */
+        int64_t left_ms = (r->deadline_ns - a->t_start) / 1000000 + 1000;
+        if (left_ms < total_ms) total_ms = left_ms > 1 ? (long)left_ms : 1;
+    }
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -454,6 +509,7 @@ void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *
     a->t_end = gw_now_ns();
     evtimer_del(a->timer);
     detach_transfer(a);
+    end_in_flight(a);
     set_failure(a, status, GW_FAIL_LOCAL, code, message, "%s", detail);
     gw_attempt_log_failure(a);
 }
@@ -461,6 +517,7 @@ void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *
 void gw_attempt_free(gw_attempt *a) {
     if (!a) return;
     detach_transfer(a);
+    end_in_flight(a);
     if (a->timer) event_free(a->timer);
     if (a->out) evbuffer_free(a->out);
     if (a->answer) evbuffer_free(a->answer);

@@ -45,7 +45,11 @@ typedef struct gw_attempt_sink {
 struct gw_attempt {
     gw_req *r;
     const gw_channel *channel;
+    const gw_target *target;
+    gw_endpoint *endpoint;
     const gw_attempt_sink *sink;
+    int in_flight;      /* counted in endpoint->in_flight */
+    int deadline_armed; /* the timer runs to the request's deadline, not a channel timeout */
     CURL *easy;
     struct curl_slist *headers; /* per attempt only when headers are forwarded */
     char *owned_body;
@@ -74,10 +78,12 @@ struct gw_attempt {
     char curl_error[CURL_ERROR_SIZE];
 };
 
-/* Starts an attempt at `channel` and sets r->attempt to it (the request frees it); NULL when it
- * cannot even begin (out of memory). A start that fails later (no URL, the adapter refuses)
- * reports its outcome through sink->done before returning, which may end the request. */
-gw_attempt *gw_attempt_start(gw_req *r, const gw_channel *channel, const gw_attempt_sink *sink);
+/* Starts an attempt at the target's channel, on `endpoint`, and sets r->attempt to it (the request
+ * frees it); NULL when it cannot even begin (out of memory). A start that fails later (no URL, the
+ * adapter refuses) reports its outcome through sink->done before returning, which may end the
+ * request. */
+gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *endpoint,
+                             const gw_attempt_sink *sink);
 /* The client drained: go on reading the engine. */
 void gw_attempt_resume(gw_attempt *a);
 /* Ends a running attempt now with this failure (no sink->done); safe on an ended one. */

@@ -31,7 +31,7 @@ static void default_config_loads(void **state) {
     assert_int_equal(cfg->https.port, 8443);
     assert_int_equal(cfg->admin.port, 9090);
     assert_non_null(gw_config_find_model(cfg, "chat", 4));
-    assert_string_equal(cfg->channels[0].url[GW_API_CHAT],
+    assert_string_equal(cfg->channels[0].endpoints[0]->url[GW_API_CHAT],
                         "http://127.0.0.1:1/v1/chat/completions");
     assert_true(strlen(cfg->admin_token) == 32); /* generated */
     gw_config_unref(cfg);
@@ -69,11 +69,13 @@ static void full_config_values(void **state) {
     assert_int_equal(cfg->max_body_bytes, 2048);
     const gw_model *m = gw_config_find_model(cfg, "gpt-4o", 6);
     assert_non_null(m);
-    assert_true(m->rewrite);
-    assert_string_equal(m->upstream_model_json, "\"Qwen/Qwen2.5-7B\"");
+    const gw_target *target = &m->targets.targets[0];
+    assert_true(target->rewrite);
+    assert_string_equal(target->upstream_model_json, "\"Qwen/Qwen2.5-7B\"");
     assert_null(gw_config_find_model(cfg, "gpt-4", 5));
-    const gw_channel *ch = m->channel;
-    assert_string_equal(ch->url[GW_API_EMBEDDINGS], "http://10.0.0.1:8000/v1/embeddings");
+    const gw_channel *ch = target->channel;
+    assert_string_equal(ch->endpoints[0]->url[GW_API_EMBEDDINGS],
+                        "http://10.0.0.1:8000/v1/embeddings");
     assert_int_equal(ch->timeouts.connect_ms, 100);
     assert_int_equal(ch->timeouts.idle_ms, 2000);
     assert_int_equal(ch->timeouts.first_byte_ms, 120000); /* default kept */
@@ -169,8 +171,9 @@ static void names_of_any_length_survive(void **state) {
     gw_config *cfg = load(yaml, &errs);
     assert_non_null(cfg);
     const gw_model *m = gw_config_find_model(cfg, "m", 1);
-    assert_int_equal(m->upstream_model_json_len, 3000 + 2 + 2); /* quotes, and \" escaped */
-    assert_memory_equal(m->upstream_model_json + 3000, "q\\\"\"", 4);
+    const gw_target *t = &m->targets.targets[0];
+    assert_int_equal(t->upstream_model_json_len, 3000 + 2 + 2); /* quotes, and \" escaped */
+    assert_memory_equal(t->upstream_model_json + 3000, "q\\\"\"", 4);
     gw_config_unref(cfg);
 }
 

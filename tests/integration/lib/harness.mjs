@@ -102,6 +102,15 @@ export async function startSim(args = []) {
   });
   proc.port = port;
   proc.url = `http://127.0.0.1:${port}`;
+  const control = proc.stdout.match(/aigw-sim control on (http:\/\/[^\s]+)/);
+  proc.controlUrl = control ? control[1].replace(/\/$/, '') : proc.url;
+  // an instance-wide fault (status:500, hang, refuse, none...): the whole engine misbehaves
+  proc.setFault = async (fault, extra = {}) => {
+    const res = await fetch(`${proc.controlUrl}/sim/fault`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fault, ...extra }),
+    });
+    if (res.status !== 200) throw new Error(`sim fault ${fault}: ${res.status} ${await res.text()}`);
+  };
   proc.stats = async () => (await fetch(`${proc.url}/sim/stats`)).json();
   proc.lastRequest = async () => (await fetch(`${proc.url}/sim/last-request`)).json();
   return proc;

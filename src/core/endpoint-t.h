@@ -1,0 +1,35 @@
+/* One endpoint of a channel (one address of one engine instance) and its health. It lives
+ * outside the config snapshot, so its state survives a reload that keeps it; snapshots hold
+ * references. Every field the workers touch is atomic: the request path takes no lock. */
+#ifndef AIGW_CORE_ENDPOINT_T_H
+#define AIGW_CORE_ENDPOINT_T_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum { GW_ENDPOINT_API_COUNT = 3 }; /* chat, completions, embeddings: as gw_api_kind */
+
+typedef enum {
+    GW_ENDPOINT_HEALTHY,
+    GW_ENDPOINT_EJECTED, /* failed: skipped until ejected_until_ns, then one probe */
+    GW_ENDPOINT_PROBING, /* the one request that finds out whether it recovered */
+} gw_endpoint_state;
+
+typedef struct gw_endpoint {
+    char *key;      /* "channel\nbase_url": one state per channel and address */
+    char *base_url; /* as configured (or discovered) */
+    char *url[GW_ENDPOINT_API_COUNT];
+    atomic_int refs;    /* snapshots that list it */
+    atomic_int retired; /* no longer in the running config: freed once refs is 0 */
+    atomic_int state;
+    atomic_int in_flight; /* attempts running now, over every worker */
+    atomic_int consecutive_failures;
+    atomic_int backoff_ms;
+    _Atomic int64_t ejected_until_ns;
+    _Atomic(const char *) last_error; /* a static code, e.g. "upstream_timeout" */
+    _Atomic int64_t last_error_ns;
+    atomic_uint_fast64_t requests, failures;
+    struct gw_endpoint *next; /* the registry's list (control thread only) */
+} gw_endpoint;
+
+#endif

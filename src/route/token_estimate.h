@@ -1,0 +1,23 @@
+/* A fast estimate of how many tokens a prompt holds, for routing by context length. It reads
+ * bytes once and allocates nothing: the gateway cannot afford the engine's own tokenizer on the
+ * request path, and a threshold rule only needs to be right within a margin. */
+#ifndef AIGW_ROUTE_TOKEN_ESTIMATE_H
+#define AIGW_ROUTE_TOKEN_ESTIMATE_H
+
+#include <stddef.h>
+
+struct json_object;
+
+/* Estimated tokens of `len` bytes of UTF-8 text (invalid bytes count one token each). */
+size_t gw_estimate_prompt_tokens(const char *text, size_t len);
+
+/* Estimated prompt tokens of a parsed request body. Chat (`api_is_chat`): every message costs
+ * GW_ESTIMATE_MESSAGE_OVERHEAD plus its `content`, a string or an array of parts of which the
+ * {"type":"text","text":...} ones count. Completions: `prompt`, a string or an array whose
+ * strings are estimated and whose token ids (integers, or arrays of them) count one each.
+ * Anything else (tools, images, a NULL body) adds nothing. */
+size_t gw_estimate_request_tokens(struct json_object *body, int api_is_chat);
+
+enum { GW_ESTIMATE_MESSAGE_OVERHEAD = 4 }; /* role and separators of the chat template */
+
+#endif

@@ -1,0 +1,189 @@
+// Smart routing as a caller sees it: a virtual model over weighted and primary-backup channels,
+// rules that pick targets, and failover before the first byte, so that a caller never notices
+// an engine that is killed, hangs or fails while a backup lives.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startSim, startGateway, gatewayConfig, waitFor, SLOW } from './lib/harness.mjs';
+
+const messages = [{ role: 'user', content: 'hello there' }];
+let a, b, backup, gw, client;
+
+const channel = (name, sim, extra = '') => `  - name: ${name}
+    base_url: ${sim.url}/v1
+    forward_headers: ["x-sim-*"]
+    timeouts: {first_byte_ms: 1000, idle_ms: 1000}
+    health: {failures: 2, backoff_ms: 300, max_backoff_ms: 1000}
+${extra}`;
+
+before(async () => {
+  [a, b, backup] = await Promise.all([
+    startSim(['--models', '*', '--control-port', '0']),
+    startSim(['--models', '*', '--control-port', '0']),
+    startSim(['--models', '*', '--control-port', '0']),
+  ]);
+  const channels = [channel('gpu-a', a), channel('gpu-b', b), channel('cloud', backup)].join('');
+  const models = `  - name: chat
+    targets:
+      - { channel: gpu-a, weight: 3 }
+      - { channel: gpu-b, weight: 1 }
+      - { channel: cloud, tier: 1, upstream_model: gpt-4o-mini }
+    rules:
+      - when: { prompt_tokens: { over: 200 } }
+        targets: [ { channel: cloud } ]
+      - when: { header: { name: x-tenant, equals: finance } }
+        targets: [ { channel: gpu-b } ]
+      - when: { last_user_message: { matches: "(?i)invoice|refund" } }
+        targets: [ { channel: gpu-a } ]
+      - when: { field: { path: metadata.scenario, equals: billing } }
+        targets: [ { channel: gpu-b } ]
+    failover: { on: [connect, timeout, 5xx, 429], attempts: 3, deadline_ms: 60000 }
+  - name: primary-backup
+    targets:
+      - { channel: gpu-a }
+      - { channel: cloud, tier: 1 }
+    failover: { attempts: 3 }
+  - name: short-deadline
+    targets:
+      - { channel: gpu-a }
+      - { channel: gpu-b }
+    failover: { attempts: 3, deadline_ms: 600 }
+  - name: single
+    channel: gpu-b`;
+  gw = await startGateway(await gatewayConfig({ channels, models }));
+  client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(async () => {
+  await gw?.stop();
+  await Promise.all([a, b, backup].map((s) => s?.stop()));
+});
+
+async function resetAll() {
+  await Promise.all([a, b, backup].map(async (s) => {
+    await s.setFault('none');
+    await fetch(`${s.controlUrl}/sim/reset`, { method: 'POST' });
+  }));
+}
+
+const served = async (sim) => (await sim.stats()).requests;
+
+async function ask(model, extra = {}, headers = {}) {
+  const { data, response } = await client.chat.completions.create(
+    { model, messages, max_tokens: 2, ...extra }, { headers }).withResponse();
+  return { data, channel: response.headers.get('x-aigw-channel'), attempts: response.headers.get('x-aigw-attempts') };
+}
+
+async function askStream(model) {
+  const stream = await client.chat.completions.create({ model, messages, max_tokens: 3, stream: true });
+  let n = 0;
+  for await (const c of stream) n += c.choices[0]?.delta?.content ? 1 : 0;
+  return n;
+}
+
+// Runs `total` requests, `width` at a time, and returns how many failed.
+async function load(total, width, fn) {
+  let next = 0;
+  const failures = [];
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < total) {
+      next++;
+      try { await fn(); } catch (err) { failures.push(err.message); }
+    }
+  }));
+  return failures;
+}
+
+test('weights split the traffic: gpu-a 3, gpu-b 1, within 2 points over 10,000 requests', async () => {
+  await resetAll();
+  const total = SLOW > 1 ? 1000 : 10000;
+  const failures = await load(total, 32, () => client.chat.completions.create({ model: 'chat', messages, max_tokens: 1 }));
+  assert.deepEqual(failures, []);
+  const [na, nb, nc] = [await served(a), await served(b), await served(backup)];
+  assert.equal(na + nb, total);
+  assert.equal(nc, 0, 'the tier-1 backup is not used while tier 0 is healthy');
+  const share = na / total;
+  assert.ok(Math.abs(share - 0.75) <= 0.02, `gpu-a served ${(share * 100).toFixed(2)}%`);
+});
+
+test('responses say who served and how many attempts it took', async () => {
+  await resetAll();
+  const { channel: ch, attempts } = await ask('single');
+  assert.equal(ch, 'gpu-b');
+  assert.equal(attempts, '1');
+});
+
+for (const [kind, fault] of [['answering 500', 'status:500'], ['answering 429', 'status:429'], ['hanging', 'hang'], ['killed', 'refuse']]) {
+  test(`the primary ${kind}: no request fails while the backup lives, streams included`, async () => {
+    await resetAll();
+    await a.setFault(fault);
+    const failures = await load(SLOW > 1 ? 10 : 30, 4, async () => {
+      const { data, channel: ch } = await ask('primary-backup');
+      assert.equal(data.model, 'primary-backup');
+      assert.equal(ch, 'cloud');
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(await askStream('primary-backup'), 3);
+    await a.setFault('none');
+  });
+}
+
+test('after the primary recovers, traffic returns to it', async () => {
+  await resetAll();
+  await a.setFault('status:503');
+  for (let i = 0; i < 4; i++) assert.equal((await ask('primary-backup')).channel, 'cloud');
+  const channels = await (await fetch(`${gw.adminUrl}/admin/channels`, { headers: { authorization: 'Bearer test-admin-token' } })).json();
+  const gpuA = channels.channels.find((c) => c.name === 'gpu-a').endpoints[0];
+  assert.equal(gpuA.state, 'ejected');
+  assert.equal(gpuA.last_error, 'upstream_error');
+  await a.setFault('none');
+  await waitFor('traffic back on gpu-a', async () => (await ask('primary-backup')).channel === 'gpu-a', { timeoutMs: 10000 });
+  await waitFor('gpu-a healthy again', async () => {
+    const now = await (await fetch(`${gw.adminUrl}/admin/channels`, { headers: { authorization: 'Bearer test-admin-token' } })).json();
+    return now.channels.find((c) => c.name === 'gpu-a').endpoints[0].state === 'healthy';
+  });
+});
+
+test('a 400 is the caller\'s: not retried on another channel', async () => {
+  await resetAll();
+  const before = await served(backup);
+  await assert.rejects(
+    client.chat.completions.create({ model: 'primary-backup', messages }, { headers: { 'x-sim-fault': 'status:400' } }),
+    (err) => err.status === 400);
+  assert.equal(await served(backup), before, 'the backup never saw it');
+});
+
+test('the failover deadline holds however many channels hang', async () => {
+  await resetAll();
+  await a.setFault('hang');
+  await b.setFault('hang');
+  const t0 = Date.now();
+  await assert.rejects(client.chat.completions.create({ model: 'short-deadline', messages }), (err) => {
+    assert.equal(err.status, 504);
+    assert.match(err.message, /deadline_ms \(600 ms\)|first_byte_ms/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 600 * 3 * SLOW, `took ${Date.now() - t0} ms`);
+  await resetAll();
+});
+
+test('rules route by prompt length, header, last user message and body field', async () => {
+  await resetAll();
+  const long = [{ role: 'user', content: 'word '.repeat(400) }];
+  assert.equal((await ask('chat', { messages: long })).channel, 'cloud');
+  assert.equal((await ask('chat', {}, { 'x-tenant': 'finance' })).channel, 'gpu-b');
+  assert.equal((await ask('chat', { messages: [{ role: 'user', content: 'About my INVOICE' }] })).channel, 'gpu-a');
+  assert.equal((await ask('chat', { metadata: { scenario: 'billing' } })).channel, 'gpu-b');
+  // the rule's target keeps its own name for the model: cloud's upstream_model is unset there
+  const seen = await backup.lastRequest();
+  assert.equal(seen.body.model, 'chat');
+});
+
+test('a stream cut after its first byte is not retried: it ends with an error event', async () => {
+  await resetAll();
+  const before = await served(backup);
+  const stream = await client.chat.completions.create({ model: 'primary-backup', messages, max_tokens: 5, stream: true },
+    { headers: { 'x-sim-fault': 'cut:2' } });
+  await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } }, /before (it|the stream) was complete/);
+  assert.equal(await served(backup), before);
+});
