@@ -7,6 +7,7 @@
 #include "config/preflight.h"
 #include "server/server.h"
 #include "upstream/endpoints.h"
+#include "upstream/pools.h"
 
 static void usage(FILE *out) {
     fputs("usage: aigw serve [-c FILE] [--banner]   run the gateway (no file: embedded default)\n"
@@ -35,6 +36,7 @@ static int cmd_check(const check_options *opts) {
         for (size_t i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.messages[i]);
         fprintf(stderr, "%s: %zu error%s\n", path, errs.count, errs.count == 1 ? "" : "s");
+        gw_pools_free_all();
         gw_endpoints_free_all();
         return 1;
     }
@@ -55,6 +57,7 @@ static int cmd_check(const check_options *opts) {
                cfg->channel_count == 1 ? "" : "s", cfg->model_count,
                cfg->model_count == 1 ? "" : "s", warnings ? " with warnings" : "");
     gw_config_unref(cfg);
+    gw_pools_free_all();
     gw_endpoints_free_all();
     return failed ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/error_response.h"
 #include "upstream/endpoints.h"
 #include "core/http_server.h"
@@ -85,11 +86,14 @@ static void handle_channels(const admin_ctx *s, gw_http_req *req) {
         const gw_channel *ch = &cfg->channels[i];
         char name[256];
         gw_json_escape(name, sizeof name, ch->name, strlen(ch->name));
-        evbuffer_add_printf(out, "%s{\"name\":\"%s\",\"type\":\"%s\",\"endpoints\":[", i ? "," : "",
-                            name, ch->type);
-        for (size_t k = 0; k < ch->endpoint_count; k++) {
+        evbuffer_add_printf(out,
+                            "%s{\"name\":\"%s\",\"type\":\"%s\",\"source\":\"%s\",\"endpoints\":[",
+                            i ? "," : "", name, ch->type, ch->source ? "dns" : "static");
+        size_t n;
+        gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
+        for (size_t k = 0; k < n; k++) {
             if (k) evbuffer_add(out, ",", 1);
-            gw_endpoint_describe(ch->endpoints[k], out, now);
+            gw_endpoint_describe(eps[k], out, now);
         }
         evbuffer_add(out, "]}", 2);
     }

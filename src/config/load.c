@@ -19,6 +19,7 @@
 #include "route/route.h"
 #include "route/rules.h"
 #include "upstream/endpoints.h"
+#include "upstream/pools.h"
 
 enum { MAX_CONFIG_BYTES = 4 * 1024 * 1024 };
 
@@ -371,6 +372,88 @@ INT_FIELD(h_hl_failures, ((gw_health_policy *)t)->failures, "health.failures", 1
 INT_FIELD(h_hl_backoff, ((gw_health_policy *)t)->backoff_ms, "health.backoff_ms", 1, 3600000)
 INT_FIELD(h_hl_max_backoff, ((gw_health_policy *)t)->max_backoff_ms, "health.max_backoff_ms", 1,
           3600000)
+/* --- discovery: the channel's endpoints from DNS --- */
+static gw_discovery_config *discovery_of(loader *ld, gw_channel *ch) {
+    if (!ch->discovery) {
+        gw_discovery_config *dc = gw_arena_alloc(&ld->cfg->arena, sizeof *dc);
+        dc->scheme = "http";
+        dc->path = "/v1";
+        ch->discovery = dc;
+    }
+    return (gw_discovery_config *)ch->discovery;
+}
+static void h_d_dns(loader *ld, yaml_node_t *v, void *t) {
+    discovery_of(ld, t)->dns = get_string(ld, v, "discovery.dns");
+}
+static void h_d_port(loader *ld, yaml_node_t *v, void *t) {
+    long port;
+    if (get_int(ld, v, "discovery.port", 1, 65535, &port) == 0)
+        discovery_of(ld, t)->port = (int)port;
+}
+static void h_d_srv(loader *ld, yaml_node_t *v, void *t) {
+    get_bool(ld, v, "discovery.srv", &discovery_of(ld, t)->srv);
+}
+static void h_d_interval(loader *ld, yaml_node_t *v, void *t) {
+    long ms;
+    if (get_int(ld, v, "discovery.interval_ms", 100, 3600000, &ms) == 0)
+        discovery_of(ld, t)->interval_ms = (int)ms;
+}
+static void h_d_scheme(loader *ld, yaml_node_t *v, void *t) {
+    const char *scheme = get_string(ld, v, "discovery.scheme");
+    if (scheme && strcmp(scheme, "http") && strcmp(scheme, "https"))
+        add_error(ld, v, "expected http or https for discovery.scheme, found '%s'", scheme);
+    else if (scheme)
+        discovery_of(ld, t)->scheme = scheme;
+}
+static void h_d_path(loader *ld, yaml_node_t *v, void *t) {
+    const char *path = get_string(ld, v, "discovery.path");
+    if (path && *path && *path != '/')
+        add_error(ld, v, "expected a path beginning with / for discovery.path, found '%s'", path);
+    else if (path)
+        discovery_of(ld, t)->path = path;
+}
+static void h_d_resolvers(loader *ld, yaml_node_t *v, void *t) {
+    gw_discovery_config *dc = discovery_of(ld, t);
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "discovery.resolvers") < 0) return;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > 16) {
+        add_error(ld, v, "expected at most 16 resolvers, found %zu", n);
+        return;
+    }
+    dc->resolvers = gw_arena_alloc(&ld->cfg->arena, (n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        const char *r = get_string(ld, node_at(ld, v->data.sequence.items.start[i]),
+                                   "a discovery.resolvers entry");
+        if (r) dc->resolvers[dc->resolver_count++] = r;
+    }
+}
+static void h_ch_discovery(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"dns", h_d_dns},
+                                     {"port", h_d_port},
+                                     {"srv", h_d_srv},
+                                     {"resolvers", h_d_resolvers},
+                                     {"interval_ms", h_d_interval},
+                                     {"scheme", h_d_scheme},
+                                     {"path", h_d_path},
+                                     {NULL, NULL}};
+    gw_channel *ch = t;
+    discovery_of(ld, ch);
+    walk_mapping(ld, v, "channel discovery", specs, ch);
+    gw_discovery_config *dc = (gw_discovery_config *)ch->discovery;
+    if (!dc->dns) {
+        add_error(ld, v, "discovery needs dns (a name to resolve)");
+        return;
+    }
+    if (!dc->srv && !dc->port) add_error(ld, v, "discovery needs a port (or srv: true)");
+    /* the whole setting as text: a reload with the same one keeps the running discovery */
+    char key[2048];
+    int n = snprintf(key, sizeof key, "%s|%d|%d|%d|%s|%s", dc->dns, dc->port, dc->srv,
+                     dc->interval_ms, dc->scheme, dc->path);
+    for (size_t i = 0; i < dc->resolver_count && n > 0 && (size_t)n < sizeof key; i++)
+        n += snprintf(key + n, sizeof key - (size_t)n, "|%s", dc->resolvers[i]);
+    dc->key = gw_arena_strdup(&ld->cfg->arena, key);
+}
+
 static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"failures", h_hl_failures},
                                      {"backoff_ms", h_hl_backoff},
@@ -431,6 +514,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"max_connections", h_ch_max_conn},
                                      {"endpoints", h_ch_endpoints},
                                      {"health", h_ch_health},
+                                     {"discovery", h_ch_discovery},
                                      {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
@@ -445,11 +529,12 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!ch->name) add_error(ld, item, "channel needs a name");
-        if (!ch->base_url && !ch->endpoint_url_count)
-            add_error(ld, item, "channel '%s' needs a base_url or endpoints",
+        int sources = !!ch->base_url + !!ch->endpoint_url_count + !!ch->discovery;
+        if (sources == 0)
+            add_error(ld, item, "channel '%s' needs a base_url, endpoints or discovery",
                       ch->name ? ch->name : "?");
-        if (ch->base_url && ch->endpoint_url_count)
-            add_error(ld, item, "channel '%s' has both base_url and endpoints: use one",
+        else if (sources > 1)
+            add_error(ld, item, "channel '%s': use one of base_url, endpoints and discovery",
                       ch->name ? ch->name : "?");
         if (ch->base_url) {
             ch->endpoint_urls = gw_arena_alloc(&cfg->arena, sizeof(char *));
@@ -897,6 +982,10 @@ static void finish_channel(loader *ld, gw_channel *ch) {
         ch->endpoints[usable++] = ep;
     }
     ch->endpoint_count = usable;
+    if (ch->discovery && ch->name && ch->discovery->key) {
+        ch->source = gw_pools_acquire(ch->name, ch->discovery);
+        if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory for discovery", ch->name);
+    }
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
     if (ch->api_key && *ch->api_key) {
@@ -912,9 +1001,11 @@ static void finish_channel(loader *ld, gw_channel *ch) {
 static void release_snapshot(gw_config *cfg) {
     for (size_t i = 0; i < cfg->model_count; i++)
         gw_rules_free(cfg->models[i].rules);
-    for (size_t i = 0; i < cfg->channel_count; i++)
+    for (size_t i = 0; i < cfg->channel_count; i++) {
         for (size_t k = 0; k < cfg->channels[i].endpoint_count; k++)
             gw_endpoint_release(cfg->channels[i].endpoints[k]);
+        gw_pools_release(cfg->channels[i].source);
+    }
 }
 
 static void apply_defaults(gw_config *cfg) {

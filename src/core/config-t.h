@@ -36,6 +36,20 @@ typedef struct gw_health_policy {
     int max_backoff_ms;
 } gw_health_policy;
 
+/* `discovery:` of a channel: the A/AAAA (or SRV) records of a name, re-resolved on their TTL or
+ * every interval_ms; each address becomes an endpoint scheme://address:port path. */
+typedef struct gw_discovery_config {
+    const char *dns;
+    int port;
+    int srv;
+    const char **resolvers;
+    size_t resolver_count;
+    int interval_ms;
+    const char *scheme; /* "http" (default) or "https" */
+    const char *path;   /* "/v1" (default) */
+    const char *key;    /* all of it as text: the same discovery across reloads */
+} gw_discovery_config;
+
 typedef struct gw_channel {
     const char *name;
     const char *type; /* engine adapter name */
@@ -52,6 +66,9 @@ typedef struct gw_channel {
     size_t endpoint_url_count;
     gw_endpoint **endpoints; /* what they resolved to (builtin:sim only with the simulator) */
     size_t endpoint_count;
+    /* DNS discovery instead of a static list: the endpoints are the source's current set */
+    const gw_discovery_config *discovery;
+    gw_endpoint_source *source;
     atomic_uint *endpoint_cursor; /* round robin among equally loaded endpoints */
     gw_health_policy health;
     int line;

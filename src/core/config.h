@@ -10,6 +10,17 @@ uint32_t gw_config_name_hash(const char *s, size_t len);
 
 const gw_model *gw_config_find_model(const gw_config *cfg, const char *name, size_t len);
 
+/* The channel's endpoints now: its static list, or its discovered set (possibly empty). */
+static inline gw_endpoint *const *gw_channel_endpoints(const gw_channel *ch, size_t *count) {
+    if (!ch->source) {
+        *count = ch->endpoint_count;
+        return ch->endpoints;
+    }
+    gw_endpoint_set *set = atomic_load_explicit(&ch->source->current, memory_order_acquire);
+    *count = set ? set->count : 0;
+    return set ? set->eps : NULL;
+}
+
 static inline gw_config *gw_config_ref(gw_config *cfg) {
     atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;

@@ -32,4 +32,19 @@ typedef struct gw_endpoint {
     struct gw_endpoint *next; /* the registry's list (control thread only) */
 } gw_endpoint;
 
+/* The endpoints a discovered channel has now. Swapped whole by the control thread when DNS
+ * says the set changed; a worker reads the pointer once per pick. An old set is freed only a
+ * grace period after it was replaced, far longer than any pick takes. */
+typedef struct gw_endpoint_set {
+    size_t count;
+    gw_endpoint *eps[];
+} gw_endpoint_set;
+
+/* Where a discovered channel's endpoints come from (its discovery runs outside the snapshot, so
+ * a reload does not restart it). */
+typedef struct gw_endpoint_source {
+    _Atomic(gw_endpoint_set *) current;
+    atomic_uint cursor;
+} gw_endpoint_source;
+
 #endif

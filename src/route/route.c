@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/config.h"
+
 #include "upstream/endpoints.h"
 
 size_t gw_route_swrr_schedule(const int *weights, size_t n, uint32_t *out) {
@@ -24,8 +26,10 @@ size_t gw_route_swrr_schedule(const int *weights, size_t n, uint32_t *out) {
 static gw_endpoint *least_loaded_untried(const gw_channel *ch, gw_endpoint *const *tried,
                                          size_t tried_count) {
     gw_endpoint *best = NULL;
-    for (size_t i = 0; i < ch->endpoint_count; i++) {
-        gw_endpoint *ep = ch->endpoints[i];
+    size_t n;
+    gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
+    for (size_t i = 0; i < n; i++) {
+        gw_endpoint *ep = eps[i];
         int seen = 0;
         for (size_t k = 0; k < tried_count && !seen; k++)
             seen = tried[k] == ep;

@@ -17,9 +17,10 @@
 #include "core/tls.h"
 #include "server/worker.h"
 #include "upstream/endpoints.h"
+#include "upstream/pools.h"
 #include "sim/sim.h"
 
-enum { EXIT_POLL_MS = 20 };
+enum { EXIT_POLL_MS = 20, POOLS_SYNC_MS = 5000 };
 
 struct gw_server {
     const char *config_path;
@@ -29,6 +30,7 @@ struct gw_server {
     gw_worker *workers;
     struct event_base *base;
     struct event *sig_hup, *sig_term, *sig_int, *exit_poll;
+    struct event *pools_timer; /* frees replaced endpoint sets, stops unused discoveries */
     gw_http_server *admin;
     /* the snapshot the process started with: what listens and logs now, whatever was loaded
      * since, so every reload names what still waits for a restart */
@@ -150,7 +152,8 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     gw_config *old = s->cfg;
     s->cfg = cfg;
     gw_config_unref(old);
-    gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
+    gw_pools_sync(s->base); /* discoveries of new channels start, those of removed ones stop */
+    gw_endpoints_sweep();   /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
     return 0;
 }
@@ -179,6 +182,13 @@ static const gw_config *admin_config(void *ud) {
 }
 static const gw_admin_ops admin_ops = {admin_reload, admin_generation, admin_draining,
                                        admin_config};
+
+static void on_pools_timer(evutil_socket_t fd, short what, void *arg) {
+    gw_server *s = arg;
+    (void)fd;
+    (void)what;
+    gw_pools_sync(s->base);
+}
 
 static void on_exit_poll(evutil_socket_t fd, short what, void *arg) {
     gw_server *s = arg;
@@ -280,6 +290,14 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         }
     }
     s->base = event_base_new();
+    s->pools_timer = s->base ? event_new(s->base, -1, EV_PERSIST, on_pools_timer, s) : NULL;
+    if (!s->base || !s->pools_timer) {
+        fatal_start("cannot create the control loop");
+        return -1;
+    }
+    struct timeval every = {POOLS_SYNC_MS / 1000, (POOLS_SYNC_MS % 1000) * 1000};
+    event_add(s->pools_timer, &every);
+    gw_pools_sync(s->base); /* DNS discovery of the channels that use it begins */
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -326,10 +344,13 @@ static void stop(gw_server *s) {
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);
     if (s->exit_poll) event_free(s->exit_poll);
+    if (s->pools_timer) event_free(s->pools_timer);
+    gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);
     if (s->sim) sim_stop(s->sim);
     gw_config_unref(s->cfg);
     gw_config_unref(s->boot_cfg);
+    gw_pools_free_all();
     gw_endpoints_free_all();
 }
 

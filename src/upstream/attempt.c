@@ -445,6 +445,8 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     a->endpoint = endpoint;
     a->in_flight = 1;
     atomic_fetch_add_explicit(&endpoint->in_flight, 1, memory_order_relaxed);
+    /* DNS may drop the endpoint meanwhile: it lives until this attempt lets go */
+    atomic_fetch_add_explicit(&endpoint->refs, 1, memory_order_relaxed);
     a->sink = sink;
     a->t_start = gw_now_ns();
     a->out = evbuffer_new();
@@ -518,6 +520,7 @@ void gw_attempt_free(gw_attempt *a) {
     if (!a) return;
     detach_transfer(a);
     end_in_flight(a);
+    gw_endpoint_release(a->endpoint);
     if (a->timer) event_free(a->timer);
     if (a->out) evbuffer_free(a->out);
     if (a->answer) evbuffer_free(a->answer);

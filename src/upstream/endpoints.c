@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/log.h"
 
 static const char *const api_suffix[GW_ENDPOINT_API_COUNT] = {"/chat/completions", "/completions",
@@ -158,24 +159,26 @@ static int skipped(const gw_endpoint *ep, gw_endpoint *const *skip, size_t skip_
 
 int gw_channel_usable(const gw_channel *ch, gw_endpoint *const *skip, size_t skip_count,
                       int64_t now_ns) {
-    for (size_t i = 0; i < ch->endpoint_count; i++)
-        if (!skipped(ch->endpoints[i], skip, skip_count) &&
-            gw_endpoint_usable(ch->endpoints[i], now_ns))
-            return 1;
+    size_t n;
+    gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!skipped(eps[i], skip, skip_count) && gw_endpoint_usable(eps[i], now_ns)) return 1;
     return 0;
 }
 
 gw_endpoint *gw_channel_pick_endpoint(const gw_channel *ch, gw_endpoint *const *skip,
                                       size_t skip_count, int64_t now_ns) {
-    size_t n = ch->endpoint_count;
+    size_t n;
+    gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
     if (n == 0) return NULL;
     /* least outstanding requests; equal loads taken in turn from a rotating start */
-    size_t start = n > 1 ? atomic_fetch_add_explicit(ch->endpoint_cursor, 1, memory_order_relaxed) % n : 0;
+    atomic_uint *cursor = ch->source ? &ch->source->cursor : ch->endpoint_cursor;
+    size_t start = n > 1 ? atomic_fetch_add_explicit(cursor, 1, memory_order_relaxed) % n : 0;
     for (int tries = 0; tries < 2; tries++) {
         gw_endpoint *best = NULL;
         int best_load = 0;
         for (size_t k = 0; k < n; k++) {
-            gw_endpoint *ep = ch->endpoints[(start + k) % n];
+            gw_endpoint *ep = eps[(start + k) % n];
             if (skipped(ep, skip, skip_count) || !gw_endpoint_usable(ep, now_ns)) continue;
             int load = atomic_load_explicit(&ep->in_flight, memory_order_relaxed);
             if (!best || load < best_load) {
