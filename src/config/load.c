@@ -454,10 +454,24 @@ static void h_ch_discovery(loader *ld, yaml_node_t *v, void *t) {
     dc->key = gw_arena_strdup(&ld->cfg->arena, key);
 }
 
+INT_FIELD(h_hl_interval, ((gw_health_policy *)t)->interval_ms, "health.interval_ms", 100, 3600000)
+INT_FIELD(h_hl_timeout, ((gw_health_policy *)t)->timeout_ms, "health.timeout_ms", 10, 600000)
+INT_FIELD(h_hl_port, ((gw_health_policy *)t)->port, "health.port", 1, 65535)
+static void h_hl_path(loader *ld, yaml_node_t *v, void *t) {
+    const char *path = get_string(ld, v, "health.path");
+    if (path && *path != '/')
+        add_error(ld, v, "expected a path beginning with / for health.path, found '%s'", path);
+    else
+        ((gw_health_policy *)t)->path = path;
+}
 static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"failures", h_hl_failures},
                                      {"backoff_ms", h_hl_backoff},
                                      {"max_backoff_ms", h_hl_max_backoff},
+                                     {"path", h_hl_path},
+                                     {"interval_ms", h_hl_interval},
+                                     {"timeout_ms", h_hl_timeout},
+                                     {"port", h_hl_port},
                                      {NULL, NULL}};
     walk_mapping(ld, v, "channel health", specs, &((gw_channel *)t)->health);
 }
@@ -525,7 +539,11 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         ch->timeouts = (gw_timeouts){
             .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 60000, .total_ms = 1800000};
         ch->max_connections = 256;
-        ch->health = (gw_health_policy){.failures = 3, .backoff_ms = 1000, .max_backoff_ms = 30000};
+        ch->health = (gw_health_policy){.failures = 3,
+                                        .backoff_ms = 1000,
+                                        .max_backoff_ms = 30000,
+                                        .interval_ms = 5000,
+                                        .timeout_ms = 2000};
         walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!ch->name) add_error(ld, item, "channel needs a name");

@@ -34,6 +34,12 @@ typedef struct gw_health_policy {
     int failures;
     int backoff_ms;
     int max_backoff_ms;
+    /* active checks, when path is set: GET scheme://host:port path of every endpoint each
+     * interval_ms (port: the endpoint's, or another one, as MindIE's management port) */
+    const char *path;
+    int interval_ms;
+    int timeout_ms;
+    int port;
 } gw_health_policy;
 
 /* `discovery:` of a channel: the A/AAAA (or SRV) records of a name, re-resolved on their TTL or

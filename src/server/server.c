@@ -17,6 +17,7 @@
 #include "core/tls.h"
 #include "server/worker.h"
 #include "upstream/endpoints.h"
+#include "upstream/health_check.h"
 #include "upstream/pools.h"
 #include "sim/sim.h"
 
@@ -31,6 +32,7 @@ struct gw_server {
     struct event_base *base;
     struct event *sig_hup, *sig_term, *sig_int, *exit_poll;
     struct event *pools_timer; /* frees replaced endpoint sets, stops unused discoveries */
+    gw_health_checker *health; /* active checks of the endpoints that ask for them */
     gw_http_server *admin;
     /* the snapshot the process started with: what listens and logs now, whatever was loaded
      * since, so every reload names what still waits for a restart */
@@ -153,7 +155,8 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     s->cfg = cfg;
     gw_config_unref(old);
     gw_pools_sync(s->base); /* discoveries of new channels start, those of removed ones stop */
-    gw_endpoints_sweep();   /* those no snapshot lists any more; the rest keep their health */
+    if (s->health) gw_health_checker_set_config(s->health, cfg);
+    gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
     return 0;
 }
@@ -298,6 +301,12 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     struct timeval every = {POOLS_SYNC_MS / 1000, (POOLS_SYNC_MS % 1000) * 1000};
     event_add(s->pools_timer, &every);
     gw_pools_sync(s->base); /* DNS discovery of the channels that use it begins */
+    s->health = gw_health_checker_new(s->base);
+    if (!s->health) {
+        fatal_start("cannot start the health checker");
+        return -1;
+    }
+    gw_health_checker_set_config(s->health, c);
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -345,6 +354,7 @@ static void stop(gw_server *s) {
     if (s->sig_int) event_free(s->sig_int);
     if (s->exit_poll) event_free(s->exit_poll);
     if (s->pools_timer) event_free(s->pools_timer);
+    gw_health_checker_free(s->health);
     gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);
     if (s->sim) sim_stop(s->sim);

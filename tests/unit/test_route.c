@@ -9,6 +9,7 @@
 
 #include "route/route.h"
 #include "upstream/endpoints.h"
+#include "upstream/health_check.h"
 
 static void swrr_interleaves_by_weight(void **state) {
     (void)state;
@@ -58,11 +59,27 @@ static void failures_eject_one_probe_recovers(void **state) {
     gw_endpoints_free_all();
 }
 
+static void health_url_keeps_host_swaps_port(void **state) {
+    (void)state;
+    char url[256];
+    assert_int_equal(gw_health_check_url("http://10.0.0.5:1025/v1", 0, "/health", url, sizeof url),
+                     0);
+    assert_string_equal(url, "http://10.0.0.5:1025/health");
+    assert_int_equal(
+        gw_health_check_url("https://[fd00::2]:1025/v1", 1026, "/v2/health/ready", url, sizeof url),
+        0);
+    assert_string_equal(url,
+                        "https://[fd00::2]:1026/v2/health/ready"); /* MindIE's management port */
+    assert_int_equal(gw_health_check_url("http://engine/v1", 8080, "/health", url, sizeof url), 0);
+    assert_string_equal(url, "http://engine:8080/health");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(swrr_interleaves_by_weight),
         cmocka_unit_test(weight_zero_drains),
         cmocka_unit_test(failures_eject_one_probe_recovers),
+        cmocka_unit_test(health_url_keeps_host_swaps_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
