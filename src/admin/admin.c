@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <http_parser.h>
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/config.h"
 #include "core/error_response.h"
 #include "upstream/endpoints.h"
+#include "upstream/pools.h"
 #include "core/http_server.h"
 #include "core/log.h"
 
@@ -88,7 +90,7 @@ static void handle_channels(const admin_ctx *s, gw_http_req *req) {
         gw_json_escape(name, sizeof name, ch->name, strlen(ch->name));
         evbuffer_add_printf(out,
                             "%s{\"name\":\"%s\",\"type\":\"%s\",\"source\":\"%s\",\"endpoints\":[",
-                            i ? "," : "", name, ch->type, ch->source ? "dns" : "static");
+                            i ? "," : "", name, ch->type, ch->discovery ? "dns" : "static");
         size_t n;
         gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
         for (size_t k = 0; k < n; k++) {
@@ -100,6 +102,50 @@ static void handle_channels(const admin_ctx *s, gw_http_req *req) {
     evbuffer_add(out, "]}", 2);
     gw_http_respond_buffer(req, 200, "application/json", out, NULL, 0);
     evbuffer_free(out);
+}
+
+/* POST (add) or DELETE (remove) /admin/channels/{name}/endpoints with {"url":"http://..."}:
+ * an endpoint joins or leaves a channel at once, until a reload changes that channel's list. */
+static void handle_endpoint_change(const admin_ctx *s, gw_http_req *req, const char *name,
+                                   size_t name_len) {
+    const gw_config *cfg = s->ops->config(s->ud);
+    const gw_channel *ch = NULL;
+    for (size_t i = 0; i < cfg->channel_count && !ch; i++)
+        if (strlen(cfg->channels[i].name) == name_len &&
+            !memcmp(cfg->channels[i].name, name, name_len))
+            ch = &cfg->channels[i];
+    if (!ch || !ch->source) {
+        gw_http_respond_openai_error(req, 404, "invalid_request_error", "channel_not_found",
+                                     "no channel of that name in the running config");
+        return;
+    }
+    size_t len = evbuffer_get_length(req->body);
+    const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
+    json_object *root = NULL, *url_obj = NULL;
+    json_tokener *tok = len ? json_tokener_new() : NULL; /* the body is not NUL-terminated */
+    if (tok) {
+        root = json_tokener_parse_ex(tok, body, (int)len);
+        json_tokener_free(tok);
+    }
+    const char *url = root && json_object_object_get_ex(root, "url", &url_obj) &&
+                              json_object_is_type(url_obj, json_type_string)
+                          ? json_object_get_string(url_obj)
+                          : NULL;
+    if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strlen(url) > 900) {
+        json_object_put(root);
+        gw_http_respond_openai_error(req, 400, "invalid_request_error", "invalid_value",
+                                     "expected a JSON body {\"url\":\"http://host:port/v1\"}");
+        return;
+    }
+    char err[200];
+    int rc = gw_pools_change(ch->source, url, req->method == HTTP_POST, err, sizeof err);
+    json_object_put(root);
+    if (rc) {
+        gw_http_respond_openai_error(req, rc, rc >= 500 ? "server_error" : "invalid_request_error",
+                                     rc == 404 ? "endpoint_not_found" : "conflict", err);
+        return;
+    }
+    handle_channels(s, req);
 }
 
 static void handle_admin(gw_http_req *req, void *ud) {
@@ -121,6 +167,18 @@ static void handle_admin(gw_http_req *req, void *ud) {
                                          "use POST /admin/reload");
         else
             handle_reload(s, req);
+    } else if (req->path_len > 16 && !memcmp(req->path, "/admin/channels/", 16) &&
+               req->path_len > 16 + 10 &&
+               !memcmp(req->path + req->path_len - 10, "/endpoints", 10)) {
+        if (!authorized(s, req))
+            gw_http_respond_openai_error(
+                req, 401, "authentication_error", "invalid_admin_token",
+                "a valid admin token is required: Authorization: Bearer <token>");
+        else if (req->method != HTTP_POST && req->method != HTTP_DELETE)
+            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
+                                         "use POST (add) or DELETE (remove) with {\"url\":...}");
+        else
+            handle_endpoint_change(s, req, req->path + 16, req->path_len - 16 - 10);
     } else if (path_is(req, "/admin/channels")) {
         if (!authorized(s, req))
             gw_http_respond_openai_error(

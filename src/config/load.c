@@ -1003,6 +1003,9 @@ static void finish_channel(loader *ld, gw_channel *ch) {
     if (ch->discovery && ch->name && ch->discovery->key) {
         ch->source = gw_pools_acquire(ch->name, ch->discovery);
         if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory for discovery", ch->name);
+    } else if (ch->name && ch->endpoint_count) {
+        ch->source = gw_pools_acquire_static(ch->name, ch->endpoints, ch->endpoint_count);
+        if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory", ch->name);
     }
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */

@@ -155,10 +155,9 @@ static void begin_relay(gw_attempt *a) {
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     gw_attempt *a = ud;
     (void)ptr;
-    if (!a->got_head) {
+    if (!a->got_head) { /* engines send their head before prefill: first_byte_ms still runs */
         a->got_head = 1;
         a->t_head = gw_now_ns();
-        arm_timer(a, a->channel->timeouts.idle_ms);
     }
     return size * nmemb;
 }
@@ -168,7 +167,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
     gw_req *r = a->r;
     size_t len = size * nmemb;
     if (!r->http) return 0;
-    if (a->mode == GW_RELAY_UNDECIDED) begin_relay(a);
+    if (a->mode == GW_RELAY_UNDECIDED) begin_relay(a); /* the first body byte: idle_ms from now */
     if (a->mode == GW_RELAY_BUFFER) {
         if (a->body_len + len > r->cfg->max_response_bytes) {
             set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_response_too_large",
@@ -365,12 +364,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
                  a->r->model->failover.deadline_ms);
         set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
                     "the request's deadline passed during this attempt");
-    } else if (!a->got_head) {
+    } else if (a->mode == GW_RELAY_UNDECIDED) {
         snprintf(message, sizeof message,
                  "the upstream sent no response within timeouts.first_byte_ms (%d ms)",
                  t->first_byte_ms);
         set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
-                    "no response head after %d ms", t->first_byte_ms);
+                    "no response %s after %d ms", a->got_head ? "body" : "head", t->first_byte_ms);
     } else {
         snprintf(message, sizeof message, "the upstream sent nothing for timeouts.idle_ms (%d ms)",
                  t->idle_ms);

@@ -106,7 +106,8 @@ static void check_endpoint(gw_health_checker *hc, const gw_channel *ch, gw_endpo
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     p->next = hc->running;
     hc->running = p;
-    if (curl_multi_add_handle(gw_curl_multi_handle(hc->curl), e) != CURLM_OK) probe_done(e, CURLE_FAILED_INIT);
+    if (curl_multi_add_handle(gw_curl_multi_handle(hc->curl), e) != CURLM_OK)
+        probe_done(e, CURLE_FAILED_INIT);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg) {

@@ -17,7 +17,6 @@ void gw_health_checker_set_config(gw_health_checker *hc, gw_config *cfg);
 void gw_health_checker_free(gw_health_checker *hc);
 
 /* The URL checked for an endpoint: its scheme, host and port (or `port`), then `path`. */
-int gw_health_check_url(const char *base_url, int port, const char *path, char *out,
-                        size_t outlen);
+int gw_health_check_url(const char *base_url, int port, const char *path, char *out, size_t outlen);
 
 #endif

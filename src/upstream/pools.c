@@ -26,6 +26,7 @@ typedef struct pool {
     char **resolvers;
     gw_discovery *discovery;
     atomic_int refs;
+    int is_static; /* the config's list, changed only through the admin API */
     retired_set *retired;
     struct pool *next;
 } pool;
@@ -89,7 +90,7 @@ gw_endpoint_source *gw_pools_acquire(const char *channel, const gw_discovery_con
     p->channel = strdup(channel);
     p->scheme = strdup(dc->scheme);
     p->path = strdup(dc->path);
-    p->spec.name = strdup(dc->dns);
+    p->spec.name = strdup(dc->dns ? dc->dns : "");
     p->resolvers = calloc(dc->resolver_count ? dc->resolver_count : 1, sizeof(char *));
     int ok = p->channel && p->scheme && p->path && p->spec.name && p->resolvers;
     for (size_t i = 0; ok && i < dc->resolver_count; i++)
@@ -97,6 +98,13 @@ gw_endpoint_source *gw_pools_acquire(const char *channel, const gw_discovery_con
     if (!ok) {
         pool_free(p);
         return NULL;
+    }
+    if (!dc->dns) { /* a static list: no discovery */
+        p->is_static = 1;
+        atomic_init(&p->refs, 1);
+        p->next = pools;
+        pools = p;
+        return &p->source;
     }
     p->spec.port = dc->port;
     p->spec.use_srv = dc->srv;
@@ -110,6 +118,106 @@ gw_endpoint_source *gw_pools_acquire(const char *channel, const gw_discovery_con
 
 void gw_pools_release(gw_endpoint_source *source) {
     if (source) atomic_fetch_sub_explicit(&((pool *)source)->refs, 1, memory_order_acq_rel);
+}
+
+/* The new set replaces the current one whole; the old one is freed after the grace. */
+static void swap_set(pool *p, gw_endpoint_set *set, retired_set *r) {
+    r->set = atomic_exchange_explicit(&p->source.current, set, memory_order_acq_rel);
+    r->retired_ns = gw_now_ns();
+    r->next = p->retired;
+    p->retired = r;
+}
+
+gw_endpoint_source *gw_pools_acquire_static(const char *channel, gw_endpoint *const *eps,
+                                            size_t count) {
+    /* the key is the list: a reload with the same list keeps the admin API's changes */
+    size_t klen = 16;
+    for (size_t i = 0; i < count; i++)
+        klen += strlen(eps[i]->base_url) + 1;
+    char *key = malloc(klen);
+    if (!key) return NULL;
+    size_t n = (size_t)snprintf(key, klen, "static");
+    for (size_t i = 0; i < count; i++)
+        n += (size_t)snprintf(key + n, klen - n, "|%s", eps[i]->base_url);
+    gw_discovery_config dc = {.key = key, .scheme = "", .path = ""};
+    int existed = 0;
+    size_t full = strlen(channel) + 1 + strlen(key) + 1;
+    char *full_key = malloc(full);
+    if (full_key) {
+        snprintf(full_key, full, "%s\n%s", channel, key);
+        for (pool *p = pools; p; p = p->next)
+            existed |= !strcmp(p->key, full_key);
+        free(full_key);
+    }
+    gw_endpoint_source *src = gw_pools_acquire(channel, &dc);
+    free(key);
+    if (!src || existed) return src;
+    gw_endpoint_set *set = malloc(sizeof *set + (count ? count : 1) * sizeof(gw_endpoint *));
+    retired_set *r = malloc(sizeof *r);
+    if (!set || !r) {
+        free(set);
+        free(r);
+        gw_pools_release(src);
+        return NULL;
+    }
+    set->count = count;
+    for (size_t i = 0; i < count; i++) {
+        atomic_fetch_add(&eps[i]->refs, 1);
+        set->eps[i] = eps[i];
+    }
+    swap_set((pool *)src, set, r);
+    return src;
+}
+
+int gw_pools_change(gw_endpoint_source *source, const char *url, int add, char *err,
+                    size_t errlen) {
+    pool *p = (pool *)source;
+    if (!p->is_static) {
+        snprintf(err, errlen, "the endpoints of this channel come from DNS discovery");
+        return 409;
+    }
+    gw_endpoint_set *cur = atomic_load(&p->source.current);
+    size_t n = cur ? cur->count : 0, at = n;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cur->eps[i]->base_url, url)) at = i;
+    if (add && at < n) {
+        snprintf(err, errlen, "the channel has this endpoint already");
+        return 409;
+    }
+    if (!add && at == n) {
+        snprintf(err, errlen, "the channel has no such endpoint");
+        return 404;
+    }
+    if (add && n >= 256) {
+        snprintf(err, errlen, "the channel has 256 endpoints, the most it may have");
+        return 409;
+    }
+    gw_endpoint_set *set = malloc(sizeof *set + (n + 1) * sizeof(gw_endpoint *));
+    retired_set *r = malloc(sizeof *r);
+    gw_endpoint *added = add ? gw_endpoints_acquire(p->channel, url) : NULL;
+    if (!set || !r || (add && !added)) {
+        free(set);
+        free(r);
+        gw_endpoint_release(added);
+        snprintf(err, errlen, "out of memory");
+        return 503;
+    }
+    set->count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == at) continue;
+        atomic_fetch_add(&cur->eps[i]->refs, 1);
+        set->eps[set->count++] = cur->eps[i];
+    }
+    if (added) set->eps[set->count++] = added;
+    swap_set(p, set, r);
+    char channel[256], esc[512];
+    gw_json_escape(channel, sizeof channel, p->channel, strlen(p->channel));
+    gw_json_escape(esc, sizeof esc, url, strlen(url));
+    gw_log_info(add ? "endpoint_added" : "endpoint_removed",
+                "\"channel\":\"%s\",\"endpoint\":\"%s\",\"endpoints\":%zu", channel, esc,
+                set->count);
+    free_retired(p, 0);
+    return 0;
 }
 
 /* DNS changed the set: the new one replaces it whole; the old one is freed after the grace. */
@@ -131,10 +239,7 @@ static void on_discovered(void *ud, const gw_discovered_endpoint *eps, size_t co
         gw_endpoint *ep = gw_endpoints_acquire(p->channel, base);
         if (ep) set->eps[set->count++] = ep;
     }
-    r->set = atomic_exchange_explicit(&p->source.current, set, memory_order_acq_rel);
-    r->retired_ns = gw_now_ns();
-    r->next = p->retired;
-    p->retired = r;
+    swap_set(p, set, r);
     char channel[256], err[512] = "";
     gw_json_escape(channel, sizeof channel, p->channel, strlen(p->channel));
     if (error) gw_json_escape(err, sizeof err, error, strlen(error));
@@ -152,7 +257,7 @@ void gw_pools_sync(struct event_base *base) {
             pool_free(p);
             continue;
         }
-        if (!p->discovery && base) {
+        if (!p->discovery && !p->is_static && base) {
             char err[256];
             p->discovery = gw_discovery_start(base, &p->spec, on_discovered, p, err, sizeof err);
             if (!p->discovery) {

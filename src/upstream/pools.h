@@ -14,6 +14,14 @@ struct event_base;
  * memory. Its discovery starts at the next gw_pools_sync. */
 gw_endpoint_source *gw_pools_acquire(const char *channel, const gw_discovery_config *dc);
 void gw_pools_release(gw_endpoint_source *source);
+/* The source of a channel with a static list (base_url or endpoints), its set those endpoints.
+ * The same channel and list across reloads keep the same source, and with it what the admin
+ * API changed. */
+gw_endpoint_source *gw_pools_acquire_static(const char *channel, gw_endpoint *const *eps,
+                                            size_t count);
+/* The admin API: adds (add 1) or removes an endpoint of a static channel. 0, or an HTTP status
+ * (404 no such endpoint, 409 present already or a discovered channel, 503) and err. */
+int gw_pools_change(gw_endpoint_source *source, const char *url, int add, char *err, size_t errlen);
 /* Starts the discoveries of new sources on `base`, stops and frees those no snapshot holds,
  * frees endpoint sets replaced more than a grace period ago. Call after each load, and
  * periodically. */

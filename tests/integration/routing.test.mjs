@@ -187,3 +187,32 @@ test('a stream cut after its first byte is not retried: it ends with an error ev
   await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } }, /before (it|the stream) was complete/);
   assert.equal(await served(backup), before);
 });
+
+test('the admin API adds and removes endpoints of a channel at once', async () => {
+  await resetAll();
+  const change = (method, url) => fetch(`${gw.adminUrl}/admin/channels/gpu-b/endpoints`, {
+    method, headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' },
+    body: JSON.stringify({ url }),
+  });
+  const added = await change('POST', `${a.url}/v1`);
+  assert.equal(added.status, 200);
+  const gpuB = (await added.json()).channels.find((c) => c.name === 'gpu-b');
+  assert.deepEqual(gpuB.endpoints.map((e) => e.url), [`${b.url}/v1`, `${a.url}/v1`]);
+  for (let i = 0; i < 20; i++) await ask('single');
+  assert.ok(await served(a) > 0 && await served(b) > 0, 'both endpoints of gpu-b serve');
+
+  assert.equal((await change('POST', `${a.url}/v1`)).status, 409, 'present already');
+  assert.equal((await change('DELETE', `${b.url}/v1`)).status, 200);
+  const before = await served(b);
+  for (let i = 0; i < 10; i++) await ask('single');
+  assert.equal(await served(b), before, 'the removed endpoint gets nothing');
+  assert.equal((await change('DELETE', `${b.url}/v1`)).status, 404);
+  assert.equal((await change('POST', 'ftp://nowhere')).status, 400);
+  const unknown = await fetch(`${gw.adminUrl}/admin/channels/nope/endpoints`, {
+    method: 'POST', headers: { authorization: 'Bearer test-admin-token' }, body: '{"url":"http://127.0.0.1:1/v1"}',
+  });
+  assert.equal(unknown.status, 404);
+  // back as the config has it
+  assert.equal((await change('POST', `${b.url}/v1`)).status, 200);
+  assert.equal((await change('DELETE', `${a.url}/v1`)).status, 200);
+});

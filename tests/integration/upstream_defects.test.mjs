@@ -208,13 +208,13 @@ test('upstream_timeout has one type, in a body and in a stream error event', asy
   assert.equal(error.type, 'timeout_error');
 });
 
-test('headers then silence: the idle timeout answers 504 before any byte reached the caller', async () => {
+test('headers then silence: first_byte_ms still runs, and the caller gets a 504, not a 200', async () => {
   const res = await fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-sim-fault': 'stall' },
     body: JSON.stringify({ model: 'slow', messages, stream: true }),
   });
   assert.equal(res.status, 504);
-  assert.match((await res.json()).error.message, /idle_ms \(300 ms\)/);
+  assert.match((await res.json()).error.message, /first_byte_ms \(300 ms\)/); // prefill after the head: still the first-byte timeout
 });
 
 test('an engine\'s numeric error code stays a number', async () => {
