@@ -24,6 +24,7 @@ wait_http() { # url: bounded wait for any HTTP answer
 }
 
 sim_port=$(free_port); nginx_port=$(free_port); aigw_port=$(free_port); admin_port=$(free_port)
+dead_port=$(free_port) # nothing listens: every connect to it is refused at once
 
 "$build/aigw-sim" --port "$sim_port" --threads 1 > "$tmp/sim.log" 2>&1 &
 pids+=($!)
@@ -67,8 +68,25 @@ log:
   access: "off"
 channels:
   - {name: sim, type: openai, base_url: "http://127.0.0.1:$sim_port/v1"}
+  - {name: sim-b, type: openai, base_url: "http://127.0.0.1:$sim_port/v1"}
+  # never ejected for long, so nearly every request tries it first and fails over
+  - name: dead
+    type: openai
+    base_url: "http://127.0.0.1:$dead_port/v1"
+    health: {failures: 1000000}
 models:
   - {name: bench-model, channel: sim, upstream_model: sim-model}
+  # weights, tiers and three rules that do not match: the whole routing path on every request
+  - name: bench-routed
+    upstream_model: sim-model
+    targets: [{channel: sim, weight: 3}, {channel: sim-b, weight: 1}]
+    rules:
+      - {when: {header: {name: x-tenant, equals: finance}}, targets: [{channel: sim}]}
+      - {when: {last_user_message: {matches: "(?i)invoice|refund"}}, targets: [{channel: sim}]}
+      - {when: {prompt_tokens: {over: 100000}}, targets: [{channel: sim-b}]}
+  - name: bench-failover
+    upstream_model: sim-model
+    targets: [{channel: dead}, {channel: sim, tier: 1}]
 YAML
 "$build/aigw" serve -c "$tmp/aigw.yaml" > "$tmp/aigw.log" 2>&1 &
 pids+=($!)
@@ -120,3 +138,14 @@ for stream in 0 1; do
   measure "aigw -> simulator" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-model "$stream" "$aigw_pid"
   awk '/^nginx/ {n = $NF} /^aigw/ {a = $NF} END {printf "\naigw / nginx requests/s: %.2f\n\n", a / n}' "$tmp/rps"
 done
+
+echo "### routing, non-stream, aigw only"
+echo
+echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
+echo "|---|---|---|---|---|---|---|---|"
+: > "$tmp/rps"
+measure "aigw single channel" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-model 0 "$aigw_pid"
+measure "aigw weights + 3 rules" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-routed 0 "$aigw_pid"
+measure "aigw one failover" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-failover 0 "$aigw_pid"
+awk '/^aigw single/ {s = $NF} /^aigw weights/ {r = $NF} /^aigw one/ {f = $NF}
+     END {printf "\nrouted / single requests/s: %.2f; failover / single: %.2f\n", r / s, f / s}' "$tmp/rps"

@@ -368,7 +368,7 @@ static void h_ch_endpoints(loader *ld, yaml_node_t *v, void *t) {
         ch->endpoint_urls[ch->endpoint_url_count++] = url;
     }
 }
-INT_FIELD(h_hl_failures, ((gw_health_policy *)t)->failures, "health.failures", 1, 1000)
+INT_FIELD(h_hl_failures, ((gw_health_policy *)t)->failures, "health.failures", 1, 1000000)
 INT_FIELD(h_hl_backoff, ((gw_health_policy *)t)->backoff_ms, "health.backoff_ms", 1, 3600000)
 INT_FIELD(h_hl_max_backoff, ((gw_health_policy *)t)->max_backoff_ms, "health.max_backoff_ms", 1,
           3600000)
