@@ -148,6 +148,23 @@ static void handle_endpoint_change(const admin_ctx *s, gw_http_req *req, const c
     handle_channels(s, req);
 }
 
+/* The admin token, then the method: answers 401 or 405 itself and returns 0 when either fails. */
+static int allowed(const admin_ctx *s, gw_http_req *req, int method, int other_method,
+                   const char *usage) {
+    if (!authorized(s, req)) {
+        gw_http_respond_openai_error(
+            req, 401, "authentication_error", "invalid_admin_token",
+            "a valid admin token is required: Authorization: Bearer <token>");
+        return 0;
+    }
+    if (req->method != method && req->method != other_method) {
+        gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
+                                     usage);
+        return 0;
+    }
+    return 1;
+}
+
 static void handle_admin(gw_http_req *req, void *ud) {
     const admin_ctx *s = ud;
     if (path_is(req, "/healthz")) {
@@ -158,36 +175,14 @@ static void handle_admin(gw_http_req *req, void *ud) {
         else
             respond_json(req, 200, "{\"status\":\"ready\"}");
     } else if (path_is(req, "/admin/reload")) {
-        if (!authorized(s, req))
-            gw_http_respond_openai_error(
-                req, 401, "authentication_error", "invalid_admin_token",
-                "a valid admin token is required: Authorization: Bearer <token>");
-        else if (req->method != HTTP_POST)
-            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
-                                         "use POST /admin/reload");
-        else
-            handle_reload(s, req);
-    } else if (req->path_len > 16 && !memcmp(req->path, "/admin/channels/", 16) &&
-               req->path_len > 16 + 10 &&
+        if (allowed(s, req, HTTP_POST, -1, "use POST /admin/reload")) handle_reload(s, req);
+    } else if (req->path_len > 16 + 10 && !memcmp(req->path, "/admin/channels/", 16) &&
                !memcmp(req->path + req->path_len - 10, "/endpoints", 10)) {
-        if (!authorized(s, req))
-            gw_http_respond_openai_error(
-                req, 401, "authentication_error", "invalid_admin_token",
-                "a valid admin token is required: Authorization: Bearer <token>");
-        else if (req->method != HTTP_POST && req->method != HTTP_DELETE)
-            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
-                                         "use POST (add) or DELETE (remove) with {\"url\":...}");
-        else
+        if (allowed(s, req, HTTP_POST, HTTP_DELETE,
+                    "use POST (add) or DELETE (remove) with {\"url\":...}"))
             handle_endpoint_change(s, req, req->path + 16, req->path_len - 16 - 10);
     } else if (path_is(req, "/admin/channels")) {
-        if (!authorized(s, req))
-            gw_http_respond_openai_error(
-                req, 401, "authentication_error", "invalid_admin_token",
-                "a valid admin token is required: Authorization: Bearer <token>");
-        else if (req->method != HTTP_GET && req->method != HTTP_HEAD)
-            gw_http_respond_openai_error(req, 405, "invalid_request_error", "method_not_allowed",
-                                         "use GET /admin/channels");
-        else
+        if (allowed(s, req, HTTP_GET, HTTP_HEAD, "use GET /admin/channels"))
             handle_channels(s, req);
     } else {
         gw_http_respond_openai_error(req, 404, "invalid_request_error", "unknown_url",

@@ -136,6 +136,12 @@ test('after the primary recovers, traffic returns to it', async () => {
   const gpuA = channels.channels.find((c) => c.name === 'gpu-a').endpoints[0];
   assert.equal(gpuA.state, 'ejected');
   assert.equal(gpuA.last_error, 'upstream_error');
+  // a reload that keeps the channel keeps what its endpoints have been through
+  const reload = await fetch(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+  assert.equal(reload.status, 200);
+  const after = await (await fetch(`${gw.adminUrl}/admin/channels`, { headers: { authorization: 'Bearer test-admin-token' } })).json();
+  assert.ok(after.generation > channels.generation);
+  assert.equal(after.channels.find((c) => c.name === 'gpu-a').endpoints[0].state, 'ejected');
   await a.setFault('none');
   await waitFor('traffic back on gpu-a', async () => (await ask('primary-backup')).channel === 'gpu-a', { timeoutMs: 10000 });
   await waitFor('gpu-a healthy again', async () => {
