@@ -12,7 +12,7 @@
 #include "upstream/curl_multi.h"
 #include "upstream/endpoints.h"
 
-enum { TICK_MS = 100, MAX_CHANNELS_CHECKED = 256 };
+enum { TICK_MS = 100 };
 
 /* One check in flight: it holds a reference on its endpoint and on the config (its policy). */
 typedef struct probe {
@@ -29,7 +29,7 @@ struct gw_health_checker {
     gw_curl_multi *curl;
     struct event *tick;
     gw_config *cfg;
-    int64_t next_ns[MAX_CHANNELS_CHECKED]; /* per channel index of cfg: when to check next */
+    int64_t *next_ns; /* per channel of cfg: when to check it next */
     probe *running;
 };
 
@@ -116,7 +116,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     if (!hc->cfg) return;
     int64_t now = gw_now_ns();
-    for (size_t i = 0; i < hc->cfg->channel_count && i < MAX_CHANNELS_CHECKED; i++) {
+    for (size_t i = 0; i < hc->cfg->channel_count; i++) {
         const gw_channel *ch = &hc->cfg->channels[i];
         if (!ch->health.path || now < hc->next_ns[i]) continue;
         hc->next_ns[i] = now + (int64_t)ch->health.interval_ms * 1000000;
@@ -147,9 +147,16 @@ gw_health_checker *gw_health_checker_new(struct event_base *base) {
 }
 
 void gw_health_checker_set_config(gw_health_checker *hc, gw_config *cfg) {
+    /* channel indices may have moved: every channel is checked afresh */
+    int64_t *next = calloc(cfg->channel_count ? cfg->channel_count : 1, sizeof *next);
+    if (!next) {
+        gw_log_error("health_check_failed", "\"message\":\"out of memory\"");
+        return; /* the checks go on with the previous config */
+    }
+    free(hc->next_ns);
+    hc->next_ns = next;
     gw_config *old = hc->cfg;
     hc->cfg = gw_config_ref(cfg);
-    memset(hc->next_ns, 0, sizeof hc->next_ns); /* channel indices may have moved */
     gw_config_unref(old);
 }
 
@@ -167,5 +174,6 @@ void gw_health_checker_free(gw_health_checker *hc) {
     gw_curl_multi_free(hc->curl); /* after the probes: it cleans up their easy handles */
     if (hc->tick) event_free(hc->tick);
     gw_config_unref(hc->cfg);
+    free(hc->next_ns);
     free(hc);
 }
