@@ -66,7 +66,7 @@ typedef struct gw_channel {
     const char **forward_headers; /* client headers passed on; "x-foo-*" matches a prefix */
     size_t forward_header_count;
     gw_timeouts timeouts;
-    int max_connections; /* per worker and host */
+    int max_connections; /* requests in flight to the channel at once, over every worker */
     /* the engine instances: base_url, or the `endpoints` list; each with shared health state */
     const char **endpoint_urls; /* as configured */
     size_t endpoint_url_count;

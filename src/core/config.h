@@ -21,6 +21,13 @@ static inline gw_endpoint *const *gw_channel_endpoints(const gw_channel *ch, siz
     return set ? set->eps : NULL;
 }
 
+/* Whether the channel has max_connections requests in flight already (checked, then counted
+ * when the attempt starts: workers picking at the same moment may pass it by a few). */
+static inline int gw_channel_full(const gw_channel *ch) {
+    return ch->source && atomic_load_explicit(&ch->source->in_flight, memory_order_relaxed) >=
+                             ch->max_connections;
+}
+
 static inline gw_config *gw_config_ref(gw_config *cfg) {
     atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;

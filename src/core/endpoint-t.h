@@ -45,6 +45,7 @@ typedef struct gw_endpoint_set {
 typedef struct gw_endpoint_source {
     _Atomic(gw_endpoint_set *) current;
     atomic_uint cursor;
+    atomic_int in_flight; /* attempts on the channel now, over every worker: max_connections */
 } gw_endpoint_source;
 
 #endif

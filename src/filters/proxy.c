@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/openai_error.h"
@@ -157,8 +158,11 @@ static int start_next_attempt(gw_req *r) {
                r->id, (int)r->model->name_json_len, r->model->name_json, channel, url,
                choice.target->tier, r->attempt_count);
     }
-    if (!gw_attempt_start(r, choice.target, choice.endpoint, &proxy_sink))
+    if (!gw_attempt_start(r, choice.target, choice.endpoint, &proxy_sink)) {
+        const gw_channel *ch = choice.target->channel; /* the place route took goes back */
+        if (ch->source) atomic_fetch_sub_explicit(&ch->source->in_flight, 1, memory_order_relaxed);
         gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
+    }
     return 0;
 }
 
@@ -212,9 +216,18 @@ static gw_filter_rc proxy_request(gw_req *r) {
         r->deadline_ns = r->t_start + (int64_t)r->model->failover.deadline_ms * 1000000;
     /* the attempt may end (and the request with it) inside this call: touch r no more */
     if (start_next_attempt(r) < 0) {
-        gw_req_fail(r, 503, "server_error", "no_channel", NULL,
-                    "no channel is available for model `%s` (request id %s)", r->model->name,
-                    r->id);
+        int full = 0;
+        for (size_t i = 0; i < r->group->count && !full; i++)
+            full = gw_channel_full(r->group->targets[i].channel);
+        if (full)
+            gw_req_fail(r, 503, "server_error", "channel_saturated", NULL,
+                        "every channel of model `%s` has as many requests in flight as it "
+                        "allows; retry shortly (request id %s)",
+                        r->model->name, r->id);
+        else
+            gw_req_fail(r, 503, "server_error", "no_channel", NULL,
+                        "no channel is available for model `%s` (request id %s)", r->model->name,
+                        r->id);
         return GW_FILTER_RESPOND;
     }
     return GW_FILTER_PAUSE;

@@ -39,6 +39,21 @@ static gw_endpoint *least_loaded_untried(const gw_channel *ch, gw_endpoint *cons
     return best;
 }
 
+/* Takes a place in the channel's max_connections before an endpoint is picked (a pick may claim
+ * an ejected endpoint's one probe): add first, give back when over, so workers picking at the
+ * same moment never pass the cap together. The attempt gives the place back when it ends. */
+static int reserve(const gw_channel *ch) {
+    if (!ch->source) return 1;
+    int before = atomic_fetch_add_explicit(&ch->source->in_flight, 1, memory_order_relaxed);
+    if (before < ch->max_connections) return 1;
+    atomic_fetch_sub_explicit(&ch->source->in_flight, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void unreserve(const gw_channel *ch) {
+    if (ch->source) atomic_fetch_sub_explicit(&ch->source->in_flight, 1, memory_order_relaxed);
+}
+
 int gw_route_next(const gw_target_group *group, gw_endpoint *const *tried, size_t tried_count,
                   int64_t now_ns, gw_route_choice *out) {
     for (size_t t = 0; t < group->tier_count; t++) {
@@ -48,12 +63,15 @@ int gw_route_next(const gw_target_group *group, gw_endpoint *const *tried, size_
             atomic_fetch_add_explicit(tier->cursor, 1, memory_order_relaxed) % tier->period;
         for (size_t k = 0; k < tier->period; k++) {
             const gw_target *target = &group->targets[tier->schedule[(start + k) % tier->period]];
-            if (!gw_channel_usable(target->channel, tried, tried_count, now_ns)) continue;
+            if (!gw_channel_usable(target->channel, tried, tried_count, now_ns) ||
+                !reserve(target->channel))
+                continue;
             gw_endpoint *ep = gw_channel_pick_endpoint(target->channel, tried, tried_count, now_ns);
             if (ep) {
                 *out = (gw_route_choice){target, ep};
                 return 0;
             }
+            unreserve(target->channel);
         }
     }
     /* nothing healthy: the lowest tier's least loaded endpoint not tried yet */
@@ -62,7 +80,7 @@ int gw_route_next(const gw_target_group *group, gw_endpoint *const *tried, size_
         for (size_t k = 0; k < tier->period; k++) {
             const gw_target *target = &group->targets[tier->schedule[k]];
             gw_endpoint *ep = least_loaded_untried(target->channel, tried, tried_count);
-            if (ep) {
+            if (ep && reserve(target->channel)) { /* a cap holds even in an outage */
                 *out = (gw_route_choice){target, ep};
                 return 0;
             }

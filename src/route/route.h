@@ -15,7 +15,8 @@ typedef struct gw_route_choice {
     gw_endpoint *endpoint;
 } gw_route_choice;
 
-/* 0 and a choice, or -1 when no target has an endpoint left to try. When every channel is
+/* 0 and a choice (with a place taken in its channel's max_connections, which the attempt gives
+ * back), or -1 when no target has an endpoint left to try or a place. When every channel is
  * ejected the lowest tier is tried anyway (fail open: an outage is no reason to refuse a
  * request that might now succeed). */
 int gw_route_next(const gw_target_group *group, gw_endpoint *const *tried, size_t tried_count,

@@ -282,6 +282,8 @@ static void end_in_flight(gw_attempt *a) {
     if (!a->in_flight) return;
     a->in_flight = 0;
     atomic_fetch_sub_explicit(&a->endpoint->in_flight, 1, memory_order_relaxed);
+    if (a->channel->source)
+        atomic_fetch_sub_explicit(&a->channel->source->in_flight, 1, memory_order_relaxed);
 }
 
 /* Passive health: what the engine did tells whether the endpoint can serve. An engine that

@@ -48,7 +48,7 @@ struct gw_attempt {
     const gw_target *target;
     gw_endpoint *endpoint;
     const gw_attempt_sink *sink;
-    int in_flight;      /* counted in endpoint->in_flight */
+    int in_flight;      /* counted in endpoint->in_flight and its channel's (route took it) */
     int deadline_armed; /* the timer runs to the request's deadline, not a channel timeout */
     CURL *easy;
     struct curl_slist *headers; /* per attempt only when headers are forwarded */

@@ -159,6 +159,7 @@ static int skipped(const gw_endpoint *ep, gw_endpoint *const *skip, size_t skip_
 
 int gw_channel_usable(const gw_channel *ch, gw_endpoint *const *skip, size_t skip_count,
                       int64_t now_ns) {
+    if (gw_channel_full(ch)) return 0;
     size_t n;
     gw_endpoint *const *eps = gw_channel_endpoints(ch, &n);
     for (size_t i = 0; i < n; i++)

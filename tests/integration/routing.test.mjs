@@ -222,3 +222,40 @@ test('the admin API adds and removes endpoints of a channel at once', async () =
   assert.equal((await change('POST', `${b.url}/v1`)).status, 200);
   assert.equal((await change('DELETE', `${a.url}/v1`)).status, 200);
 });
+
+test('max_connections caps a channel over all workers: the next channel takes the rest', async () => {
+  const sim = await startSim(['--models', '*']);
+  const spare = await startSim(['--models', '*']);
+  const capped = await startGateway(await gatewayConfig({
+    channels: `  - name: small
+    base_url: ${sim.url}/v1
+    forward_headers: ["x-sim-*"]
+    max_connections: 2
+  - name: spare
+    base_url: ${spare.url}/v1
+    forward_headers: ["x-sim-*"]`,
+    models: `  - name: overflow
+    targets: [ { channel: small }, { channel: spare, tier: 1 } ]
+  - name: only-small
+    channel: small`,
+  }));
+  const c = new OpenAI({ baseURL: `${capped.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const slow = { headers: { 'x-sim-first-token-ms': String(600 * SLOW) } };
+  try {
+    const answers = await Promise.all(Array.from({ length: 4 }, () =>
+      c.chat.completions.create({ model: 'overflow', messages, max_tokens: 1 }, slow).withResponse()));
+    const by = answers.map(({ response }) => response.headers.get('x-aigw-channel')).sort();
+    assert.deepEqual(by, ['small', 'small', 'spare', 'spare']);
+
+    const results = await Promise.allSettled(Array.from({ length: 3 }, () =>
+      c.chat.completions.create({ model: 'only-small', messages, max_tokens: 1 }, slow)));
+    const refused = results.filter((res) => res.status === 'rejected');
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0].reason.status, 503);
+    assert.equal(refused[0].reason.code, 'channel_saturated');
+  } finally {
+    await capped.stop();
+    await sim.stop();
+    await spare.stop();
+  }
+});
