@@ -39,12 +39,13 @@ static void access_log_done(gw_req *r) {
         snprintf(line + prefix, sizeof line - prefix,
                  ",\"request_id\":\"%s\",\"client\":\"%s\",\"scheme\":\"%s\",\"method\":\"POST\","
                  "\"path\":\"%s\","
-                 "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"stream\":%s,"
+                 "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"attempts\":%zu,"
+                 "\"stream\":%s,"
                  "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
                  "\"bytes_out\":%llu,\"error\":%s%s%s}\n",
                  r->id, r->client, r->tls ? "https" : "http", api_paths[r->api], model, served,
-                 channel, r->stream ? "true" : "false", r->status, first_byte_ms, total_ms,
-                 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+                 channel, r->attempt_count, r->stream ? "true" : "false", r->status, first_byte_ms,
+                 total_ms, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
                  r->error_code ? "\"" : "", r->error_code ? r->error_code : "null",
                  r->error_code ? "\"" : "");
     if (n <= 0 || prefix + (size_t)n >= sizeof line) return; /* cannot happen: fields bounded */

@@ -124,6 +124,9 @@ for (const [kind, fault] of [['answering 500', 'status:500'], ['answering 429', 
     });
     assert.deepEqual(failures, []);
     assert.equal(await askStream('primary-backup'), 3);
+    // the access log keeps how many tries a request took and who served it
+    await waitFor('an access line of a failover', () => gw.lines().some((l) =>
+      l.event === 'access' && l.model === 'primary-backup' && l.attempts === 2 && l.channel === 'cloud'));
     await a.setFault('none');
   });
 }
