@@ -19,8 +19,7 @@ typedef struct gw_endpoint {
     char *key;      /* "channel\nbase_url": one state per channel and address */
     char *base_url; /* as configured (or discovered) */
     char *url[GW_ENDPOINT_API_COUNT];
-    atomic_int refs;    /* snapshots that list it */
-    atomic_int retired; /* no longer in the running config: freed once refs is 0 */
+    atomic_int refs; /* snapshots, endpoint sets and attempts that hold it; 0: swept */
     atomic_int state;
     atomic_int in_flight; /* attempts running now, over every worker */
     atomic_int consecutive_failures;

@@ -63,7 +63,6 @@ gw_endpoint *gw_endpoints_acquire(const char *channel, const char *base_url) {
     }
     if (ep) {
         atomic_fetch_add(&ep->refs, 1);
-        atomic_store(&ep->retired, 0);
     }
     pthread_mutex_unlock(&registry_lock);
     return ep;
