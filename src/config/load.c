@@ -1048,6 +1048,7 @@ static void apply_defaults(gw_config *cfg) {
 
 static void finish_config(loader *ld) {
     gw_config *cfg = ld->cfg;
+    cfg->access_log_on = cfg->access_log && strcmp(cfg->access_log, "off") != 0;
     if (cfg->https.host && (!cfg->tls_cert || !cfg->tls_key))
         add_error(ld, NULL, "server.https needs cert and key (or listen: off)");
     if (cfg->model_count == 0) add_error(ld, NULL, "at least one model is needed under models:");

@@ -163,6 +163,7 @@ typedef struct gw_config {
     int keepalive_timeout_ms;
     int client_timeout_ms; /* a client that reads nothing for this long is dropped */
     const char *access_log;
+    int access_log_on; /* access_log names a target (not off): decided once, read per request */
     int log_level;
 
     gw_channel *channels;

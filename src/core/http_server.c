@@ -342,71 +342,8 @@ const char *gw_http_status_text(int status) {
     }
 }
 
-/* Lays a response head out in two passes over the same code: the first (cap 0) measures it, the
- * second writes it into space of exactly that size. */
-typedef struct head_writer {
-    char *out;
-    size_t len, cap;
-} head_writer;
-
-static void head_add(head_writer *w, const char *s, size_t n) {
-    if (w->out && w->len + n <= w->cap) memcpy(w->out + w->len, s, n);
-    w->len += n;
-}
-
-static void head_add_str(head_writer *w, const char *s) {
-    head_add(w, s, strlen(s));
-}
-
-typedef struct head_fields {
-    int status;
-    const char *date; /* taken once: both passes must see the same text */
-    const char *content_type;
-    long long content_length; /* < 0: streamed */
-    int chunked;
-    const char *connection; /* "close", "keep-alive" or NULL */
-    const gw_http_header *extra;
-    size_t extra_count;
-} head_fields;
-
-static void head_lay_out(head_writer *w, const head_fields *f) {
-    char num[32];
-    head_add_str(w, "HTTP/1.1 ");
-    snprintf(num, sizeof num, "%d ", f->status);
-    head_add_str(w, num);
-    head_add_str(w, gw_http_status_text(f->status));
-    head_add_str(w, "\r\nDate: ");
-    head_add_str(w, f->date);
-    head_add_str(w, "\r\n");
-    if (f->content_type) {
-        head_add_str(w, "Content-Type: ");
-        head_add_str(w, f->content_type);
-        head_add_str(w, "\r\n");
-    }
-    if (f->content_length >= 0) {
-        snprintf(num, sizeof num, "%lld", f->content_length);
-        head_add_str(w, "Content-Length: ");
-        head_add_str(w, num);
-        head_add_str(w, "\r\n");
-    } else if (f->chunked) {
-        head_add_str(w, "Transfer-Encoding: chunked\r\n");
-    }
-    for (size_t i = 0; i < f->extra_count; i++) {
-        head_add(w, f->extra[i].name, f->extra[i].name_len);
-        head_add(w, ": ", 2);
-        head_add(w, f->extra[i].value, f->extra[i].value_len);
-        head_add(w, "\r\n", 2);
-    }
-    if (f->connection) {
-        head_add_str(w, "Connection: ");
-        head_add_str(w, f->connection);
-        head_add_str(w, "\r\n");
-    }
-    head_add(w, "\r\n", 2);
-}
-
 /* content_length < 0: a streamed body (chunked on HTTP/1.1, close-delimited on 1.0). The head
- * goes straight into the output, whatever its size: every header given is written. */
+ * goes straight into the output buffer, whatever its size: every header given is written. */
 static void write_head(gw_http_req *r, int status, const char *content_type,
                        long long content_length, const gw_http_header *extra, size_t extra_count) {
     gw_http_conn *c = r->conn;
@@ -414,29 +351,26 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
     if (c->server->draining) r->keep_alive = 0;
     r->status = status;
     if (c->failed) return;
-    head_fields f = {.status = status,
-                     .date = gw_http_date(),
-                     .content_type = content_type,
-                     .content_length = content_length,
-                     .chunked = content_length < 0 && r->http_minor > 0,
-                     .connection = !r->keep_alive       ? "close"
-                                   : r->http_minor == 0 ? "keep-alive"
-                                                        : NULL,
-                     .extra = extra,
-                     .extra_count = extra_count};
-    head_writer measure = {0};
-    head_lay_out(&measure, &f);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    struct evbuffer_iovec space;
-    if (evbuffer_reserve_space(out, (ev_ssize_t)measure.len, &space, 1) < 1 ||
-        space.iov_len < measure.len) {
-        conn_fail(c);
-        return;
+    int rc = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                                 gw_http_status_text(status), gw_http_date()) < 0;
+    if (content_type) rc |= evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type) < 0;
+    if (content_length >= 0)
+        rc |= evbuffer_add_printf(out, "Content-Length: %lld\r\n", content_length) < 0;
+    else if (r->http_minor > 0)
+        rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    for (size_t i = 0; i < extra_count; i++) {
+        rc |= evbuffer_add(out, extra[i].name, extra[i].name_len);
+        rc |= evbuffer_add(out, ": ", 2);
+        rc |= evbuffer_add(out, extra[i].value, extra[i].value_len);
+        rc |= evbuffer_add(out, "\r\n", 2);
     }
-    head_writer w = {.out = space.iov_base, .cap = measure.len};
-    head_lay_out(&w, &f);
-    space.iov_len = w.len;
-    if (evbuffer_commit_space(out, &space, 1) < 0) conn_fail(c);
+    if (!r->keep_alive)
+        rc |= evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (r->http_minor == 0)
+        rc |= evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    rc |= evbuffer_add(out, "\r\n", 2);
+    if (rc) conn_fail(c);
 }
 
 /* The response has ended: report it, then go on to the next request or close. */

@@ -18,12 +18,8 @@ static const char *const api_paths[GW_API_COUNT] = {"/v1/chat/completions", "/v1
 /* Escaped names are capped at 255 bytes each: a caller's model name can be megabytes long. */
 enum { NAME_CAP = 256, LINE_CAP = 4096 };
 
-static int log_off(const gw_config *cfg) {
-    return !cfg->access_log || !strcmp(cfg->access_log, "off");
-}
-
 static void access_log_done(gw_req *r) {
-    if (log_off(r->cfg) || !gw_log_enabled(GW_LOG_INFO)) return;
+    if (!r->cfg->access_log_on || !gw_log_enabled(GW_LOG_INFO)) return;
     char line[LINE_CAP], model[NAME_CAP] = "", served[NAME_CAP] = "", channel[NAME_CAP] = "";
     if (r->model_name) gw_json_escape(model, sizeof model, r->model_name, r->model_name_len);
     if (r->target)

@@ -67,19 +67,17 @@ static int sink_client_full(gw_req *r) {
 /* After the first byte the status line is gone: a failure becomes an error event the client's
  * SDK raises, followed by [DONE], never a silent end. */
 static void end_stream(gw_req *r, gw_attempt *a) {
-    struct evbuffer *tail = evbuffer_new();
-    if (tail && a->fail_status) {
+    struct evbuffer *tail = a->out; /* the attempt's own buffer: what a failure left is dropped */
+    evbuffer_drain(tail, evbuffer_get_length(tail));
+    if (a->fail_status) {
         evbuffer_add(tail, "data: ", 6);
         gw_openai_error(tail, a->fail_message,
                         gw_openai_error_type_for(a->fail_status, a->fail_code), a->fail_code, NULL);
         evbuffer_add(tail, "\n\ndata: [DONE]\n\n", 16);
         r->error_code = a->fail_code;
+        sink_stream_data(r, tail);
     }
-    if (tail) {
-        if (evbuffer_get_length(tail)) sink_stream_data(r, tail);
-        gw_chain_response_chunk(r, tail, 1);
-        evbuffer_free(tail);
-    }
+    gw_chain_response_chunk(r, tail, 1);
     gw_http_req *http = r->http;
     r->http = NULL;
     http->on_abort = http->on_drain = NULL;

@@ -270,7 +270,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     s->boot_cfg = gw_config_ref(s->cfg);
     gw_config *c = s->cfg;
     gw_log_set_level((gw_log_level)c->log_level);
-    if (c->access_log && strcmp(c->access_log, "off") && gw_log_open(c->access_log) < 0) {
+    if (c->access_log_on && gw_log_open(c->access_log) < 0) {
         fprintf(stderr, "aigw: cannot open log %s\n", c->access_log);
         return -1;
     }

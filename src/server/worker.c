@@ -49,7 +49,7 @@ static int client_cap(const gw_worker *w, const gw_config *cfg) {
  * fixed route. A response cut before it ended counts as the client's leaving (499). */
 static void on_response_done(gw_http_req *req, void *ud) {
     gw_worker *w = ud;
-    if (req->access_logged || !w->cfg->access_log || !strcmp(w->cfg->access_log, "off")) return;
+    if (req->access_logged || !w->cfg->access_log_on) return;
     if (!req->finished) req->status = 499;
     int probe = req->path && ((req->path_len == 8 && !memcmp(req->path, "/healthz", 8)) ||
                               (req->path_len == 7 && !memcmp(req->path, "/readyz", 7)));

@@ -140,18 +140,10 @@ gw_endpoint_source *gw_pools_acquire_static(const char *channel, gw_endpoint *co
     for (size_t i = 0; i < count; i++)
         n += (size_t)snprintf(key + n, klen - n, "|%s", eps[i]->base_url);
     gw_discovery_config dc = {.key = key, .scheme = "", .path = ""};
-    int existed = 0;
-    size_t full = strlen(channel) + 1 + strlen(key) + 1;
-    char *full_key = malloc(full);
-    if (full_key) {
-        snprintf(full_key, full, "%s\n%s", channel, key);
-        for (pool *p = pools; p; p = p->next)
-            existed |= !strcmp(p->key, full_key);
-        free(full_key);
-    }
     gw_endpoint_source *src = gw_pools_acquire(channel, &dc);
     free(key);
-    if (!src || existed) return src;
+    /* a pool that has a set was made by an earlier load: it keeps that set */
+    if (!src || atomic_load(&src->current)) return src;
     gw_endpoint_set *set = malloc(sizeof *set + (count ? count : 1) * sizeof(gw_endpoint *));
     retired_set *r = malloc(sizeof *r);
     if (!set || !r) {
