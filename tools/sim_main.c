@@ -1,7 +1,7 @@
 /* aigw-sim: the engine simulator as a standalone process. It prints one line once it accepts
- * connections, so a test can start it with --port 0 and read the port (with --control-port, a
- * line naming the control port comes first), and it stops cleanly (every byte freed, exit 0) on
- * SIGTERM or SIGINT. */
+ * connections, so a test can start it with --port 0 and read the port (with --control-port, and
+ * in mindie mode for the management port, a line naming that port comes first), and it stops
+ * cleanly (every byte freed, exit 0) on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,25 +17,32 @@
 #include "sim/sim.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: aigw-sim [options]\n"
-                 "A vLLM-compatible engine simulator (OpenAI API, /health, /metrics, /sim/*).\n"
-                 "\n"
-                 "  --host H            bind address (default 127.0.0.1)\n"
-                 "  --port N            port, 0 picks a free one (default 8000)\n"
-                 "  --threads N         worker threads (default 1)\n"
-                 "  --first-token-ms N  delay before the first token / a whole answer (default 0)\n"
-                 "  --inter-token-ms N  delay between streamed tokens (default 0)\n"
-                 "  --output-tokens N   tokens generated without max_tokens (default 16)\n"
-                 "  --models a,b        served model names, * for any (default sim-model)\n"
-                 "  --control-port N    also serve /sim/* on port N (0 picks a free one), which\n"
-                 "                      the refuse fault leaves open (default: none)\n"
-                 "  --help              this text\n"
-                 "\n"
-                 "Per request: x-sim-first-token-ms, x-sim-inter-token-ms, x-sim-output-tokens,\n"
-                 "x-sim-fault (status:CODE, hang, stall, reset, reset:N, cut:N, malformed,\n"
-                 "mid-error) and x-sim-error-shape (openai, flat, tgi, empty).\n"
-                 "For the whole instance: POST /sim/fault {\"fault\":...} (also refuse; none\n"
-                 "clears), GET /sim/fault.\n");
+    fprintf(out,
+            "usage: aigw-sim [options]\n"
+            "An inference engine simulator: vLLM's OpenAI API by default, or another engine's\n"
+            "wire format (--engine), with /sim/* test hooks.\n"
+            "\n"
+            "  --engine NAME       openai (default, vLLM-like), vllm, sglang, mindie, tgi,\n"
+            "                      anthropic or azure\n"
+            "  --host H            bind address (default 127.0.0.1)\n"
+            "  --port N            port, 0 picks a free one (default 8000)\n"
+            "  --threads N         worker threads (default 1)\n"
+            "  --first-token-ms N  delay before the first token / a whole answer (default 0)\n"
+            "  --inter-token-ms N  delay between streamed tokens (default 0)\n"
+            "  --output-tokens N   tokens generated without max_tokens (default 16)\n"
+            "  --models a,b        served model names, * for any (default sim-model)\n"
+            "  --control-port N    also serve /sim/* on port N (0 picks a free one), which\n"
+            "                      the refuse fault leaves open (default: none)\n"
+            "  --management-port N mindie: the management port (/health, /v2/health/live,\n"
+            "                      /v2/health/ready); 0 or absent picks a free one\n"
+            "  --help              this text\n"
+            "\n"
+            "Per request: x-sim-first-token-ms, x-sim-inter-token-ms, x-sim-output-tokens,\n"
+            "x-sim-fault (status:CODE, hang, stall, reset, reset:N, cut:N, malformed,\n"
+            "mid-error) and x-sim-error-shape (openai, flat, tgi, empty, mindie, anthropic,\n"
+            "azure; default: the engine's own).\n"
+            "For the whole instance: POST /sim/fault {\"fault\":...} (also refuse; none\n"
+            "clears), GET /sim/fault.\n");
 }
 
 static bool parse_number(const char *flag, const char *text, int min, int max, int *out) {
@@ -60,7 +67,9 @@ int main(int argc, char **argv) {
         OPT_INTER,
         OPT_OUTPUT,
         OPT_MODELS,
-        OPT_CONTROL_PORT
+        OPT_CONTROL_PORT,
+        OPT_ENGINE,
+        OPT_MANAGEMENT_PORT,
     };
     static const struct option options[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -71,6 +80,8 @@ int main(int argc, char **argv) {
         {"output-tokens", required_argument, NULL, OPT_OUTPUT},
         {"models", required_argument, NULL, OPT_MODELS},
         {"control-port", required_argument, NULL, OPT_CONTROL_PORT},
+        {"engine", required_argument, NULL, OPT_ENGINE},
+        {"management-port", required_argument, NULL, OPT_MANAGEMENT_PORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -104,6 +115,13 @@ int main(int argc, char **argv) {
         case OPT_CONTROL_PORT:
             cfg.control_listener = true;
             ok = parse_number("--control-port", optarg, 0, 65535, &cfg.control_port);
+            break;
+        case OPT_ENGINE:
+            cfg.engine = optarg;
+            break;
+        case OPT_MANAGEMENT_PORT:
+            cfg.management_listener = true;
+            ok = parse_number("--management-port", optarg, 0, 65535, &cfg.management_port);
             break;
         case 'h':
             usage(stdout);
@@ -142,6 +160,9 @@ int main(int argc, char **argv) {
     if (sim_control_port(server) >= 0)
         printf("aigw-sim control on http://%s%s%s:%d\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
                sim_control_port(server));
+    if (sim_management_port(server) >= 0)
+        printf("aigw-sim management on http://%s%s%s:%d/\n", ipv6 ? "[" : "", cfg.host,
+               ipv6 ? "]" : "", sim_management_port(server));
     printf("aigw-sim listening on http://%s%s%s:%d\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
            sim_port(server));
     fflush(stdout);

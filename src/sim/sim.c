@@ -1,5 +1,6 @@
 /* Server lifecycle: configuration, one listener + event_base + thread per worker (and worker 0
- * serves the optional control port), and a stop that frees everything. All listeners are bound
+ * serves the optional control port and MindIE's management port), and a stop that frees
+ * everything. All listeners are bound
  * before any thread starts, so sim_start can report a bind error synchronously and the port
  * accepts connections when it returns. */
 #include <errno.h>
@@ -30,14 +31,18 @@ static void *worker_main(void *arg) {
     w->http = NULL;
     if (w->control_http != NULL) evhttp_free(w->control_http);
     w->control_http = NULL;
+    if (w->management_http != NULL) evhttp_free(w->management_http);
+    w->management_http = NULL;
     return NULL;
 }
 
 static void worker_free(sim_worker *w) {
     if (w == NULL) return;
-    if (w->http != NULL || w->control_http != NULL) sim_inflight_abandon_all(w);
+    if (w->http != NULL || w->control_http != NULL || w->management_http != NULL)
+        sim_inflight_abandon_all(w);
     if (w->http != NULL) evhttp_free(w->http);
     if (w->control_http != NULL) evhttp_free(w->control_http);
+    if (w->management_http != NULL) evhttp_free(w->management_http);
     /* Another worker may have woken it after this one's loop ended. */
     if (w->base != NULL) event_del(&w->listen_control);
     if (w->scratch != NULL) evbuffer_free(w->scratch);
@@ -144,32 +149,34 @@ int sim_worker_listen(sim_worker *w) {
     return 0;
 }
 
-/* Worker 0's second evhttp, for the /sim/ hooks on the control port. */
-static bool control_listen(sim_worker *w, int port, char *err, size_t errlen) {
+/* One more evhttp on worker 0, on its own port, which the refuse fault leaves open: the /sim/
+ * hooks on the control port, MindIE's health on the management port. Returns the bound port, or
+ * -1 with a message in err. */
+static int side_listen(sim_worker *w, struct evhttp **http, const char *what, int port,
+                       void (*cb)(struct evhttp_request *, void *), char *err, size_t errlen) {
     sim_server *s = w->server;
-    w->control_http = evhttp_new(w->base);
-    if (w->control_http == NULL) {
-        snprintf(err, errlen, "out of memory creating the control listener");
-        return false;
+    *http = evhttp_new(w->base);
+    if (*http == NULL) {
+        snprintf(err, errlen, "out of memory creating the %s listener", what);
+        return -1;
     }
-    configure_http(w->control_http, sim_handle_control_request, w);
+    configure_http(*http, cb, w);
     struct sockaddr_storage sa = s->addr;
     set_port(&sa, port);
     struct evconnlistener *listener = evconnlistener_new_bind(
         w->base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
         (const struct sockaddr *)&sa, (int)s->addr_len);
     if (listener == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d (control): %s", s->host, port,
+        snprintf(err, errlen, "cannot listen on %s:%d (%s): %s", s->host, port, what,
                  strerror(errno));
-        return false;
+        return -1;
     }
-    if (evhttp_bind_listener(w->control_http, listener) == NULL) {
+    if (evhttp_bind_listener(*http, listener) == NULL) {
         evconnlistener_free(listener);
-        snprintf(err, errlen, "out of memory binding the control listener");
-        return false;
+        snprintf(err, errlen, "out of memory binding the %s listener", what);
+        return -1;
     }
-    s->control_port = bound_port(evconnlistener_get_fd(listener));
-    return true;
+    return bound_port(evconnlistener_get_fd(listener));
 }
 
 static sim_worker *worker_new(sim_server *s, int index, char *err, size_t errlen) {
@@ -239,6 +246,22 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "invalid control port %d", cfg->control_port);
         return NULL;
     }
+    sim_engine engine;
+    if (!sim_engine_parse(cfg->engine, &engine)) {
+        snprintf(err, errlen,
+                 "unknown engine '%.64s' (expected openai, vllm, sglang, mindie, tgi, anthropic "
+                 "or azure)",
+                 cfg->engine);
+        return NULL;
+    }
+    if (cfg->management_listener && engine != SIM_ENGINE_MINDIE) {
+        snprintf(err, errlen, "a management port is MindIE's: it needs the mindie engine");
+        return NULL;
+    }
+    if (cfg->management_listener && (cfg->management_port < 0 || cfg->management_port > 65535)) {
+        snprintf(err, errlen, "invalid management port %d", cfg->management_port);
+        return NULL;
+    }
     /* Threads share nothing on the request path, but stopping them crosses threads. */
     if (evthread_use_pthreads() != 0) {
         snprintf(err, errlen, "evthread_use_pthreads failed");
@@ -255,6 +278,9 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
     }
     s->port_hold_fd = -1;
     s->control_port = -1;
+    s->management_port = -1;
+    s->engine = engine;
+    s->shape = sim_engine_shape(engine);
     s->control_lock_ready = pthread_mutex_init(&s->control_lock, NULL) == 0;
     sim_instance_setting cleared;
     sim_instance_clear(&cleared);
@@ -296,9 +322,23 @@ sim_server *sim_start(const sim_config *cfg, char *err, size_t errlen) {
             return NULL;
         }
     }
-    if (cfg->control_listener && !control_listen(s->workers[0], cfg->control_port, err, errlen)) {
-        server_free(s);
-        return NULL;
+    if (cfg->control_listener) {
+        s->control_port = side_listen(s->workers[0], &s->workers[0]->control_http, "control",
+                                      cfg->control_port, sim_handle_control_request, err, errlen);
+        if (s->control_port < 0) {
+            server_free(s);
+            return NULL;
+        }
+    }
+    if (engine == SIM_ENGINE_MINDIE) {
+        int port = cfg->management_listener ? cfg->management_port : 0;
+        s->management_port =
+            side_listen(s->workers[0], &s->workers[0]->management_http, "management", port,
+                        sim_handle_management_request, err, errlen);
+        if (s->management_port < 0) {
+            server_free(s);
+            return NULL;
+        }
     }
     for (int i = 0; i < count; i++) {
         sim_worker *w = s->workers[i];
@@ -318,6 +358,10 @@ int sim_port(const sim_server *s) {
 
 int sim_control_port(const sim_server *s) {
     return s ? s->control_port : -1;
+}
+
+int sim_management_port(const sim_server *s) {
+    return s ? s->management_port : -1;
 }
 
 void sim_stop(sim_server *s) {

@@ -117,7 +117,12 @@ static void format_fault(sim_fault fault, int arg, char *buf, size_t len) {
     }
 }
 
-static const char *const shape_names[] = {"openai", "flat", "tgi", "empty"};
+static const char *const shape_names[SIM_SHAPE_NAMED_COUNT] = {
+    [SIM_SHAPE_OPENAI] = "openai", [SIM_SHAPE_FLAT] = "flat",
+    [SIM_SHAPE_TGI] = "tgi",       [SIM_SHAPE_EMPTY] = "empty",
+    [SIM_SHAPE_MINDIE] = "mindie", [SIM_SHAPE_ANTHROPIC] = "anthropic",
+    [SIM_SHAPE_AZURE] = "azure",
+};
 
 static bool parse_shape(const char *value, sim_error_shape *shape) {
     for (size_t i = 0; i < sizeof(shape_names) / sizeof(shape_names[0]); i++) {
@@ -143,14 +148,14 @@ bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, s
      * does so before reading options); should one get this far, it is reset all the same. */
     opt->fault = instance.fault == SIM_FAULT_REFUSE ? SIM_FAULT_RESET : instance.fault;
     opt->fault_arg = instance.fault_arg;
-    opt->error_shape =
-        instance.error_shape >= 0 ? (sim_error_shape)instance.error_shape : SIM_SHAPE_OPENAI;
+    opt->error_shape = instance.error_shape >= 0 ? (sim_error_shape)instance.error_shape : s->shape;
 
     /* The shape first: the problems below are written in it. */
     const char *shape = evhttp_find_header(headers, "x-sim-error-shape");
     if (shape != NULL && !parse_shape(shape, &opt->error_shape)) {
         sim_problem_set(problem, 400, NULL,
-                        "Invalid x-sim-error-shape header: expected openai, flat, tgi or empty.");
+                        "Invalid x-sim-error-shape header: expected openai, flat, tgi, empty, "
+                        "mindie, anthropic or azure.");
         return false;
     }
     if (!header_int(req, "x-sim-first-token-ms", 0, SIM_MAX_DELAY_MS, &opt->first_token_ms,
@@ -246,7 +251,8 @@ bool sim_instance_from_json(json_object *body, sim_instance_setting *out, sim_pr
                 out->error_shape = (int)shape;
             } else {
                 sim_problem_set(problem, 400, NULL,
-                                "Invalid error_shape: expected null, openai, flat, tgi or empty.");
+                                "Invalid error_shape: expected null, openai, flat, tgi, empty, "
+                                "mindie, anthropic or azure.");
                 return false;
             }
         } else if (strcmp(key, "first_token_ms") == 0) {

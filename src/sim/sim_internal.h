@@ -41,6 +41,18 @@ enum {
 
 typedef enum { SIM_API_CHAT, SIM_API_COMPLETIONS, SIM_API_EMBEDDINGS, SIM_API_MODELS } sim_api;
 
+/* The engine imitated (sim_config.engine). OPENAI is the historical default: vLLM-like, with
+ * today's exact bodies; VLLM adds what only vLLM sends (prompt_tokens_details). */
+typedef enum {
+    SIM_ENGINE_OPENAI,
+    SIM_ENGINE_VLLM,
+    SIM_ENGINE_SGLANG,
+    SIM_ENGINE_MINDIE,
+    SIM_ENGINE_TGI,
+    SIM_ENGINE_ANTHROPIC,
+    SIM_ENGINE_AZURE,
+} sim_engine;
+
 typedef enum {
     SIM_FAULT_NONE,
     SIM_FAULT_STATUS,      /* answer with fault_arg as the status and an error body */
@@ -55,7 +67,19 @@ typedef enum {
     SIM_FAULT_REFUSE,      /* instance-wide only: no listener, so connects are refused */
 } sim_fault;
 
-typedef enum { SIM_SHAPE_OPENAI, SIM_SHAPE_FLAT, SIM_SHAPE_TGI, SIM_SHAPE_EMPTY } sim_error_shape;
+/* Error bodies. The named ones can be chosen with x-sim-error-shape; SGLANG_NATIVE is only what
+ * SGLang's /generate answers a request it cannot run. */
+typedef enum {
+    SIM_SHAPE_OPENAI,    /* {"error":{"message","type","param","code"}} */
+    SIM_SHAPE_FLAT,      /* {"object":"error","message","type","param","code"} */
+    SIM_SHAPE_TGI,       /* {"error","error_type"}, TGI's vocabulary */
+    SIM_SHAPE_EMPTY,     /* no body */
+    SIM_SHAPE_MINDIE,    /* {"error","error_type"}, MindIE's phrases */
+    SIM_SHAPE_ANTHROPIC, /* {"type":"error","error":{"type","message"}} */
+    SIM_SHAPE_AZURE,     /* {"error":{"code":"<status>","message"}} */
+    SIM_SHAPE_NAMED_COUNT,
+    SIM_SHAPE_SGLANG_NATIVE = SIM_SHAPE_NAMED_COUNT, /* {"error":{"message"}} */
+} sim_error_shape;
 
 /* Per-request behaviour: the server's defaults overridden by x-sim-* headers. */
 typedef struct sim_options {
@@ -97,17 +121,35 @@ typedef struct sim_model {
     char *prom_name; /* escaped for a Prometheus label value */
 } sim_model;
 
-/* A validated chat or completions request, reduced to what the answer depends on. */
+/* A deterministic tool call (sim_tools.c): answered when a request offers tools and the
+ * conversation is not coming back from one. */
+typedef struct sim_tool_call {
+    char id[48]; /* call_sim_<n> / toolu_sim_<n>, n = the request's message count */
+    char *name;  /* raw bytes, as the request spelled the tool */
+    size_t name_len;
+    char *arguments; /* the input object as JSON text */
+    size_t arguments_len;
+    int fragments; /* >= 2: streams send the arguments in this many pieces, one token each */
+} sim_tool_call;
+
+/* A validated generation request (any engine's), reduced to what the answer depends on. The
+ * finish is, in order: a tool call, a stop sequence, length_limited, else a natural stop. */
 typedef struct sim_generation {
     sim_api api;
     int model;              /* index into the served models */
     const char *model_json; /* the model to echo, JSON-escaped; valid in the request callback */
     long prompt_tokens;     /* whitespace-separated words of all the text sent, >= 1 */
-    int tokens;             /* generated per choice */
+    long cached_tokens;     /* of prompt_tokens, read from the simulated prefix cache */
+    int tokens;             /* text tokens generated per choice */
     int choices;            /* prompts x n */
     bool length_limited;    /* finish_reason "length" rather than "stop" */
     bool stream;
     bool include_usage;
+    long message_count;  /* chat: the messages sent (names tool call ids) */
+    sim_tool_call *tool; /* owned; NULL = a text answer */
+    char *stop;          /* owned: the stop sequence that ended the text; NULL = none */
+    long seed;           /* TGI / MindIE: echoed in details */
+    bool has_seed;
 } sim_generation;
 
 typedef struct sim_stats {
@@ -126,9 +168,10 @@ typedef struct sim_last_request {
     pthread_mutex_t lock;
     uint64_t stamp_ns; /* CLOCK_MONOTONIC: the newest copy across workers wins; 0 = none */
     char method[16];
-    char *path;
+    char *path; /* with "?query" when there is one */
     size_t path_len, path_cap;
-    char *headers; /* "name\0value\0" pairs, names as received */
+    size_t query_at; /* where the query starts in path (after '?'); 0 = no query */
+    char *headers;   /* "name\0value\0" pairs, names as received */
     size_t headers_len, headers_cap;
     char *body; /* raw bytes; parsed when served */
     size_t body_len, body_cap;
@@ -148,6 +191,7 @@ struct sim_worker {
     struct evhttp *http;
     struct evhttp_bound_socket *bound; /* this worker's listener; NULL while refusing */
     struct evhttp *control_http;       /* worker 0 with a control port: the /sim/ hooks only */
+    struct evhttp *management_http;    /* worker 0 in mindie mode: MindIE's management port */
     /* Activated from any thread when the server's listening state changes; the worker then
      * closes or reopens its own listener (evhttp is not thread-safe) and acknowledges. */
     struct event listen_control;
@@ -164,6 +208,9 @@ struct sim_worker {
 };
 
 struct sim_server {
+    sim_engine engine;
+    sim_error_shape shape; /* the engine's own error shape: the default of every answer */
+    int management_port;   /* MindIE's; -1 = none */
     char *host;
     int port;
     struct sockaddr_storage addr; /* host:port, what every listener binds (and binds again) */
@@ -186,10 +233,38 @@ struct sim_server {
     int port_hold_fd; /* bound, never listening: keeps the port ours while refusing; -1 = none */
 };
 
-/* sim_router.c: the evhttp callbacks; everything starts there. */
+/* sim_router.c: the evhttp callbacks and the steps every engine's request goes through. */
 void sim_handle_request(struct evhttp_request *req, void *worker);
 /* The control port's callback: the /sim/ hooks only. */
 void sim_handle_control_request(struct evhttp_request *req, void *worker);
+static inline bool sim_is_get(enum evhttp_cmd_type cmd) {
+    return cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+}
+/* The request's path, without its query; "/" when it has none. */
+const char *sim_request_path(struct evhttp_request *req);
+/* Counts and records a request to an engine route and reads its x-sim-* options; false when a
+ * bad header was already answered. *body is the raw body (not NUL-terminated). */
+bool sim_request_begin(sim_worker *w, struct evhttp_request *req, sim_options *opt,
+                       const char **body, size_t *body_len);
+/* Parses a body that must be a JSON object; NULL with a 400 problem otherwise. */
+json_object *sim_request_object(sim_worker *w, const char *body, size_t len, sim_problem *problem);
+/* The faults that replace the answer entirely (status, hang, reset; reset:N without a stream).
+ * True when the request was taken care of. */
+bool sim_replacing_fault(sim_worker *w, struct evhttp_request *req, const sim_options *opt,
+                         int model, bool stream);
+/* Answers the JSON body built in w->scratch now or after the first-token delay, carrying the
+ * body-level faults (stall, cut, malformed; mid-error becomes a 500). */
+void sim_answer(sim_worker *w, struct evhttp_request *req, const sim_options *opt, int model,
+                long prompt_tokens, long completion_tokens, bool length_limited);
+
+/* sim_engine.c: engine modes and the routes each one serves. */
+bool sim_engine_parse(const char *name, sim_engine *engine);
+sim_error_shape sim_engine_shape(sim_engine engine);
+/* Routes a request that is not a /sim/ hook. */
+void sim_engine_route(sim_worker *w, struct evhttp_request *req, const char *path,
+                      enum evhttp_cmd_type cmd);
+/* True when an instance-wide fault is set: health endpoints that report it answer 503. */
+bool sim_instance_faulty(const sim_server *s);
 
 /* sim_faults.c */
 bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, sim_options *opt,
@@ -240,6 +315,13 @@ void sim_problem_set(sim_problem *p, int status, const char *param, const char *
 json_object *sim_json_parse(sim_worker *w, const char *text, size_t len, sim_problem *problem);
 /* Appends s as a quoted JSON string. */
 void sim_json_add_string(struct evbuffer *out, const char *s, size_t len);
+/* Appends s escaped for the inside of a JSON string, without quotes. */
+void sim_json_add_escaped(struct evbuffer *out, const char *s, size_t len);
+/* Member `key` of an object; NULL when absent or when obj is not an object. */
+json_object *sim_json_member(json_object *obj, const char *key);
+static inline bool sim_json_is_null(json_object *v) {
+    return v == NULL || json_object_is_type(v, json_type_null);
+}
 /* Returns a malloc'ed copy of s escaped for the inside of a JSON string. */
 char *sim_json_escape_dup(const char *s);
 /* Escapes s for the inside of a JSON string into out, which holds 6 * len + 1 bytes. */
@@ -251,23 +333,99 @@ long sim_count_words(const char *s, size_t len);
 const char *sim_token_text(int k, size_t *len);
 /* Appends tokens [0, count) as one text. */
 void sim_text_append(struct evbuffer *out, int count);
+/* The index of the first of tokens [0, count) equal to one of `stop` (a string or an array of
+ * strings, compared without surrounding blanks), or -1; *matched is then that stop string. */
+int sim_text_stop_index(json_object *stop, int count, json_object **matched);
+/* A stable token id for generated token k (the same word, the same id). */
+int sim_token_id(int k);
+/* A deterministic logprob for generated token k. */
+double sim_token_logprob(int k);
 
 /* sim_request.c: validation of the JSON bodies into what the answer needs. */
 /* Resolves the body's model to a served entry, and the name to echo (JSON-escaped, valid until
  * the request callback returns: it may live in w->model_echo). */
 bool sim_request_model(sim_worker *w, json_object *body, int *model, const char **model_json,
                        sim_problem *problem);
+/* Validates a chat or completions body. With forced_model >= 0 the body's model is ignored
+ * (Azure's deployment, TGI's single model) and forced_json is echoed. */
 bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
-                            sim_generation *gen, sim_problem *problem);
+                            int forced_model, const char *forced_json, sim_generation *gen,
+                            sim_problem *problem);
+/* The tokens to generate: max_tokens when given (length_limited when it is less than the
+ * natural output_tokens), else the natural length; bounded per request over all choices. */
+void sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens);
+/* The served model a request names no model for: the first one (or "sim-model" when only the
+ * wildcard is served). */
+void sim_request_default_model(const sim_server *s, int *model, const char **model_json);
+/* Completion tokens of the whole answer: text and tool-call argument pieces, all choices. */
+long sim_generation_completion(const sim_generation *gen);
+/* Frees what the generation owns (tool call, stop sequence). */
+void sim_generation_release(sim_generation *gen);
 
 /* sim_completion.c: non-stream chat and completions answers. */
 void sim_completion_body(sim_worker *w, struct evbuffer *out, const sim_generation *gen);
 /* Writes a fresh response id such as "chatcmpl-<32 hex>" into buf. */
 void sim_make_id(sim_worker *w, const char *prefix, char *buf, size_t buflen);
+/* The usage object of an OpenAI-style answer (vLLM mode adds prompt_tokens_details). */
+void sim_completion_usage(const sim_server *s, struct evbuffer *out, long prompt_tokens,
+                          long completion_tokens, bool details);
 
-/* sim_stream.c */
-void sim_stream_start(sim_worker *w, struct evhttp_request *req, const sim_generation *gen,
-                      const sim_options *opt);
+/* sim_tools.c */
+/* OpenAI chat: validates `tools` / `tool_choice` and decides whether this turn is a tool call
+ * (*tool, owned by the caller) or text (*tool NULL). */
+bool sim_tools_openai(json_object *body, long message_count, sim_tool_call **tool,
+                      sim_problem *problem);
+/* Anthropic: the same over its tools (already validated) and tool_choice; `due` when the last
+ * message is a user turn without a tool_result. */
+bool sim_tools_anthropic(json_object *body, long message_count, bool due, sim_tool_call **tool,
+                         sim_problem *problem);
+void sim_tool_call_free(sim_tool_call *tool);
+/* Bytes [*start, *start + *len) of the arguments are piece i of tool->fragments. */
+void sim_tool_fragment(const sim_tool_call *tool, int i, size_t *start, size_t *len);
+
+/* sim_openai_stream.c: OpenAI-style chunks (vLLM order; MindIE's and TGI's variants). */
+void sim_openai_stream_start(sim_worker *w, struct evhttp_request *req, sim_generation *gen,
+                             const sim_options *opt);
+
+/* sim_openai.c: the OpenAI-compatible routes of every OpenAI-style mode. */
+/* The /v1/ routes of the openai, vllm, sglang, mindie and tgi modes. */
+void sim_openai_v1(sim_worker *w, struct evhttp_request *req, const char *path,
+                   enum evhttp_cmd_type cmd);
+/* One OpenAI-style request, already begun: api is chat, completions or embeddings; with
+ * forced_model >= 0 the body's model is ignored. */
+void sim_openai_handle(sim_worker *w, struct evhttp_request *req, sim_api api,
+                       const sim_options *opt, const char *body_text, size_t body_len,
+                       int forced_model, const char *forced_json);
+
+/* sim_anthropic.c, sim_anthropic_stream.c: the Anthropic Messages API. */
+void sim_anthropic_route(sim_worker *w, struct evhttp_request *req, const char *path,
+                         enum evhttp_cmd_type cmd);
+/* end_turn, max_tokens, stop_sequence or tool_use. */
+const char *sim_anthropic_stop_reason(const sim_generation *gen);
+void sim_anthropic_stream_start(sim_worker *w, struct evhttp_request *req, sim_generation *gen,
+                                const sim_options *opt);
+
+/* sim_tgi.c: TGI's /generate and /generate_stream, also MindIE's TGI-style ones. */
+void sim_tgi_route(sim_worker *w, struct evhttp_request *req, const char *path,
+                   enum evhttp_cmd_type cmd);
+/* A begun /generate or /generate_stream request with its parsed body (TGI or MindIE style). */
+void sim_tgi_handle(sim_worker *w, struct evhttp_request *req, const sim_options *opt,
+                    json_object *body, bool stream);
+/* GET /info */
+void sim_tgi_info(sim_worker *w, struct evhttp_request *req);
+
+/* sim_sglang_native.c: SGLang's POST /generate. */
+void sim_sglang_generate(sim_worker *w, struct evhttp_request *req, enum evhttp_cmd_type cmd);
+
+/* sim_mindie.c: MindIE's business routes besides /v1 and its vLLM-style /generate. */
+void sim_mindie_route(sim_worker *w, struct evhttp_request *req, const char *path,
+                      enum evhttp_cmd_type cmd);
+/* The management port's callback: /health, /v2/health/live, /v2/health/ready. */
+void sim_handle_management_request(struct evhttp_request *req, void *worker);
+
+/* sim_azure.c: /openai/deployments/{deployment}/... */
+void sim_azure_route(sim_worker *w, struct evhttp_request *req, const char *path,
+                     enum evhttp_cmd_type cmd);
 
 /* sim_embeddings.c: builds the answer into out, or returns false with a problem. */
 bool sim_embeddings_body(sim_worker *w, json_object *body, const char *model_json,
@@ -326,6 +484,53 @@ void sim_hang(sim_worker *w, struct evhttp_request *req, int model);
 /* Sends a 200 head promising content_length bytes of JSON, then never the body; ends as a hang. */
 void sim_stall(sim_worker *w, struct evhttp_request *req, int model, size_t content_length);
 
+/* sim_stream.c: the pacing and the faults of every stream; the frames are the format's. */
+typedef struct sim_stream sim_stream;
+typedef struct sim_stream_format {
+    const char *content_type;
+    /* The last step's frame carries the finish (MindIE, TGI): a stream that stops early writes
+     * it as an ordinary frame, and a mid-error never writes it. */
+    bool finish_in_last;
+    void (*begin)(sim_stream *st, struct evbuffer *out); /* before the first step; may be NULL */
+    /* Step `step` of choice `choice`; returns the completion tokens the frame carries. */
+    int (*frame)(sim_stream *st, struct evbuffer *out, int choice, int step, bool last);
+    void (*finish)(sim_stream *st, struct evbuffer *out);    /* after the last step; may be NULL */
+    void (*malformed)(sim_stream *st, struct evbuffer *out); /* a broken frame */
+    void (*mid_error)(sim_stream *st, struct evbuffer *out); /* the engine fails; then ends */
+} sim_stream_format;
+
+struct sim_stream {
+    sim_inflight base;
+    const sim_stream_format *fmt;
+    sim_generation gen; /* owns its strings; gen.model_json points at model_json */
+    sim_options opt;
+    char *model_json;
+    char *prefix; /* the format's own string: the OpenAI chunk prefix, SGLang's request id */
+    size_t prefix_len;
+    char id[64];       /* Anthropic's message id */
+    int steps;         /* frames per choice */
+    int step;          /* the next step */
+    long token_chunks; /* step frames written, for the cut and after-first-token faults */
+    long produced;     /* completion tokens in the frames written, all choices */
+    bool draining;     /* a batch is in evhttp's output; wait for it to be written */
+    bool tick_due;     /* the next step's time has come */
+    bool closing;      /* cut, reset:N: close once the last batch is written */
+    int reset_waits;   /* reset:N: polls spent waiting for the chunks to be sent */
+};
+
+/* A stream of `steps` frames per choice; takes gen's strings over (gen->tool and gen->stop are
+ * NULL afterwards). NULL when out of memory. */
+sim_stream *sim_stream_new(sim_worker *w, const sim_stream_format *fmt, sim_generation *gen,
+                           const sim_options *opt, int steps);
+/* Frees a stream that never ran. */
+void sim_stream_discard(sim_stream *st);
+/* Sends the head and runs the stream; it frees itself. */
+void sim_stream_run(sim_stream *st, struct evhttp_request *req);
+/* The engine whose variant a shared format writes (MindIE's and TGI's differ in details). */
+static inline sim_engine sim_stream_engine(const sim_stream *st) {
+    return st->base.worker->server->engine;
+}
+
 /* sim_stats.c */
 static inline void sim_count(atomic_long *counter, long delta) {
     atomic_fetch_add_explicit(counter, delta, memory_order_relaxed);
@@ -334,13 +539,15 @@ void sim_stats_success(sim_worker *w, int model, long prompt_tokens, long comple
                        bool length_limited);
 void sim_stats_body(const sim_server *s, struct evbuffer *out);
 void sim_stats_reset(sim_server *s);
+/* The engine's own metric names: vLLM's (openai, vllm), SGLang's or TGI's. */
 void sim_metrics_body(const sim_server *s, struct evbuffer *out);
 
 /* sim_last_request.c */
 void sim_last_request_init(sim_last_request *last);
 void sim_last_request_free(sim_last_request *last);
-void sim_last_request_record(sim_worker *w, struct evhttp_request *req, const char *path,
-                             const char *body, size_t body_len);
+/* Records the method, the path with its query, the headers and the body. */
+void sim_last_request_record(sim_worker *w, struct evhttp_request *req, const char *body,
+                             size_t body_len);
 /* Appends the JSON of the newest request recorded by any worker, or `null`. */
 void sim_last_request_body(const sim_server *s, struct evbuffer *out);
 

@@ -85,16 +85,26 @@ size_t sim_json_escape(char *out, const char *s, size_t len) {
     return (size_t)(p - out);
 }
 
-void sim_json_add_string(struct evbuffer *out, const char *s, size_t len) {
+void sim_json_add_escaped(struct evbuffer *out, const char *s, size_t len) {
     char buf[6 * 256 + 2];
-    evbuffer_add(out, "\"", 1);
     while (len > 0) {
         size_t n = len > 256 ? 256 : len;
         evbuffer_add(out, buf, sim_json_escape(buf, s, n));
         s += n;
         len -= n;
     }
+}
+
+void sim_json_add_string(struct evbuffer *out, const char *s, size_t len) {
     evbuffer_add(out, "\"", 1);
+    sim_json_add_escaped(out, s, len);
+    evbuffer_add(out, "\"", 1);
+}
+
+json_object *sim_json_member(json_object *obj, const char *key) {
+    json_object *v = NULL;
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) return NULL;
+    return json_object_object_get_ex(obj, key, &v) ? v : NULL;
 }
 
 char *sim_json_escape_dup(const char *s) {

@@ -1,7 +1,8 @@
 /* GET /sim/last-request: what the engine received last, so gateway tests can check what was
- * forwarded (headers added or stripped, the body rewritten). Each worker keeps a bounded copy of
- * its own latest /v1 request under its own mutex, in buffers it reuses; the reader picks the
- * newest across workers by timestamp and only then builds JSON. */
+ * forwarded (the path and query called, headers added or stripped, the body rewritten). Each
+ * worker keeps a bounded copy of its own latest engine request (any route but the /sim/ hooks
+ * and the health and metrics probes) under its own mutex, in buffers it reuses; the reader picks
+ * the newest across workers by timestamp and only then builds JSON. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,20 +72,38 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-void sim_last_request_record(sim_worker *w, struct evhttp_request *req, const char *path,
-                             const char *body, size_t body_len) {
+/* Path and query as received (still percent-encoded), joined by '?', within SIM_LAST_PATH_MAX. */
+static void record_path(sim_last_request *last, struct evhttp_request *req) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (path == NULL || path[0] == '\0') path = "/";
+    size_t path_len = strlen(path);
+    size_t query_len = query ? strlen(query) : 0;
+    if (path_len > SIM_LAST_PATH_MAX) path_len = SIM_LAST_PATH_MAX;
+    bool with_query = query != NULL && path_len < SIM_LAST_PATH_MAX;
+    if (with_query && path_len + 1 + query_len > SIM_LAST_PATH_MAX)
+        query_len = SIM_LAST_PATH_MAX - path_len - 1;
+    size_t total = path_len + (with_query ? 1 + query_len : 0);
+    last->path_len = 0;
+    last->query_at = 0;
+    if (!reserve(&last->path, &last->path_cap, 0, total, SIM_LAST_PATH_MAX)) return;
+    memcpy(last->path, path, path_len);
+    if (with_query) {
+        last->path[path_len] = '?';
+        memcpy(last->path + path_len + 1, query, query_len);
+        last->query_at = path_len + 1;
+    }
+    last->path_len = total;
+}
+
+void sim_last_request_record(sim_worker *w, struct evhttp_request *req, const char *body,
+                             size_t body_len) {
     sim_last_request *last = &w->last;
     pthread_mutex_lock(&last->lock);
     last->stamp_ns = now_ns();
     strncpy(last->method, method_name(evhttp_request_get_command(req)), sizeof(last->method) - 1);
-
-    size_t path_len = strlen(path);
-    if (path_len > SIM_LAST_PATH_MAX) path_len = SIM_LAST_PATH_MAX;
-    last->path_len = 0;
-    if (reserve(&last->path, &last->path_cap, 0, path_len, SIM_LAST_PATH_MAX)) {
-        memcpy(last->path, path, path_len);
-        last->path_len = path_len;
-    }
+    record_path(last, req);
 
     last->headers_len = 0;
     const struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
@@ -129,6 +148,12 @@ static json_object *last_request_json(const sim_last_request *last) {
     json_object_object_add(
         root, "path",
         json_object_new_string_len(last->path ? last->path : "", (int)last->path_len));
+    /* The query alone too (null without one), so a test need not split the path. */
+    json_object_object_add(root, "query",
+                           last->query_at > 0
+                               ? json_object_new_string_len(last->path + last->query_at,
+                                                            (int)(last->path_len - last->query_at))
+                               : NULL);
     json_object *headers = json_object_new_object();
     char name[256];
     for (size_t at = 0; at < last->headers_len;) {

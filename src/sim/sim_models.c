@@ -95,6 +95,20 @@ int sim_model_default(const sim_server *s) {
     return s->wildcard_model;
 }
 
+/* Who each engine says owns its models (TGI: the model itself). */
+static const char *owned_by(const sim_server *s, const char *name) {
+    switch (s->engine) {
+    case SIM_ENGINE_SGLANG:
+        return "sglang";
+    case SIM_ENGINE_MINDIE:
+        return "MindIE Server";
+    case SIM_ENGINE_TGI:
+        return name;
+    default:
+        return "vllm";
+    }
+}
+
 void sim_models_body(const sim_server *s, struct evbuffer *out) {
     evbuffer_add_printf(out, "{\"object\":\"list\",\"data\":[");
     bool first = true;
@@ -103,9 +117,10 @@ void sim_models_body(const sim_server *s, struct evbuffer *out) {
         const char *name = s->models[i].json_name;
         evbuffer_add_printf(out,
                             "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%ld,"
-                            "\"owned_by\":\"vllm\",\"root\":\"%s\",\"parent\":null,"
+                            "\"owned_by\":\"%s\",\"root\":\"%s\",\"parent\":null,"
                             "\"max_model_len\":%d,\"permission\":[]}",
-                            first ? "" : ",", name, s->created, name, SIM_MAX_MODEL_LEN);
+                            first ? "" : ",", name, s->created, owned_by(s, name), name,
+                            SIM_MAX_MODEL_LEN);
         first = false;
     }
     evbuffer_add_printf(out, "]}");

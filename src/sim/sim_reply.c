@@ -1,6 +1,7 @@
 /* Writing answers: JSON bodies (with the body-level faults applied to successes) and error
- * bodies in the shape of the engine being imitated (x-sim-error-shape), because gateways must
- * normalize all of them: vLLM >= 0.10.1 / OpenAI, SGLang / older vLLM (flat), TGI / MindIE. */
+ * bodies in the shape of the engine being imitated (its mode, or x-sim-error-shape), because
+ * gateways must normalize all of them: vLLM >= 0.10.1 / OpenAI, SGLang / older vLLM (flat), TGI,
+ * MindIE, Anthropic, Azure. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +51,27 @@ static const status_name tgi_error_types[] = {
     {503, "unhealthy"},
 };
 
+/* MindIE's error_type phrases; the others are HTTP's reason phrases. */
+static const status_name mindie_error_types[] = {
+    {400, "Bad Request"},       {401, "Unauthorized"},           {403, "Forbidden"},
+    {404, "NotFoundError"},     {405, "Method Not Allowed"},     {408, "Request Timeout"},
+    {413, "Payload Too Large"}, {422, "Input Validation Error"}, {424, "Generation Error"},
+    {429, "Too Many Requests"}, {500, "Incomplete Generation"},  {501, "Not Implemented"},
+    {502, "Bad Gateway"},       {503, "Service Unavailable"},    {504, "Gateway Timeout"},
+};
+
+/* Anthropic's error types by status. */
+static const status_name anthropic_error_types[] = {
+    {400, "invalid_request_error"},
+    {401, "authentication_error"},
+    {403, "permission_error"},
+    {404, "not_found_error"},
+    {413, "request_too_large"},
+    {429, "rate_limit_error"},
+    {500, "api_error"},
+    {529, "overloaded_error"},
+};
+
 static const char *lookup(const status_name *table, size_t count, int status,
                           const char *client_error, const char *server_error) {
     for (size_t i = 0; i < count; i++)
@@ -65,6 +87,17 @@ const char *sim_error_type(int status) {
 static const char *tgi_error_type(int status) {
     return lookup(tgi_error_types, sizeof(tgi_error_types) / sizeof(tgi_error_types[0]), status,
                   "validation", "incomplete_generation");
+}
+
+static const char *mindie_error_type(int status) {
+    return lookup(mindie_error_types, sizeof(mindie_error_types) / sizeof(mindie_error_types[0]),
+                  status, "Bad Request", "Internal Server Error");
+}
+
+static const char *anthropic_error_type(int status) {
+    return lookup(anthropic_error_types,
+                  sizeof(anthropic_error_types) / sizeof(anthropic_error_types[0]), status,
+                  "invalid_request_error", "api_error");
 }
 
 void sim_reply_json(struct evhttp_request *req, const sim_options *opt, int status,
@@ -99,9 +132,28 @@ void sim_reply_error(sim_worker *w, struct evhttp_request *req, sim_error_shape 
         evhttp_send_reply(req, status, NULL, NULL);
         return;
     case SIM_SHAPE_TGI:
+    case SIM_SHAPE_MINDIE:
         evbuffer_add_printf(out, "{\"error\":");
         sim_json_add_string(out, message, mlen);
-        evbuffer_add_printf(out, ",\"error_type\":\"%s\"}", tgi_error_type(status));
+        evbuffer_add_printf(out, ",\"error_type\":\"%s\"}",
+                            shape == SIM_SHAPE_TGI ? tgi_error_type(status)
+                                                   : mindie_error_type(status));
+        break;
+    case SIM_SHAPE_ANTHROPIC:
+        evbuffer_add_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+                            anthropic_error_type(status));
+        sim_json_add_string(out, message, mlen);
+        evbuffer_add(out, "}}", 2);
+        break;
+    case SIM_SHAPE_AZURE:
+        evbuffer_add_printf(out, "{\"error\":{\"code\":\"%d\",\"message\":", status);
+        sim_json_add_string(out, message, mlen);
+        evbuffer_add(out, "}}", 2);
+        break;
+    case SIM_SHAPE_SGLANG_NATIVE:
+        evbuffer_add_printf(out, "{\"error\":{\"message\":");
+        sim_json_add_string(out, message, mlen);
+        evbuffer_add(out, "}}", 2);
         break;
     case SIM_SHAPE_FLAT:
     case SIM_SHAPE_OPENAI:

@@ -1,32 +1,34 @@
 /* Validation of chat and completions bodies, with vLLM's status codes (400, not 422; 404 for an
- * unknown model), reduced to the numbers the answer depends on. Usage is exact by design:
- * prompt_tokens counts the words of every text the request carries. */
+ * unknown model; MindIE's handler turns 400 into its 422), reduced to the numbers the answer
+ * depends on. Usage is exact by design: prompt_tokens counts the words of every text the request
+ * carries, completion tokens the words (and tool-call argument pieces) it generates. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/sim_internal.h"
-
-static bool is_null(json_object *v) {
-    return v == NULL || json_object_is_type(v, json_type_null);
-}
-
-static json_object *member(json_object *obj, const char *key) {
-    json_object *v = NULL;
-    return json_object_object_get_ex(obj, key, &v) ? v : NULL;
-}
 
 static long string_words(json_object *s) {
     return sim_count_words(json_object_get_string(s), (size_t)json_object_get_string_len(s));
 }
 
+void sim_request_default_model(const sim_server *s, int *model, const char **model_json) {
+    *model = sim_model_default(s);
+    *model_json = *model == s->wildcard_model ? "sim-model" : s->models[*model].json_name;
+}
+
 bool sim_request_model(sim_worker *w, json_object *body, int *model, const char **model_json,
                        sim_problem *problem) {
     const sim_server *s = w->server;
-    json_object *name = member(body, "model");
-    if (is_null(name)) {
+    json_object *name = sim_json_member(body, "model");
+    if (sim_json_is_null(name) && s->engine == SIM_ENGINE_MINDIE) {
+        /* MindIE checks the name against its modelName: no name is no match. */
+        sim_problem_set(problem, 400, "model", "`model` is required.");
+        return false;
+    }
+    if (sim_json_is_null(name)) {
         /* vLLM answers a request without a model with its first served model. */
-        *model = sim_model_default(s);
-        *model_json = *model == s->wildcard_model ? "sim-model" : s->models[*model].json_name;
+        sim_request_default_model(s, model, model_json);
         return true;
     }
     if (!json_object_is_type(name, json_type_string)) {
@@ -53,7 +55,7 @@ bool sim_request_model(sim_worker *w, json_object *body, int *model, const char 
 
 /* Counts the words of one message's content: a string, or parts of which the text ones count. */
 static bool content_words(json_object *content, long *words, sim_problem *problem) {
-    if (is_null(content)) return true;
+    if (sim_json_is_null(content)) return true;
     if (json_object_is_type(content, json_type_string)) {
         *words += string_words(content);
         return true;
@@ -70,8 +72,8 @@ static bool content_words(json_object *content, long *words, sim_problem *proble
             sim_problem_set(problem, 400, "messages", "A content part must be an object.");
             return false;
         }
-        json_object *type = member(part, "type");
-        json_object *text = member(part, "text");
+        json_object *type = sim_json_member(part, "type");
+        json_object *text = sim_json_member(part, "text");
         if (type != NULL && json_object_is_type(type, json_type_string) &&
             strcmp(json_object_get_string(type), "text") == 0) {
             if (text == NULL || !json_object_is_type(text, json_type_string)) {
@@ -84,24 +86,25 @@ static bool content_words(json_object *content, long *words, sim_problem *proble
     return true;
 }
 
-static bool chat_words(json_object *body, long *words, sim_problem *problem) {
-    json_object *messages = member(body, "messages");
+static bool chat_words(json_object *body, long *words, long *message_count, sim_problem *problem) {
+    json_object *messages = sim_json_member(body, "messages");
     if (messages == NULL || !json_object_is_type(messages, json_type_array) ||
         json_object_array_length(messages) == 0) {
         sim_problem_set(problem, 400, "messages", "`messages` must be a non-empty array.");
         return false;
     }
     size_t count = json_object_array_length(messages);
+    *message_count = (long)count;
     for (size_t i = 0; i < count; i++) {
         json_object *message = json_object_array_get_idx(messages, i);
-        json_object *role = message ? member(message, "role") : NULL;
+        json_object *role = message ? sim_json_member(message, "role") : NULL;
         if (!json_object_is_type(message, json_type_object) || role == NULL ||
             !json_object_is_type(role, json_type_string)) {
             sim_problem_set(problem, 400, "messages",
                             "Each message must be an object with a string `role`.");
             return false;
         }
-        if (!content_words(member(message, "content"), words, problem)) return false;
+        if (!content_words(sim_json_member(message, "content"), words, problem)) return false;
     }
     return true;
 }
@@ -119,7 +122,7 @@ static bool is_token_array(json_object *array) {
 /* `prompt`: a string, strings, one token array or token arrays; each string or array is one
  * prompt, and vLLM answers every prompt with its own choices. */
 static bool prompt_words(json_object *body, long *words, int *prompts, sim_problem *problem) {
-    json_object *prompt = member(body, "prompt");
+    json_object *prompt = sim_json_member(body, "prompt");
     *prompts = 1;
     if (prompt != NULL && json_object_is_type(prompt, json_type_string)) {
         *words += string_words(prompt);
@@ -154,8 +157,8 @@ invalid:
 /* An optional integer field in [min, max]; absent or null leaves *out alone. */
 static bool optional_int(json_object *body, const char *key, long min, long max, long *out,
                          bool *given, sim_problem *problem) {
-    json_object *v = member(body, key);
-    if (is_null(v)) return true;
+    json_object *v = sim_json_member(body, key);
+    if (sim_json_is_null(v)) return true;
     int64_t value = json_object_get_int64(v);
     if (!json_object_is_type(v, json_type_int) || value < min || value > max) {
         sim_problem_set(problem, 400, key, "`%s` must be an integer in [%ld, %ld].", key, min, max);
@@ -167,8 +170,8 @@ static bool optional_int(json_object *body, const char *key, long min, long max,
 }
 
 static bool optional_bool(json_object *obj, const char *key, bool *out, sim_problem *problem) {
-    json_object *v = member(obj, key);
-    if (is_null(v)) return true;
+    json_object *v = sim_json_member(obj, key);
+    if (sim_json_is_null(v)) return true;
     if (!json_object_is_type(v, json_type_boolean)) {
         sim_problem_set(problem, 400, key, "`%s` must be a boolean.", key);
         return false;
@@ -177,47 +180,7 @@ static bool optional_bool(json_object *obj, const char *key, bool *out, sim_prob
     return true;
 }
 
-bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
-                            sim_generation *gen, sim_problem *problem) {
-    memset(gen, 0, sizeof(*gen));
-    gen->api = api;
-    if (!sim_request_model(w, body, &gen->model, &gen->model_json, problem)) return false;
-
-    long words = 0;
-    int prompts = 1;
-    if (api == SIM_API_CHAT ? !chat_words(body, &words, problem)
-                            : !prompt_words(body, &words, &prompts, problem))
-        return false;
-    gen->prompt_tokens = words > 0 ? words : 1;
-
-    long max_tokens = 0, n = 1;
-    bool limited = false;
-    if (!optional_int(body, "max_tokens", 1, LONG_MAX, &max_tokens, &limited, problem) ||
-        !optional_int(body, "max_completion_tokens", 1, LONG_MAX, &max_tokens, &limited, problem) ||
-        !optional_int(body, "n", 1, SIM_MAX_CHOICES, &n, NULL, problem))
-        return false;
-    if (prompts * n > SIM_MAX_CHOICES) {
-        sim_problem_set(problem, 400, "n", "At most %d choices per request.", SIM_MAX_CHOICES);
-        return false;
-    }
-    gen->choices = prompts * (int)n;
-
-    if (!optional_bool(body, "stream", &gen->stream, problem)) return false;
-    json_object *stream_options = member(body, "stream_options");
-    if (!is_null(stream_options)) {
-        if (!json_object_is_type(stream_options, json_type_object)) {
-            sim_problem_set(problem, 400, "stream_options", "`stream_options` must be an object.");
-            return false;
-        }
-        if (!gen->stream) {
-            sim_problem_set(problem, 400, "stream_options",
-                            "Stream options can only be defined when `stream=True`.");
-            return false;
-        }
-        if (!optional_bool(stream_options, "include_usage", &gen->include_usage, problem))
-            return false;
-    }
-
+void sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens) {
     /* As specified for the simulator: max_tokens is what it generates, and it ends on "length"
      * when that is less than what it would have said unprompted. */
     if (limited) {
@@ -232,5 +195,85 @@ bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const
         gen->length_limited = true;
     }
     if (limited && max_tokens > gen->tokens) gen->length_limited = true;
+}
+
+long sim_generation_completion(const sim_generation *gen) {
+    long per_choice = gen->tokens + (gen->tool != NULL ? gen->tool->fragments : 0);
+    return per_choice * gen->choices;
+}
+
+void sim_generation_release(sim_generation *gen) {
+    sim_tool_call_free(gen->tool);
+    gen->tool = NULL;
+    free(gen->stop);
+    gen->stop = NULL;
+}
+
+bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
+                            int forced_model, const char *forced_json, sim_generation *gen,
+                            sim_problem *problem) {
+    memset(gen, 0, sizeof(*gen));
+    gen->api = api;
+    if (forced_model >= 0) {
+        gen->model = forced_model;
+        gen->model_json = forced_json;
+    } else if (!sim_request_model(w, body, &gen->model, &gen->model_json, problem)) {
+        return false;
+    }
+
+    long words = 0;
+    int prompts = 1;
+    if (api == SIM_API_CHAT ? !chat_words(body, &words, &gen->message_count, problem)
+                            : !prompt_words(body, &words, &prompts, problem))
+        return false;
+    gen->prompt_tokens = words > 0 ? words : 1;
+
+    long max_tokens = 0, n = 1;
+    bool limited = false;
+    if (!optional_int(body, "max_tokens", 1, LONG_MAX, &max_tokens, &limited, problem) ||
+        !optional_int(body, "n", 1, SIM_MAX_CHOICES, &n, NULL, problem))
+        return false;
+    /* MindIE reads max_tokens only: a max_completion_tokens it never sees limits nothing. */
+    if (w->server->engine != SIM_ENGINE_MINDIE &&
+        !optional_int(body, "max_completion_tokens", 1, LONG_MAX, &max_tokens, &limited, problem))
+        return false;
+    if (prompts * n > SIM_MAX_CHOICES) {
+        sim_problem_set(problem, 400, "n", "At most %d choices per request.", SIM_MAX_CHOICES);
+        return false;
+    }
+    gen->choices = prompts * (int)n;
+
+    if (!optional_bool(body, "stream", &gen->stream, problem)) return false;
+    json_object *stream_options = sim_json_member(body, "stream_options");
+    if (!sim_json_is_null(stream_options)) {
+        if (!json_object_is_type(stream_options, json_type_object)) {
+            sim_problem_set(problem, 400, "stream_options", "`stream_options` must be an object.");
+            return false;
+        }
+        if (!gen->stream) {
+            sim_problem_set(problem, 400, "stream_options",
+                            "Stream options can only be defined when `stream=True`.");
+            return false;
+        }
+        if (!optional_bool(stream_options, "include_usage", &gen->include_usage, problem))
+            return false;
+    }
+    /* MindIE ignores stream_options: its usage always rides in the finish chunk. */
+    if (w->server->engine == SIM_ENGINE_MINDIE) gen->include_usage = false;
+
+    sim_plan_tokens(gen, opt, limited, max_tokens);
+    if (api == SIM_API_CHAT) {
+        if (!sim_tools_openai(body, gen->message_count, &gen->tool, problem)) return false;
+        if (gen->tool != NULL) {
+            /* A tool call says nothing else: content null, finish_reason "tool_calls". */
+            gen->tokens = 0;
+            gen->length_limited = false;
+            if ((long)gen->tool->fragments * gen->choices > SIM_MAX_OUTPUT_TOKENS) {
+                sim_generation_release(gen);
+                sim_problem_set(problem, 400, "n", "Too many tool-call choices.");
+                return false;
+            }
+        }
+    }
     return true;
 }

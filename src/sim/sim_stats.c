@@ -1,6 +1,7 @@
 /* Counters: each worker counts on its own cache lines (relaxed atomics, so reads from another
  * thread are well defined) and readers sum them. GET /sim/stats is the tests' view; GET /metrics
- * is the Prometheus view with vLLM's metric names, which a load-aware gateway scrapes. */
+ * is the Prometheus view with the engine's metric names (vLLM's, SGLang's or TGI's), which a
+ * load-aware gateway scrapes. */
 #include <stdio.h>
 
 #include "sim/sim_internal.h"
@@ -95,7 +96,61 @@ static double kv_usage(long running) {
     return usage > 1.0 ? 1.0 : usage;
 }
 
+/* SGLang's names (with --enable-metrics): per model, like vLLM's. */
+static void sglang_metrics(const sim_server *s, struct evbuffer *out) {
+    metric_header(out, "sglang:num_running_reqs", "gauge", "The number of running requests.");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:num_running_reqs{model_name=\"%s\"} %ld.0\n",
+                            s->models[m].prom_name, model_sum(s, m, RUNNING));
+    metric_header(out, "sglang:num_queue_reqs", "gauge", "The number of requests in the queue.");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:num_queue_reqs{model_name=\"%s\"} 0.0\n",
+                            s->models[m].prom_name);
+    metric_header(out, "sglang:token_usage", "gauge", "The token usage (KV cache, 0..1).");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:token_usage{model_name=\"%s\"} %g\n",
+                            s->models[m].prom_name, kv_usage(model_sum(s, m, RUNNING)));
+    metric_header(out, "sglang:cache_hit_rate", "gauge", "The prefix cache hit rate.");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:cache_hit_rate{model_name=\"%s\"} 0.0\n",
+                            s->models[m].prom_name);
+    metric_header(out, "sglang:prompt_tokens_total", "counter", "Number of prefill tokens.");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:prompt_tokens_total{model_name=\"%s\"} %ld.0\n",
+                            s->models[m].prom_name, model_sum(s, m, PROMPT));
+    metric_header(out, "sglang:generation_tokens_total", "counter", "Number of generation tokens.");
+    for (int m = 0; m < s->model_count; m++)
+        evbuffer_add_printf(out, "sglang:generation_tokens_total{model_name=\"%s\"} %ld.0\n",
+                            s->models[m].prom_name, model_sum(s, m, GENERATION));
+}
+
+/* TGI's names: one model per server, so no model label. */
+static void tgi_metrics(const sim_server *s, struct evbuffer *out) {
+    long running = 0, success = 0, generated = 0;
+    for (int m = 0; m < s->model_count; m++) {
+        running += model_sum(s, m, RUNNING);
+        success += model_sum(s, m, SUCCESS_STOP) + model_sum(s, m, SUCCESS_LENGTH);
+        generated += model_sum(s, m, GENERATION);
+    }
+    metric_header(out, "tgi_queue_size", "gauge", "Requests waiting in the queue.");
+    evbuffer_add_printf(out, "tgi_queue_size 0\n");
+    metric_header(out, "tgi_batch_current_size", "gauge", "Requests in the running batch.");
+    evbuffer_add_printf(out, "tgi_batch_current_size %ld\n", running);
+    metric_header(out, "tgi_request_success", "counter", "Successful requests.");
+    evbuffer_add_printf(out, "tgi_request_success %ld\n", success);
+    metric_header(out, "tgi_request_generated_tokens_sum", "counter", "Generated tokens.");
+    evbuffer_add_printf(out, "tgi_request_generated_tokens_sum %ld\n", generated);
+}
+
 void sim_metrics_body(const sim_server *s, struct evbuffer *out) {
+    if (s->engine == SIM_ENGINE_SGLANG) {
+        sglang_metrics(s, out);
+        return;
+    }
+    if (s->engine == SIM_ENGINE_TGI) {
+        tgi_metrics(s, out);
+        return;
+    }
     metric_header(out, "vllm:num_requests_running", "gauge",
                   "Number of requests in model execution batches.");
     for (int m = 0; m < s->model_count; m++)

@@ -1,15 +1,17 @@
-/* Streaming answers (SSE) in vLLM's frame order: for chat a role chunk per choice, then one
- * chunk per token and choice, a finish chunk per choice, with include_usage a last chunk with
- * "choices":[] and the usage, and `data: [DONE]`.
+/* Streaming answers: the pacing and the faults every engine's stream shares; the frames are the
+ * format's (sim_stream_format: OpenAI chunks, Anthropic events, TGI and SGLang events, MindIE's
+ * NUL-ended objects). A stream is `begin`, then `steps` steps of one frame per choice, then
+ * `finish`.
  *
- * Timing and memory: step k (token k of every choice) is due first_token_ms + k *
- * inter_token_ms after the request, on the worker's timer; with no inter-token delay, steps are
- * written back to back in batches of about SIM_STREAM_BATCH bytes. Either way nothing more is
- * produced until evhttp reports the previous batch written (the drain callback), so a slow or
- * stalled reader holds at most one batch, however long the output.
+ * Timing and memory: step k is due first_token_ms + k * inter_token_ms after the request, on the
+ * worker's timer; with no inter-token delay, steps are written back to back in batches of about
+ * SIM_STREAM_BATCH bytes. Either way nothing more is produced until evhttp reports the previous
+ * batch written (the drain callback), so a slow or stalled reader holds at most one batch,
+ * however long the output.
  *
- * Faults: cut:N and reset:N stop after N token chunks, with a clean close or a TCP RST; stall
- * sends the head and then nothing. */
+ * Faults: cut:N and reset:N stop after N step frames, with a clean close or a TCP RST; stall
+ * sends the head and then nothing; malformed adds a broken frame after the first step frame and
+ * mid-error the engine's failure after it, and ends. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,122 +30,36 @@ enum {
 
 typedef enum { STEP_MORE, STEP_END, STEP_CUT } step_result;
 
-typedef struct sim_stream {
-    sim_inflight base;
-    sim_generation gen;
-    sim_options opt;
-    char *prefix; /* `data: {"id":...,"model":...,"choices":[`, shared by every chunk */
-    size_t prefix_len;
-    int step;          /* the next token index */
-    long token_chunks; /* token chunks written, for the cut and after-first-token faults */
-    bool draining;     /* a batch is in evhttp's output; wait for it to be written */
-    bool tick_due;     /* the next step's time has come */
-    bool closing;      /* cut, reset:N: close once the last batch is written */
-    int reset_waits;   /* reset:N: polls spent waiting for the chunks to be sent */
-} sim_stream;
-
-static const char done_frame[] = "data: [DONE]\n\n";
-static const char broken_frame[] = "data: {\"id\":broken\n\n";
-static const char mid_error_frame[] =
-    "data: {\"error\":{\"message\":\"simulated engine failure\",\"type\":\"InternalServerError\","
-    "\"param\":null,\"code\":500}}\n\n";
-
-/* Ends a chunk opened with the prefix: closes the choices array and the object. */
-static void close_chunk(const sim_stream *st, struct evbuffer *out) {
-    static const char with_usage[] = "],\"usage\":null}\n\n";
-    static const char plain[] = "]}\n\n";
-    if (st->gen.include_usage)
-        evbuffer_add(out, with_usage, sizeof(with_usage) - 1);
-    else
-        evbuffer_add(out, plain, sizeof(plain) - 1);
-}
-
-static void role_chunk(const sim_stream *st, struct evbuffer *out, int choice) {
-    char buf[160];
-    int n = snprintf(buf, sizeof(buf),
-                     "{\"index\":%d,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                     "\"logprobs\":null,\"finish_reason\":null}",
-                     choice);
-    evbuffer_add(out, st->prefix, st->prefix_len);
-    evbuffer_add(out, buf, (size_t)n);
-    close_chunk(st, out);
-}
-
-static void token_chunk(const sim_stream *st, struct evbuffer *out, int choice, int token) {
-    size_t len;
-    const char *text = sim_token_text(token, &len);
-    char buf[192];
-    int n = st->gen.api == SIM_API_CHAT
-                ? snprintf(buf, sizeof(buf),
-                           "{\"index\":%d,\"delta\":{\"content\":\"%s\"},\"logprobs\":null,"
-                           "\"finish_reason\":null}",
-                           choice, text)
-                : snprintf(buf, sizeof(buf),
-                           "{\"index\":%d,\"text\":\"%s\",\"logprobs\":null,"
-                           "\"finish_reason\":null,\"stop_reason\":null}",
-                           choice, text);
-    evbuffer_add(out, st->prefix, st->prefix_len);
-    evbuffer_add(out, buf, (size_t)n);
-    close_chunk(st, out);
-}
-
-static void finish_chunk(const sim_stream *st, struct evbuffer *out, int choice) {
-    const char *reason = st->gen.length_limited ? "length" : "stop";
-    char buf[160];
-    int n = st->gen.api == SIM_API_CHAT ? snprintf(buf, sizeof(buf),
-                                                   "{\"index\":%d,\"delta\":{},\"logprobs\":null,"
-                                                   "\"finish_reason\":\"%s\",\"stop_reason\":null}",
-                                                   choice, reason)
-                                        : snprintf(buf, sizeof(buf),
-                                                   "{\"index\":%d,\"text\":\"\",\"logprobs\":null,"
-                                                   "\"finish_reason\":\"%s\",\"stop_reason\":null}",
-                                                   choice, reason);
-    evbuffer_add(out, st->prefix, st->prefix_len);
-    evbuffer_add(out, buf, (size_t)n);
-    close_chunk(st, out);
-}
-
-static void usage_chunk(const sim_stream *st, struct evbuffer *out) {
-    long completion = (long)st->gen.tokens * st->gen.choices;
-    evbuffer_add(out, st->prefix, st->prefix_len);
-    evbuffer_add_printf(out,
-                        "],\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld,"
-                        "\"completion_tokens\":%ld}}\n\n",
-                        st->gen.prompt_tokens, st->gen.prompt_tokens + completion, completion);
-}
-
-/* The faults that end the stream early after fault_arg token chunks. */
+/* The faults that end the stream early after fault_arg step frames. */
 static bool stops_early(sim_fault fault) {
     return fault == SIM_FAULT_CUT || fault == SIM_FAULT_RESET_AFTER;
 }
 
 /* Writes the frames of the next step into out. */
 static step_result write_step(sim_stream *st, struct evbuffer *out) {
-    const sim_generation *gen = &st->gen;
+    const sim_stream_format *fmt = st->fmt;
     sim_fault fault = st->opt.fault;
-    if (st->step == 0 && gen->api == SIM_API_CHAT)
-        for (int c = 0; c < gen->choices; c++)
-            role_chunk(st, out, c);
+    if (st->step == 0 && fmt->begin != NULL) fmt->begin(st, out);
     if (stops_early(fault) && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
-    for (int c = 0; c < gen->choices; c++) {
-        token_chunk(st, out, c, st->step);
-        st->token_chunks++;
-        if (stops_early(fault) && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
-        if (st->token_chunks == 1 && fault == SIM_FAULT_MALFORMED)
-            evbuffer_add(out, broken_frame, sizeof(broken_frame) - 1);
-        if (st->token_chunks == 1 && fault == SIM_FAULT_MID_ERROR) {
-            evbuffer_add(out, mid_error_frame, sizeof(mid_error_frame) - 1);
-            evbuffer_add(out, done_frame, sizeof(done_frame) - 1);
-            return STEP_END;
+    if (st->step < st->steps) {
+        /* A stream that stops early or fails must not look finished. */
+        bool last = fmt->finish_in_last && st->step == st->steps - 1 && !stops_early(fault) &&
+                    fault != SIM_FAULT_MID_ERROR;
+        for (int c = 0; c < st->gen.choices; c++) {
+            st->produced += fmt->frame(st, out, c, st->step, last);
+            st->token_chunks++;
+            if (stops_early(fault) && st->token_chunks >= st->opt.fault_arg) return STEP_CUT;
+            if (st->token_chunks == 1 && fault == SIM_FAULT_MALFORMED) fmt->malformed(st, out);
+            if (st->token_chunks == 1 && fault == SIM_FAULT_MID_ERROR) {
+                fmt->mid_error(st, out);
+                return STEP_END;
+            }
         }
+        if (++st->step < st->steps) return STEP_MORE;
     }
-    if (++st->step < gen->tokens) return STEP_MORE;
     /* A cut that asks for more chunks than there are still never finishes the stream. */
     if (stops_early(fault)) return STEP_CUT;
-    for (int c = 0; c < gen->choices; c++)
-        finish_chunk(st, out, c);
-    if (gen->include_usage) usage_chunk(st, out);
-    evbuffer_add(out, done_frame, sizeof(done_frame) - 1);
+    if (fmt->finish != NULL) fmt->finish(st, out);
     return STEP_END;
 }
 
@@ -206,7 +122,7 @@ static void stream_pump(sim_stream *st) {
              evbuffer_get_length(out) < SIM_STREAM_BATCH);
 
     if (result == STEP_END) {
-        long completion = (long)st->gen.tokens * st->gen.choices;
+        long completion = sim_generation_completion(&st->gen);
         bool success = st->opt.fault == SIM_FAULT_NONE || st->opt.fault == SIM_FAULT_MALFORMED;
         int model = st->base.model;
         long prompt = st->gen.prompt_tokens;
@@ -235,44 +151,50 @@ static void stream_pump(sim_stream *st) {
 
 static void stream_destroy(sim_inflight *fl) {
     sim_stream *st = (sim_stream *)fl;
+    sim_generation_release(&st->gen);
+    free(st->model_json);
     free(st->prefix);
     free(st);
 }
 
 static const sim_inflight_ops stream_ops = {.on_timer = on_timer, .destroy = stream_destroy};
 
-void sim_stream_start(sim_worker *w, struct evhttp_request *req, const sim_generation *gen,
-                      const sim_options *opt) {
+sim_stream *sim_stream_new(sim_worker *w, const sim_stream_format *fmt, sim_generation *gen,
+                           const sim_options *opt, int steps) {
     sim_stream *st = calloc(1, sizeof(*st));
-    char id[64];
-    sim_make_id(w, gen->api == SIM_API_CHAT ? "chatcmpl-" : "cmpl-", id, sizeof(id));
-    const char *object = gen->api == SIM_API_CHAT ? "chat.completion.chunk" : "text_completion";
-    size_t cap = strlen(gen->model_json) + 160;
-    char *prefix = st ? malloc(cap) : NULL;
-    if (prefix == NULL) {
+    /* The echoed model may live in the worker's echo buffer, which the next request reuses. */
+    char *model_json = st ? strdup(gen->model_json ? gen->model_json : "") : NULL;
+    if (model_json == NULL) {
         free(st);
-        sim_reply_error(w, req, opt->error_shape, 500, NULL, "out of memory");
-        return;
+        return NULL;
     }
-    int n = snprintf(prefix, cap,
-                     "data: {\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":\"%s\","
-                     "\"choices\":[",
-                     id, object, (long)time(NULL), gen->model_json);
-    st->prefix = prefix;
-    st->prefix_len = (size_t)n < cap ? (size_t)n : cap - 1;
+    st->fmt = fmt;
+    st->model_json = model_json;
     st->gen = *gen;
-    st->gen.model_json = NULL; /* may point into the worker's echo buffer; the prefix has it */
+    st->gen.model_json = model_json;
+    gen->tool = NULL;
+    gen->stop = NULL;
     st->opt = *opt;
+    st->steps = steps;
+    st->base.worker = w;
+    return st;
+}
 
+void sim_stream_discard(sim_stream *st) {
+    if (st != NULL) stream_destroy(&st->base);
+}
+
+void sim_stream_run(sim_stream *st, struct evhttp_request *req) {
+    sim_worker *w = st->base.worker;
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(headers, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(headers, "Content-Type", st->fmt->content_type);
     evhttp_add_header(headers, "Cache-Control", "no-cache");
     evhttp_add_header(headers, "X-Accel-Buffering", "no");
     /* Headers now, as vLLM (Starlette) does; the first token after first_token_ms. Once
      * evhttp writes, it watches the socket itself, so no watch_client here. */
-    sim_inflight_begin(&st->base, &stream_ops, w, req, gen->model, false);
+    sim_inflight_begin(&st->base, &stream_ops, w, req, st->gen.model, false);
     sim_count(&w->stats.streams_started, 1);
     evhttp_send_reply_start(req, 200, NULL);
     /* stall: the head and then silence, until the client leaves (or sim_stop). */
-    if (opt->fault != SIM_FAULT_STALL) sim_inflight_arm(&st->base, opt->first_token_ms);
+    if (st->opt.fault != SIM_FAULT_STALL) sim_inflight_arm(&st->base, st->opt.first_token_ms);
 }

@@ -48,3 +48,51 @@ void sim_text_append(struct evbuffer *out, int count) {
     }
     if (used > 0) evbuffer_add(out, buf, used);
 }
+
+int sim_token_id(int k) {
+    return 1000 + k % WORD_COUNT;
+}
+
+double sim_token_logprob(int k) {
+    /* Exact in binary, so every printer writes the same digits. */
+    return -(double)(1 + k % 7) / 16.0;
+}
+
+/* True when `stop`, without surrounding blanks, is word k. */
+static bool stop_equals(json_object *stop, int k) {
+    if (!json_object_is_type(stop, json_type_string)) return false;
+    const char *s = json_object_get_string(stop);
+    size_t len = (size_t)json_object_get_string_len(stop);
+    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+        s++;
+        len--;
+    }
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    size_t wlen;
+    const char *word = sim_token_text(k, &wlen);
+    if (k > 0) {
+        word++;
+        wlen--;
+    }
+    return len == wlen && len > 0 && memcmp(s, word, len) == 0;
+}
+
+int sim_text_stop_index(json_object *stop, int count, json_object **matched) {
+    if (stop == NULL) return -1;
+    bool many = json_object_is_type(stop, json_type_array);
+    size_t n = many ? json_object_array_length(stop) : 1;
+    /* The text repeats every WORD_COUNT words: no later word can match a first time. */
+    int limit = count < WORD_COUNT ? count : WORD_COUNT;
+    for (int k = 0; k < limit; k++) {
+        for (size_t i = 0; i < n; i++) {
+            json_object *candidate = many ? json_object_array_get_idx(stop, i) : stop;
+            if (stop_equals(candidate, k)) {
+                *matched = candidate;
+                return k;
+            }
+        }
+    }
+    return -1;
+}

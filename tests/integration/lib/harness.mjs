@@ -104,6 +104,9 @@ export async function startSim(args = []) {
   proc.url = `http://127.0.0.1:${port}`;
   const control = proc.stdout.match(/aigw-sim control on (http:\/\/[^\s]+)/);
   proc.controlUrl = control ? control[1].replace(/\/$/, '') : proc.url;
+  // --engine mindie: its management port (/health), a listener of its own as MindIE's is
+  const management = proc.stdout.match(/aigw-sim management on (http:\/\/[^\s]+)/);
+  proc.managementUrl = management ? management[1].replace(/\/$/, '') : null;
   // an instance-wide fault (status:500, hang, refuse, none...): the whole engine misbehaves
   proc.setFault = async (fault, extra = {}) => {
     const res = await fetch(`${proc.controlUrl}/sim/fault`, {
