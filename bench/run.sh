@@ -97,14 +97,14 @@ ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# target_name url model stream proxy_pid|-
+# target_name url model stream proxy_pid|- [wrk script, default chat.lua]
 measure() {
-  local name=$1 url=$2 model=$3 stream=$4 pid=$5
-  MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d2s -s "$here/chat.lua" "$url" > /dev/null # warm-up
+  local name=$1 url=$2 model=$3 stream=$4 pid=$5 script=$here/${6:-chat.lua}
+  MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d2s -s "$script" "$url" > /dev/null # warm-up
   local before=0
   [ "$pid" != - ] && before=$(cpu_ticks "$pid")
   local out
-  out=$(MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d"$duration" --latency -s "$here/chat.lua" "$url")
+  out=$(MODEL=$model STREAM=$stream wrk -t2 -c"$conns" -d"$duration" --latency -s "$script" "$url")
   local rps p50 p99 reqs errors non2xx cpu_us=- rss=-
   rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
   p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
@@ -149,3 +149,20 @@ measure "aigw weights + 3 rules" "http://127.0.0.1:$aigw_port/v1/chat/completion
 measure "aigw one failover" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-failover 0 "$aigw_pid"
 awk '/^aigw single/ {s = $NF} /^aigw weights/ {r = $NF} /^aigw one/ {f = $NF}
      END {printf "\nrouted / single requests/s: %.2f; failover / single: %.2f\n", r / s, f / s}' "$tmp/rps"
+
+# The same conversation in Anthropic's Messages API (POST /v1/messages): converted to the
+# canonical OpenAI request, sent to the same OpenAI-compatible engine, and its answer (or every
+# stream chunk) converted back into Anthropic's shape.
+for stream in 0 1; do
+  kind=$([ "$stream" = 1 ] && echo "stream, 64 tokens" || echo "non-stream, 1 KB body")
+  echo
+  echo "### Anthropic in, OpenAI engine out, $kind, aigw only"
+  echo
+  echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
+  echo "|---|---|---|---|---|---|---|---|"
+  : > "$tmp/rps"
+  measure "aigw /v1/chat/completions" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-model "$stream" "$aigw_pid"
+  measure "aigw /v1/messages" "http://127.0.0.1:$aigw_port/v1/messages" bench-model "$stream" "$aigw_pid" messages.lua
+  awk '/^aigw \/v1\/chat/ {p = $NF} /^aigw \/v1\/messages/ {m = $NF}
+       END {printf "\nmessages / chat completions requests/s: %.2f\n", m / p}' "$tmp/rps"
+done

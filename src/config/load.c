@@ -30,6 +30,10 @@ typedef struct loader {
     gw_config *cfg;
     gw_config_errors *errs;
     const char *sim_base_url;
+    yaml_node_t *current_key; /* the key whose value a handler is reading */
+    /* the keys of the channel being read that only its engine adapter knows */
+    gw_engine_option engine_options[32];
+    size_t engine_option_count;
 } loader;
 
 static void add_error(loader *ld, const yaml_node_t *node, const char *fmt, ...)
@@ -205,9 +209,10 @@ static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const 
         if (duplicate_key(ld, node, pair, what)) continue;
         const char *name = (const char *)key->data.scalar.value;
         const key_spec *spec = specs;
-        while (spec->key && strcmp(spec->key, name))
+        while (spec->key && strcmp(spec->key, name) && strcmp(spec->key, "*"))
             spec++;
-        if (spec->key) {
+        if (spec->key) { /* "*", last in a table, takes the keys the table does not name */
+            ld->current_key = key;
             spec->handle(ld, value, target);
             continue;
         }
@@ -376,8 +381,7 @@ INT_FIELD(h_hl_max_backoff, ((gw_health_policy *)t)->max_backoff_ms, "health.max
 static gw_discovery_config *discovery_of(loader *ld, gw_channel *ch) {
     if (!ch->discovery) {
         gw_discovery_config *dc = gw_arena_alloc(&ld->cfg->arena, sizeof *dc);
-        dc->scheme = "http";
-        dc->path = "/v1";
+        dc->scheme = "http"; /* the path's default depends on the engine: see finish_discovery */
         ch->discovery = dc;
     }
     return (gw_discovery_config *)ch->discovery;
@@ -445,7 +449,15 @@ static void h_ch_discovery(loader *ld, yaml_node_t *v, void *t) {
         return;
     }
     if (!dc->srv && !dc->port) add_error(ld, v, "discovery needs a port (or srv: true)");
-    /* the whole setting as text: a reload with the same one keeps the running discovery */
+}
+
+/* Once the channel's type is known: the default path (OpenAI-style base URLs end in /v1, the
+ * self-hosted engines' are the server root), and the whole setting as text, so a reload with the
+ * same one keeps the running discovery. */
+static void finish_discovery(loader *ld, gw_channel *ch) {
+    gw_discovery_config *dc = (gw_discovery_config *)ch->discovery;
+    if (!dc || !dc->dns) return;
+    if (!dc->path) dc->path = !strcmp(ch->type, "openai") ? "/v1" : "";
     char key[2048];
     int n = snprintf(key, sizeof key, "%s|%d|%d|%d|%s|%s", dc->dns, dc->port, dc->srv,
                      dc->interval_ms, dc->scheme, dc->path);
@@ -464,8 +476,12 @@ static void h_hl_path(loader *ld, yaml_node_t *v, void *t) {
     else
         ((gw_health_policy *)t)->path = path;
 }
+static void h_hl_active(loader *ld, yaml_node_t *v, void *t) {
+    get_bool(ld, v, "health.active", &((gw_health_policy *)t)->active);
+}
 static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
-    static const key_spec specs[] = {{"failures", h_hl_failures},
+    static const key_spec specs[] = {{"active", h_hl_active},
+                                     {"failures", h_hl_failures},
                                      {"backoff_ms", h_hl_backoff},
                                      {"max_backoff_ms", h_hl_max_backoff},
                                      {"path", h_hl_path},
@@ -514,6 +530,55 @@ static void h_ch_forward(loader *ld, yaml_node_t *v, void *t) {
     }
 }
 
+/* A key no channel has: the engine adapter's own (management_url, deployment, ...), handed to it
+ * once the channel's type is known. */
+static void h_ch_engine_option(loader *ld, yaml_node_t *v, void *t) {
+    (void)t;
+    const char *key = (const char *)ld->current_key->data.scalar.value;
+    if (ld->engine_option_count == sizeof ld->engine_options / sizeof ld->engine_options[0]) {
+        add_error(ld, ld->current_key, "too many keys in one channel");
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "channel %s", key);
+    const char *value = get_string(ld, v, what);
+    if (!value) return;
+    ld->engine_options[ld->engine_option_count++] =
+        (gw_engine_option){.key = key,
+                           .value = value,
+                           .line = (int)ld->current_key->start_mark.line + 1,
+                           .column = (int)ld->current_key->start_mark.column + 1};
+}
+
+/* The adapter reads its own keys, sets the channel's headers and declares its health probe. */
+static void configure_engine(loader *ld, yaml_node_t *item, gw_channel *ch) {
+    gw_engine_config_error err = {.option = -1};
+    const char *name = ch->name ? ch->name : "?";
+    if (ch->engine && ch->engine->configure(ch, &ld->cfg->arena, ld->engine_options,
+                                            ld->engine_option_count, &err) < 0) {
+        if (err.option >= 0 && (size_t)err.option < ld->engine_option_count) {
+            const gw_engine_option *o = &ld->engine_options[err.option];
+            yaml_node_t at = {
+                .start_mark = {.line = (size_t)o->line - 1, .column = (size_t)o->column - 1}};
+            add_error(ld, &at, "channel '%s': %s", name, err.message);
+        } else {
+            add_error(ld, item, "channel '%s': %s", name, err.message);
+        }
+        return;
+    }
+    if (ch->engine && !ch->headers)
+        add_error(ld, item, "channel '%s': out of memory for its headers", name);
+    if (ch->health.active && !ch->health.path) {
+        if (ch->health.probe_path)
+            ch->health.path = ch->health.probe_path;
+        else
+            add_error(ld, item,
+                      "channel '%s': type %s has no health probe of its own; set health.path", name,
+                      ch->type);
+    }
+    finish_discovery(ld, ch);
+}
+
 static void h_channels(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
     if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "channels") < 0) return;
@@ -529,6 +594,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"endpoints", h_ch_endpoints},
                                      {"health", h_ch_health},
                                      {"discovery", h_ch_discovery},
+                                     {"*", h_ch_engine_option},
                                      {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
@@ -544,6 +610,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                         .max_backoff_ms = 30000,
                                         .interval_ms = 5000,
                                         .timeout_ms = 2000};
+        ld->engine_option_count = 0;
         walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!ch->name) add_error(ld, item, "channel needs a name");
@@ -559,6 +626,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
             ch->endpoint_urls[0] = ch->base_url;
             ch->endpoint_url_count = 1;
         }
+        configure_engine(ld, item, ch); /* the adapter may check the URLs */
         if (ch->health.backoff_ms > ch->health.max_backoff_ms)
             add_error(ld, item, "channel '%s': health.backoff_ms is over health.max_backoff_ms",
                       ch->name ? ch->name : "?");
@@ -1007,14 +1075,6 @@ static void finish_channel(loader *ld, gw_channel *ch) {
         ch->source = gw_pools_acquire_static(ch->name, ch->endpoints, ch->endpoint_count);
         if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory", ch->name);
     }
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-    if (ch->api_key && *ch->api_key) {
-        char auth[1100];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", ch->api_key);
-        h = curl_slist_append(h, auth);
-    }
-    ch->headers = h;
 }
 
 /* The last reference to a snapshot is gone: its endpoints lose a holder (an atomic decrement,

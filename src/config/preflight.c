@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/tls.h"
+#include "engines/engine.h"
 
 enum {
     PROBE_CONNECT_TIMEOUT_MS = 2000,
@@ -155,21 +156,16 @@ static int probe_start(channel_probe *p, const gw_channel *ch, CURLM *multi) {
     size_t base_len = strlen(base_url);
     while (base_len && base_url[base_len - 1] == '/')
         base_len--;
-    static const char suffix[] = "/models";
-    p->url = malloc(base_len + sizeof suffix);
+    const char *suffix = ch->engine->models_path; /* the engine's own model list */
+    size_t suffix_len = strlen(suffix);
+    p->url = malloc(base_len + suffix_len + 1);
     p->easy = curl_easy_init();
     if (!p->url || !p->easy) return -1;
     memcpy(p->url, base_url, base_len);
-    memcpy(p->url + base_len, suffix, sizeof suffix);
-    p->headers = curl_slist_append(NULL, "Accept: application/json");
-    if (ch->api_key && *ch->api_key) {
-        char auth[1100];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", ch->api_key);
-        p->headers = curl_slist_append(p->headers, auth);
-    }
+    memcpy(p->url + base_len, suffix, suffix_len + 1);
     CURL *e = p->easy;
     curl_easy_setopt(e, CURLOPT_URL, p->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, ch->headers); /* the adapter's authentication */
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
     curl_easy_setopt(e, CURLOPT_PRIVATE, p);
@@ -186,7 +182,6 @@ static void probe_free(channel_probe *p, CURLM *multi) {
         curl_multi_remove_handle(multi, p->easy);
         curl_easy_cleanup(p->easy);
     }
-    curl_slist_free_all(p->headers);
     free(p->url);
     free(p->body);
 }
@@ -309,6 +304,11 @@ int gw_preflight_probe(const gw_config *cfg, FILE *out, FILE *err) {
     for (size_t i = 0; i < cfg->channel_count; i++) {
         const gw_channel *ch = &cfg->channels[i];
         if (!ch->endpoint_url_count || !strcmp(ch->endpoint_urls[0], "builtin:sim")) continue;
+        if (!ch->engine->models_path) {
+            fprintf(out, "%s: channel '%s': type %s lists no models; not probed\n",
+                    config_name(cfg), ch->name, ch->type);
+            continue;
+        }
         if (probe_start(&probes[count++], ch, multi) < 0) {
             fprintf(err, "%s: warning: channel '%s': cannot list models: out of memory\n",
                     config_name(cfg), ch->name);

@@ -40,6 +40,10 @@ typedef struct gw_health_policy {
     int interval_ms;
     int timeout_ms;
     int port;
+    /* probe this base URL instead of the endpoint's own (MindIE's management_url) */
+    const char *base_url;
+    int active;             /* health.active: check with the engine's own probe */
+    const char *probe_path; /* that probe, declared by the engine adapter; NULL: none */
 } gw_health_policy;
 
 /* `discovery:` of a channel: the A/AAAA (or SRV) records of a name, re-resolved on their TTL or
@@ -60,9 +64,10 @@ typedef struct gw_channel {
     const char *name;
     const char *type; /* engine adapter name */
     const struct gw_engine_ops *engine;
+    const void *engine_conf;      /* the adapter's own settings, parsed once (snapshot arena) */
     const char *base_url;         /* as configured; "builtin:sim" is the in-process simulator */
     const char *api_key;          /* NULL: no Authorization header */
-    struct curl_slist *headers;   /* Content-Type, Authorization, Expect: built once, read-only */
+    struct curl_slist *headers;   /* built once by the adapter (auth style, versions), read-only */
     const char **forward_headers; /* client headers passed on; "x-foo-*" matches a prefix */
     size_t forward_header_count;
     gw_timeouts timeouts;

@@ -7,8 +7,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-enum { GW_ENDPOINT_API_COUNT = 3 }; /* chat, completions, embeddings: as gw_api_kind */
-
 typedef enum {
     GW_ENDPOINT_HEALTHY,
     GW_ENDPOINT_EJECTED, /* failed: skipped until ejected_until_ns, then one probe */
@@ -16,9 +14,8 @@ typedef enum {
 } gw_endpoint_state;
 
 typedef struct gw_endpoint {
-    char *key;      /* "channel\nbase_url": one state per channel and address */
-    char *base_url; /* as configured (or discovered) */
-    char *url[GW_ENDPOINT_API_COUNT];
+    char *key;       /* "channel\nbase_url": one state per channel and address */
+    char *base_url;  /* as configured (or discovered); the adapter appends its paths */
     atomic_int refs; /* snapshots, endpoint sets and attempts that hold it; 0: swept */
     atomic_int state;
     atomic_int in_flight; /* attempts running now, over every worker */

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "core/protocol-t.h"
+
 struct evbuffer;
 
 /* The answer when even an error body cannot be allocated: static, written as it is. */
@@ -16,9 +18,8 @@ struct evbuffer;
 void gw_openai_error(struct evbuffer *out, const char *message, const char *type, const char *code,
                      const char *param);
 
-/* An upstream's error body of any shape (OpenAI nested, SGLang/old-vLLM flat, TGI/MindIE
- * {"error","error_type"}, plain text, empty) rewritten to OpenAI's shape. */
-void gw_openai_normalize_error(int status, const char *body, size_t len, struct evbuffer *out);
+/* Writes a neutral error (an engine's, normalized; or the gateway's own) in OpenAI's shape. */
+void gw_openai_error_write(struct evbuffer *out, const gw_error_info *e);
 
 /* The OpenAI error type conventionally paired with an HTTP status. */
 const char *gw_openai_error_type(int status);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/config-t.h"
+#include "core/protocol-t.h"
 
 struct json_object;
 struct evbuffer;
@@ -29,18 +30,24 @@ typedef struct gw_req {
     gw_http_req *http;          /* NULL once the client has gone */
     char id[40];
     size_t id_len;
-    gw_api_kind api;
-    char client[64]; /* peer address and scheme, kept for the log after the client left */
+    gw_api_kind api;  /* the canonical API the request was converted to */
+    const char *path; /* the API path called, as the route table names it */
+    /* the caller's dialect: how its body is read and every answer and error written */
+    const gw_protocol_ops *protocol;
+    void *protocol_state; /* the protocol's own (a stream's open blocks), freed by it */
+    char client[64];      /* peer address and scheme, kept for the log after the client left */
     int tls;
 
     struct evbuffer *body_buf; /* the request body, moved out of the connection */
     const char *body;          /* body_buf made contiguous */
     size_t body_len;
-    struct json_object *json;
-    const char *model_name; /* as the caller wrote it (inside json) */
+    struct json_object *json; /* the canonical (OpenAI) request */
+    char *canonical_body;     /* body converted from another dialect (owned), else NULL */
+    const char *model_name;   /* as the caller wrote it (inside json) */
     size_t model_name_len;
     int stream;
-    int include_usage; /* validated now; metering will rely on it */
+    int include_usage; /* the caller wants a usage chunk at the end of its stream */
+    gw_usage usage;    /* what the engine reported, normalized: metering reads it */
 
     const gw_model *model;
     const gw_target_group *group; /* the model's targets, or those of the rule that held */

@@ -12,9 +12,6 @@
 #include "filters/access_log.h"
 #include "filters/filter.h"
 
-static const char *const api_paths[GW_API_COUNT] = {"/v1/chat/completions", "/v1/completions",
-                                                    "/v1/embeddings"};
-
 /* Escaped names are capped at 255 bytes each: a caller's model name can be megabytes long. */
 enum { NAME_CAP = 256, LINE_CAP = 4096 };
 
@@ -29,6 +26,13 @@ static void access_log_done(gw_req *r) {
         gw_json_escape(channel, sizeof channel, r->channel->name, strlen(r->channel->name));
     double first_byte_ms = r->t_first_byte ? (double)(r->t_first_byte - r->t_start) / 1e6 : -1;
     double total_ms = (double)(r->t_end - r->t_start) / 1e6;
+    char usage[160] = "null"; /* what metering will bill, as the engine reported it */
+    if (r->usage.known)
+        snprintf(usage, sizeof usage,
+                 "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"cached_tokens\":%lld,"
+                 "\"reasoning_tokens\":%lld}",
+                 (long long)r->usage.prompt_tokens, (long long)r->usage.completion_tokens,
+                 (long long)r->usage.cached_tokens, (long long)r->usage.reasoning_tokens);
     size_t prefix = gw_log_prefix(line, sizeof line, GW_LOG_INFO, "access");
     /* the fixed text, three names, the id, the client and the numbers stay far under LINE_CAP */
     int n =
@@ -38,10 +42,10 @@ static void access_log_done(gw_req *r) {
                  "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"attempts\":%zu,"
                  "\"stream\":%s,"
                  "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
-                 "\"bytes_out\":%llu,\"error\":%s%s%s}\n",
-                 r->id, r->client, r->tls ? "https" : "http", api_paths[r->api], model, served,
-                 channel, r->attempt_count, r->stream ? "true" : "false", r->status, first_byte_ms,
-                 total_ms, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+                 "\"bytes_out\":%llu,\"usage\":%s,\"error\":%s%s%s}\n",
+                 r->id, r->client, r->tls ? "https" : "http", r->path, model, served, channel,
+                 r->attempt_count, r->stream ? "true" : "false", r->status, first_byte_ms, total_ms,
+                 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, usage,
                  r->error_code ? "\"" : "", r->error_code ? r->error_code : "null",
                  r->error_code ? "\"" : "");
     if (n <= 0 || prefix + (size_t)n >= sizeof line) return; /* cannot happen: fields bounded */

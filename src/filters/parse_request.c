@@ -177,16 +177,25 @@ static gw_filter_rc parse_request(gw_req *r) {
                     "the request body must be a JSON object, found %s", type_name(root));
         return GW_FILTER_RESPOND;
     }
+    if (has_duplicate_model(r)) { /* in the body as sent, whatever its dialect */
+        gw_req_fail(r, 400, "invalid_request_error", "invalid_value", "model",
+                    "the request body names 'model' more than once");
+        return GW_FILTER_RESPOND;
+    }
+    if (r->protocol->to_canonical) { /* another dialect: checked in its terms, then converted */
+        gw_error_info err;
+        char message[512];
+        if (r->protocol->to_canonical(r, &err, message, sizeof message) < 0) {
+            gw_req_fail_with(r, &err);
+            return GW_FILTER_RESPOND;
+        }
+        root = r->json;
+    }
     json_object *model = NULL;
     json_object_object_get_ex(root, "model", &model);
     if (!model || !json_object_is_type(model, json_type_string) ||
         json_object_get_string_len(model) == 0)
         return bad_field(r, "model", "a non-empty string", model);
-    if (has_duplicate_model(r)) {
-        gw_req_fail(r, 400, "invalid_request_error", "invalid_value", "model",
-                    "the request body names 'model' more than once");
-        return GW_FILTER_RESPOND;
-    }
     r->model_name = json_object_get_string(model);
     r->model_name_len = (size_t)json_object_get_string_len(model);
 

@@ -10,7 +10,6 @@
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
-#include "core/openai_error.h"
 #include "filters/filter.h"
 #include "filters/request.h"
 #include "core/worker-t.h"
@@ -67,13 +66,10 @@ static int sink_client_full(gw_req *r) {
 /* After the first byte the status line is gone: a failure becomes an error event the client's
  * SDK raises, followed by [DONE], never a silent end. */
 static void end_stream(gw_req *r, gw_attempt *a) {
-    struct evbuffer *tail = a->out; /* the attempt's own buffer: what a failure left is dropped */
+    struct evbuffer *tail = a->io.out; /* the attempt's own: what a failure left is dropped */
     evbuffer_drain(tail, evbuffer_get_length(tail));
     if (a->fail_status) {
-        evbuffer_add(tail, "data: ", 6);
-        gw_openai_error(tail, a->fail_message,
-                        gw_openai_error_type_for(a->fail_status, a->fail_code), a->fail_code, NULL);
-        evbuffer_add(tail, "\n\ndata: [DONE]\n\n", 16);
+        r->protocol->stream_error(r, &a->error, tail);
         r->error_code = a->fail_code;
         sink_stream_data(r, tail);
     }
@@ -85,12 +81,19 @@ static void end_stream(gw_req *r, gw_attempt *a) {
     gw_req_finish(r);
 }
 
-/* A whole answer: the engine's (translated, or its error normalized) with its status. */
+/* A whole answer: the engine's, translated, or its error normalized, in the caller's dialect. */
 static void respond_answer(gw_req *r, gw_attempt *a) {
     int status = a->status;
-    if (status >= 300) {
+    if (a->fail_kind == GW_FAIL_STATUS) {
+        status = a->error.status;
         if (status < 400) status = 502; /* a redirect or an odd 1xx is no answer for a client */
         r->error_code = "upstream_error";
+        if (!a->answer && !(a->answer = evbuffer_new())) {
+            gw_req_fail(r, 503, "server_error", "out_of_memory", NULL,
+                        "the gateway is out of memory");
+            return;
+        }
+        r->protocol->error_body(r, &a->error, a->answer);
     } else {
         r->error_code = NULL;
     }
@@ -126,9 +129,9 @@ static int may_fail_over(const gw_req *r, const gw_attempt *a) {
         return (f->on & GW_FAILOVER_ON_CONNECT) != 0;
     case GW_FAIL_TIMEOUT:
         return !a->deadline_armed && (f->on & GW_FAILOVER_ON_TIMEOUT);
-    case GW_FAIL_STATUS:
-        if (a->status == 429) return (f->on & GW_FAILOVER_ON_429) != 0;
-        return a->status >= 500 && (f->on & GW_FAILOVER_ON_5XX);
+    case GW_FAIL_STATUS: /* the engine's status, or the one its error event stands for */
+        if (a->error.status == 429) return (f->on & GW_FAILOVER_ON_429) != 0;
+        return a->error.status >= 500 && (f->on & GW_FAILOVER_ON_5XX);
     default:
         return 0;
     }
@@ -173,8 +176,7 @@ static void sink_done(gw_req *r, gw_attempt *a) {
                start_next_attempt(r) == 0) {
         return; /* the next attempt answers */
     } else if (a->fail_status) {
-        gw_req_fail(r, a->fail_status, gw_openai_error_type_for(a->fail_status, a->fail_code),
-                    a->fail_code, NULL, "%s", a->fail_message);
+        gw_req_fail_with(r, &a->error);
     } else {
         respond_answer(r, a);
     }

@@ -37,7 +37,8 @@ static void on_client_abort(gw_http_req *http, void *ud) {
     gw_req_finish(r);
 }
 
-void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
+void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind api,
+                  const gw_protocol_ops *protocol) {
     gw_req *r = calloc(1, sizeof *r);
     struct evbuffer *body = evbuffer_new();
     if (!r || !body) {
@@ -51,6 +52,8 @@ void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api) {
     r->cfg = gw_config_ref(w->cfg);
     r->http = http;
     r->api = api;
+    r->protocol = protocol;
+    r->path = path;
     r->t_start = http->start_ns;
     r->body_buf = body;
     snprintf(r->client, sizeof r->client, "%s", http->peer);
@@ -91,15 +94,9 @@ size_t gw_req_headers(const gw_req *r, gw_http_header out[3]) {
     return 3;
 }
 
-void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
-                 const char *fmt, ...) {
-    char message[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    r->status = status;
-    r->error_code = code ? code : type;
+void gw_req_fail_with(gw_req *r, const gw_error_info *e) {
+    r->status = e->status;
+    r->error_code = e->code ? e->code : e->type;
     if (r->http) {
         struct evbuffer *body = evbuffer_new();
         gw_http_header extra[3];
@@ -108,9 +105,9 @@ void gw_req_fail(gw_req *r, int status, const char *type, const char *code, cons
         r->http = NULL;
         http->on_abort = NULL;
         if (body) {
-            gw_openai_error(body, message, type, code, param);
+            r->protocol->error_body(r, e, body);
             r->bytes_out = evbuffer_get_length(body);
-            gw_http_respond_buffer(http, status, "application/json", body, extra, extra_count);
+            gw_http_respond_buffer(http, e->status, "application/json", body, extra, extra_count);
             evbuffer_free(body);
         } else {
             static const char oom[] = GW_OPENAI_OOM_BODY;
@@ -119,6 +116,23 @@ void gw_req_fail(gw_req *r, int status, const char *type, const char *code, cons
         }
     }
     gw_req_finish(r);
+}
+
+void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
+                 const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof message ? (size_t)n : sizeof message - 1;
+    gw_error_info e = {.status = status,
+                       .type = type,
+                       .code = code,
+                       .param = param,
+                       .message = message,
+                       .message_len = len};
+    gw_req_fail_with(r, &e);
 }
 
 void gw_req_cut_for_shutdown(gw_req *r) {
@@ -145,6 +159,8 @@ void gw_req_finish(gw_req *r) {
         w->requests = r->next;
     if (r->next) r->next->prev = r->prev;
     if (r->json) json_object_put(r->json);
+    free(r->canonical_body);
+    if (r->protocol->free_state) r->protocol->free_state(r);
     evbuffer_free(r->body_buf);
     gw_config_unref(r->cfg);
     free(r);

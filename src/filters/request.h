@@ -14,12 +14,19 @@ static inline gw_http_header gw_req_id_header(const gw_req *r) {
  * x-aigw-channel (who served, or was tried last) and x-aigw-attempts. Returns the count. */
 size_t gw_req_headers(const gw_req *r, gw_http_header out[3]);
 
-/* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. */
-void gw_req_start(gw_worker *w, gw_http_req *http, gw_api_kind api);
+/* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. path is
+ * the route's (static) path; protocol the caller's dialect; api the canonical API (a request in
+ * another dialect may change it). */
+void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind api,
+                  const gw_protocol_ops *protocol);
 
-/* Answers with an OpenAI error body. `param` and `code` may be NULL. Finishes the request. */
+/* Answers with an error in the caller's dialect. `param` and `code` may be NULL. Finishes the
+ * request. */
 void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Answers with the error in the caller's dialect, with its status. Finishes the request. */
+void gw_req_fail_with(gw_req *r, const gw_error_info *e);
 
 /* The drain deadline passed (or a second signal came): ends the request now with an explicit
  * error, a 503 before its response began, an error event and [DONE] in a running stream. */

@@ -11,21 +11,25 @@
 #include "core/error_response.h"
 #include "core/openai_error.h"
 #include "filters/request.h"
+#include "inbound/protocol.h"
 
 typedef struct api_route {
     const char *path;
     int method;
     int kind; /* gw_api_kind for proxied routes, else -1 - gw_route_kind */
+    const gw_protocol_ops *protocol;
 } api_route;
 
 static const api_route routes[] = {
-    {"/v1/chat/completions", HTTP_POST, GW_API_CHAT},
-    {"/v1/completions", HTTP_POST, GW_API_COMPLETIONS},
-    {"/v1/embeddings", HTTP_POST, GW_API_EMBEDDINGS},
-    {"/v1/models", HTTP_GET, -1 - GW_ROUTE_MODELS},
-    {"/healthz", HTTP_GET, -1 - GW_ROUTE_HEALTH},
-    {"/readyz", HTTP_GET, -1 - GW_ROUTE_READY},
-    {NULL, 0, 0},
+    {"/v1/chat/completions", HTTP_POST, GW_API_CHAT, &gw_protocol_openai},
+    {"/v1/completions", HTTP_POST, GW_API_COMPLETIONS, &gw_protocol_openai},
+    {"/v1/embeddings", HTTP_POST, GW_API_EMBEDDINGS, &gw_protocol_openai},
+    /* Anthropic's Messages API, served by any channel through the canonical chat form */
+    {"/v1/messages", HTTP_POST, GW_API_CHAT, &gw_protocol_anthropic},
+    {"/v1/models", HTTP_GET, -1 - GW_ROUTE_MODELS, NULL},
+    {"/healthz", HTTP_GET, -1 - GW_ROUTE_HEALTH, NULL},
+    {"/readyz", HTTP_GET, -1 - GW_ROUTE_READY, NULL},
+    {NULL, 0, 0, NULL},
 };
 
 static void respond_oom(gw_http_req *req) {
@@ -91,7 +95,7 @@ void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
         if (rt->method != req->method && !(rt->method == HTTP_GET && req->method == HTTP_HEAD))
             continue;
         if (rt->kind >= 0) {
-            gw_req_start(w, req, (gw_api_kind)rt->kind);
+            gw_req_start(w, req, rt->path, (gw_api_kind)rt->kind, rt->protocol);
         } else if (rt->kind == -1 - GW_ROUTE_MODELS) {
             respond_models(w, req);
         } else if (rt->kind == -1 - GW_ROUTE_HEALTH) {

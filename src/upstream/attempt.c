@@ -11,6 +11,7 @@
 #include "core/forwarding.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/openai_error.h"
 #include "core/worker-t.h"
 #include "engines/engine.h"
 #include "upstream/endpoints.h"
@@ -28,6 +29,11 @@ static void set_failure(gw_attempt *a, int status, gw_fail_kind kind, const char
     a->fail_kind = kind;
     a->fail_code = code;
     snprintf(a->fail_message, sizeof a->fail_message, "%s (request id %s)", message, a->r->id);
+    a->error = (gw_error_info){.status = status,
+                               .type = gw_openai_error_type_for(status, code),
+                               .code = code,
+                               .message = a->fail_message,
+                               .message_len = strlen(a->fail_message)};
     va_list ap;
     va_start(ap, detail_fmt);
     vsnprintf(a->fail_detail, sizeof a->fail_detail, detail_fmt, ap);
@@ -38,7 +44,7 @@ void gw_attempt_log_failure(const gw_attempt *a) {
     const gw_req *r = a->r;
     char detail[sizeof a->fail_detail * 2], url[512], channel[256];
     gw_json_escape(detail, sizeof detail, a->fail_detail, strlen(a->fail_detail));
-    const char *u = a->endpoint ? a->endpoint->url[r->api] : "";
+    const char *u = a->url;
     gw_json_escape(url, sizeof url, u, strlen(u));
     gw_json_escape(channel, sizeof channel, a->channel->name, strlen(a->channel->name));
     gw_log_warn("upstream_failed",
@@ -74,7 +80,7 @@ static void detach_transfer(gw_attempt *a) {
  * now, so a stream that fails before its first event can still be answered (or retried) whole. */
 static void flush_stream(gw_attempt *a) {
     gw_req *r = a->r;
-    if (!r->http || evbuffer_get_length(a->out) == 0) return;
+    if (!r->http || evbuffer_get_length(a->io.out) == 0) return;
     if (!a->committed) {
         a->committed = 1;
         if (a->sink->stream_begin(r, a) < 0) {
@@ -83,29 +89,53 @@ static void flush_stream(gw_attempt *a) {
             return;
         }
     }
-    if (a->sink->stream_data(r, a->out) < 0)
+    if (a->sink->stream_data(r, a->io.out) < 0)
         set_failure(a, 502, GW_FAIL_LOCAL, "response_filter",
                     "a response filter rejected the stream",
                     "a response filter rejected a stream event");
 }
 
+/* The engine reported an error inside its answer (an error event, or an error body under a
+ * 2xx): the caller gets it as the engine said it; failover treats it like an error status. */
+static void set_engine_failure(gw_attempt *a, const char *where) {
+    if (a->fail_status) return;
+    gw_error_info *e = &a->io.error;
+    size_t len =
+        e->message_len < sizeof a->error_text - 1 ? e->message_len : sizeof a->error_text - 1;
+    memcpy(a->error_text, e->message, len);
+    a->error_text[len] = '\0';
+    a->error = *e;
+    a->error.message = a->error_text;
+    a->error.message_len = len;
+    if (a->error.status < 400) a->error.status = 502;
+    a->fail_status = a->error.status;
+    a->fail_kind = GW_FAIL_STATUS;
+    a->fail_code = "upstream_error";
+    snprintf(a->fail_message, sizeof a->fail_message, "%.200s", a->error_text);
+    snprintf(a->fail_detail, sizeof a->fail_detail, "the engine reported an error %s: %.300s",
+             where, a->error_text);
+}
+
 static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data,
                         size_t len) {
     gw_attempt *a = ud;
-    (void)event;
-    (void)event_len;
-    if (a->done_marker_seen) return 0;
-    int done = 0;
-    const char *err = NULL;
-    if (a->channel->engine->translate_event(a->r, data, len, a->out, &done, &err) < 0) {
+    if (a->stream_done) return 0;
+    switch (a->channel->engine->stream_event(&a->io, event, event_len, data, len)) {
+    case GW_EVENT_CONTINUE:
+        return 0;
+    case GW_EVENT_END:
+        a->stream_done = 1;
+        return 0;
+    case GW_EVENT_ERROR:
+        set_engine_failure(a, "in its stream");
+        return 1;
+    default:
         set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_malformed_event",
                     "the upstream sent a malformed stream event",
-                    "malformed stream event (%s): %.*s", err ? err : "invalid",
+                    "malformed stream event (%s): %.*s", a->io.err ? a->io.err : "invalid",
                     (int)(len < 200 ? len : 200), data);
         return 1;
     }
-    if (done) a->done_marker_seen = 1;
-    return 0;
 }
 
 void gw_attempt_resume(gw_attempt *a) {
@@ -141,6 +171,13 @@ static void begin_relay(gw_attempt *a) {
     a->status = (int)status;
     if (r->stream && status >= 200 && status < 300 && content_type &&
         !strncasecmp(content_type, "text/event-stream", 17)) {
+        size_t state_size = a->channel->engine->stream_state_size;
+        a->io.state = state_size ? calloc(1, state_size) : NULL;
+        if (state_size && !a->io.state) {
+            set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                        "out of memory");
+            return;
+        }
         a->mode = GW_RELAY_STREAM;
         gw_sse_init(&a->sse, r->cfg->max_event_bytes, on_sse_event, a);
     } else {
@@ -246,18 +283,17 @@ static void finish_buffered(gw_attempt *a) {
     gw_req *r = a->r;
     const gw_engine_ops *engine = a->channel->engine;
     const char *body = a->body ? a->body : "";
-    a->answer = evbuffer_new();
-    if (!a->answer) {
-        set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
-                    "out of memory");
-        return;
-    }
     if (a->status >= 200 && a->status < 300) {
-        const char *err = NULL;
-        if (engine->translate_response(r, body, a->body_len, a->answer, &err) < 0)
+        int rc = engine->response(&a->io, body, a->body_len);
+        a->answer = a->io.out; /* the translation went straight into the answer */
+        a->io.out = NULL;
+        if (rc == GW_EVENT_ERROR)
+            set_engine_failure(a, "in its answer");
+        else if (rc < 0)
             set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_malformed_response",
-                        "the upstream returned a malformed response", "malformed JSON (%s): %.*s",
-                        err ? err : "invalid", (int)(a->body_len < 200 ? a->body_len : 200), body);
+                        "the upstream returned a malformed response", "malformed answer (%s): %.*s",
+                        a->io.err ? a->io.err : "invalid",
+                        (int)(a->body_len < 200 ? a->body_len : 200), body);
     } else if (a->status == 404) {
         char message[200];
         snprintf(message, sizeof message,
@@ -268,7 +304,8 @@ static void finish_buffered(gw_attempt *a) {
                     "upstream answered 404 for model '%s': %.*s", a->target->upstream_model,
                     (int)(a->body_len < 300 ? a->body_len : 300), body);
     } else {
-        engine->normalize_error(a->status, body, a->body_len, a->answer);
+        engine->error(a->status, body, a->body_len, &a->error, a->error_text, sizeof a->error_text);
+        if (a->error.status < 400) a->error.status = a->status >= 400 ? a->status : 502;
         a->fail_kind = GW_FAIL_STATUS; /* an answer to relay, but one failover may retry */
         gw_log_debug("upstream_error_status", "\"request_id\":\"%s\",\"status\":%d", r->id,
                      a->status);
@@ -324,7 +361,10 @@ static void finish(gw_attempt *a, CURLcode result) {
     if (r->http && !a->fail_status) {
         if (a->mode == GW_RELAY_STREAM) {
             if (gw_sse_finish(&a->sse) == 0) flush_stream(a);
-            if (!a->done_marker_seen && a->channel->engine->stream_has_done_marker)
+            if (!a->fail_status && !a->stream_done && a->channel->engine->stream_end(&a->io) == 0)
+                a->stream_done = 1; /* an engine that ends streams by closing them (TGI) */
+            flush_stream(a);
+            if (!a->fail_status && !a->stream_done)
                 set_failure(a, 502, a->committed ? GW_FAIL_BROKEN : GW_FAIL_CONNECT,
                             "upstream_stream_cut",
                             "the upstream ended the stream before it was complete",
@@ -450,15 +490,30 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     atomic_fetch_add_explicit(&endpoint->refs, 1, memory_order_relaxed);
     a->sink = sink;
     a->t_start = gw_now_ns();
-    a->out = evbuffer_new();
+    a->io = (gw_engine_io){.r = r, .target = target, .out = evbuffer_new()};
     a->timer = evtimer_new(r->worker->base, on_timer, a);
-    const char *body = NULL, *err = NULL;
-    size_t body_len = 0;
-    if (!a->out || !a->timer)
+    r->usage = (gw_usage){0}; /* what this attempt's engine reports */
+    gw_engine_call call = {0};
+    const char *err = NULL;
+    int status = 500;
+    if (!a->io.out || !a->timer)
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
-    if (ch->engine->build_request(r, &body, &body_len, &a->owned_body, &err) < 0)
-        return fail_start(a, 500, "upstream_request_failed",
+    if (ch->engine->prepare(r, target, &call, &status, &err) < 0) {
+        a->owned_body = call.owned_body;
+        if (status == 400) return fail_start(a, 400, "unsupported_by_engine", err, err);
+        return fail_start(a, status, "upstream_request_failed",
                           "the gateway could not build the upstream request", err);
+    }
+    a->owned_body = call.owned_body;
+    size_t base_len = strlen(endpoint->base_url);
+    while (base_len && endpoint->base_url[base_len - 1] == '/')
+        base_len--;
+    int url_len =
+        snprintf(a->url, sizeof a->url, "%.*s%s", (int)base_len, endpoint->base_url, call.path);
+    if (url_len < 0 || (size_t)url_len >= sizeof a->url)
+        return fail_start(a, 500, "upstream_request_failed",
+                          "the gateway could not build the upstream request",
+                          "the upstream URL is too long");
     a->easy = gw_curl_easy_get(r->worker->curl);
     if (!a->easy || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch))))
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
@@ -468,10 +523,12 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
         gw_log(GW_LOG_DEBUG, "upstream_start",
                "\"request_id\":\"%s\",\"channel\":\"%s\",\"api\":%d,\"stream\":%s,"
                "\"body_bytes\":%zu",
-               r->id, channel, (int)r->api, r->stream ? "true" : "false", body_len);
+               r->id, channel, (int)r->api, r->stream ? "true" : "false", call.body_len);
     }
+    const char *body = call.body;
+    size_t body_len = call.body_len;
     CURL *e = a->easy;
-    curl_easy_setopt(e, CURLOPT_URL, endpoint->url[r->api]);
+    curl_easy_setopt(e, CURLOPT_URL, a->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -523,9 +580,13 @@ void gw_attempt_free(gw_attempt *a) {
     end_in_flight(a);
     gw_endpoint_release(a->endpoint);
     if (a->timer) event_free(a->timer);
-    if (a->out) evbuffer_free(a->out);
     if (a->answer) evbuffer_free(a->answer);
     if (a->mode == GW_RELAY_STREAM) gw_sse_free(&a->sse);
+    if (a->io.state) {
+        if (a->channel->engine->stream_free) a->channel->engine->stream_free(a->io.state);
+        free(a->io.state);
+    }
+    if (a->io.out) evbuffer_free(a->io.out);
     free(a->body);
     curl_slist_free_all(a->headers);
     free(a->owned_body);

@@ -11,6 +11,7 @@
 
 #include "core/request-t.h"
 #include "core/sse.h"
+#include "engines/engine.h"
 
 struct evbuffer;
 struct event;
@@ -53,25 +54,32 @@ struct gw_attempt {
     CURL *easy;
     struct curl_slist *headers; /* per attempt only when headers are forwarded */
     char *owned_body;
+    char url[2048]; /* the endpoint's base URL and the adapter's path */
     gw_relay_mode mode;
-    int status;    /* the engine's HTTP status, 0 before its head */
-    int committed; /* stream bytes went to the client: no other channel can take over */
-    int paused;    /* curl holds data until the client drains */
-    int done_marker_seen;
+    int status;      /* the engine's HTTP status, 0 before its head */
+    int committed;   /* stream bytes went to the client: no other channel can take over */
+    int paused;      /* curl holds data until the client drains */
+    int stream_done; /* the engine's terminal event came: the stream is complete */
     int got_head;
     int finished;
-    /* the outcome: fail_status 0 is success. fail_message is for the caller (no channel, no
-     * address), fail_detail for the log */
+    /* the outcome: fail_status 0 is success (or an engine's error answer, relayed: fail_kind
+     * GW_FAIL_STATUS). fail_message is for the caller (no channel, no address), fail_detail for
+     * the log; error is what the caller's protocol renders, the gateway's failure or the
+     * engine's error normalized */
     int fail_status;
     gw_fail_kind fail_kind;
     const char *fail_code;
     char fail_message[256];
     char fail_detail[CURL_ERROR_SIZE + 128];
+    gw_error_info error;
+    char error_text[1024];
     /* a buffered answer, held once and contiguous: sized from Content-Length when sent */
     char *body;
     size_t body_len, body_cap;
-    struct evbuffer *out;    /* translated stream bytes on their way to the sink */
-    struct evbuffer *answer; /* a buffered answer translated (2xx) or normalized (error) */
+    struct evbuffer *answer; /* a buffered 2xx answer in the caller's dialect */
+    /* the adapter's translation context: its stream state, and io.out, the caller's stream bytes
+     * on their way to the sink */
+    gw_engine_io io;
     gw_sse_parser sse;
     struct event *timer; /* first-byte, then idle-gap deadline */
     int64_t t_start, t_head, t_end;

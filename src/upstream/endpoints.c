@@ -9,15 +9,10 @@
 #include "core/config.h"
 #include "core/log.h"
 
-static const char *const api_suffix[GW_ENDPOINT_API_COUNT] = {"/chat/completions", "/completions",
-                                                              "/embeddings"};
-
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_endpoint *registry;
 
 static void endpoint_free(gw_endpoint *ep) {
-    for (int i = 0; i < GW_ENDPOINT_API_COUNT; i++)
-        free(ep->url[i]);
     free(ep->base_url);
     free(ep->key);
     free(ep);
@@ -28,21 +23,7 @@ static gw_endpoint *endpoint_new(const char *key, const char *base_url) {
     if (!ep) return NULL;
     ep->key = strdup(key);
     ep->base_url = strdup(base_url);
-    size_t len = strlen(base_url);
-    while (len && base_url[len - 1] == '/')
-        len--;
-    int ok = ep->key && ep->base_url;
-    for (int i = 0; ok && i < GW_ENDPOINT_API_COUNT; i++) {
-        size_t slen = strlen(api_suffix[i]);
-        ep->url[i] = malloc(len + slen + 1);
-        if (!ep->url[i]) {
-            ok = 0;
-            break;
-        }
-        memcpy(ep->url[i], base_url, len);
-        memcpy(ep->url[i] + len, api_suffix[i], slen + 1);
-    }
-    if (!ok) {
+    if (!ep->key || !ep->base_url) {
         endpoint_free(ep);
         return NULL;
     }

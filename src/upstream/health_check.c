@@ -85,8 +85,8 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud) {
 
 static void check_endpoint(gw_health_checker *hc, const gw_channel *ch, gw_endpoint *ep) {
     char url[1024];
-    if (gw_health_check_url(ep->base_url, ch->health.port, ch->health.path, url, sizeof url) < 0)
-        return;
+    const char *base = ch->health.base_url ? ch->health.base_url : ep->base_url;
+    if (gw_health_check_url(base, ch->health.port, ch->health.path, url, sizeof url) < 0) return;
     probe *p = calloc(1, sizeof *p);
     CURL *e = p ? gw_curl_easy_get(hc->curl) : NULL;
     if (!e) {

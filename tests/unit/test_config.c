@@ -5,11 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/load.h"
+#include "engines/engine.h"
 
 static gw_config *load(const char *yaml, gw_config_errors *errs) {
     return gw_config_load_string("t.yaml", yaml, strlen(yaml), "http://127.0.0.1:1/v1", errs);
@@ -31,8 +33,8 @@ static void default_config_loads(void **state) {
     assert_int_equal(cfg->https.port, 8443);
     assert_int_equal(cfg->admin.port, 9090);
     assert_non_null(gw_config_find_model(cfg, "chat", 4));
-    assert_string_equal(cfg->channels[0].endpoints[0]->url[GW_API_CHAT],
-                        "http://127.0.0.1:1/v1/chat/completions");
+    assert_string_equal(cfg->channels[0].endpoints[0]->base_url, "http://127.0.0.1:1/v1");
+    assert_string_equal(cfg->channels[0].engine->name, "openai");
     assert_true(strlen(cfg->admin_token) == 32); /* generated */
     gw_config_unref(cfg);
 }
@@ -74,8 +76,7 @@ static void full_config_values(void **state) {
     assert_string_equal(target->upstream_model_json, "\"Qwen/Qwen2.5-7B\"");
     assert_null(gw_config_find_model(cfg, "gpt-4", 5));
     const gw_channel *ch = target->channel;
-    assert_string_equal(ch->endpoints[0]->url[GW_API_EMBEDDINGS],
-                        "http://10.0.0.1:8000/v1/embeddings");
+    assert_string_equal(ch->endpoints[0]->base_url, "http://10.0.0.1:8000/v1/");
     assert_int_equal(ch->timeouts.connect_ms, 100);
     assert_int_equal(ch->timeouts.idle_ms, 2000);
     assert_int_equal(ch->timeouts.first_byte_ms, 120000); /* default kept */
@@ -127,6 +128,58 @@ static void missing_env_and_duplicates_rejected(void **state) {
     assert_true(has_error(&errs, "environment variable AIGW_NOPE is not set"));
     assert_true(has_error(&errs, "channel 'a' is defined twice"));
     assert_true(has_error(&errs, "model 'm' is defined twice"));
+}
+
+/* Each engine adapter reads the channel keys only it knows, and refuses what it does not. */
+static void engine_keys_read_by_their_adapter(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    const char *bad =
+        "channels:\n"
+        "  - {name: t, type: tgi, base_url: \"http://h:8080\", deployment: x}\n"
+        "  - {name: z, type: azure, base_url: \"http://h\"}\n"
+        "  - {name: v, type: vllm, base_url: \"http://h:8000/v1\"}\n"
+        "  - {name: s, type: sglang, base_url: \"http://h:30000\", api: grpc}\n"
+        "  - {name: a, type: anthropic, base_url: \"http://h\", health: {active: true}}\n"
+        "models:\n"
+        "  - {name: m, channel: t}\n";
+    assert_null(load(bad, &errs));
+    assert_true(has_error(&errs, "t.yaml:2:53: channel 't': unknown key 'deployment' for a "
+                                 "channel of type tgi"));
+    assert_true(has_error(&errs, "type azure needs deployment"));
+    assert_true(has_error(&errs, "type vllm takes the server's root URL, without /v1"));
+    assert_true(has_error(&errs, "channel 's'"));
+    assert_true(has_error(&errs, "type anthropic has no health probe of its own; set health.path"));
+
+    const char *good =
+        "channels:\n"
+        "  - name: az\n"
+        "    type: azure\n"
+        "    base_url: \"http://h\"\n"
+        "    deployment: gpt-4o\n"
+        "    api_key: k\n"
+        "  - name: ascend\n"
+        "    type: mindie\n"
+        "    base_url: \"http://h:1025\"\n"
+        "    management_url: \"http://h:1026\"\n"
+        "    api: native\n"
+        "    chat_template: qwen\n"
+        "  - {name: gpu, type: vllm, base_url: \"http://h:8000\", health: {active: true}}\n"
+        "models:\n"
+        "  - {name: m, channel: az}\n";
+    gw_config *cfg = load(good, &errs);
+    assert_non_null(cfg);
+    const gw_channel *az = &cfg->channels[0], *ascend = &cfg->channels[1], *gpu = &cfg->channels[2];
+    assert_string_equal(az->engine->name, "azure");
+    int api_key = 0;
+    for (const struct curl_slist *h = az->headers; h; h = h->next)
+        api_key += !strcmp(h->data, "api-key: k");
+    assert_int_equal(api_key, 1);
+    /* MindIE's health lives on its management port: checks go there by default */
+    assert_string_equal(ascend->health.base_url, "http://h:1026");
+    assert_string_equal(ascend->health.path, "/health");
+    assert_string_equal(gpu->health.path, "/health");
+    gw_config_unref(cfg);
 }
 
 /* A second `channels:` once overflowed the heap (the loader sized the list for the new one and
@@ -199,6 +252,7 @@ int main(void) {
         cmocka_unit_test(yaml_syntax_error_has_position),
         cmocka_unit_test(missing_env_and_duplicates_rejected),
         cmocka_unit_test(duplicate_keys_rejected_at_every_level),
+        cmocka_unit_test(engine_keys_read_by_their_adapter),
         cmocka_unit_test(names_of_any_length_survive),
         cmocka_unit_test(framing_headers_cannot_be_forwarded),
     };

@@ -38,7 +38,7 @@ static void failures_eject_one_probe_recovers(void **state) {
     gw_health_policy policy = {.failures = 2, .backoff_ms = 100, .max_backoff_ms = 400};
     gw_endpoint *ep = gw_endpoints_acquire("c", "http://127.0.0.1:1/v1");
     assert_non_null(ep);
-    assert_string_equal(ep->url[0], "http://127.0.0.1:1/v1/chat/completions");
+    assert_string_equal(ep->base_url, "http://127.0.0.1:1/v1");
     int64_t t = 1000000000;
     gw_endpoint_report(ep, &policy, "c", 1, "upstream_timeout", t);
     assert_true(gw_endpoint_usable(ep, t)); /* one failure is not enough */

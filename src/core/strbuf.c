@@ -1,0 +1,73 @@
+/* The growable byte buffer (see strbuf.h). */
+#include "core/strbuf.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json_string.h"
+
+/* Far above any text the gateway builds (that is bounded by the request it came from); only
+ * keeps a size computation from overflowing when max is not set. */
+#define STRBUF_DEFAULT_MAX ((size_t)1 << 30)
+
+void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len) {
+    size_t max = b->max ? b->max : STRBUF_DEFAULT_MAX;
+    if (b->failed || !len) return;
+    if (len > max || b->len > max - len) {
+        b->failed = 1;
+        return;
+    }
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = 1;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+}
+
+void gw_strbuf_adds(gw_strbuf *b, const char *s) {
+    gw_strbuf_add(b, s, strlen(s));
+}
+
+void gw_strbuf_add_int(gw_strbuf *b, int64_t v) {
+    char text[24];
+    int n = snprintf(text, sizeof text, "%" PRId64, v);
+    gw_strbuf_add(b, text, n > 0 ? (size_t)n : 0);
+}
+
+static void strbuf_sink(void *b, const char *s, size_t len) {
+    gw_strbuf_add(b, s, len);
+}
+
+void gw_strbuf_add_json_escaped(gw_strbuf *b, const char *s, size_t len) {
+    gw_json_string_escape(s, len, strbuf_sink, b);
+}
+
+void gw_strbuf_add_json(gw_strbuf *b, json_object *v) {
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (!text) {
+        b->failed = 1;
+        return;
+    }
+    gw_strbuf_add(b, text, len);
+}
+
+void gw_strbuf_free(gw_strbuf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}

@@ -1,0 +1,29 @@
+/* A growable byte buffer with a ceiling, for text built piece by piece (engine request bodies,
+ * canonical answers and chunks, prompts): appends past `max`, or an allocation that fails,
+ * latch `failed` and are dropped, so callers append freely and check once at the end. */
+#ifndef AIGW_CORE_STRBUF_H
+#define AIGW_CORE_STRBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+typedef struct gw_strbuf {
+    char *data; /* malloc'd, not NUL-terminated; the owner frees it (gw_strbuf_free) */
+    size_t len, cap;
+    size_t max; /* 0: 1 GiB */
+    int failed;
+} gw_strbuf;
+
+void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len);
+void gw_strbuf_adds(gw_strbuf *b, const char *s);
+void gw_strbuf_add_int(gw_strbuf *b, int64_t v);
+/* s escaped as the inside of a JSON string, without quotes (see core/json_string.h). */
+void gw_strbuf_add_json_escaped(gw_strbuf *b, const char *s, size_t len);
+/* v as compact JSON text, json-c's, slashes left alone (PLAIN | NOSLASHESCAPE). */
+void gw_strbuf_add_json(gw_strbuf *b, struct json_object *v);
+/* Releases the memory and clears failed; max stays. */
+void gw_strbuf_free(gw_strbuf *b);
+
+#endif

@@ -1,0 +1,272 @@
+#include "engines/openai_wire.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json_scan.h"
+
+/* One byte-level change to the caller's body: [start, end) becomes `with`. */
+typedef struct body_edit {
+    size_t start, end;
+    const char *with;
+    size_t with_len;
+} body_edit;
+
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Where the member whose value begins at value_start has its key, when the key is written
+ * plainly (no escapes); -1 otherwise. */
+static int plain_key_start(const char *body, size_t value_start, const char *key,
+                           size_t *key_start) {
+    size_t i = value_start, klen = strlen(key);
+    while (i > 0 && is_space(body[i - 1]))
+        i--;
+    if (i == 0 || body[i - 1] != ':') return -1;
+    i--;
+    while (i > 0 && is_space(body[i - 1]))
+        i--;
+    if (i < klen + 2 || body[i - 1] != '"' || body[i - klen - 2] != '"' ||
+        memcmp(body + i - klen - 1, key, klen))
+        return -1;
+    *key_start = i - klen - 2;
+    return 0;
+}
+
+static const char *not_served(gw_api_kind api) {
+    switch (api) {
+    case GW_API_CHAT:
+        return "this model's engine does not serve /v1/chat/completions";
+    case GW_API_COMPLETIONS:
+        return "this model's engine does not serve /v1/completions";
+    default:
+        return "this model's engine does not serve /v1/embeddings";
+    }
+}
+
+int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *t,
+                           gw_engine_call *call, int *status, const char **err) {
+    call->path = w->paths[r->api];
+    call->owned_body = NULL;
+    if (!call->path) {
+        *status = 400;
+        *err = not_served(r->api);
+        return -1;
+    }
+    body_edit edits[3];
+    size_t n = 0;
+    gw_json_scan_result scan;
+    if (t->rewrite) {
+        if (gw_json_scan(r->body, r->body_len, "model", &scan) < 0 || scan.key_count != 1) {
+            *status = 500;
+            *err = "cannot locate the model member in the request body";
+            return -1;
+        }
+        edits[n++] = (body_edit){scan.value_start, scan.value_end, t->upstream_model_json,
+                                 t->upstream_model_json_len};
+    }
+    size_t key_start;
+    if (w->rename_max_completion_tokens &&
+        json_object_object_get_ex(r->json, "max_completion_tokens", NULL) &&
+        !json_object_object_get_ex(r->json, "max_tokens", NULL) &&
+        gw_json_scan(r->body, r->body_len, "max_completion_tokens", &scan) == 0 &&
+        scan.key_count == 1 &&
+        plain_key_start(r->body, scan.value_start, "max_completion_tokens", &key_start) == 0)
+        edits[n++] = (body_edit){key_start, key_start + 23, "\"max_tokens\"", 12};
+    /* metering needs every stream's usage; a caller that set stream_options decided itself */
+    if (r->stream && w->request_usage && !r->include_usage &&
+        !json_object_object_get_ex(r->json, "stream_options", NULL)) {
+        size_t open = 0;
+        while (open < r->body_len && r->body[open] != '{')
+            open++;
+        static const char ask[] = "\"stream_options\":{\"include_usage\":true},";
+        edits[n++] = (body_edit){open + 1, open + 1, ask, sizeof ask - 1};
+    }
+    if (!n) {
+        call->body = r->body;
+        call->body_len = r->body_len;
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) /* in body order */
+        for (size_t j = i; j > 0 && edits[j].start < edits[j - 1].start; j--) {
+            body_edit tmp = edits[j];
+            edits[j] = edits[j - 1];
+            edits[j - 1] = tmp;
+        }
+    size_t len = r->body_len;
+    for (size_t i = 0; i < n; i++)
+        len = len - (edits[i].end - edits[i].start) + edits[i].with_len;
+    char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        *status = 503;
+        *err = "out of memory";
+        return -1;
+    }
+    size_t from = 0, at = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + at, r->body + from, edits[i].start - from);
+        at += edits[i].start - from;
+        memcpy(buf + at, edits[i].with, edits[i].with_len);
+        at += edits[i].with_len;
+        from = edits[i].end;
+    }
+    memcpy(buf + at, r->body + from, r->body_len - from);
+    call->body = call->owned_body = buf;
+    call->body_len = len;
+    return 0;
+}
+
+static int64_t int_member(json_object *obj, const char *key) {
+    json_object *v;
+    return obj && json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+int gw_usage_scan(const char *json, size_t len, gw_usage *u) {
+    const char *p = json, *end = json + len;
+    while (p < end && (p = memmem(p, (size_t)(end - p), "\"usage\"", 7))) {
+        const char *q = p + 7;
+        while (q < end && is_space(*q))
+            q++;
+        if (q >= end || *q != ':') {
+            p += 7;
+            continue;
+        }
+        q++;
+        while (q < end && is_space(*q))
+            q++;
+        if (q >= end || *q != '{') {
+            p = q;
+            continue;
+        }
+        json_tokener *tok = json_tokener_new();
+        if (!tok) return 0;
+        json_object *usage = json_tokener_parse_ex(tok, q, (int)(end - q));
+        json_tokener_free(tok);
+        if (!usage) return 0;
+        json_object *details;
+        u->prompt_tokens = int_member(usage, "prompt_tokens");
+        u->completion_tokens = int_member(usage, "completion_tokens");
+        u->cached_tokens = json_object_object_get_ex(usage, "prompt_tokens_details", &details)
+                               ? int_member(details, "cached_tokens")
+                               : 0;
+        u->reasoning_tokens =
+            json_object_object_get_ex(usage, "completion_tokens_details", &details)
+                ? int_member(details, "reasoning_tokens")
+                : 0;
+        u->known = 1;
+        json_object_put(usage);
+        return 1;
+    }
+    return 0;
+}
+
+/* The model value's span when the caller's name must replace the engine's. */
+static void model_span(const gw_engine_io *io, const char *json, const gw_json_scan_result *scan,
+                       size_t *start, size_t *end) {
+    *start = *end = 0;
+    if (io->target->rewrite && scan->key_count && json[scan->value_start] == '"') {
+        *start = scan->value_start;
+        *end = scan->value_end;
+    }
+}
+
+int gw_openai_wire_response(const gw_openai_wire *w, gw_engine_io *io, const char *body,
+                            size_t len) {
+    (void)w;
+    gw_json_scan_result scan;
+    if (gw_json_scan(body, len, "model", &scan) < 0) {
+        io->err = scan.error;
+        return -1;
+    }
+    if (!scan.is_object) {
+        io->err = "a JSON object";
+        return -1;
+    }
+    gw_usage_scan(body, len, &io->r->usage);
+    size_t ms, me;
+    model_span(io, body, &scan, &ms, &me);
+    return gw_emit_response(io, body, len, ms, me) < 0 ? -1 : 0;
+}
+
+/* An engine error sent as a stream event (vLLM: data: {"error": {...}}): its numeric code, when
+ * it is an HTTP status, says what kind. */
+static int stream_error(gw_engine_io *io, const char *data, size_t len) {
+    gw_engine_fail(io, 500, data, len);
+    if (io->error.code_json) {
+        long code = strtol(io->error.code_json, NULL, 10);
+        if (code >= 400 && code <= 599) io->error.status = (int)code;
+    }
+    return GW_EVENT_ERROR;
+}
+
+/* MindIE: usage inside the finish chunk. The chunk goes on with "usage":null, and the usage
+ * follows in a chunk of its own, as OpenAI sends it, when the caller asked for it. */
+static int split_usage(gw_engine_io *io, const char *data, size_t len) {
+    gw_json_scan_result scan;
+    if (gw_json_scan(data, len, "usage", &scan) < 0 || !scan.key_count) return -1;
+    size_t us = scan.value_start, ue = scan.value_end, out_len = len - (ue - us) + 4;
+    char *chunk = malloc(out_len);
+    if (!chunk) {
+        io->err = "out of memory";
+        return -1;
+    }
+    memcpy(chunk, data, us);
+    memcpy(chunk + us, "null", 4);
+    memcpy(chunk + us + 4, data + ue, len - ue);
+    int rc = gw_json_scan(chunk, out_len, "model", &scan);
+    size_t ms = 0, me = 0;
+    if (rc == 0) model_span(io, chunk, &scan, &ms, &me);
+    rc = rc < 0 ? -1 : gw_emit_chunk(io, chunk, out_len, ms, me);
+    free(chunk);
+    if (rc < 0 || !io->r->include_usage) return rc;
+    const gw_usage *u = &io->r->usage;
+    char usage_chunk[512];
+    int n = snprintf(usage_chunk, sizeof usage_chunk,
+                     "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+                     "\"model\":\"\",\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,"
+                     "\"completion_tokens\":%lld,\"total_tokens\":%lld}}",
+                     io->r->id, (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                     (long long)(u->prompt_tokens + u->completion_tokens));
+    const char *model_at = strstr(usage_chunk, "\"model\":\"\"") + 8;
+    return gw_emit_chunk(io, usage_chunk, (size_t)n, (size_t)(model_at - usage_chunk),
+                         (size_t)(model_at - usage_chunk) + 2);
+}
+
+int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
+                                size_t len) {
+    gw_openai_stream *s = io->state;
+    if (s->done) return GW_EVENT_CONTINUE; /* nothing counts after [DONE] */
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        s->done = 1;
+        gw_emit_end(io);
+        return GW_EVENT_END;
+    }
+    /* a chunk begins with its id; "error" near the start is an error object */
+    if (memmem(data, len < 24 ? len : 24, "\"error\"", 7)) return stream_error(io, data, len);
+    gw_json_scan_result scan;
+    if (gw_json_scan(data, len, "model", &scan) < 0) {
+        io->err = scan.error;
+        return GW_EVENT_MALFORMED;
+    }
+    if (!scan.is_object) {
+        io->err = "a JSON object";
+        return GW_EVENT_MALFORMED;
+    }
+    if (gw_usage_scan(data, len, &io->r->usage)) {
+        int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;
+        if (usage_only && !io->r->include_usage) return GW_EVENT_CONTINUE; /* asked for us */
+        if (!usage_only && w->usage_in_finish_chunk)
+            return split_usage(io, data, len) < 0 ? GW_EVENT_MALFORMED : GW_EVENT_CONTINUE;
+    }
+    size_t ms, me;
+    model_span(io, data, &scan, &ms, &me);
+    return gw_emit_chunk(io, data, len, ms, me) < 0 ? GW_EVENT_MALFORMED : GW_EVENT_CONTINUE;
+}
+
+int gw_openai_wire_stream_end(gw_engine_io *io) {
+    const gw_openai_stream *s = io->state;
+    return s->done ? 0 : -1;
+}
