@@ -41,6 +41,13 @@ static void usage(FILE *out) {
             "x-sim-fault (status:CODE, hang, stall, reset, reset:N, cut:N, malformed,\n"
             "mid-error) and x-sim-error-shape (openai, flat, tgi, empty, mindie, anthropic,\n"
             "azure; default: the engine's own).\n"
+            "Scripted answer: x-sim-text: TEXT makes the generated text exactly TEXT (UTF-8, at\n"
+            "most 16 KiB; with x-sim-text-encoding: percent it is %%XX-encoded, for any byte,\n"
+            "blanks at either end included). Its tokens are its words, each with the blanks\n"
+            "before it, or with x-sim-chunk-bytes: N (1-4096) pieces of N bytes, stretched to\n"
+            "the end of a UTF-8 character. completion_tokens counts them; max_tokens cuts\n"
+            "them (finish \"length\"), else the text ends with \"stop\". In every engine mode,\n"
+            "chat and completions, streamed or not; tool-call answers are unaffected.\n"
             "For the whole instance: POST /sim/fault {\"fault\":...} (also refuse; none\n"
             "clears), GET /sim/fault.\n");
 }

@@ -400,21 +400,23 @@ static bool request_ok(sim_worker *w, json_object *body, const sim_options *opt,
 
     gen->prompt_tokens = words > 0 ? words : 1;
     gen->cached_tokens = gen->prompt_tokens >= SIM_CACHE_MIN_PROMPT ? SIM_CACHE_READ : 0;
-    int natural = opt->output_tokens;
+    if (!sim_tools_anthropic(body, gen->message_count, tool_due, &gen->tool, p)) return false;
+    /* A tool call's short preface stays the vocabulary's: a script scripts text answers only. */
+    if (gen->tool == NULL && !sim_generation_script(gen, opt, p)) return false;
+    int natural = gen->script != NULL ? sim_script_tokens(gen->script) : opt->output_tokens;
     gen->tokens = max < natural ? (int)max : natural;
     gen->length_limited = max < natural;
-
-    if (!sim_tools_anthropic(body, gen->message_count, tool_due, &gen->tool, p)) return false;
     if (gen->tool != NULL) {
         if (gen->tokens > SIM_TOOL_TEXT_WORDS) gen->tokens = SIM_TOOL_TEXT_WORDS;
         gen->length_limited = false;
         return true;
     }
     json_object *matched = NULL;
-    int at = sim_text_stop_index(stops, gen->tokens, &matched);
+    int at = sim_text_stop_index(stops, gen->script, gen->tokens, &matched);
     if (at >= 0) {
         gen->stop = strdup(json_object_get_string(matched));
         if (gen->stop == NULL) {
+            sim_generation_release(gen);
             sim_problem_set(p, 500, NULL, "out of memory");
             return false;
         }
@@ -433,7 +435,7 @@ static void message_body(sim_worker *w, struct evbuffer *out, const sim_generati
                         id, gen->model_json);
     if (gen->tokens > 0) {
         evbuffer_add_printf(out, "{\"type\":\"text\",\"text\":\"");
-        sim_text_append(out, gen->tokens);
+        sim_text_append(out, gen->script, gen->tokens);
         evbuffer_add(out, "\"}", 2);
     }
     if (gen->tool != NULL) {

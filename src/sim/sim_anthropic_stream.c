@@ -44,13 +44,11 @@ static int frame(sim_stream *st, struct evbuffer *out, int choice, int step, boo
             evbuffer_add_printf(out, "{\"type\":\"content_block_start\",\"index\":0,"
                                      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
         }
-        size_t len;
-        const char *word = sim_token_text(step, &len);
         event(out, "content_block_delta");
         evbuffer_add_printf(out,
                             "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
                             "\"text_delta\",\"text\":\"");
-        evbuffer_add(out, word, len);
+        sim_token_append(out, gen->script, step);
         evbuffer_add(out, "\"}}\n\n", 5);
         return 1;
     }

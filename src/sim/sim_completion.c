@@ -71,7 +71,7 @@ void sim_completion_body(sim_worker *w, struct evbuffer *out, const sim_generati
                                 i ? "," : "", i);
         else
             evbuffer_add_printf(out, "%s{\"index\":%d,\"text\":\"", i ? "," : "", i);
-        sim_text_append(out, gen->tokens);
+        sim_text_append(out, gen->script, gen->tokens);
         if (chat)
             evbuffer_add_printf(out,
                                 "\",\"tool_calls\":[]},\"logprobs\":null,"

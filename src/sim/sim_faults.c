@@ -165,6 +165,31 @@ bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, s
         !header_int(req, "x-sim-output-tokens", 1, SIM_MAX_OUTPUT_TOKENS, &opt->output_tokens,
                     problem))
         return false;
+    /* A scripted answer: checked here, so a bad one is refused like any bad x-sim-* header;
+     * the generation builds its own copy later. */
+    opt->text = NULL;
+    opt->text_percent = false;
+    opt->chunk_bytes = 0;
+    opt->text_tokens = 0;
+    if (!header_int(req, "x-sim-chunk-bytes", 1, SIM_MAX_CHUNK_BYTES, &opt->chunk_bytes, problem))
+        return false;
+    const char *encoding = evhttp_find_header(headers, "x-sim-text-encoding");
+    if (encoding != NULL) {
+        if (strcasecmp(encoding, "percent") == 0) {
+            opt->text_percent = true;
+        } else if (strcasecmp(encoding, "none") != 0) {
+            sim_problem_set(problem, 400, NULL,
+                            "Invalid x-sim-text-encoding header: expected percent or none.");
+            return false;
+        }
+    }
+    const char *text = evhttp_find_header(headers, "x-sim-text");
+    if (text != NULL) {
+        if (!sim_script_check(text, opt->text_percent, opt->chunk_bytes, &opt->text_tokens,
+                              problem))
+            return false;
+        opt->text = text;
+    }
     const char *fault = evhttp_find_header(headers, "x-sim-fault");
     if (fault != NULL && !parse_fault(fault, false, &opt->fault, &opt->fault_arg)) {
         sim_problem_set(problem, 400, NULL,

@@ -37,6 +37,8 @@ enum {
     SIM_DEFAULT_DIMENSIONS = 16,
     SIM_MAX_MODEL_LEN = 8192, /* advertised in /v1/models, as vLLM's max_model_len */
     SIM_JSON_DEPTH = 64,
+    SIM_MAX_TEXT_BYTES = 16 * 1024, /* x-sim-text, as sent (before percent-decoding) */
+    SIM_MAX_CHUNK_BYTES = 4096,     /* x-sim-chunk-bytes */
 };
 
 typedef enum { SIM_API_CHAT, SIM_API_COMPLETIONS, SIM_API_EMBEDDINGS, SIM_API_MODELS } sim_api;
@@ -89,6 +91,13 @@ typedef struct sim_options {
     sim_fault fault;
     int fault_arg;
     sim_error_shape error_shape;
+    /* x-sim-text, already validated: the value lives in the request's own headers, so it is
+     * read only while the request callback runs (copies of opt kept longer never read it); the
+     * generation then holds its own sim_script. NULL = the vocabulary. */
+    const char *text;
+    bool text_percent; /* x-sim-text-encoding: percent */
+    int chunk_bytes;   /* x-sim-chunk-bytes; 0 = a token per word */
+    int text_tokens;   /* the script's tokens: its natural length */
 } sim_options;
 
 /* The instance-wide defaults set with POST /sim/fault; x-sim-* headers override them. */
@@ -132,6 +141,9 @@ typedef struct sim_tool_call {
     int fragments; /* >= 2: streams send the arguments in this many pieces, one token each */
 } sim_tool_call;
 
+/* A scripted answer (x-sim-text): the decoded text cut into tokens; immutable once built. */
+typedef struct sim_script sim_script;
+
 /* A validated generation request (any engine's), reduced to what the answer depends on. The
  * finish is, in order: a tool call, a stop sequence, length_limited, else a natural stop. */
 typedef struct sim_generation {
@@ -148,6 +160,7 @@ typedef struct sim_generation {
     long message_count;  /* chat: the messages sent (names tool call ids) */
     sim_tool_call *tool; /* owned; NULL = a text answer */
     char *stop;          /* owned: the stop sequence that ended the text; NULL = none */
+    sim_script *script;  /* owned: the scripted text; NULL = the vocabulary */
     long seed;           /* TGI / MindIE: echoed in details */
     bool has_seed;
 } sim_generation;
@@ -327,17 +340,29 @@ char *sim_json_escape_dup(const char *s);
 /* Escapes s for the inside of a JSON string into out, which holds 6 * len + 1 bytes. */
 size_t sim_json_escape(char *out, const char *s, size_t len);
 
-/* sim_text.c */
+/* sim_text.c. Every function taking a script reads the vocabulary when it is NULL. */
 long sim_count_words(const char *s, size_t len);
-/* Token k of every generated text: a word, with a leading space unless k == 0. */
-const char *sim_token_text(int k, size_t *len);
-/* Appends tokens [0, count) as one text. */
-void sim_text_append(struct evbuffer *out, int count);
+/* Raw bytes of token k: a vocabulary word (with a leading space unless k == 0), or a piece of
+ * the script, which may need JSON escaping. */
+const char *sim_token_text(const sim_script *script, int k, size_t *len);
+/* Appends token k escaped for the inside of a JSON string. */
+void sim_token_append(struct evbuffer *out, const sim_script *script, int k);
+/* Appends tokens [0, count) as one text, escaped for the inside of a JSON string. */
+void sim_text_append(struct evbuffer *out, const sim_script *script, int count);
 /* The index of the first of tokens [0, count) equal to one of `stop` (a string or an array of
  * strings, compared without surrounding blanks), or -1; *matched is then that stop string. */
-int sim_text_stop_index(json_object *stop, int count, json_object **matched);
+int sim_text_stop_index(json_object *stop, const sim_script *script, int count,
+                        json_object **matched);
 /* A stable token id for generated token k (the same word, the same id). */
-int sim_token_id(int k);
+int sim_token_id(const sim_script *script, int k);
+/* Validates an x-sim-text value (at most SIM_MAX_TEXT_BYTES, percent-encoded when `percent`,
+ * UTF-8, not empty) and counts its tokens; false with a 400 problem otherwise. */
+bool sim_script_check(const char *value, bool percent, int chunk_bytes, int *tokens,
+                      sim_problem *problem);
+/* Builds the script of a value sim_script_check accepted; NULL when out of memory. */
+sim_script *sim_script_new(const char *value, bool percent, int chunk_bytes);
+void sim_script_free(sim_script *script);
+int sim_script_tokens(const sim_script *script);
 /* A deterministic logprob for generated token k. */
 double sim_token_logprob(int k);
 
@@ -351,15 +376,21 @@ bool sim_request_model(sim_worker *w, json_object *body, int *model, const char 
 bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
                             int forced_model, const char *forced_json, sim_generation *gen,
                             sim_problem *problem);
-/* The tokens to generate: max_tokens when given (length_limited when it is less than the
- * natural output_tokens), else the natural length; bounded per request over all choices. */
-void sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens);
+/* Builds gen->script when opt has a scripted text; false with a 500 problem when out of
+ * memory. */
+bool sim_generation_script(sim_generation *gen, const sim_options *opt, sim_problem *problem);
+/* The script (sim_generation_script), then the tokens to generate: max_tokens when given
+ * (length_limited when it is less than the natural length: the script's tokens, else
+ * output_tokens; a script never runs past its end), else the natural length; bounded per request
+ * over all choices. False with a problem when out of memory. */
+bool sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens,
+                     sim_problem *problem);
 /* The served model a request names no model for: the first one (or "sim-model" when only the
  * wildcard is served). */
 void sim_request_default_model(const sim_server *s, int *model, const char **model_json);
 /* Completion tokens of the whole answer: text and tool-call argument pieces, all choices. */
 long sim_generation_completion(const sim_generation *gen);
-/* Frees what the generation owns (tool call, stop sequence). */
+/* Frees what the generation owns (tool call, stop sequence, script). */
 void sim_generation_release(sim_generation *gen);
 
 /* sim_completion.c: non-stream chat and completions answers. */
@@ -518,8 +549,8 @@ struct sim_stream {
     int reset_waits;   /* reset:N: polls spent waiting for the chunks to be sent */
 };
 
-/* A stream of `steps` frames per choice; takes gen's strings over (gen->tool and gen->stop are
- * NULL afterwards). NULL when out of memory. */
+/* A stream of `steps` frames per choice; takes gen's strings over (gen->tool, gen->stop and
+ * gen->script are NULL afterwards). NULL when out of memory. */
 sim_stream *sim_stream_new(sim_worker *w, const sim_stream_format *fmt, sim_generation *gen,
                            const sim_options *opt, int steps);
 /* Frees a stream that never ran. */

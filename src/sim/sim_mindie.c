@@ -36,18 +36,14 @@ static bool legacy_ok(sim_worker *w, json_object *body, const sim_options *opt, 
         sim_problem_set(p, 422, "max_tokens", "`max_tokens` must be a positive integer.");
         return false;
     }
-    sim_plan_tokens(gen, opt, limited, max_tokens);
-    return true;
+    return sim_plan_tokens(gen, opt, limited, max_tokens, p);
 }
 
 static int legacy_frame(sim_stream *st, struct evbuffer *out, int choice, int step, bool last) {
-    (void)st;
     (void)choice;
     (void)last;
-    size_t len;
-    const char *text = sim_token_text(step, &len);
     evbuffer_add(out, "{\"text\":[\"", 10);
-    evbuffer_add(out, text, len);
+    sim_token_append(out, st->gen.script, step);
     evbuffer_add(out, "\"]}\0", 4);
     return 1;
 }
@@ -78,13 +74,17 @@ static void legacy_generate(sim_worker *w, struct evhttp_request *req, const sim
         sim_reply_problem(w, req, opt->error_shape, &problem);
         return;
     }
-    if (sim_replacing_fault(w, req, opt, gen.model, gen.stream)) return;
+    if (sim_replacing_fault(w, req, opt, gen.model, gen.stream)) {
+        sim_generation_release(&gen);
+        return;
+    }
     if (gen.stream) {
         sim_stream *st = sim_stream_new(w, &legacy_format, &gen, opt, gen.tokens);
         if (st == NULL)
             sim_reply_error(w, req, opt->error_shape, 500, NULL, "out of memory");
         else
             sim_stream_run(st, req);
+        sim_generation_release(&gen);
         return;
     }
     json_object *prompt = sim_json_member(body, "prompt");
@@ -92,7 +92,8 @@ static void legacy_generate(sim_worker *w, struct evhttp_request *req, const sim
     sim_json_add_escaped(w->scratch, json_object_get_string(prompt),
                          (size_t)json_object_get_string_len(prompt));
     evbuffer_add(w->scratch, " ", 1);
-    sim_text_append(w->scratch, gen.tokens);
+    sim_text_append(w->scratch, gen.script, gen.tokens);
+    sim_generation_release(&gen);
     evbuffer_add(w->scratch, "\"]}", 3);
     sim_answer(w, req, opt, gen.model, gen.prompt_tokens, gen.tokens, gen.length_limited);
 }

@@ -93,10 +93,23 @@ static int frame(sim_stream *st, struct evbuffer *out, int choice, int step, boo
         evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{", choice);
         tokens = tool_delta(st, out, step);
         evbuffer_add_printf(out, "},\"logprobs\":null,\"finish_reason\":%s}", finish);
+    } else if (gen->script != NULL) {
+        /* A scripted piece may need escaping, so it is written apart. */
+        if (gen->api == SIM_API_CHAT)
+            evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{%s\"content\":\"", choice,
+                                is_mindie(st) ? "\"role\":\"assistant\"," : "");
+        else
+            evbuffer_add_printf(out, "{\"index\":%d,\"text\":\"", choice);
+        sim_token_append(out, gen->script, step);
+        evbuffer_add_printf(out,
+                            gen->api == SIM_API_CHAT
+                                ? "\"},\"logprobs\":null,\"finish_reason\":%s}"
+                                : "\",\"logprobs\":null,\"finish_reason\":%s,\"stop_reason\":null}",
+                            finish);
     } else {
         /* One snprintf per token: this is the benchmark's hot path (the words need no escaping). */
         size_t len;
-        const char *text = sim_token_text(step, &len);
+        const char *text = sim_token_text(NULL, step, &len);
         char buf[256];
         int n = gen->api == SIM_API_CHAT
                     ? snprintf(buf, sizeof(buf),

@@ -180,21 +180,38 @@ static bool optional_bool(json_object *obj, const char *key, bool *out, sim_prob
     return true;
 }
 
-void sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens) {
+bool sim_generation_script(sim_generation *gen, const sim_options *opt, sim_problem *problem) {
+    if (opt->text == NULL || gen->script != NULL) return true;
+    gen->script = sim_script_new(opt->text, opt->text_percent, opt->chunk_bytes);
+    if (gen->script != NULL) return true;
+    sim_problem_set(problem, 500, NULL, "out of memory");
+    return false;
+}
+
+bool sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, long max_tokens,
+                     sim_problem *problem) {
+    if (!sim_generation_script(gen, opt, problem)) return false;
+    const sim_script *script = gen->script;
+    int natural = script != NULL ? sim_script_tokens(script) : opt->output_tokens;
     /* As specified for the simulator: max_tokens is what it generates, and it ends on "length"
-     * when that is less than what it would have said unprompted. */
+     * when that is less than what it would have said unprompted; a script has nothing to say
+     * past its end, so there it ends on "stop". */
     if (limited) {
-        gen->length_limited = max_tokens < opt->output_tokens;
+        gen->length_limited = max_tokens < natural;
         gen->tokens = max_tokens > SIM_MAX_OUTPUT_TOKENS ? SIM_MAX_OUTPUT_TOKENS : (int)max_tokens;
+        if (script != NULL && gen->tokens > natural) gen->tokens = natural;
     } else {
-        gen->tokens = opt->output_tokens;
+        gen->tokens = natural;
     }
     /* The output bound is per request, all choices together. */
     if ((long)gen->tokens * gen->choices > SIM_MAX_OUTPUT_TOKENS) {
         gen->tokens = SIM_MAX_OUTPUT_TOKENS / gen->choices;
         gen->length_limited = true;
     }
-    if (limited && max_tokens > gen->tokens) gen->length_limited = true;
+    /* Cut short by the bound: "length" (a script that ended by itself still stops). */
+    if (limited && max_tokens > gen->tokens && (script == NULL || gen->tokens < natural))
+        gen->length_limited = true;
+    return true;
 }
 
 long sim_generation_completion(const sim_generation *gen) {
@@ -207,6 +224,8 @@ void sim_generation_release(sim_generation *gen) {
     gen->tool = NULL;
     free(gen->stop);
     gen->stop = NULL;
+    sim_script_free(gen->script);
+    gen->script = NULL;
 }
 
 bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
@@ -261,13 +280,18 @@ bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const
     /* MindIE ignores stream_options: its usage always rides in the finish chunk. */
     if (w->server->engine == SIM_ENGINE_MINDIE) gen->include_usage = false;
 
-    sim_plan_tokens(gen, opt, limited, max_tokens);
+    if (!sim_plan_tokens(gen, opt, limited, max_tokens, problem)) return false;
     if (api == SIM_API_CHAT) {
-        if (!sim_tools_openai(body, gen->message_count, &gen->tool, problem)) return false;
+        if (!sim_tools_openai(body, gen->message_count, &gen->tool, problem)) {
+            sim_generation_release(gen);
+            return false;
+        }
         if (gen->tool != NULL) {
             /* A tool call says nothing else: content null, finish_reason "tool_calls". */
             gen->tokens = 0;
             gen->length_limited = false;
+            sim_script_free(gen->script);
+            gen->script = NULL;
             if ((long)gen->tool->fragments * gen->choices > SIM_MAX_OUTPUT_TOKENS) {
                 sim_generation_release(gen);
                 sim_problem_set(problem, 400, "n", "Too many tool-call choices.");

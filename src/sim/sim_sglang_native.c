@@ -104,12 +104,13 @@ static bool request_ok(sim_worker *w, json_object *body, const sim_options *opt,
             return false;
         }
     }
-    sim_plan_tokens(gen, opt, limited, max_tokens);
+    if (!sim_plan_tokens(gen, opt, limited, max_tokens, p)) return false;
     json_object *matched = NULL;
-    int at = sim_text_stop_index(stop, gen->tokens, &matched);
+    int at = sim_text_stop_index(stop, gen->script, gen->tokens, &matched);
     if (at >= 0) {
         gen->stop = strdup(json_object_get_string(matched));
         if (gen->stop == NULL) {
+            sim_generation_release(gen);
             sim_problem_set(p, 500, NULL, "out of memory");
             return false;
         }
@@ -135,7 +136,7 @@ static void add_finish_reason(struct evbuffer *out, const sim_generation *gen) {
 static void add_output(struct evbuffer *out, const char *id_json, const sim_generation *gen,
                        int tokens, bool finished) {
     evbuffer_add_printf(out, "{\"text\":\"");
-    sim_text_append(out, tokens);
+    sim_text_append(out, gen->script, tokens);
     evbuffer_add_printf(out, "\",\"meta_info\":{\"id\":\"%s\",\"finish_reason\":", id_json);
     if (finished)
         add_finish_reason(out, gen);

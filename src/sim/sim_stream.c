@@ -174,6 +174,7 @@ sim_stream *sim_stream_new(sim_worker *w, const sim_stream_format *fmt, sim_gene
     st->gen.model_json = model_json;
     gen->tool = NULL;
     gen->stop = NULL;
+    gen->script = NULL;
     st->opt = *opt;
     st->steps = steps;
     st->base.worker = w;

@@ -132,7 +132,7 @@ static bool request_ok(sim_worker *w, json_object *body, const sim_options *opt,
     if (stream && r->decoder_input_details)
         return invalid(s, p,
                        "`decoder_input_details` == true is not supported when streaming tokens");
-    long planned = limited ? max_tokens : opt->output_tokens;
+    long planned = limited ? max_tokens : opt->text != NULL ? opt->text_tokens : opt->output_tokens;
     if (is_tgi(s) && words + planned > SIM_MAX_MODEL_LEN) {
         char message[160];
         snprintf(message, sizeof(message),
@@ -141,12 +141,13 @@ static bool request_ok(sim_worker *w, json_object *body, const sim_options *opt,
                  SIM_MAX_MODEL_LEN, words, planned);
         return invalid(s, p, message);
     }
-    sim_plan_tokens(gen, opt, limited, max_tokens);
+    if (!sim_plan_tokens(gen, opt, limited, max_tokens, p)) return false;
     json_object *matched = NULL;
-    int at = sim_text_stop_index(stop, gen->tokens, &matched);
+    int at = sim_text_stop_index(stop, gen->script, gen->tokens, &matched);
     if (at >= 0) {
         gen->stop = strdup(json_object_get_string(matched));
         if (gen->stop == NULL) {
+            sim_generation_release(gen);
             sim_problem_set(p, 500, NULL, "out of memory");
             return false;
         }
@@ -205,11 +206,9 @@ static void add_prefill(struct evbuffer *out, json_object *inputs) {
     evbuffer_add(out, "]", 1);
 }
 
-static void add_token(struct evbuffer *out, int k, bool mindie) {
-    size_t len;
-    const char *text = sim_token_text(k, &len);
-    evbuffer_add_printf(out, "{\"id\":%d,\"text\":\"", sim_token_id(k));
-    evbuffer_add(out, text, len);
+static void add_token(struct evbuffer *out, const sim_script *script, int k, bool mindie) {
+    evbuffer_add_printf(out, "{\"id\":%d,\"text\":\"", sim_token_id(script, k));
+    sim_token_append(out, script, k);
     if (mindie)
         evbuffer_add_printf(out, "\",\"logprob\":null,\"special\":null}");
     else
@@ -219,7 +218,7 @@ static void add_token(struct evbuffer *out, int k, bool mindie) {
 static void generate_body(const sim_server *s, struct evbuffer *out, const sim_generation *gen,
                           const tgi_request *r) {
     evbuffer_add_printf(out, "{\"generated_text\":\"");
-    sim_text_append(out, gen->tokens);
+    sim_text_append(out, gen->script, gen->tokens);
     evbuffer_add(out, "\"", 1);
     if (!r->details) {
         evbuffer_add(out, "}", 1);
@@ -247,7 +246,7 @@ static void generate_body(const sim_server *s, struct evbuffer *out, const sim_g
     evbuffer_add_printf(out, ",\"tokens\":[");
     for (int k = 0; k < gen->tokens; k++) {
         if (k > 0) evbuffer_add(out, ",", 1);
-        add_token(out, k, false);
+        add_token(out, gen->script, k, false);
     }
     evbuffer_add(out, "]}}", 3);
 }
@@ -260,13 +259,13 @@ static int frame(sim_stream *st, struct evbuffer *out, int choice, int step, boo
         evbuffer_add_printf(out, "data: {\"token\":");
     else
         evbuffer_add_printf(out, "data:{\"index\":%d,\"token\":", step + 1);
-    add_token(out, step, mindie);
+    add_token(out, gen->script, step, mindie);
     if (!last) {
         evbuffer_add_printf(out, ",\"generated_text\":null,\"details\":null}\n\n");
         return 1;
     }
     evbuffer_add_printf(out, ",\"generated_text\":\"");
-    sim_text_append(out, gen->tokens);
+    sim_text_append(out, gen->script, gen->tokens);
     if (mindie)
         evbuffer_add_printf(out,
                             "\",\"details\":{\"prompt_tokens\":%ld,\"finish_reason\":\"%s\","

@@ -1366,3 +1366,237 @@ describe('engine azure', () => {
         assert.deepEqual([fault.status, JSON.parse(fault.text).error.code], [429, '429']);
     });
 });
+
+// ---- Scripted answers (x-sim-text): every engine mode says exactly the text it is given. ----
+
+const scriptPlain = 'Hello [[PII_PHONE_1]], call me at noon.';
+const plainWords = ['Hello', ' [[PII_PHONE_1]],', ' call', ' me', ' at', ' noon.'];
+// A quote, a backslash, a newline, a tab, a control character and Chinese: all must come back
+// through every engine's JSON as they were.
+const trickyText = 'say "hi" \\ back\nthen\t你好世界 x\u0001y done';
+const trickyWords = ['say', ' "hi"', ' \\', ' back', '\nthen', '\t你好世界', ' x\u0001y', ' done'];
+const percent = (text) => ({ 'x-sim-text': encodeURIComponent(text), 'x-sim-text-encoding': 'percent' });
+// [headers, max tokens, the pieces a stream must send (joined: the whole text), finish]
+const scriptCases = [
+    [{ 'x-sim-text': scriptPlain }, undefined, plainWords, 'stop'],
+    [{ 'x-sim-text': scriptPlain }, 2, plainWords.slice(0, 2), 'length'],
+    [{ 'x-sim-text': scriptPlain }, 100, plainWords, 'stop'],
+    [percent(trickyText), undefined, trickyWords, 'stop'],
+    // a sensitive word split across chunks, and pieces that stretch to a character's end
+    [{ ...percent('my password is secret'), 'x-sim-chunk-bytes': '5' }, undefined,
+        ['my pa', 'sswor', 'd is ', 'secre', 't'], 'stop'],
+    [{ ...percent('abc你好def'), 'x-sim-chunk-bytes': '4' }, 2, ['abc你', '好d'], 'length'],
+    // raw UTF-8 bytes in the header (fetch sends a latin1 string's characters as bytes)
+    [{ 'x-sim-text': Buffer.from('raw 你好 "q"').toString('latin1') }, undefined,
+        ['raw', ' 你好', ' "q"'], 'stop'],
+];
+const finishKind = { length: 'length', max_tokens: 'length', stop: 'stop', end_turn: 'stop',
+    eos_token: 'stop' };
+
+// SSE data frames, with or without a space after `data:`, [DONE] left out.
+const sseData = (text) => frames(text).filter((f) => !/^data: ?\[DONE\]$/.test(f))
+    .map((f) => JSON.parse(f.replace(/^data: ?/, '')));
+
+async function postOK(url, body, headers) {
+    const res = await post(url, body, headers);
+    assert.equal(res.status, 200, res.text);
+    return res;
+}
+
+// An OpenAI-style chat or completions route; url() is read once the simulator is up.
+function openaiRoute(label, url, { chat, model, headers = {} }) {
+    const request = (max, stream) => {
+        const body = chat ? { model, messages: user('a b') } : { model, prompt: 'a b' };
+        if (max !== undefined) body.max_tokens = max;
+        if (stream) Object.assign(body, { stream: true, stream_options: { include_usage: true } });
+        return body;
+    };
+    return {
+        label,
+        async whole(h, max) {
+            const json = JSON.parse((await postOK(url(), request(max, false), { ...headers, ...h })).text);
+            const choice = json.choices[0];
+            return { text: chat ? choice.message.content : choice.text,
+                completion: json.usage.completion_tokens, finish: choice.finish_reason };
+        },
+        async stream(h, max) {
+            const res = await postOK(url(), request(max, true), { ...headers, ...h });
+            const out = { pieces: [] };
+            for (const chunk of sseData(res.text)) {
+                const choice = chunk.choices?.[0];
+                const piece = chat ? choice?.delta?.content : choice?.text;
+                if (piece) out.pieces.push(piece); // the role chunk's "" is no token
+                if (choice?.finish_reason) out.finish = choice.finish_reason;
+                if (chunk.usage) out.completion = chunk.usage.completion_tokens;
+            }
+            return out;
+        },
+    };
+}
+
+// TGI's /generate and /generate_stream (also MindIE's TGI-style ones).
+function tgiRoute(label, url) {
+    const request = (max) => ({ inputs: 'a b',
+        parameters: { details: true, ...(max === undefined ? {} : { max_new_tokens: max }) } });
+    return {
+        label,
+        async whole(h, max) {
+            const json = JSON.parse((await postOK(`${url()}/generate`, request(max), h)).text);
+            return { text: json.generated_text, completion: json.details.generated_tokens,
+                finish: json.details.finish_reason };
+        },
+        async stream(h, max) {
+            const events = sseData((await postOK(`${url()}/generate_stream`, request(max), h)).text);
+            const last = events.at(-1);
+            assert.equal(last.generated_text, events.map((e) => e.token.text).join(''));
+            return { pieces: events.map((e) => e.token.text),
+                completion: last.details.generated_tokens, finish: last.details.finish_reason };
+        },
+    };
+}
+
+// SGLang's native /generate: a stream's events carry the text so far.
+function sglangNativeRoute(url) {
+    const request = (max, stream) => ({ text: 'a b', stream,
+        sampling_params: max === undefined ? {} : { max_new_tokens: max } });
+    const outcome = (event) => ({ completion: event.meta_info.completion_tokens,
+        finish: event.meta_info.finish_reason.type });
+    return {
+        label: 'sglang /generate',
+        async whole(h, max) {
+            const json = JSON.parse((await postOK(`${url()}/generate`, request(max, false), h)).text);
+            return { text: json.text, ...outcome(json) };
+        },
+        async stream(h, max) {
+            const events = sseData((await postOK(`${url()}/generate`, request(max, true), h)).text);
+            const pieces = [];
+            let sofar = '';
+            for (const event of events) {
+                assert.ok(event.text.startsWith(sofar), 'the text is cumulative');
+                if (event.text.length > sofar.length) pieces.push(event.text.slice(sofar.length));
+                sofar = event.text;
+            }
+            return { pieces, ...outcome(events.at(-1)) };
+        },
+    };
+}
+
+// MindIE's vLLM-style /generate: the prompt, a space, then the text; no usage or finish.
+function mindieLegacyRoute(url) {
+    const request = (max, stream) => ({ prompt: 'a b', stream,
+        ...(max === undefined ? {} : { max_tokens: max }) });
+    return {
+        label: 'mindie /generate (vLLM style)',
+        async whole(h, max) {
+            const text = JSON.parse((await postOK(`${url()}/generate`, request(max, false), h)).text).text[0];
+            assert.ok(text.startsWith('a b '), text);
+            return { text: text.slice(4) };
+        },
+        async stream(h, max) {
+            const objects = (await postOK(`${url()}/generate`, request(max, true), h)).text.split('\0');
+            assert.equal(objects.pop(), '');
+            return { pieces: objects.map((o) => JSON.parse(o).text[0]) };
+        },
+    };
+}
+
+function anthropicRoute(url) {
+    const headers = { 'x-api-key': 'k', 'anthropic-version': '2023-06-01' };
+    const request = (max, stream) => ({ model: 'claude-sim', max_tokens: max ?? 1024, stream,
+        messages: user('a b') });
+    return {
+        label: 'anthropic /v1/messages',
+        async whole(h, max) {
+            const json = JSON.parse((await postOK(`${url()}/v1/messages`, request(max, false),
+                { ...headers, ...h })).text);
+            return { text: json.content.map((b) => b.text).join(''),
+                completion: json.usage.output_tokens, finish: json.stop_reason };
+        },
+        async stream(h, max) {
+            const res = await postOK(`${url()}/v1/messages`, request(max, true), { ...headers, ...h });
+            const out = { pieces: [] };
+            for (const frame of frames(res.text)) {
+                const data = JSON.parse(frame.split('\n')[1].replace(/^data: /, ''));
+                if (data.type === 'content_block_delta') out.pieces.push(data.delta.text);
+                if (data.type === 'message_delta') {
+                    out.finish = data.delta.stop_reason;
+                    out.completion = data.usage.output_tokens;
+                }
+            }
+            return out;
+        },
+    };
+}
+
+async function checkScripted(route) {
+    for (const [headers, max, pieces, finish] of scriptCases) {
+        const what = `${route.label}, ${JSON.stringify(headers)}, max ${max}`;
+        for (const answer of [await route.whole(headers, max), await route.stream(headers, max)]) {
+            if (answer.pieces) assert.deepEqual(answer.pieces, pieces, `${what}: stream pieces`);
+            assert.equal(answer.text ?? answer.pieces.join(''), pieces.join(''), what);
+            if (answer.completion !== undefined) assert.equal(answer.completion, pieces.length, what);
+            if (answer.finish !== undefined) assert.equal(finishKind[answer.finish], finish, what);
+        }
+    }
+}
+
+function scriptedEngine(name, args, routes) {
+    describe(`scripted answers (x-sim-text): ${name}`, () => {
+        const e = engineSim(args);
+        for (const route of routes(() => e.url)) {
+            test(`${route.label}: the exact text, whole and streamed`, () => checkScripted(route));
+        }
+        if (name === 'openai') {
+            test('bad script headers are refused; tool calls are unaffected', async () => {
+                const url = `${e.url}/v1/chat/completions`;
+                const body = { model: 'sim-model', messages: user('x') };
+                for (const headers of [
+                    { 'x-sim-text': 'a', 'x-sim-chunk-bytes': '0' },
+                    { 'x-sim-text': 'a', 'x-sim-chunk-bytes': '4097' },
+                    { 'x-sim-text': 'a%zz', 'x-sim-text-encoding': 'percent' },
+                    { 'x-sim-text': 'a%ff', 'x-sim-text-encoding': 'percent' }, // not UTF-8
+                    { 'x-sim-text': 'a', 'x-sim-text-encoding': 'base64' },
+                    { 'x-sim-text': 'x'.repeat(16 * 1024 + 1) },
+                ]) {
+                    const res = await post(url, body, headers);
+                    assert.equal(res.status, 400, JSON.stringify(headers).slice(0, 80));
+                    assert.match(JSON.parse(res.text).error.message, /x-sim-(text|chunk)/);
+                }
+                const big = await post(url, body, { 'x-sim-text': 'x'.repeat(16 * 1024) });
+                assert.equal(JSON.parse(big.text).choices[0].message.content.length, 16 * 1024);
+                const tool = JSON.parse((await postOK(url, { ...body, tools: [weatherTool] },
+                    { 'x-sim-text': scriptPlain })).text);
+                assert.equal(tool.choices[0].finish_reason, 'tool_calls');
+                assert.equal(tool.choices[0].message.content, null);
+                // two choices each say the whole text; usage counts both
+                const two = JSON.parse((await postOK(url, { ...body, n: 2 },
+                    { 'x-sim-text': scriptPlain })).text);
+                assert.deepEqual(two.choices.map((c) => c.message.content), [scriptPlain, scriptPlain]);
+                assert.equal(two.usage.completion_tokens, 2 * plainWords.length);
+            });
+        }
+    });
+}
+
+// Chat and completions under `prefix` (Azure's deployment path takes an api-version).
+const openaiPair = (url, model, prefix = '/v1', headers = {}) => {
+    const query = prefix === '/v1' ? '' : '?api-version=2024-10-21';
+    return [
+        openaiRoute(`chat (${model})`, () => `${url()}${prefix}/chat/completions${query}`,
+            { chat: true, model, headers }),
+        openaiRoute(`completions (${model})`, () => `${url()}${prefix}/completions${query}`,
+            { chat: false, model, headers }),
+    ];
+};
+scriptedEngine('openai', [], (url) => openaiPair(url, 'sim-model'));
+scriptedEngine('vllm', ['--engine', 'vllm'], (url) => openaiPair(url, 'sim-model'));
+scriptedEngine('sglang', ['--engine', 'sglang', '--models', 'qwen'],
+    (url) => [...openaiPair(url, 'qwen'), sglangNativeRoute(url)]);
+scriptedEngine('mindie', ['--engine', 'mindie', '--models', 'llama'], (url) => [
+    ...openaiPair(url, 'llama'), tgiRoute('mindie /generate (TGI style)', url), mindieLegacyRoute(url)]);
+scriptedEngine('tgi', ['--engine', 'tgi', '--models', 'bigscience/bloom'],
+    (url) => [...openaiPair(url, 'tgi'), tgiRoute('tgi /generate', url)]);
+scriptedEngine('anthropic', ['--engine', 'anthropic', '--models', 'claude-sim'],
+    (url) => [anthropicRoute(url)]);
+scriptedEngine('azure', ['--engine', 'azure', '--models', 'gpt-4o-deploy'],
+    (url) => openaiPair(url, 'x', '/openai/deployments/gpt-4o-deploy', { 'api-key': 'k' }));
