@@ -16,7 +16,13 @@
 #include "core/log.h"
 #include "core/random.h"
 #include "engines/engine.h"
+#include "filters/filter.h"
 #include "route/route.h"
+#include "security/cidr_list.h"
+#include "filters/auth.h"
+#include "filters/pii_guard.h"
+#include "store/keys_secret.h"
+#include "filters/words_guard.h"
 #include "route/rules.h"
 #include "upstream/endpoints.h"
 #include "upstream/pools.h"
@@ -329,6 +335,363 @@ static void h_level(loader *ld, yaml_node_t *v, void *t) {
 static void h_log(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"access", h_access}, {"level", h_level}, {NULL, NULL}};
     walk_mapping(ld, v, "log", specs, t);
+}
+
+/* --- access: client address lists --- */
+/* A list of CIDR blocks, each entry checked at its own line; NULL (and errors) when bad. */
+static struct gw_cidr_list *cidr_list(loader *ld, yaml_node_t *v, const char *what) {
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, what) < 0) return NULL;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > 100000) {
+        add_error(ld, v, "expected at most 100000 entries in %s, found %zu", what, n);
+        return NULL;
+    }
+    gw_cidr *entries = gw_arena_alloc(&ld->cfg->arena, (n ? n : 1) * sizeof *entries);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+        const char *text = get_string(ld, item, what);
+        char err[200];
+        if (!text || gw_cidr_parse(text, strlen(text), &entries[i], err, sizeof err) < 0) {
+            if (text) add_error(ld, item, "%s: %s", what, err);
+            ok = 0;
+        }
+    }
+    if (!ok) return NULL;
+    struct gw_cidr_list *list = gw_cidr_list_new(entries, n);
+    if (!list) add_error(ld, v, "out of memory for %s", what);
+    return list;
+}
+static void h_acc_allow(loader *ld, yaml_node_t *v, void *t) {
+    ((gw_config *)t)->access_allow = cidr_list(ld, v, "access.allow");
+}
+static void h_acc_deny(loader *ld, yaml_node_t *v, void *t) {
+    ((gw_config *)t)->access_deny = cidr_list(ld, v, "access.deny");
+}
+static void h_acc_trusted(loader *ld, yaml_node_t *v, void *t) {
+    ((gw_config *)t)->trusted_proxies = cidr_list(ld, v, "access.trusted_proxies");
+}
+static void h_access_lists(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"allow", h_acc_allow},
+                                     {"deny", h_acc_deny},
+                                     {"trusted_proxies", h_acc_trusted},
+                                     {NULL, NULL}};
+    walk_mapping(ld, v, "access", specs, t);
+}
+
+/* --- auth: API keys in the file, and JWT --- */
+typedef struct auth_draft {
+    gw_auth_conf *conf;
+    gw_keyset_builder *keys;
+    const char *jwks_file;
+    yaml_node_t *jwks_node, *mode_node;
+    int key_count;
+} auth_draft;
+static void h_auth_mode(loader *ld, yaml_node_t *v, void *t) {
+    auth_draft *d = t;
+    static const char *const names[] = {"off", "api_key", "jwt", "api_key_or_jwt"};
+    const char *m = get_string(ld, v, "auth.mode");
+    d->mode_node = v;
+    for (int i = 0; m && i < 4; i++)
+        if (!strcmp(m, names[i])) {
+            d->conf->mode = (gw_auth_mode)i;
+            return;
+        }
+    if (m)
+        add_error(ld, v, "expected off, api_key, jwt or api_key_or_jwt for auth.mode, found '%s'",
+                  m);
+}
+static void h_jwt_jwks(loader *ld, yaml_node_t *v, void *t) {
+    ((auth_draft *)t)->jwks_file = get_string(ld, v, "auth.jwt.jwks_file");
+    ((auth_draft *)t)->jwks_node = v;
+}
+static void h_jwt_issuer(loader *ld, yaml_node_t *v, void *t) {
+    ((auth_draft *)t)->conf->jwt.issuer = get_string(ld, v, "auth.jwt.issuer");
+}
+static void h_jwt_audience(loader *ld, yaml_node_t *v, void *t) {
+    ((auth_draft *)t)->conf->jwt.audience = get_string(ld, v, "auth.jwt.audience");
+}
+static void h_jwt_leeway(loader *ld, yaml_node_t *v, void *t) {
+    long s;
+    if (get_int(ld, v, "auth.jwt.leeway_s", 0, 3600, &s) == 0)
+        ((auth_draft *)t)->conf->jwt.leeway_s = s;
+}
+static void h_jwt_tenant(loader *ld, yaml_node_t *v, void *t) {
+    ((auth_draft *)t)->conf->jwt.tenant_claim = get_string(ld, v, "auth.jwt.tenant_claim");
+}
+static void h_jwt_project(loader *ld, yaml_node_t *v, void *t) {
+    ((auth_draft *)t)->conf->jwt.project_claim = get_string(ld, v, "auth.jwt.project_claim");
+}
+static void h_auth_jwt(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"jwks_file", h_jwt_jwks},
+                                     {"issuer", h_jwt_issuer},
+                                     {"audience", h_jwt_audience},
+                                     {"leeway_s", h_jwt_leeway},
+                                     {"tenant_claim", h_jwt_tenant},
+                                     {"project_claim", h_jwt_project},
+                                     {NULL, NULL}};
+    walk_mapping(ld, v, "auth.jwt", specs, t);
+}
+/* A key in the file: {name, tenant, project, key (the secret, best as ${VAR}) or key_sha256,
+ * models: [globs]}. */
+static void h_auth_keys(loader *ld, yaml_node_t *v, void *t) {
+    auth_draft *d = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "auth.keys") < 0) return;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        if (expect_kind(ld, item, YAML_MAPPING_NODE, "an auth.keys entry") < 0) continue;
+        const char *name = NULL, *tenant = NULL, *project = NULL, *secret = NULL, *hash = NULL;
+        const char *models[GW_KEY_MODELS_MAX];
+        size_t model_count = 0;
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+            if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "an auth.keys entry"))
+                continue;
+            const char *key = (const char *)k->data.scalar.value;
+            if (!strcmp(key, "name"))
+                name = get_string(ld, val, "auth.keys name");
+            else if (!strcmp(key, "tenant"))
+                tenant = get_string(ld, val, "auth.keys tenant");
+            else if (!strcmp(key, "project"))
+                project = get_string(ld, val, "auth.keys project");
+            else if (!strcmp(key, "key"))
+                secret = get_string(ld, val, "auth.keys key");
+            else if (!strcmp(key, "key_sha256"))
+                hash = get_string(ld, val, "auth.keys key_sha256");
+            else if (!strcmp(key, "models") &&
+                     expect_kind(ld, val, YAML_SEQUENCE_NODE, "auth.keys models") == 0) {
+                for (yaml_node_item_t *m = val->data.sequence.items.start;
+                     m < val->data.sequence.items.top && model_count < GW_KEY_MODELS_MAX; m++) {
+                    const char *g = get_string(ld, node_at(ld, *m), "an auth.keys models entry");
+                    if (g) models[model_count++] = g;
+                }
+            } else if (strcmp(key, "models"))
+                add_error(ld, k,
+                          "unknown key '%s' in an auth.keys entry (expected one of: name, tenant, "
+                          "project, key, key_sha256, models)",
+                          key);
+        }
+        uint8_t digest[GW_KEY_HASH_LEN];
+        if (!name || (!secret == !hash)) {
+            add_error(ld, item, "an auth.keys entry needs a name and one of key and key_sha256");
+            continue;
+        }
+        if (secret && (strlen(secret) < 16 || strlen(secret) > GW_KEY_SECRET_MAX)) {
+            add_error(ld, item,
+                      "auth.keys '%s': a key needs 16 to %d characters (a shorter one is "
+                      "guessable)",
+                      name, GW_KEY_SECRET_MAX);
+            continue;
+        }
+        if (secret)
+            gw_key_secret_hash(secret, strlen(secret), digest);
+        else if (gw_key_hash_parse_hex(hash, strlen(hash), digest) < 0) {
+            add_error(ld, item, "auth.keys '%s': key_sha256 must be 64 hex digits", name);
+            continue;
+        }
+        gw_key_spec spec = {.name = name,
+                            .tenant = tenant,
+                            .project = project,
+                            .models = models,
+                            .model_count = model_count};
+        char err[300];
+        if (gw_keyset_builder_add_static(d->keys, name, &spec, digest, err, sizeof err) < 0)
+            add_error(ld, item, "auth.keys '%s': %s", name, err);
+        d->key_count++;
+    }
+}
+static void h_auth(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {
+        {"mode", h_auth_mode}, {"jwt", h_auth_jwt}, {"keys", h_auth_keys}, {NULL, NULL}};
+    gw_config *cfg = t;
+    auth_draft d = {.conf = gw_arena_alloc(&cfg->arena, sizeof(gw_auth_conf)),
+                    .keys = gw_keyset_builder_new()};
+    if (!d.keys) {
+        add_error(ld, v, "out of memory for auth");
+        return;
+    }
+    d.conf->jwt = gw_jwt_conf_default;
+    walk_mapping(ld, v, "auth", specs, &d);
+    char err[300];
+    d.conf->keys = gw_keyset_builder_finish(d.keys, err, sizeof err);
+    if (!d.conf->keys) add_error(ld, v, "auth.keys: %s", err);
+    int wants_jwt = d.conf->mode == GW_AUTH_JWT || d.conf->mode == GW_AUTH_API_KEY_OR_JWT;
+    if (wants_jwt && !d.jwks_file)
+        add_error(ld, d.mode_node ? d.mode_node : v, "auth.mode %s needs auth.jwt.jwks_file",
+                  d.conf->mode == GW_AUTH_JWT ? "jwt" : "api_key_or_jwt");
+    if (d.jwks_file && !(d.conf->jwks = gw_jwks_load(d.jwks_file, err, sizeof err)))
+        add_error(ld, d.jwks_node, "auth.jwt.jwks_file: %s", err);
+    cfg->auth = d.conf; /* freed with the snapshot, also when an error rejects it */
+}
+
+/* --- guards: sensitive words --- */
+typedef struct words_draft {
+    gw_words_builder *builder;
+    gw_words_guard_conf *conf;
+    int on_set;
+} words_draft;
+static void h_w_list(loader *ld, yaml_node_t *v, void *t) {
+    words_draft *d = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.list") < 0) return;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *word = get_string(ld, item, "a guards.words.list entry");
+        char err[300];
+        if (word && gw_words_builder_add(d->builder, word, strlen(word), err, sizeof err) < 0)
+            add_error(ld, item, "guards.words.list: %s", err);
+    }
+}
+static void h_w_files(loader *ld, yaml_node_t *v, void *t) {
+    words_draft *d = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.files") < 0) return;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *path = get_string(ld, item, "a guards.words.files entry");
+        char err[300];
+        if (path && gw_words_builder_add_file(d->builder, path, err, sizeof err) < 0)
+            add_error(ld, item, "guards.words.files: %s", err);
+    }
+}
+static void h_w_action(loader *ld, yaml_node_t *v, void *t) {
+    words_draft *d = t;
+    const char *a = get_string(ld, v, "guards.words.action");
+    if (a && !strcmp(a, "block"))
+        d->conf->action = GW_WORDS_BLOCK;
+    else if (a && !strcmp(a, "mask"))
+        d->conf->action = GW_WORDS_MASK;
+    else if (a)
+        add_error(ld, v, "expected block or mask for guards.words.action, found '%s'", a);
+}
+static void h_w_on(loader *ld, yaml_node_t *v, void *t) {
+    words_draft *d = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.on") < 0) return;
+    d->on_set = 1;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *where = get_string(ld, item, "a guards.words.on entry");
+        if (where && !strcmp(where, "request"))
+            d->conf->on_request = 1;
+        else if (where && !strcmp(where, "response"))
+            d->conf->on_response = 1;
+        else if (where)
+            add_error(ld, item, "expected request or response in guards.words.on, found '%s'",
+                      where);
+    }
+}
+static void h_g_words(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"list", h_w_list},
+                                     {"files", h_w_files},
+                                     {"action", h_w_action},
+                                     {"on", h_w_on},
+                                     {NULL, NULL}};
+    gw_config *cfg = t;
+    words_draft d = {.builder = gw_words_builder_new(),
+                     .conf = gw_arena_alloc(&cfg->arena, sizeof(gw_words_guard_conf))};
+    if (!d.builder) {
+        add_error(ld, v, "out of memory for guards.words");
+        return;
+    }
+    d.conf->action = GW_WORDS_BLOCK;
+    walk_mapping(ld, v, "guards.words", specs, &d);
+    if (!d.on_set) d.conf->on_request = d.conf->on_response = 1;
+    char err[300];
+    d.conf->matcher = gw_words_build(d.builder, err, sizeof err);
+    gw_words_builder_free(d.builder);
+    if (!d.conf->matcher) {
+        add_error(ld, v, "guards.words: %s", err);
+        return;
+    }
+    cfg->words_guard = d.conf;
+}
+/* --- guards: PII --- */
+typedef struct pii_draft {
+    gw_pii_config config;
+    gw_pii_custom_desc custom[GW_PII_MAX_CUSTOM];
+} pii_draft;
+static int pii_action(loader *ld, yaml_node_t *v, const char *what, gw_pii_action *out) {
+    const char *a = get_string(ld, v, what);
+    if (!a) return -1;
+    if (gw_pii_action_parse(a, out) == 0 && *out != GW_PII_OFF) return 0;
+    add_error(ld, v, "expected block, mask or restore for %s, found '%s'", what, a);
+    return -1;
+}
+static void h_pii_custom(loader *ld, yaml_node_t *v, pii_draft *d) {
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.pii.custom") < 0) return;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        if (expect_kind(ld, item, YAML_MAPPING_NODE, "a guards.pii.custom entry") < 0) continue;
+        if (d->config.custom_count == GW_PII_MAX_CUSTOM) {
+            add_error(ld, item, "at most %d custom PII patterns", GW_PII_MAX_CUSTOM);
+            return;
+        }
+        gw_pii_custom_desc *c = &d->custom[d->config.custom_count];
+        *c = (gw_pii_custom_desc){.action = GW_PII_MASK};
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+            const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+            if (!strcmp(key, "name"))
+                c->name = get_string(ld, val, "guards.pii.custom name");
+            else if (!strcmp(key, "pattern"))
+                c->pattern = get_string(ld, val, "guards.pii.custom pattern");
+            else if (!strcmp(key, "action"))
+                pii_action(ld, val, "guards.pii.custom action", &c->action);
+            else
+                add_error(ld, k,
+                          "unknown key '%s' in a guards.pii.custom entry (expected one "
+                          "of: name, pattern, action)",
+                          key);
+        }
+        if (!c->name || !c->pattern)
+            add_error(ld, item, "a guards.pii.custom entry needs a name and a pattern");
+        else
+            d->config.custom_count++;
+    }
+}
+static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
+    gw_config *cfg = t;
+    if (expect_kind(ld, v, YAML_MAPPING_NODE, "guards.pii") < 0) return;
+    pii_draft d = {0};
+    d.config.custom = d.custom;
+    int bad = 0;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+        if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, v, p, "guards.pii")) continue;
+        const char *key = (const char *)k->data.scalar.value;
+        gw_pii_kind kind;
+        if (!strcmp(key, "custom")) {
+            h_pii_custom(ld, val, &d);
+        } else if (gw_pii_kind_parse(key, &kind) == 0 && kind < GW_PII_BUILTIN_COUNT) {
+            char what[64];
+            snprintf(what, sizeof what, "guards.pii.%s", key);
+            bad |= pii_action(ld, val, what, &d.config.builtin[kind]) < 0;
+        } else {
+            add_error(ld, k,
+                      "unknown key '%s' in guards.pii (expected one of: email, phone, china_id, "
+                      "bank_card, ip, secret, custom)",
+                      key);
+        }
+    }
+    if (bad || ld->errs->count) return;
+    char err[300];
+    gw_pii_guard_conf *conf = gw_arena_alloc(&cfg->arena, sizeof *conf);
+    conf->set = gw_pii_set_new(&d.config, err, sizeof err);
+    if (!conf->set) {
+        add_error(ld, v, "guards.pii: %s", err);
+        return;
+    }
+    conf->restores = gw_pii_set_has_restore(conf->set);
+    cfg->pii_guard = conf;
+}
+static void h_guards(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"words", h_g_words}, {"pii", h_g_pii}, {NULL, NULL}};
+    walk_mapping(ld, v, "guards", specs, t);
 }
 
 /* --- channels --- */
@@ -1080,6 +1443,15 @@ static void finish_channel(loader *ld, gw_channel *ch) {
 /* The last reference to a snapshot is gone: its endpoints lose a holder (an atomic decrement,
  * on whichever thread drops it; the registry frees them on the control thread). */
 static void release_snapshot(gw_config *cfg) {
+    gw_cidr_list_free(cfg->access_allow);
+    gw_cidr_list_free(cfg->access_deny);
+    gw_cidr_list_free(cfg->trusted_proxies);
+    if (cfg->words_guard) gw_words_free(cfg->words_guard->matcher);
+    if (cfg->pii_guard) gw_pii_set_free(cfg->pii_guard->set);
+    if (cfg->auth) {
+        gw_keyset_unref(cfg->auth->keys);
+        gw_jwks_free(cfg->auth->jwks);
+    }
     for (size_t i = 0; i < cfg->model_count; i++)
         gw_rules_free(cfg->models[i].rules);
     for (size_t i = 0; i < cfg->channel_count; i++) {
@@ -1121,6 +1493,7 @@ static void finish_config(loader *ld) {
     for (size_t i = 0; i < cfg->channel_count; i++)
         finish_channel(ld, &cfg->channels[i]);
     build_model_index(cfg);
+    if (gw_chain_build(cfg) < 0) add_error(ld, NULL, "more filters than the chain holds");
 }
 
 gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
@@ -1151,11 +1524,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
         add_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
     } else {
         /* channels before models, whatever the file's order, so models can name them */
-        static const key_spec first_pass[] = {{"server", h_server},
-                                              {"log", h_log},
-                                              {"channels", h_channels},
-                                              {"models", NULL},
-                                              {NULL, NULL}};
+        static const key_spec first_pass[] = {{"server", h_server},       {"log", h_log},
+                                              {"access", h_access_lists}, {"guards", h_guards},
+                                              {"auth", h_auth},           {"channels", h_channels},
+                                              {"models", NULL},           {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1171,7 +1543,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     add_error(&ld, k,
                               "unknown key '%s' at the top level (expected one of: server, log, "
-                              "channels, models)",
+                              "auth, access, guards, channels, models)",
                               kn);
                 else if (s->handle)
                     s->handle(&ld, node_at(&ld, p->value), cfg);

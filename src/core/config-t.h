@@ -11,6 +11,11 @@
 #include "core/endpoint-t.h"
 
 struct gw_engine_ops;
+struct gw_filter_ops;
+struct gw_cidr_list;
+struct gw_words_guard_conf;
+struct gw_pii_guard_conf;
+struct gw_auth_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -141,6 +146,14 @@ typedef struct gw_model {
     gw_failover failover;
 } gw_model;
 
+enum { GW_MAX_FILTERS = 16 };
+
+/* One filter of a snapshot's request chain and its parsed settings. */
+typedef struct gw_filter_slot {
+    const struct gw_filter_ops *ops;
+    const void *conf; /* in the snapshot's arena; NULL: the filter takes no settings */
+} gw_filter_slot;
+
 typedef struct gw_config {
     atomic_int refs;
     gw_arena arena;
@@ -170,6 +183,20 @@ typedef struct gw_config {
     const char *access_log;
     int access_log_on; /* access_log names a target (not off): decided once, read per request */
     int log_level;
+
+    /* access: the client addresses that may call the API ports (NULL: no such list); deny
+     * wins; a trusted proxy's X-Forwarded-For names the client */
+    struct gw_cidr_list *access_allow, *access_deny, *trusted_proxies;
+
+    /* guards.words: the sensitive-words guard's settings (filters/words_guard.h); NULL: off */
+    struct gw_words_guard_conf *words_guard;
+    struct gw_pii_guard_conf *pii_guard; /* guards.pii (filters/pii_guard.h); NULL: off */
+    struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
+
+    /* the request chain, in order, each filter with its settings: a reload builds a new one and
+     * a request keeps the chain of the snapshot it started with */
+    gw_filter_slot chain[GW_MAX_FILTERS];
+    size_t chain_len;
 
     gw_channel *channels;
     size_t channel_count;

@@ -81,6 +81,7 @@ struct gw_http_conn {
     const char *error_message;
     int message_complete;
     char peer[64];
+    struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
 };
 
 struct gw_http_server {
@@ -470,6 +471,8 @@ static const char *protocol_error_code(int status) {
         return "headers_too_large";
     case 500:
         return "out_of_memory";
+    case 403:
+        return "address_denied";
     case 503:
         return "too_many_connections";
     default:
@@ -557,7 +560,11 @@ static void arm_request_timeout(gw_http_conn *c) {
 static void conn_reset_request(gw_http_conn *c) {
     struct evbuffer *body = c->req.body;
     evbuffer_drain(body, evbuffer_get_length(body));
-    c->req = (gw_http_req){.conn = c, .body = body, .peer = c->peer, .is_tls = c->req.is_tls};
+    c->req = (gw_http_req){.conn = c,
+                           .body = body,
+                           .peer = c->peer,
+                           .peer_addr = (const struct sockaddr *)&c->peer_addr,
+                           .is_tls = c->req.is_tls};
     c->message_complete = 0;
     c->drain_wanted = 0;
     c->response_reported = 0;
@@ -762,8 +769,12 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         return NULL;
     }
     format_peer(sa, c->peer, sizeof c->peer);
+    size_t sa_len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    memcpy(&c->peer_addr, sa, sa_len);
     c->req.conn = c;
     c->req.peer = c->peer;
+    c->req.peer_addr = (const struct sockaddr *)&c->peer_addr;
     c->req.is_tls = s->tls != NULL;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -816,6 +827,21 @@ static void refuse_connection(gw_http_server *s, evutil_socket_t fd, const struc
                                : "the server is at its connection limit");
 }
 
+/* The accept hook refused the address: answered with its status and closed, before a byte of
+ * the request is parsed (over TLS, after the handshake, the one way to answer at all). */
+static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa,
+                            int status) {
+    if (s->refusing >= MAX_REFUSING) {
+        evutil_closesocket(fd);
+        return;
+    }
+    gw_http_conn *c = conn_new(s, fd, sa);
+    if (!c) return;
+    c->refused = 1;
+    s->refusing++;
+    respond_protocol_error(c, status, "this client address may not use the gateway");
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg) {
     gw_http_server *s = arg;
@@ -827,6 +853,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (open >= server_max_connections(s)) {
         atomic_fetch_sub_explicit(&pool->open, 1, memory_order_relaxed);
         refuse_connection(s, fd, sa);
+        return;
+    }
+    int denied = s->settings.on_accept ? s->settings.on_accept(sa, s->ud) : 0;
+    if (denied) {
+        atomic_fetch_sub_explicit(&pool->open, 1, memory_order_relaxed);
+        deny_connection(s, fd, sa, denied);
         return;
     }
     gw_http_conn *c = conn_new(s, fd, sa);

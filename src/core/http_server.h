@@ -12,6 +12,7 @@
 
 struct event_base;
 struct evbuffer;
+struct sockaddr;
 typedef struct ssl_ctx_st SSL_CTX;
 
 enum {
@@ -44,7 +45,8 @@ struct gw_http_req {
     int http_minor;
     int keep_alive;
     int64_t start_ns;
-    const char *peer; /* client address, for logs */
+    const char *peer;                 /* client address, for logs */
+    const struct sockaddr *peer_addr; /* the same, for address checks */
     int is_tls;
 
     /* set by the handler */
@@ -93,6 +95,10 @@ typedef struct gw_http_settings {
      * left or the connection failed, when that is noticed (req->finished is 0 then). Not for a
      * connection refused at the cap: it carries no request. ud: the server's ud. May be NULL. */
     void (*on_response_done)(gw_http_req *req, void *ud);
+    /* Before anything of a new connection is read: 0 accepts the client's address, a status
+     * (403) refuses it, answered in OpenAI's shape and closed. Runs on the listener's thread;
+     * ud: the server's ud. May be NULL. */
+    int (*on_accept)(const struct sockaddr *peer, void *ud);
 } gw_http_settings;
 
 gw_http_server *gw_http_server_new(struct event_base *base, const char *host, int port,

@@ -19,6 +19,12 @@ typedef void gw_json_sink(void *ctx, const char *s, size_t len);
  * per token. */
 void gw_json_string_escape(const char *s, size_t len, gw_json_sink *sink, void *ctx);
 
+/* The inside of a JSON string literal (no quotes, escapes as JSON writes them) decoded into
+ * UTF-8 text appended to out; \u escapes with surrogate pairs become one character, a lone
+ * surrogate U+FFFD. -1 when the text is not a valid literal's inside. */
+struct gw_strbuf;
+int gw_json_string_decode(const char *s, size_t len, struct gw_strbuf *out);
+
 /* s[0..len) as a quoted JSON string. */
 void gw_evbuffer_add_json_string(struct evbuffer *out, const char *s, size_t len);
 

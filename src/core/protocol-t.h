@@ -46,6 +46,15 @@ typedef struct gw_usage {
     int known;                     /* the engine reported usage (else the counts are 0) */
 } gw_usage;
 
+struct gw_strbuf;
+
+/* Response guards see the text a model generates, piece by piece (decoded UTF-8), before the
+ * caller's protocol writes it: into out goes what may reach the caller now (a guard may hold a
+ * piece back until the next decides it, or rewrite it); final: the text is complete, release
+ * what is held. 0, or -1 with *err (message in msg) to end the answer with that error. */
+typedef int (*gw_text_hook)(gw_req *r, const char *text, size_t len, int final,
+                            struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
+
 typedef struct gw_protocol_ops {
     const char *name; /* "openai", "anthropic" */
     /* The strictly parsed body (r->json) of the caller's dialect, converted to the canonical

@@ -14,7 +14,7 @@ typedef struct gw_http_req gw_http_req;
 typedef struct gw_worker gw_worker;
 typedef struct gw_attempt gw_attempt;
 
-enum { GW_MAX_FILTERS = 16, GW_MAX_ATTEMPTS = 10 };
+enum { GW_MAX_ATTEMPTS = 10 };
 
 typedef enum {
     GW_ROUTE_PROXY,  /* an inference API, through the chain to an upstream */
@@ -46,8 +46,9 @@ typedef struct gw_req {
     const char *model_name;   /* as the caller wrote it (inside json) */
     size_t model_name_len;
     int stream;
-    int include_usage; /* the caller wants a usage chunk at the end of its stream */
-    gw_usage usage;    /* what the engine reported, normalized: metering reads it */
+    int include_usage;      /* the caller wants a usage chunk at the end of its stream */
+    gw_usage usage;         /* what the engine reported, normalized: metering reads it */
+    gw_text_hook text_hook; /* the response guards of the chain, when it has any */
 
     const gw_model *model;
     const gw_target_group *group; /* the model's targets, or those of the rule that held */
@@ -65,8 +66,9 @@ typedef struct gw_req {
     int64_t t_start, t_first_byte, t_end;
     uint64_t bytes_in, bytes_out;
 
-    size_t filter_next; /* the next filter whose on_request runs */
-    void *filter_state[GW_MAX_FILTERS];
+    size_t filter_next;                 /* the next filter of r->cfg->chain whose on_request runs */
+    void *filter_state[GW_MAX_FILTERS]; /* each filter's state_size bytes, zeroed; or NULL */
+    void *filter_state_block;           /* one allocation holds them all */
     int finished;
 } gw_req;
 

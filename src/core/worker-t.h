@@ -14,6 +14,9 @@
 struct event_base;
 struct event;
 struct json_tokener;
+struct gw_words;
+struct gw_words_scratch;
+struct gw_pii_scratch;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -42,6 +45,10 @@ typedef struct gw_worker {
     int64_t drain_deadline_ns;
     struct json_tokener *tokener;           /* reused for every request body */
     struct gw_rules_scratch *rules_scratch; /* regex match data for routing rules */
+    /* the sensitive-words matcher's scratch, fitted to words_scratch_for (a snapshot's) */
+    struct gw_words_scratch *words_scratch;
+    const struct gw_words *words_scratch_for;
+    struct gw_pii_scratch *pii_scratch; /* the PII detectors' match data (any set's) */
     uint64_t request_seq;
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */

@@ -102,19 +102,32 @@ void gw_engine_add_finish(gw_strbuf *b, const char *finish) {
     }
 }
 
-int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
-                     size_t model_end) {
+int gw_emit_response_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                         size_t model_end) {
     gw_chunk c = {json, len, model_start, model_end};
     return io->r->protocol->response(io->r, &c, io->out, &io->err);
 }
 
-int gw_emit_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
-                  size_t model_end) {
+int gw_emit_chunk_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                      size_t model_end) {
     gw_chunk c = {json, len, model_start, model_end};
     return io->r->protocol->stream_chunk(io->r, &c, io->out, &io->err);
 }
 
+int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                     size_t model_end) {
+    if (io->r->text_hook) return gw_text_guard_response(io, json, len, model_start, model_end);
+    return gw_emit_response_raw(io, json, len, model_start, model_end);
+}
+
+int gw_emit_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                  size_t model_end) {
+    if (io->r->text_hook) return gw_text_guard_chunk(io, json, len, model_start, model_end);
+    return gw_emit_chunk_raw(io, json, len, model_start, model_end);
+}
+
 void gw_emit_end(gw_engine_io *io) {
+    if (io->r->text_hook && gw_text_guard_end(io) < 0) return; /* the attempt sees io->blocked */
     io->r->protocol->stream_end(io->r, io->out);
 }
 

@@ -51,6 +51,7 @@ typedef struct gw_engine_io {
     const char *err;
     gw_error_info error;
     char error_message[512];
+    int blocked; /* a response guard ended the answer with io->error */
 } gw_engine_io;
 
 enum {
@@ -124,12 +125,24 @@ size_t gw_engine_add_head(gw_strbuf *b, const char *id_prefix, const char *id, s
  * (NULL: a chunk before the last). */
 void gw_engine_add_finish(gw_strbuf *b, const char *finish);
 
-/* Canonical output through the caller's protocol. */
+/* Canonical output through the request's response guards (when it has any) and the caller's
+ * protocol. A guard that ends the answer sets io->blocked; the emit then returns -1. */
 int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                      size_t model_end);
 int gw_emit_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                   size_t model_end);
 void gw_emit_end(gw_engine_io *io);
+/* The same without the guards (they use these themselves). */
+int gw_emit_response_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                         size_t model_end);
+int gw_emit_chunk_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                      size_t model_end);
+/* src/engines/text_guard.c */
+int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                        size_t model_end);
+int gw_text_guard_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                           size_t model_end);
+int gw_text_guard_end(gw_engine_io *io);
 /* Fills io->error from an engine's error object of any shape; returns GW_EVENT_ERROR. */
 int gw_engine_fail(gw_engine_io *io, int status, const char *body, size_t len);
 

@@ -1,37 +1,123 @@
+#include <stdlib.h>
+
+#include "core/strbuf.h"
+#include "filters/auth.h"
 #include "filters/filter.h"
 
-/* Access log first so its on_done sees every request, whichever filter answered. */
-const gw_filter_ops *const gw_request_chain[] = {
-    &gw_filter_access_log,
-    &gw_filter_parse_request,
-    &gw_filter_resolve_model,
-    &gw_filter_proxy,
-    NULL,
-};
+/* The pipeline's order. Access log first so its on_done sees every request, whichever filter
+ * answered; then what a request must pass before an engine is asked. A filter that needs
+ * settings is added only when the config has them (the guards, the limits). */
+static int add(gw_config *cfg, const gw_filter_ops *ops, const void *conf) {
+    if (cfg->chain_len == GW_MAX_FILTERS) return -1;
+    cfg->chain[cfg->chain_len++] = (gw_filter_slot){.ops = ops, .conf = conf};
+    return 0;
+}
+
+int gw_chain_build(gw_config *cfg) {
+    cfg->chain_len = 0;
+    int rc = add(cfg, &gw_filter_access_log, NULL);
+    /* direct clients were judged when they connected; those behind a trusted proxy, here */
+    if (cfg->trusted_proxies && (cfg->access_allow || cfg->access_deny))
+        rc |= add(cfg, &gw_filter_ip_access, NULL);
+    /* who calls, from headers alone: before any work on the body */
+    int auth = cfg->auth && cfg->auth->mode != GW_AUTH_OFF;
+    if (auth) rc |= add(cfg, &gw_filter_auth, cfg->auth);
+    rc |= add(cfg, &gw_filter_parse_request, NULL);
+    rc |= add(cfg, &gw_filter_resolve_model, NULL);
+    if (auth) rc |= add(cfg, &gw_filter_model_access, NULL);
+    /* PII first: a word list never sees a value the PII guard took out */
+    if (cfg->pii_guard) rc |= add(cfg, &gw_filter_pii_guard, cfg->pii_guard);
+    if (cfg->words_guard) rc |= add(cfg, &gw_filter_words_guard, cfg->words_guard);
+    rc |= add(cfg, &gw_filter_proxy, NULL);
+    return rc;
+}
+
+static const gw_filter_ops *ops_at(const gw_req *r, size_t i) {
+    return i < r->cfg->chain_len ? r->cfg->chain[i].ops : NULL;
+}
+
+const void *gw_filter_conf(const gw_req *r, const gw_filter_ops *ops) {
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops == ops) return r->cfg->chain[i].conf;
+    return NULL;
+}
+
+void *gw_filter_state(gw_req *r, const gw_filter_ops *ops) {
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops == ops) return r->filter_state[i];
+    return NULL;
+}
+
+/* The response guards in order, each fed what the one before released. */
+static int text_hook(gw_req *r, const char *text, size_t len, int final, gw_strbuf *out,
+                     gw_error_info *err, char *msg, size_t msg_cap) {
+    gw_strbuf between[2] = {{0}, {0}};
+    const char *in = text;
+    size_t in_len = len;
+    int rc = 0, last = -1, k = 0;
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops->on_response_text) last = (int)i;
+    for (int i = 0; i <= last && rc == 0; i++) {
+        const gw_filter_ops *f = r->cfg->chain[i].ops;
+        if (!f->on_response_text) continue;
+        gw_strbuf *to = i == last ? out : &between[k];
+        to->len = 0;
+        rc = f->on_response_text(r, in, in_len, final, to, err, msg, msg_cap);
+        if (to->failed) rc = -1;
+        in = to->data ? to->data : "";
+        in_len = to->len;
+        k ^= 1;
+    }
+    gw_strbuf_free(&between[0]);
+    gw_strbuf_free(&between[1]);
+    return rc;
+}
+
+/* One allocation for every filter's state: most requests pass several stateful filters. */
+int gw_chain_begin(gw_req *r) {
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops->on_response_text) r->text_hook = text_hook;
+    size_t total = 0, offset[GW_MAX_FILTERS];
+    for (size_t i = 0; i < r->cfg->chain_len; i++) {
+        offset[i] = total;
+        total += (r->cfg->chain[i].ops->state_size + 15) & ~(size_t)15;
+    }
+    if (!total) return 0;
+    char *block = calloc(1, total);
+    if (!block) return -1;
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops->state_size) r->filter_state[i] = block + offset[i];
+    r->filter_state_block = block;
+    return 0;
+}
 
 void gw_chain_run(gw_req *r) {
-    while (!r->finished && gw_request_chain[r->filter_next]) {
-        const gw_filter_ops *f = gw_request_chain[r->filter_next++];
+    const gw_filter_ops *f;
+    while (!r->finished && (f = ops_at(r, r->filter_next))) {
+        r->filter_next++;
         if (!f->on_request) continue;
         if (f->on_request(r) != GW_FILTER_CONTINUE) return;
     }
 }
 
 int gw_chain_response_chunk(gw_req *r, struct evbuffer *chunk, int eos) {
-    for (size_t i = 0; gw_request_chain[i]; i++) {
-        const gw_filter_ops *f = gw_request_chain[i];
+    const gw_filter_ops *f;
+    for (size_t i = 0; (f = ops_at(r, i)); i++)
         if (f->on_response_chunk && f->on_response_chunk(r, chunk, eos) < 0) return -1;
-    }
     return 0;
 }
 
 void gw_chain_done(gw_req *r) {
-    for (size_t i = 0; gw_request_chain[i]; i++)
-        if (gw_request_chain[i]->on_done) gw_request_chain[i]->on_done(r);
+    const gw_filter_ops *f;
+    for (size_t i = 0; (f = ops_at(r, i)); i++)
+        if (f->on_done) f->on_done(r);
+    free(r->filter_state_block);
+    r->filter_state_block = NULL;
 }
 
 int gw_chain_shutdown(gw_req *r) {
-    for (size_t i = 0; gw_request_chain[i]; i++)
-        if (gw_request_chain[i]->on_shutdown && gw_request_chain[i]->on_shutdown(r)) return 1;
+    const gw_filter_ops *f;
+    for (size_t i = 0; (f = ops_at(r, i)); i++)
+        if (f->on_shutdown && f->on_shutdown(r)) return 1;
     return 0;
 }

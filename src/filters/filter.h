@@ -1,12 +1,14 @@
-/* The request pipeline: an ordered chain of filters, fixed when the config loads, in the manner
- * of nginx phases, haproxy flt_ops and Envoy filter chains. One filter is one file with one ops
- * table; per-request state goes in r->filter_state[index]. */
+/* The request pipeline: an ordered chain of filters, built when the config loads and kept in the
+ * snapshot (each filter with its parsed settings), in the manner of nginx phases, haproxy flt_ops
+ * and Envoy filter chains. One filter is one file with one ops table; its settings and its
+ * per-request state are reached with gw_filter_conf and gw_filter_state. */
 #ifndef AIGW_FILTERS_FILTER_H
 #define AIGW_FILTERS_FILTER_H
 
 #include "core/request-t.h"
 
 struct evbuffer;
+struct gw_strbuf;
 
 typedef enum {
     GW_FILTER_CONTINUE, /* on to the next filter */
@@ -16,10 +18,16 @@ typedef enum {
 
 typedef struct gw_filter_ops {
     const char *name;
+    size_t state_size; /* per-request state, zeroed when the request starts, freed after on_done */
     gw_filter_rc (*on_request)(gw_req *r);
     /* A response chunk on its way to the client (a whole body, or one stream event). A filter
      * may rewrite it in place; return -1 to fail the response. */
     int (*on_response_chunk)(gw_req *r, struct evbuffer *chunk, int eos);
+    /* A response guard: the model's text, piece by piece, as core/protocol-t.h's gw_text_hook
+     * says (hold back, rewrite, or end the answer with an error). Chained in order: each one
+     * sees what the one before released. */
+    int (*on_response_text)(gw_req *r, const char *text, size_t len, int final,
+                            struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
     void (*on_done)(gw_req *r); /* always runs, for every filter, once the request ends */
     /* The gateway stops before the request ended: end it now in the caller's protocol and
      * return 1, or return 0 to leave it to the next filter (and finally a plain 503). */
@@ -27,12 +35,26 @@ typedef struct gw_filter_ops {
 } gw_filter_ops;
 
 extern const gw_filter_ops gw_filter_access_log;
+extern const gw_filter_ops gw_filter_ip_access;
+extern const gw_filter_ops gw_filter_auth;
+extern const gw_filter_ops gw_filter_model_access;
+extern const gw_filter_ops gw_filter_words_guard;
+extern const gw_filter_ops gw_filter_pii_guard;
 extern const gw_filter_ops gw_filter_parse_request;
 extern const gw_filter_ops gw_filter_resolve_model;
 extern const gw_filter_ops gw_filter_proxy;
 
-/* The chain in order, NULL-terminated. */
-extern const gw_filter_ops *const gw_request_chain[];
+/* Fills cfg->chain in the pipeline's order with the filters the config asks for; -1 when more
+ * than GW_MAX_FILTERS. The loader calls it once the settings are parsed. */
+int gw_chain_build(gw_config *cfg);
+
+/* The filter's settings in the request's snapshot, and its state for this request; NULL when
+ * the filter is not in the chain (or has none). */
+const void *gw_filter_conf(const gw_req *r, const gw_filter_ops *ops);
+void *gw_filter_state(gw_req *r, const gw_filter_ops *ops);
+
+/* Allocates the filters' per-request state; -1 when out of memory. */
+int gw_chain_begin(gw_req *r);
 
 void gw_chain_run(gw_req *r);
 static inline void gw_chain_resume(gw_req *r) {

@@ -77,6 +77,10 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
     http->on_abort = on_client_abort;
     http->handler_ud = r;
     http->access_logged = 1; /* the chain's access_log filter writes this request's line */
+    if (gw_chain_begin(r) < 0) {
+        gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
+        return;
+    }
     gw_chain_run(r);
 }
 
@@ -92,6 +96,20 @@ size_t gw_req_headers(const gw_req *r, gw_http_header out[3]) {
                               .value = r->attempts_text,
                               .value_len = strlen(r->attempts_text)};
     return 3;
+}
+
+int gw_req_replace_body(gw_req *r) {
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        r->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    char *copy = text ? malloc(len + 1) : NULL;
+    if (!copy) return -1;
+    memcpy(copy, text, len + 1);
+    free(r->canonical_body);
+    r->canonical_body = copy;
+    r->body = copy;
+    r->body_len = len;
+    return 0;
 }
 
 void gw_req_fail_with(gw_req *r, const gw_error_info *e) {

@@ -25,6 +25,10 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
 void gw_req_fail(gw_req *r, int status, const char *type, const char *code, const char *param,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* A filter changed r->json (a guard masked a value): the body that goes upstream becomes its
+ * serialization, so every adapter sends the change. -1 when out of memory. */
+int gw_req_replace_body(gw_req *r);
+
 /* Answers with the error in the caller's dialect, with its status. Finishes the request. */
 void gw_req_fail_with(gw_req *r, const gw_error_info *e);
 

@@ -14,6 +14,7 @@
 #include "config/load.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "filters/auth.h"
 #include "core/tls.h"
 #include "server/worker.h"
 #include "upstream/endpoints.h"
@@ -230,6 +231,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     on_exit_poll(-1, 0, s);
 }
 
+/* Loopback addresses only: 127.0.0.0/8, ::1, localhost. */
+static int loopback(const char *host) {
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+/* An API port anyone on the network can reach, and no authentication: said loudly, once. */
+static void warn_if_open(const gw_config *c) {
+    if (c->auth && c->auth->mode != GW_AUTH_OFF) return;
+    const char *open = c->http.host && !loopback(c->http.host)     ? c->http.host
+                       : c->https.host && !loopback(c->https.host) ? c->https.host
+                                                                   : NULL;
+    if (!open) return;
+    gw_log_warn("auth_off",
+                "\"listen\":\"%s\",\"message\":\"authentication is off and the API listens "
+                "beyond loopback: anyone who reaches it may call every model; set auth.mode\"",
+                open);
+}
+
 static void print_banner(const gw_server *s) {
     const gw_config *c = s->cfg;
     const char *model = c->model_count ? c->models[0].name : "chat";
@@ -336,6 +355,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     if (c->admin_token_generated && !opts->banner)
         gw_log_info("admin_token", "\"token\":\"%s\"", c->admin_token);
     if (opts->banner) print_banner(s);
+    warn_if_open(c);
     return 0;
 }
 

@@ -15,6 +15,9 @@
 #include "core/log.h"
 #include "filters/request.h"
 #include "filters/access_log.h"
+#include "security/cidr_list.h"
+#include "security/pii.h"
+#include "security/words.h"
 #include "upstream/curl_multi.h"
 #include "upstream/attempt.h"
 
@@ -56,6 +59,17 @@ static void on_response_done(gw_http_req *req, void *ud) {
     gw_access_log_plain(req, probe);
 }
 
+/* access: before anything of a connection is read. A trusted proxy's own address passes: the
+ * clients behind it are judged per request by their X-Forwarded-For (filters/ip_access.c). */
+static int on_accept(const struct sockaddr *sa, void *ud) {
+    const gw_config *cfg = ((gw_worker *)ud)->cfg;
+    if (!cfg->access_allow && !cfg->access_deny) return 0;
+    gw_ip ip;
+    if (gw_ip_from_sockaddr(sa, &ip) < 0) return 403;
+    if (cfg->trusted_proxies && gw_cidr_match_ip(cfg->trusted_proxies, &ip)) return 0;
+    return gw_cidr_allowed(cfg->access_allow, cfg->access_deny, &ip) ? 0 : 403;
+}
+
 static gw_http_settings settings_of(gw_worker *w, const gw_config *cfg) {
     return (gw_http_settings){.max_body_bytes = cfg->max_body_bytes,
                               .max_header_bytes = cfg->max_header_bytes,
@@ -65,7 +79,8 @@ static gw_http_settings settings_of(gw_worker *w, const gw_config *cfg) {
                               .max_connections = client_cap(w, cfg),
                               .pool = &api_connections,
                               .thread_state = &w->http_state,
-                              .on_response_done = on_response_done};
+                              .on_response_done = on_response_done,
+                              .on_accept = on_accept};
 }
 
 static long max_host_connections(const gw_config *cfg) {
@@ -234,6 +249,8 @@ void gw_worker_destroy(gw_worker *w) {
     if (w->drain_timer) event_free(w->drain_timer);
     if (w->tokener) json_tokener_free(w->tokener);
     gw_rules_scratch_free(w->rules_scratch);
+    gw_words_scratch_free(w->words_scratch);
+    gw_pii_scratch_free(w->pii_scratch);
     gw_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     gw_config_unref(w->cfg);
     if (w->base) event_base_free(w->base);

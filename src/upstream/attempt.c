@@ -116,11 +116,25 @@ static void set_engine_failure(gw_attempt *a, const char *where) {
              where, a->error_text);
 }
 
+/* A response guard ended the answer (a blocked word in the model's text): the gateway's own
+ * decision, in the guard's words; no other channel is tried and the engine is not blamed. */
+static void set_guard_failure(gw_attempt *a) {
+    if (a->fail_status) return;
+    set_engine_failure(a, "(a response guard stopped it)");
+    a->fail_kind = GW_FAIL_LOCAL;
+    a->fail_code = a->error.code ? a->error.code : "response_blocked";
+}
+
 static int on_sse_event(void *ud, const char *event, size_t event_len, const char *data,
                         size_t len) {
     gw_attempt *a = ud;
     if (a->stream_done) return 0;
-    switch (a->channel->engine->stream_event(&a->io, event, event_len, data, len)) {
+    int rc = a->channel->engine->stream_event(&a->io, event, event_len, data, len);
+    if (a->io.blocked) {
+        set_guard_failure(a);
+        return 1;
+    }
+    switch (rc) {
     case GW_EVENT_CONTINUE:
         return 0;
     case GW_EVENT_END:
@@ -287,7 +301,9 @@ static void finish_buffered(gw_attempt *a) {
         int rc = engine->response(&a->io, body, a->body_len);
         a->answer = a->io.out; /* the translation went straight into the answer */
         a->io.out = NULL;
-        if (rc == GW_EVENT_ERROR)
+        if (a->io.blocked)
+            set_guard_failure(a);
+        else if (rc == GW_EVENT_ERROR)
             set_engine_failure(a, "in its answer");
         else if (rc < 0)
             set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_malformed_response",
@@ -363,6 +379,7 @@ static void finish(gw_attempt *a, CURLcode result) {
             if (gw_sse_finish(&a->sse) == 0) flush_stream(a);
             if (!a->fail_status && !a->stream_done && a->channel->engine->stream_end(&a->io) == 0)
                 a->stream_done = 1; /* an engine that ends streams by closing them (TGI) */
+            if (a->io.blocked) set_guard_failure(a);
             flush_stream(a);
             if (!a->fail_status && !a->stream_done)
                 set_failure(a, 502, a->committed ? GW_FAIL_BROKEN : GW_FAIL_CONNECT,

@@ -1,0 +1,104 @@
+/* auth: the caller's API key (Authorization: Bearer, x-api-key as Anthropic's SDK sends it,
+ * api-key as Azure's) or JWT, checked before the body is parsed; then, once the model is known,
+ * whether the key may call it. A refusal says nothing that helps a guesser: one message for a
+ * key that is unknown, disabled or expired, and a JWT's reason goes to the log only. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/http_server.h"
+#include "core/log.h"
+#include "filters/auth.h"
+#include "filters/filter.h"
+#include "filters/request.h"
+
+static const gw_http_header *credential(const gw_http_req *http, const char **value, size_t *len) {
+    const gw_http_header *h = gw_http_find_header(http, "authorization");
+    if (h && h->value_len > 7 && !strncasecmp(h->value, "Bearer ", 7)) {
+        *value = h->value + 7;
+        *len = h->value_len - 7;
+        while (*len && (*value)[0] == ' ') {
+            (*value)++;
+            (*len)--;
+        }
+        return h;
+    }
+    static const char *const others[] = {"x-api-key", "api-key"};
+    for (size_t i = 0; i < 2; i++)
+        if ((h = gw_http_find_header(http, others[i]))) {
+            *value = h->value;
+            *len = h->value_len;
+            return h;
+        }
+    return NULL;
+}
+
+static gw_filter_rc refuse(gw_req *r, const char *why) {
+    gw_log_debug("auth_refused", "\"request_id\":\"%s\",\"reason\":\"%s\"", r->id, why);
+    gw_req_fail(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                "Incorrect API key provided (request id %s)", r->id);
+    return GW_FILTER_RESPOND;
+}
+
+static void copy(char *out, size_t cap, const char *s, size_t len) {
+    size_t n = len < cap - 1 ? len : cap - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+static gw_filter_rc auth_request(gw_req *r) {
+    const gw_auth_conf *c = gw_filter_conf(r, &gw_filter_auth);
+    gw_auth_identity *who = gw_filter_state(r, &gw_filter_auth);
+    const char *token = NULL;
+    size_t len = 0;
+    if (!credential(r->http, &token, &len) || len == 0) return refuse(r, "no_credential");
+    int64_t now = (int64_t)time(NULL);
+    int jwt = c->mode == GW_AUTH_JWT ||
+              (c->mode == GW_AUTH_API_KEY_OR_JWT && gw_jwt_looks_like(token, len));
+    if (jwt) {
+        gw_jwt_claims claims;
+        gw_jwt_result res = gw_jwt_verify(c->jwks, &c->jwt, token, len, now, &claims);
+        if (res != GW_JWT_OK) return refuse(r, gw_jwt_result_name(res));
+        copy(who->tenant, sizeof who->tenant, claims.tenant, strlen(claims.tenant));
+        copy(who->project, sizeof who->project, claims.project, strlen(claims.project));
+        copy(who->subject, sizeof who->subject, claims.subject, strlen(claims.subject));
+        return GW_FILTER_CONTINUE;
+    }
+    const gw_key *key = NULL;
+    gw_key_verdict v = c->keys ? gw_keyset_check(c->keys, token, len, now, &key) : GW_KEY_UNKNOWN;
+    if (v != GW_KEY_OK)
+        return refuse(r, v == GW_KEY_DISABLED  ? "key_disabled"
+                         : v == GW_KEY_EXPIRED ? "key_expired"
+                                               : "key_unknown");
+    who->key = key;
+    copy(who->tenant, sizeof who->tenant, key->tenant, key->tenant_len);
+    copy(who->project, sizeof who->project, key->project, key->project_len);
+    copy(who->subject, sizeof who->subject, key->id, key->id_len);
+    return GW_FILTER_CONTINUE;
+}
+
+const gw_auth_identity *gw_auth_identity_of(gw_req *r) {
+    return gw_filter_state(r, &gw_filter_auth);
+}
+
+const gw_filter_ops gw_filter_auth = {
+    .name = "auth",
+    .state_size = sizeof(gw_auth_identity),
+    .on_request = auth_request,
+};
+
+/* After resolve_model: an API key calls only the models its globs name. */
+static gw_filter_rc model_access(gw_req *r) {
+    const gw_auth_identity *who = gw_auth_identity_of(r);
+    if (!who || !who->key || gw_key_allows_model(who->key, r->model->name, r->model->name_len))
+        return GW_FILTER_CONTINUE;
+    gw_req_fail(r, 403, "permission_error", "model_not_allowed", "model",
+                "this API key may not call the model `%s` (request id %s)", r->model->name, r->id);
+    return GW_FILTER_RESPOND;
+}
+
+const gw_filter_ops gw_filter_model_access = {
+    .name = "model_access",
+    .on_request = model_access,
+};

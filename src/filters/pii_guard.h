@@ -1,0 +1,12 @@
+/* The settings of the PII guard (guards.pii), parsed by the config loader. */
+#ifndef AIGW_FILTERS_PII_GUARD_H
+#define AIGW_FILTERS_PII_GUARD_H
+
+#include "security/pii.h"
+
+typedef struct gw_pii_guard_conf {
+    gw_pii_set *set; /* owned by the snapshot (freed with it) */
+    int restores;    /* some detector restores: requests keep a table, answers are restored */
+} gw_pii_guard_conf;
+
+#endif

@@ -1,0 +1,144 @@
+// auth: API keys bound to models (declared in the config file), in every header style the SDKs
+// use, and JWTs (RS256, ES256) checked against a JWKS file: signature, expiry, audience.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor } from './lib/harness.mjs';
+
+const TEAM_A = 'sk-team-a-0123456789abcdef0123';
+const TEAM_B = 'sk-team-b-abcdefabcdefabcdef01';
+let sim, gw, rsa, ec;
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+function jwt(claims, { key = rsa, kid = 'rsa-1', alg = 'RS256' } = {}) {
+  const head = b64url(JSON.stringify({ alg, kid, typ: 'JWT' }));
+  const body = b64url(JSON.stringify(claims));
+  const data = `${head}.${body}`;
+  const sig = alg === 'ES256'
+    ? crypto.sign('sha256', Buffer.from(data), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : crypto.sign('sha256', Buffer.from(data), key.privateKey);
+  return `${data}.${b64url(sig)}`;
+}
+const now = () => Math.floor(Date.now() / 1000);
+const good = () => ({ iss: 'https://idp.test', aud: 'aigw', exp: now() + 600, sub: 'user-1', tenant: 'acme', project: 'search' });
+
+before(async () => {
+  rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  sim = await startSim();
+  const config = await gatewayConfig({
+    channels: simChannel(sim),
+    models: standardModels,
+    extra: `auth:
+  mode: api_key_or_jwt
+  jwt: { jwks_file: jwks.json, issuer: https://idp.test, audience: aigw }
+  keys:
+    - { name: team-a, tenant: acme, project: search, key: "\${TEAM_A_KEY}", models: [chat] }
+    - { name: team-b, tenant: beta, key_sha256: ${crypto.createHash('sha256').update(TEAM_B).digest('hex')}, models: ["sim-*"] }`,
+  });
+  const jwks = { keys: [
+    { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
+    { ...ec.publicKey.export({ format: 'jwk' }), kid: 'ec-1', alg: 'ES256', use: 'sig' },
+  ] };
+  writeFileSync(path.join(config.dir, 'jwks.json'), JSON.stringify(jwks));
+  gw = await startGateway(config, { env: { TEAM_A_KEY: TEAM_A } });
+});
+
+after(async () => {
+  await gw?.stop();
+  await sim?.stop();
+});
+
+const openai = (apiKey, headers = {}) => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey, maxRetries: 0, defaultHeaders: headers });
+const chat = (model = 'chat') => ({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+
+test('no key, or a wrong one: 401 invalid_api_key, with nothing that helps a guesser', async () => {
+  for (const key of ['', 'sk-wrong-0123456789abcdef0123', TEAM_A.slice(0, -1)]) {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', body: JSON.stringify(chat()),
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    });
+    assert.equal(res.status, 401);
+    const body = await res.json();
+    assert.equal(body.error.code, 'invalid_api_key');
+    assert.match(body.error.message, /^Incorrect API key provided/);
+    assert.doesNotMatch(JSON.stringify(body), /team|acme|sk-/);
+  }
+  const before = (await sim.stats()).requests;
+  await assert.rejects(openai('sk-nope-0123456789abcdef0123').chat.completions.create(chat()), (err) => err.status === 401);
+  assert.equal((await sim.stats()).requests, before, 'no engine was asked');
+});
+
+test('a key calls its models only: 403 on another', async () => {
+  const a = openai(TEAM_A);
+  assert.equal((await a.chat.completions.create(chat('chat'))).model, 'chat');
+  await assert.rejects(a.chat.completions.create(chat('sim-model')), (err) => {
+    assert.equal(err.status, 403);
+    assert.equal(err.code, 'model_not_allowed');
+    return true;
+  });
+  // a glob: team-b may call sim-* only
+  const b = openai(TEAM_B);
+  assert.equal((await b.chat.completions.create(chat('sim-model'))).model, 'sim-model');
+  await assert.rejects(b.chat.completions.create(chat('chat')), (err) => err.status === 403);
+});
+
+test('x-api-key (Anthropic\'s SDK) and api-key (Azure\'s) are read too; errors in the caller\'s protocol', async () => {
+  const anthropic = new Anthropic({ baseURL: gw.url, apiKey: TEAM_B, maxRetries: 0 });
+  const msg = await anthropic.messages.create({ model: 'sim-model', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(msg.type, 'message');
+  await assert.rejects(anthropic.messages.create({ model: 'chat', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] }), (err) => {
+    assert.equal(err.status, 403);
+    assert.equal(err.error?.error?.type, 'permission_error');
+    return true;
+  });
+  const wrong = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant-nope-0123456789abcdef', maxRetries: 0 });
+  await assert.rejects(wrong.messages.create({ model: 'chat', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] }), (err) => {
+    assert.equal(err.status, 401);
+    assert.equal(err.error?.error?.type, 'authentication_error');
+    return true;
+  });
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST', body: JSON.stringify(chat()), headers: { 'content-type': 'application/json', 'api-key': TEAM_A },
+  });
+  assert.equal(res.status, 200);
+});
+
+test('a JWT from the identity provider: RS256 and ES256 pass; a bad signature, an expired one, another audience do not', async () => {
+  assert.equal((await openai(jwt(good())).chat.completions.create(chat())).model, 'chat');
+  assert.equal((await openai(jwt(good(), { key: ec, kid: 'ec-1', alg: 'ES256' })).chat.completions.create(chat())).model, 'chat');
+  const token = jwt(good());
+  const tampered = token.slice(0, -4) + (token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA');
+  const bad = [
+    tampered,
+    jwt({ ...good(), exp: now() - 3600 }),
+    jwt({ ...good(), aud: 'someone-else' }),
+    jwt({ ...good(), iss: 'https://evil.test' }),
+    jwt(good(), { key: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) }), // signed by another key
+  ];
+  for (const t of bad)
+    await assert.rejects(openai(t).chat.completions.create(chat()), (err) => {
+      assert.equal(err.status, 401);
+      assert.equal(err.code, 'invalid_api_key');
+      return true;
+    });
+});
+
+test('authentication off on an address beyond loopback is said loudly at startup', async () => {
+  const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels });
+  const open = config.yaml.replace(/http: \{listen: "127\.0\.0\.1:(\d+)"\}/, 'http: {listen: "0.0.0.0:$1"}');
+  writeFileSync(config.file, open);
+  const loud = await startGateway(config);
+  try {
+    await waitFor('the auth_off warning', () => loud.lines().some((l) => l.event === 'auth_off' && l.level === 'warn'));
+  } finally {
+    await loud.stop();
+  }
+  const quiet = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
+  await quiet.stop();
+  assert.ok(!quiet.lines().some((l) => l.event === 'auth_off'), 'no warning on loopback');
+});

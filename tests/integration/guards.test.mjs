@@ -1,0 +1,196 @@
+// guards.words: sensitive words in requests and in answers, streams included, also when a word
+// is split across two stream chunks (the simulator streams a word a chunk: "The", " quick",
+// " brown", " fox", ...). The caller never receives the word, not even its first half.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels } from './lib/harness.mjs';
+
+let sim;
+before(async () => { sim = await startSim(); });
+after(async () => { await sim?.stop(); });
+
+async function gatewayWith(words) {
+  const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels, extra: words });
+  writeFileSync(path.join(config.dir, 'words.txt'), '# one word a line\n敏感词\n\nforbidden phrase\n');
+  const gw = await startGateway(config);
+  return { gw, client: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 }) };
+}
+
+const ask = (content, extra = {}) => ({ model: 'chat', messages: [{ role: 'user', content }], ...extra });
+
+async function streamText(client, body) {
+  let text = '';
+  try {
+    for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) text += chunk.choices[0]?.delta?.content ?? '';
+  } catch (err) {
+    return { text, err };
+  }
+  return { text, err: null };
+}
+
+describe('block', () => {
+  let gw, client;
+  before(async () => {
+    ({ gw, client } = await gatewayWith(`guards:
+  words: { files: [words.txt], list: [brown fox], action: block, on: [request, response] }`));
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('a request with a listed word is refused, case and Chinese alike, without quoting it', async () => {
+    for (const content of ['tell me about the 敏感词 please', 'a Forbidden Phrase here', 'the BROWN FOX']) {
+      const before = (await sim.stats()).requests;
+      await assert.rejects(client.chat.completions.create(ask(content)), (err) => {
+        assert.equal(err.status, 400, content);
+        assert.equal(err.code, 'content_filter');
+        assert.doesNotMatch(err.message, /敏感词|forbidden|brown/i);
+        return true;
+      });
+      assert.equal((await sim.stats()).requests, before, 'no engine saw it');
+    }
+    // text parts are read too
+    await assert.rejects(client.chat.completions.create(
+      { model: 'chat', messages: [{ role: 'user', content: [{ type: 'text', text: 'x 敏感词 y' }] }] }), (err) => err.status === 400);
+  });
+
+  test('an answer with a listed word: refused whole, and a stream ends with an error before the word', async () => {
+    const clean = await client.chat.completions.create(ask('hello', { max_tokens: 3 }));
+    assert.equal(clean.choices[0].message.content, 'The quick brown'); // a prefix alone passes
+    await assert.rejects(client.chat.completions.create(ask('hello', { max_tokens: 6 })), (err) => {
+      assert.equal(err.status, 400);
+      assert.equal(err.code, 'content_filter');
+      return true;
+    });
+    const { text, err } = await streamText(client, ask('hello', { max_tokens: 6 }));
+    assert.ok(err, 'the stream ended with an error');
+    assert.match(String(err.message), /does not pass/);
+    assert.equal(text, 'The quick ', 'released up to the word, and not one byte of it');
+  });
+
+  test('a Chinese word split across two chunks: the caller gets the text before it, not a byte of it', async () => {
+    const headers = {
+      'x-sim-text': encodeURIComponent('这是敏感词的测试'), 'x-sim-text-encoding': 'percent', 'x-sim-chunk-bytes': '7',
+    }; // pieces of whole characters: 这是敏 | 感词的 | 测试
+    let text = '', failed = null;
+    try {
+      const stream = await client.chat.completions.create({ ...ask('hello', { max_tokens: 50 }), stream: true }, { headers });
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    } catch (err) {
+      failed = err;
+    }
+    assert.ok(failed, 'the stream ended with an error');
+    assert.equal(text, '这是');
+  });
+
+  test('on /v1/messages the stream ends with Anthropic\'s error event', async () => {
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
+    let text = '';
+    const stream = anthropic.messages.stream({ model: 'chat', max_tokens: 6, messages: [{ role: 'user', content: 'hello' }] });
+    stream.on('text', (t) => { text += t; });
+    await assert.rejects(stream.finalMessage());
+    assert.doesNotMatch(text, /brown/);
+  });
+});
+
+describe('mask', () => {
+  let gw, client;
+  before(async () => {
+    ({ gw, client } = await gatewayWith(`guards:
+  words: { list: [brown fox, quick], action: mask, on: [response] }`));
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('the answer is masked a star per character, whole and streamed alike; the request is not checked', async () => {
+    const whole = await client.chat.completions.create(ask('the quick question', { max_tokens: 6 }));
+    assert.equal(whole.choices[0].message.content, 'The ***** ********* jumps over');
+    const { text, err } = await streamText(client, ask('the quick question', { max_tokens: 6 }));
+    assert.equal(err, null);
+    assert.equal(text, whole.choices[0].message.content);
+    const last = await sim.lastRequest();
+    assert.match(JSON.stringify(last.body), /the quick question/, 'on: [response] leaves the request alone');
+  });
+});
+
+describe('mask on requests', () => {
+  let gw, client;
+  before(async () => {
+    ({ gw, client } = await gatewayWith(`guards:
+  words: { list: [secret project], action: mask, on: [request] }`));
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('the engine sees the words masked', async () => {
+    await client.chat.completions.create(ask('about the Secret Project x', { max_tokens: 1 }));
+    const body = (await sim.lastRequest()).body;
+    assert.equal(body.messages[0].content, 'about the ************** x');
+  });
+});
+
+// A valid China resident id from its first 17 digits (ISO 7064 MOD 11-2), and a card number
+// that passes Luhn, computed here so the test does not trust the code it tests.
+function chinaId(first17) {
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...first17].reduce((s, d, i) => s + Number(d) * weights[i], 0);
+  return first17 + '10X98765432'[sum % 11];
+}
+function luhnCard(first15) {
+  const digits = [...first15].map(Number);
+  let sum = 0;
+  for (let i = 0; i < 15; i++) {
+    let d = digits[14 - i];
+    if (i % 2 === 0) { d *= 2; if (d > 9) d -= 9; }
+    sum += d;
+  }
+  return first15 + String((10 - (sum % 10)) % 10);
+}
+
+describe('pii', () => {
+  let gw, client;
+  before(async () => {
+    ({ gw, client } = await gatewayWith(`guards:
+  pii: { email: mask, china_id: block, bank_card: block, phone: restore }`));
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('an id number or a card is refused, naming the kind and never the value', async () => {
+    const id = chinaId('11010519491231002');
+    const card = luhnCard('622202123456789');
+    for (const [content, kind, value] of [[`我的身份证号是${id}谢谢`, 'china_id', id], [`card ${card.match(/.{4}/g).join(' ')}`, 'bank_card', card]]) {
+      await assert.rejects(client.chat.completions.create(ask(content)), (err) => {
+        assert.equal(err.status, 400);
+        assert.equal(err.code, 'pii_detected');
+        assert.match(err.message, new RegExp(kind));
+        for (let i = 0; i + 4 <= value.length; i += 4)
+          assert.ok(!err.message.includes(value.slice(i, i + 4)), 'no part of the value');
+        return true;
+      });
+    }
+    // one digit off the checksum: not an id, it passes
+    const wrong = id.slice(0, 17) + (id[17] === '0' ? '1' : '0');
+    await client.chat.completions.create(ask(`number ${wrong}`, { max_tokens: 1 }));
+  });
+
+  test('an email is masked for the model; a phone number goes as a placeholder and comes back', async () => {
+    await client.chat.completions.create(ask('mail alice@example.com or call 13812345678 please', { max_tokens: 1 }));
+    const sent = (await sim.lastRequest()).body.messages[0].content;
+    assert.equal(sent, 'mail [EMAIL] or call [[PII_PHONE_1]] please');
+    // the model answers with the placeholder: the caller reads the number, whole and streamed,
+    // also when the placeholder comes split over chunks of 4 bytes
+    const headers = { 'x-sim-text': 'Sure, I will call [[PII_PHONE_1]] today.' };
+    const whole = await client.chat.completions.create(ask('call 13812345678', { max_tokens: 50 }), { headers });
+    assert.equal(whole.choices[0].message.content, 'Sure, I will call 13812345678 today.');
+    let text = '';
+    const stream = await client.chat.completions.create(ask('call 13812345678', { max_tokens: 50, stream: true }),
+      { headers: { ...headers, 'x-sim-chunk-bytes': '4' } });
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, 'Sure, I will call 13812345678 today.');
+    // through Anthropic's API too
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
+    const msg = await anthropic.messages.stream({ model: 'chat', max_tokens: 50, messages: [{ role: 'user', content: 'call 13812345678' }] },
+      { headers: { ...headers, 'x-sim-chunk-bytes': '3' } }).finalMessage();
+    assert.equal(msg.content[0].text, 'Sure, I will call 13812345678 today.');
+  });
+});
