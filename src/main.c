@@ -1,8 +1,9 @@
-/* aigw: serve, check, version. */
+/* aigw: serve, check, keys, version. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/keys_cli.h"
 #include "config/load.h"
 #include "config/preflight.h"
 #include "server/server.h"
@@ -15,6 +16,8 @@ static void usage(FILE *out) {
           "                                           validate a config and the files it names;\n"
           "                                           --probe: ask each engine for its models,\n"
           "                                           --strict: exit 1 on warnings too\n"
+          "       aigw keys [-c FILE] create|list|show|disable|enable|rotate|revoke ...\n"
+          "                                           manage API keys in the key store\n"
           "       aigw default-config                 print the embedded default config\n"
           "       aigw version\n",
           out);
@@ -68,6 +71,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1], *config = NULL;
+    if (!strcmp(cmd, "keys")) { /* its own arguments: aigw keys [-c FILE] SUBCOMMAND ... */
+        int first = 1;
+        if (argc > 3 && (!strcmp(argv[2], "-c") || !strcmp(argv[2], "--config"))) {
+            config = argv[3];
+            argv[3] = argv[1];
+            first = 3;
+        }
+        return gw_keys_cli(argc - first, argv + first, config);
+    }
     int banner = 0;
     check_options check = {0};
     for (int i = 2; i < argc; i++) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/keys_api.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/error_response.h"
@@ -181,6 +182,11 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, HTTP_POST, HTTP_DELETE,
                     "use POST (add) or DELETE (remove) with {\"url\":...}"))
             handle_endpoint_change(s, req, req->path + 16, req->path_len - 16 - 10);
+    } else if (req->path_len >= 11 && !memcmp(req->path, "/admin/keys", 11) &&
+               (req->path_len == 11 || req->path[11] == '/')) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_keys(req, s->ops->key_store(s->ud), req->path + 11, req->path_len - 11,
+                          s->ops->keys_changed, s->ud);
     } else if (path_is(req, "/admin/channels")) {
         if (allowed(s, req, HTTP_GET, HTTP_HEAD, "use GET /admin/channels"))
             handle_channels(s, req);

@@ -9,6 +9,7 @@
 #include "core/config-t.h"
 
 struct event_base;
+struct gw_key_store;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -18,6 +19,9 @@ typedef struct gw_admin_ops {
     uint64_t (*generation)(void *ud);
     int (*draining)(void *ud);
     const gw_config *(*config)(void *ud);
+    /* the API keys' store; NULL when authentication takes no keys */
+    struct gw_key_store *(*key_store)(void *ud);
+    void (*keys_changed)(void *ud); /* publish the store's keys to the workers now */
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

@@ -526,6 +526,18 @@ static void h_auth(loader *ld, yaml_node_t *v, void *t) {
     cfg->auth = d.conf; /* freed with the snapshot, also when an error rejects it */
 }
 
+static void h_store_path(loader *ld, yaml_node_t *v, void *t) {
+    const char *path = get_string(ld, v, "store.path");
+    if (path && !*path)
+        add_error(ld, v, "store.path is empty");
+    else if (path)
+        ((gw_config *)t)->store_path = path;
+}
+static void h_store(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"path", h_store_path}, {NULL, NULL}};
+    walk_mapping(ld, v, "store", specs, t);
+}
+
 /* --- guards: sensitive words --- */
 typedef struct words_draft {
     gw_words_builder *builder;
@@ -1475,6 +1487,7 @@ static void apply_defaults(gw_config *cfg) {
     cfg->keepalive_timeout_ms = 75000;
     cfg->client_timeout_ms = 300000;
     cfg->access_log = "stdout";
+    cfg->store_path = "aigw.db";
     cfg->log_level = 1;
 }
 
@@ -1524,10 +1537,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
         add_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
     } else {
         /* channels before models, whatever the file's order, so models can name them */
-        static const key_spec first_pass[] = {{"server", h_server},       {"log", h_log},
-                                              {"access", h_access_lists}, {"guards", h_guards},
-                                              {"auth", h_auth},           {"channels", h_channels},
-                                              {"models", NULL},           {NULL, NULL}};
+        static const key_spec first_pass[] = {
+            {"server", h_server},     {"log", h_log},   {"access", h_access_lists},
+            {"guards", h_guards},     {"auth", h_auth}, {"store", h_store},
+            {"channels", h_channels}, {"models", NULL}, {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1543,7 +1556,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     add_error(&ld, k,
                               "unknown key '%s' at the top level (expected one of: server, log, "
-                              "auth, access, guards, channels, models)",
+                              "auth, access, guards, store, channels, models)",
                               kn);
                 else if (s->handle)
                     s->handle(&ld, node_at(&ld, p->value), cfg);

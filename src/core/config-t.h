@@ -192,6 +192,7 @@ typedef struct gw_config {
     struct gw_words_guard_conf *words_guard;
     struct gw_pii_guard_conf *pii_guard; /* guards.pii (filters/pii_guard.h); NULL: off */
     struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
+    const char *store_path; /* store.path: the SQLite database (API keys); opened at start */
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

@@ -17,6 +17,8 @@ struct json_tokener;
 struct gw_words;
 struct gw_words_scratch;
 struct gw_pii_scratch;
+struct gw_keyset;
+struct gw_keyset_inbox;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -49,6 +51,10 @@ typedef struct gw_worker {
     struct gw_words_scratch *words_scratch;
     const struct gw_words *words_scratch_for;
     struct gw_pii_scratch *pii_scratch; /* the PII detectors' match data (any set's) */
+    /* the key store's keys: the control thread posts a new snapshot after every change, the
+     * worker takes it at the next request that asks for a key */
+    struct gw_keyset_inbox *keys_inbox;
+    struct gw_keyset *keys;
     uint64_t request_seq;
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */

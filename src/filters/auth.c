@@ -9,6 +9,7 @@
 
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/worker-t.h"
 #include "filters/auth.h"
 #include "filters/filter.h"
 #include "filters/request.h"
@@ -67,6 +68,15 @@ static gw_filter_rc auth_request(gw_req *r) {
     }
     const gw_key *key = NULL;
     gw_key_verdict v = c->keys ? gw_keyset_check(c->keys, token, len, now, &key) : GW_KEY_UNKNOWN;
+    if (v == GW_KEY_UNKNOWN && r->worker->keys_inbox) { /* the store's keys */
+        gw_worker *w = r->worker;
+        w->keys = gw_keyset_inbox_take(w->keys_inbox, w->keys);
+        if (w->keys) {
+            v = gw_keyset_check(w->keys, token, len, now, &key);
+            /* the request keeps the snapshot its key lives in: the worker may move on */
+            if (key) who->keyset = gw_keyset_ref(w->keys);
+        }
+    }
     if (v != GW_KEY_OK)
         return refuse(r, v == GW_KEY_DISABLED  ? "key_disabled"
                          : v == GW_KEY_EXPIRED ? "key_expired"
@@ -82,10 +92,16 @@ const gw_auth_identity *gw_auth_identity_of(gw_req *r) {
     return gw_filter_state(r, &gw_filter_auth);
 }
 
+static void auth_done(gw_req *r) {
+    gw_auth_identity *who = gw_filter_state(r, &gw_filter_auth);
+    if (who) gw_keyset_unref(who->keyset);
+}
+
 const gw_filter_ops gw_filter_auth = {
     .name = "auth",
     .state_size = sizeof(gw_auth_identity),
     .on_request = auth_request,
+    .on_done = auth_done,
 };
 
 /* After resolve_model: an API key calls only the models its globs name. */

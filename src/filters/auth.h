@@ -25,6 +25,7 @@ typedef struct gw_auth_conf {
 /* The caller, once authenticated. */
 typedef struct gw_auth_identity {
     const gw_key *key; /* the API key (NULL for a JWT) */
+    gw_keyset *keyset; /* a reference to the store snapshot key lives in; NULL for others */
     char tenant[128], project[128];
     char subject[256]; /* the key's id, or the token's sub */
 } gw_auth_identity;

@@ -15,6 +15,8 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/auth.h"
+#include "store/keys.h"
+#include "store/keyset.h"
 #include "core/tls.h"
 #include "server/worker.h"
 #include "upstream/endpoints.h"
@@ -41,6 +43,10 @@ struct gw_server {
     sim_server *sim;
     char sim_url[64];
     int draining;
+    /* the API keys' store (SQLite), when authentication takes keys; the control thread alone
+     * touches it (the admin API runs here too), and publishes a snapshot to every worker */
+    gw_key_store *keys;
+    struct event *keys_timer; /* notices changes another process (aigw keys) made */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -114,6 +120,10 @@ static int same_listen(const gw_listen *a, const gw_listen *b) {
     return a->port == b->port && !strcmp(a->host, b->host);
 }
 
+static int uses_key_store(const gw_config *c) {
+    return c->auth && (c->auth->mode == GW_AUTH_API_KEY || c->auth->mode == GW_AUTH_API_KEY_OR_JWT);
+}
+
 /* Names each setting that differs but waits for a restart; returns how many. */
 static size_t restart_only_changes(const gw_config *next, const gw_config *now,
                                    gw_restart_pending *pending) {
@@ -123,6 +133,9 @@ static size_t restart_only_changes(const gw_config *next, const gw_config *now,
     if (!same_listen(&next->admin, &now->admin)) pending->names[n++] = "server.admin.listen";
     if (next->workers != now->workers) pending->names[n++] = "server.workers";
     if (strcmp(next->access_log, now->access_log)) pending->names[n++] = "log.access";
+    if (strcmp(next->store_path, now->store_path)) pending->names[n++] = "store.path";
+    /* the key store is opened at start when the mode takes API keys */
+    if (uses_key_store(next) != uses_key_store(now)) pending->names[n++] = "auth.mode";
     pending->count = n;
     return n;
 }
@@ -184,8 +197,72 @@ static int admin_draining(void *ud) {
 static const gw_config *admin_config(void *ud) {
     return gw_server_config(ud);
 }
+static gw_key_store *admin_key_store(void *ud);
+static void admin_keys_changed(void *ud);
 static const gw_admin_ops admin_ops = {admin_reload, admin_generation, admin_draining,
-                                       admin_config};
+                                       admin_config, admin_key_store,  admin_keys_changed};
+
+/* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
+ * next request on. When the store cannot be read, the workers keep the snapshot they have. */
+static void publish_keys(gw_server *s) {
+    char err[300];
+    gw_keyset_builder *b = gw_keyset_builder_new();
+    if (!b || gw_keyset_builder_add_store(b, s->keys, err, sizeof err) < 0) {
+        if (b) gw_keyset_builder_free(b);
+        gw_log_error("keys_not_published", "\"reason\":\"%s\"", b ? "store" : "out of memory");
+        return;
+    }
+    gw_keyset *set = gw_keyset_builder_finish(b, err, sizeof err);
+    if (!set) {
+        char esc[600];
+        gw_json_escape(esc, sizeof esc, err, strlen(err));
+        gw_log_error("keys_not_published", "\"reason\":\"%s\"", esc);
+        return;
+    }
+    for (int i = 0; i < s->worker_count; i++)
+        gw_keyset_inbox_post(s->workers[i].keys_inbox, set);
+    gw_log_debug("keys_published", "\"keys\":%zu", gw_keyset_count(set));
+    gw_keyset_unref(set);
+}
+
+static void on_keys_timer(evutil_socket_t fd, short what, void *arg) {
+    gw_server *s = arg;
+    (void)fd;
+    (void)what;
+    if (gw_key_store_changed(s->keys)) publish_keys(s);
+}
+
+static gw_key_store *admin_key_store(void *ud) {
+    return ((gw_server *)ud)->keys;
+}
+static void admin_keys_changed(void *ud) {
+    publish_keys(ud);
+}
+
+static void fatal_start(const char *message);
+
+/* Keys from the store when authentication takes API keys: opened (made when missing) at start,
+ * before the workers serve, so the first request already knows every key. */
+static int open_key_store(gw_server *s, const gw_config *c) {
+    if (!uses_key_store(c)) return 0;
+    char err[300];
+    s->keys = gw_key_store_open(c->store_path, err, sizeof err);
+    if (!s->keys) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "cannot open the key store %s: %s", c->store_path, err);
+        fatal_start(msg);
+        return -1;
+    }
+    publish_keys(s);
+    gw_key_store_changed(s->keys); /* from now on, changes only */
+    s->keys_timer = event_new(s->base, -1, EV_PERSIST, on_keys_timer, s);
+    struct timeval every = {1, 0};
+    if (!s->keys_timer || event_add(s->keys_timer, &every) < 0) {
+        fatal_start("cannot watch the key store");
+        return -1;
+    }
+    return 0;
+}
 
 static void on_pools_timer(evutil_socket_t fd, short what, void *arg) {
     gw_server *s = arg;
@@ -326,6 +403,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         return -1;
     }
     gw_health_checker_set_config(s->health, c);
+    if (open_key_store(s, c) < 0) return -1;
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -374,6 +452,8 @@ static void stop(gw_server *s) {
     if (s->sig_int) event_free(s->sig_int);
     if (s->exit_poll) event_free(s->exit_poll);
     if (s->pools_timer) event_free(s->pools_timer);
+    if (s->keys_timer) event_free(s->keys_timer);
+    gw_key_store_close(s->keys);
     gw_health_checker_free(s->health);
     gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "security/cidr_list.h"
 #include "security/pii.h"
 #include "security/words.h"
+#include "store/keyset.h"
 #include "upstream/curl_multi.h"
 #include "upstream/attempt.h"
 
@@ -180,7 +182,8 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     event_config_free(ec);
     w->tokener = json_tokener_new_ex(128);
     w->rules_scratch = gw_rules_scratch_new();
-    if (!w->base || !w->tokener || !w->rules_scratch) {
+    w->keys_inbox = calloc(1, sizeof *w->keys_inbox);
+    if (!w->base || !w->tokener || !w->rules_scratch || !w->keys_inbox) {
         snprintf(w->error, sizeof w->error, "cannot create an event loop");
         return -1;
     }
@@ -251,6 +254,9 @@ void gw_worker_destroy(gw_worker *w) {
     gw_rules_scratch_free(w->rules_scratch);
     gw_words_scratch_free(w->words_scratch);
     gw_pii_scratch_free(w->pii_scratch);
+    if (w->keys_inbox) gw_keyset_inbox_clear(w->keys_inbox);
+    free(w->keys_inbox);
+    gw_keyset_unref(w->keys);
     gw_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     gw_config_unref(w->cfg);
     if (w->base) event_base_free(w->base);
