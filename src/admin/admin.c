@@ -5,10 +5,13 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin/keys_api.h"
+#include "admin/quotas_api.h"
 #include "core/clock.h"
+#include "core/json_parse.h"
 #include "core/config.h"
 #include "core/error_response.h"
 #include "upstream/endpoints.h"
@@ -149,6 +152,25 @@ static void handle_endpoint_change(const admin_ctx *s, gw_http_req *req, const c
     handle_channels(s, req);
 }
 
+/* Tests move the wall clock that limits and schedules read (never the monotonic one), to cross a
+ * schedule's boundary without waiting: only when the process was started with
+ * AIGW_TEST_CLOCK=1, so a production gateway has no such door. */
+static void handle_clock(gw_http_req *req) {
+    size_t len = evbuffer_get_length(req->body);
+    const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
+    json_object *root = len ? gw_json_parse(body, len, 8, JSON_TOKENER_STRICT) : NULL, *v;
+    if (!root || !json_object_object_get_ex(root, "offset_s", &v) ||
+        !json_object_is_type(v, json_type_int)) {
+        json_object_put(root);
+        gw_http_respond_openai_error(req, 400, "invalid_request_error", "invalid_value",
+                                     "expected {\"offset_s\": seconds}");
+        return;
+    }
+    atomic_store(&gw_clock_offset_ns, json_object_get_int64(v) * 1000000000);
+    json_object_put(root);
+    respond_json(req, 200, "{\"status\":\"set\"}");
+}
+
 /* The admin token, then the method: answers 401 or 405 itself and returns 0 when either fails. */
 static int allowed(const admin_ctx *s, gw_http_req *req, int method, int other_method,
                    const char *usage) {
@@ -187,6 +209,12 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_keys(req, s->ops->key_store(s->ud), req->path + 11, req->path_len - 11,
                           s->ops->keys_changed, s->ud);
+    } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_quotas(req, s->ops->config(s->ud), req->path + 13, req->path_len - 13);
+    } else if (path_is(req, "/admin/clock") && getenv("AIGW_TEST_CLOCK") &&
+               !strcmp(getenv("AIGW_TEST_CLOCK"), "1")) {
+        if (allowed(s, req, HTTP_POST, -1, "use POST /admin/clock")) handle_clock(req);
     } else if (path_is(req, "/admin/channels")) {
         if (allowed(s, req, HTTP_GET, HTTP_HEAD, "use GET /admin/channels"))
             handle_channels(s, req);

@@ -20,6 +20,7 @@
 #include "route/route.h"
 #include "security/cidr_list.h"
 #include "filters/auth.h"
+#include "filters/limits.h"
 #include "filters/pii_guard.h"
 #include "store/keys_secret.h"
 #include "filters/words_guard.h"
@@ -536,6 +537,240 @@ static void h_store_path(loader *ld, yaml_node_t *v, void *t) {
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"path", h_store_path}, {NULL, NULL}};
     walk_mapping(ld, v, "store", specs, t);
+}
+
+/* --- limits --- */
+/* rps, rpm, ..., tpd: the unit and window a key names; -1 when it names none. */
+static int limit_key(const char *key, gw_limit_unit *unit, gw_limit_window *window) {
+    static const char windows[] = "smhd";
+    if (strlen(key) != 3 || key[1] != 'p' || (key[0] != 'r' && key[0] != 't')) return -1;
+    const char *w = strchr(windows, key[2]);
+    if (!w || !key[2]) return -1;
+    *unit = key[0] == 'r' ? GW_LIMIT_REQUESTS : GW_LIMIT_TOKENS;
+    *window = (gw_limit_window)(w - windows);
+    return 0;
+}
+
+typedef struct limit_draft {
+    gw_limits_conf *conf;
+    long amounts[2][GW_LIMIT_WINDOWS];   /* inside the schedule (or always) */
+    long otherwise[2][GW_LIMIT_WINDOWS]; /* outside it */
+    int dim, deny, has_schedule;
+    gw_schedule schedule;
+} limit_draft;
+
+static void limit_amounts(loader *ld, yaml_node_t *v, long amounts[2][GW_LIMIT_WINDOWS],
+                          const char *what) {
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+        const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+        gw_limit_unit unit;
+        gw_limit_window window;
+        if (limit_key(key, &unit, &window) < 0) continue; /* the caller checks the other keys */
+        long amount;
+        if (get_int(ld, val, what, 1, 1L << 52, &amount) == 0) amounts[unit][window] = amount;
+    }
+}
+
+static gw_tz *limits_zone(loader *ld, yaml_node_t *at, gw_limits_conf *c, const char *name) {
+    for (size_t i = 0; i < c->zone_count; i++)
+        if (!strcmp(gw_tz_name(c->zones[i]), name)) return c->zones[i];
+    if (c->zone_count == GW_LIMITS_MAX_ZONES) {
+        add_error(ld, at, "at most %d time zones in limits", GW_LIMITS_MAX_ZONES);
+        return NULL;
+    }
+    char err[200];
+    gw_tz *tz = gw_tz_load(name, err, sizeof err);
+    if (!tz)
+        add_error(ld, at, "limits schedule tz: %s", err);
+    else
+        c->zones[c->zone_count++] = tz;
+    return tz;
+}
+
+static void h_limit_entry(loader *ld, yaml_node_t *item, gw_limits_conf *c, size_t index) {
+    static const char *const dims[] = {"key", "tenant", "project", "model", "ip"};
+    limit_draft d = {.conf = c, .dim = -1};
+    if (expect_kind(ld, item, YAML_MAPPING_NODE, "a limits entry") < 0) return;
+    limit_amounts(ld, item, d.amounts, "a limits amount");
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+        if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "a limits entry")) continue;
+        const char *key = (const char *)k->data.scalar.value;
+        gw_limit_unit u;
+        gw_limit_window w;
+        if (limit_key(key, &u, &w) == 0) continue;
+        if (!strcmp(key, "by")) {
+            const char *by = get_string(ld, val, "limits by");
+            for (int i = 0; by && i < 5; i++)
+                if (!strcmp(by, dims[i])) d.dim = i;
+            if (by && d.dim < 0)
+                add_error(ld, val,
+                          "expected key, tenant, project, model or ip for limits by, "
+                          "found '%s'",
+                          by);
+        } else if (!strcmp(key, "deny")) {
+            get_bool(ld, val, "limits deny", &d.deny);
+        } else if (!strcmp(key, "otherwise")) {
+            if (expect_kind(ld, val, YAML_MAPPING_NODE, "limits otherwise") == 0)
+                limit_amounts(ld, val, d.otherwise, "a limits otherwise amount");
+        } else if (!strcmp(key, "schedule")) {
+            const char *days = "mon-sun", *hours = "00:00-24:00", *tz = "UTC";
+            if (expect_kind(ld, val, YAML_MAPPING_NODE, "limits schedule") < 0) continue;
+            for (yaml_node_pair_t *q = val->data.mapping.pairs.start;
+                 q < val->data.mapping.pairs.top; q++) {
+                yaml_node_t *sk = node_at(ld, q->key), *sv = node_at(ld, q->value);
+                const char *skey =
+                    sk->type == YAML_SCALAR_NODE ? (const char *)sk->data.scalar.value : "";
+                const char *text = get_string(ld, sv, "a limits schedule value");
+                if (!text) continue;
+                if (!strcmp(skey, "days"))
+                    days = text;
+                else if (!strcmp(skey, "hours"))
+                    hours = text;
+                else if (!strcmp(skey, "tz"))
+                    tz = text;
+                else
+                    add_error(ld, sk,
+                              "unknown key '%s' in limits schedule (expected one of: "
+                              "days, hours, tz)",
+                              skey);
+            }
+            gw_tz *zone = limits_zone(ld, val, c, tz);
+            char err[200];
+            if (zone && gw_schedule_parse(&d.schedule, days, hours, zone, err, sizeof err) < 0)
+                add_error(ld, val, "limits schedule: %s", err);
+            d.has_schedule = 1;
+        } else {
+            add_error(ld, k,
+                      "unknown key '%s' in a limits entry (expected one of: by, rps, rpm, rph, "
+                      "rpd, tps, tpm, tph, tpd, schedule, otherwise, deny)",
+                      key);
+        }
+    }
+    if (d.dim < 0) {
+        add_error(ld, item, "a limits entry needs by: key, tenant, project, model or ip");
+        return;
+    }
+    if (d.deny && !d.has_schedule) {
+        add_error(ld, item, "limits deny needs a schedule (the hours when requests are refused)");
+        return;
+    }
+    int any = d.deny;
+    for (int u = 0; u < 2; u++)
+        for (int w = 0; w < GW_LIMIT_WINDOWS; w++) {
+            if (!d.amounts[u][w] && !d.otherwise[u][w] && !(d.deny && u == 0 && w == 1)) continue;
+            any = 1;
+            if (c->rule_count == GW_LIMITS_MAX_RULES) {
+                add_error(ld, item, "more than %d limits", GW_LIMITS_MAX_RULES);
+                return;
+            }
+            gw_limit_rule *r = &c->rules[c->rule_count];
+            char name[96];
+            snprintf(name, sizeof name, "%s %s per %s (limits[%zu])", dims[d.dim],
+                     u ? "tokens" : "requests", gw_limit_window_name((gw_limit_window)w), index);
+            /* stable across reloads, so counters carry on: the entry and what it limits */
+            r->id = (uint32_t)(index * 16 + (size_t)u * 8 + (size_t)w + 1);
+            r->name = gw_arena_strdup(&ld->cfg->arena, name);
+            r->dim = (gw_limit_dim)d.dim;
+            r->unit = (gw_limit_unit)u;
+            r->window = (gw_limit_window)w;
+            if (d.has_schedule) { /* inside the schedule its amount (or none: deny) */
+                gw_limit_when *when = &c->whens[c->rule_count];
+                *when = (gw_limit_when){
+                    .schedule = d.schedule, .limit = (uint64_t)d.amounts[u][w], .deny = d.deny};
+                r->when = when;
+                r->when_count = 1;
+                r->limit = (uint64_t)d.otherwise[u][w];
+            } else {
+                r->limit = (uint64_t)d.amounts[u][w];
+            }
+            c->rule_count++;
+        }
+    if (!any) add_error(ld, item, "a limits entry needs at least one of rps, rpm, ..., tpd");
+}
+
+static gw_limits_conf *limits_of(gw_config *cfg) {
+    if (!cfg->limits) cfg->limits = gw_arena_alloc(&cfg->arena, sizeof *cfg->limits);
+    return cfg->limits; /* freed with the snapshot, also when an error rejects it */
+}
+
+/* quotas: [{by: key|tenant|project, tokens: N, period: day|week|month, tz: Zone}] */
+static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
+    gw_config *cfg = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "quotas") < 0) return;
+    gw_limits_conf *c = limits_of(cfg);
+    size_t index = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, index++) {
+        yaml_node_t *item = node_at(ld, *it);
+        if (expect_kind(ld, item, YAML_MAPPING_NODE, "a quotas entry") < 0) continue;
+        if (c->quota_count == GW_QUOTAS_MAX) {
+            add_error(ld, item, "at most %d quotas", GW_QUOTAS_MAX);
+            return;
+        }
+        gw_quota_rule *q = &c->quotas[c->quota_count];
+        *q = (gw_quota_rule){.id = (uint32_t)index + 1, .dim = GW_LIMIT_DIMS};
+        const char *by = NULL, *period = "month", *tz = "UTC";
+        long tokens = 0;
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+            if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "a quotas entry"))
+                continue;
+            const char *key = (const char *)k->data.scalar.value;
+            if (!strcmp(key, "by"))
+                by = get_string(ld, val, "quotas by");
+            else if (!strcmp(key, "tokens"))
+                get_int(ld, val, "quotas tokens", 1, 1L << 47, &tokens);
+            else if (!strcmp(key, "period"))
+                period = get_string(ld, val, "quotas period");
+            else if (!strcmp(key, "tz"))
+                tz = get_string(ld, val, "quotas tz");
+            else
+                add_error(ld, k,
+                          "unknown key '%s' in a quotas entry (expected one of: by, tokens, "
+                          "period, tz)",
+                          key);
+        }
+        static const char *const dims[] = {"key", "tenant", "project"};
+        for (int i = 0; by && i < 3; i++)
+            if (!strcmp(by, dims[i])) q->dim = (gw_limit_dim)i;
+        if (q->dim == GW_LIMIT_DIMS) {
+            add_error(ld, item, "a quotas entry needs by: key, tenant or project");
+            continue;
+        }
+        if (!tokens) {
+            add_error(ld, item, "a quotas entry needs tokens: the budget per period");
+            continue;
+        }
+        if (period && !strcmp(period, "day"))
+            q->period = GW_QUOTA_DAY;
+        else if (period && !strcmp(period, "week"))
+            q->period = GW_QUOTA_WEEK;
+        else if (period && !strcmp(period, "month"))
+            q->period = GW_QUOTA_MONTH;
+        else {
+            add_error(ld, item, "expected day, week or month for quotas period");
+            continue;
+        }
+        q->budget = (uint64_t)tokens;
+        q->tz = tz ? limits_zone(ld, item, c, tz) : NULL;
+        char name[80];
+        snprintf(name, sizeof name, "%s tokens per %s (quotas[%zu])", by, period, index);
+        q->name = gw_arena_strdup(&cfg->arena, name);
+        c->quota_count++;
+    }
+}
+
+static void h_limits(loader *ld, yaml_node_t *v, void *t) {
+    gw_config *cfg = t;
+    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "limits") < 0) return;
+    gw_limits_conf *c = limits_of(cfg);
+    size_t index = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+        h_limit_entry(ld, node_at(ld, *it), c, index++);
 }
 
 /* --- guards: sensitive words --- */
@@ -1460,6 +1695,8 @@ static void release_snapshot(gw_config *cfg) {
     gw_cidr_list_free(cfg->trusted_proxies);
     if (cfg->words_guard) gw_words_free(cfg->words_guard->matcher);
     if (cfg->pii_guard) gw_pii_set_free(cfg->pii_guard->set);
+    for (size_t i = 0; cfg->limits && i < cfg->limits->zone_count; i++)
+        gw_tz_free(cfg->limits->zones[i]);
     if (cfg->auth) {
         gw_keyset_unref(cfg->auth->keys);
         gw_jwks_free(cfg->auth->jwks);
@@ -1506,6 +1743,9 @@ static void finish_config(loader *ld) {
     for (size_t i = 0; i < cfg->channel_count; i++)
         finish_channel(ld, &cfg->channels[i]);
     build_model_index(cfg);
+    /* the limits' counters, made here on the control thread before any worker can ask */
+    if ((cfg->auth || cfg->limits) && (!gw_limits_table() || !gw_quotas_table()))
+        add_error(ld, NULL, "out of memory for the limits' counters");
     if (gw_chain_build(cfg) < 0) add_error(ld, NULL, "more filters than the chain holds");
 }
 
@@ -1538,9 +1778,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     } else {
         /* channels before models, whatever the file's order, so models can name them */
         static const key_spec first_pass[] = {
-            {"server", h_server},     {"log", h_log},   {"access", h_access_lists},
-            {"guards", h_guards},     {"auth", h_auth}, {"store", h_store},
-            {"channels", h_channels}, {"models", NULL}, {NULL, NULL}};
+            {"server", h_server}, {"log", h_log},       {"access", h_access_lists},
+            {"guards", h_guards}, {"auth", h_auth},     {"store", h_store},
+            {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
+            {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1556,7 +1797,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     add_error(&ld, k,
                               "unknown key '%s' at the top level (expected one of: server, log, "
-                              "auth, access, guards, store, channels, models)",
+                              "auth, access, guards, limits, quotas, store, channels, models)",
                               kn);
                 else if (s->handle)
                     s->handle(&ld, node_at(&ld, p->value), cfg);

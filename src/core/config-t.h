@@ -16,6 +16,7 @@ struct gw_cidr_list;
 struct gw_words_guard_conf;
 struct gw_pii_guard_conf;
 struct gw_auth_conf;
+struct gw_limits_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -192,6 +193,7 @@ typedef struct gw_config {
     struct gw_words_guard_conf *words_guard;
     struct gw_pii_guard_conf *pii_guard; /* guards.pii (filters/pii_guard.h); NULL: off */
     struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
+    struct gw_limits_conf *limits;       /* limits (filters/limits.h); NULL: none */
     const char *store_path; /* store.path: the SQLite database (API keys); opened at start */
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and

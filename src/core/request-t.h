@@ -14,7 +14,13 @@ typedef struct gw_http_req gw_http_req;
 typedef struct gw_worker gw_worker;
 typedef struct gw_attempt gw_attempt;
 
-enum { GW_MAX_ATTEMPTS = 10 };
+enum { GW_MAX_ATTEMPTS = 10, GW_REQ_EXTRA_HEADERS = 8 };
+
+/* A header a filter adds to every answer of the request (x-ratelimit-*, Retry-After). */
+typedef struct gw_req_header {
+    const char *name; /* static */
+    char value[40];
+} gw_req_header;
 
 typedef enum {
     GW_ROUTE_PROXY,  /* an inference API, through the chain to an upstream */
@@ -59,7 +65,9 @@ typedef struct gw_req {
     size_t attempt_count;
     int64_t deadline_ns;   /* failover.deadline_ms from arrival; 0: none */
     char attempts_text[8]; /* x-aigw-attempts, once a channel was tried */
-    gw_attempt *attempt;   /* the try at a channel running now, or the last one */
+    gw_req_header extra_headers[GW_REQ_EXTRA_HEADERS];
+    size_t extra_header_count;
+    gw_attempt *attempt; /* the try at a channel running now, or the last one */
 
     int status;             /* what the client got; 499 when it left first */
     const char *error_code; /* short reason for the access log, NULL on success */

@@ -3,6 +3,7 @@
 #include "core/strbuf.h"
 #include "filters/auth.h"
 #include "filters/filter.h"
+#include "filters/limits.h"
 
 /* The pipeline's order. Access log first so its on_done sees every request, whichever filter
  * answered; then what a request must pass before an engine is asked. A filter that needs
@@ -28,6 +29,9 @@ int gw_chain_build(gw_config *cfg) {
     /* PII first: a word list never sees a value the PII guard took out */
     if (cfg->pii_guard) rc |= add(cfg, &gw_filter_pii_guard, cfg->pii_guard);
     if (cfg->words_guard) rc |= add(cfg, &gw_filter_words_guard, cfg->words_guard);
+    /* what the request costs is known once the guards let it through */
+    /* (with keys, also for the limits the key store keeps with each key) */
+    if (cfg->limits || auth) rc |= add(cfg, &gw_filter_limits, cfg->limits);
     rc |= add(cfg, &gw_filter_proxy, NULL);
     return rc;
 }

@@ -39,7 +39,7 @@ static int sink_stream_begin(gw_req *r, gw_attempt *a) {
     (void)a;
     if (!r->http) return -1;
     /* no cache or proxy buffering between the engine's tokens and the caller */
-    gw_http_header h[5] = {
+    gw_http_header h[2 + GW_REQ_HEADERS_MAX] = {
         {.name = "Cache-Control", .value = "no-cache", .name_len = 13, .value_len = 8},
         {.name = "X-Accel-Buffering", .value = "no", .name_len = 17, .value_len = 2},
     };
@@ -105,7 +105,7 @@ static void respond_answer(gw_req *r, gw_attempt *a) {
     r->status = status;
     r->t_first_byte = r->t_first_byte ? r->t_first_byte : gw_now_ns();
     r->bytes_out = evbuffer_get_length(a->answer);
-    gw_http_header h[3];
+    gw_http_header h[GW_REQ_HEADERS_MAX];
     size_t n = gw_req_headers(r, h);
     gw_http_req *http = r->http;
     r->http = NULL;

@@ -84,18 +84,32 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
     gw_chain_run(r);
 }
 
-size_t gw_req_headers(const gw_req *r, gw_http_header out[3]) {
-    out[0] = gw_req_id_header(r);
-    if (!r->attempt_count || !r->channel) return 1;
-    out[1] = (gw_http_header){.name = "x-aigw-channel",
-                              .name_len = 14,
-                              .value = r->channel->name,
-                              .value_len = strlen(r->channel->name)};
-    out[2] = (gw_http_header){.name = "x-aigw-attempts",
-                              .name_len = 15,
-                              .value = r->attempts_text,
-                              .value_len = strlen(r->attempts_text)};
-    return 3;
+size_t gw_req_headers(const gw_req *r, gw_http_header out[GW_REQ_HEADERS_MAX]) {
+    size_t n = 0;
+    out[n++] = gw_req_id_header(r);
+    if (r->attempt_count && r->channel) {
+        out[n++] = (gw_http_header){.name = "x-aigw-channel",
+                                    .name_len = 14,
+                                    .value = r->channel->name,
+                                    .value_len = strlen(r->channel->name)};
+        out[n++] = (gw_http_header){.name = "x-aigw-attempts",
+                                    .name_len = 15,
+                                    .value = r->attempts_text,
+                                    .value_len = strlen(r->attempts_text)};
+    }
+    for (size_t i = 0; i < r->extra_header_count; i++)
+        out[n++] = (gw_http_header){.name = r->extra_headers[i].name,
+                                    .name_len = strlen(r->extra_headers[i].name),
+                                    .value = r->extra_headers[i].value,
+                                    .value_len = strlen(r->extra_headers[i].value)};
+    return n;
+}
+
+void gw_req_add_header(gw_req *r, const char *name, const char *value) {
+    if (r->extra_header_count == GW_REQ_EXTRA_HEADERS) return;
+    gw_req_header *h = &r->extra_headers[r->extra_header_count++];
+    h->name = name;
+    snprintf(h->value, sizeof h->value, "%s", value);
 }
 
 int gw_req_replace_body(gw_req *r) {
@@ -117,7 +131,7 @@ void gw_req_fail_with(gw_req *r, const gw_error_info *e) {
     r->error_code = e->code ? e->code : e->type;
     if (r->http) {
         struct evbuffer *body = evbuffer_new();
-        gw_http_header extra[3];
+        gw_http_header extra[GW_REQ_HEADERS_MAX];
         size_t extra_count = gw_req_headers(r, extra);
         gw_http_req *http = r->http;
         r->http = NULL;

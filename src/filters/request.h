@@ -10,9 +10,15 @@ static inline gw_http_header gw_req_id_header(const gw_req *r) {
         .name = "x-request-id", .value = r->id, .name_len = 12, .value_len = r->id_len};
 }
 
-/* The headers every answer of this request carries: x-request-id, and once a channel was tried,
- * x-aigw-channel (who served, or was tried last) and x-aigw-attempts. Returns the count. */
-size_t gw_req_headers(const gw_req *r, gw_http_header out[3]);
+enum { GW_REQ_HEADERS_MAX = 3 + GW_REQ_EXTRA_HEADERS };
+
+/* The headers every answer of this request carries: x-request-id, once a channel was tried
+ * x-aigw-channel (who served, or was tried last) and x-aigw-attempts, and those filters added
+ * (gw_req_add_header). Returns the count. */
+size_t gw_req_headers(const gw_req *r, gw_http_header out[GW_REQ_HEADERS_MAX]);
+
+/* A header for every answer of the request; dropped past GW_REQ_EXTRA_HEADERS. */
+void gw_req_add_header(gw_req *r, const char *name, const char *value);
 
 /* Takes the HTTP request (its body is moved, not copied) and runs the filter chain. path is
  * the route's (static) path; protocol the caller's dialect; api the canonical API (a request in

@@ -1,0 +1,210 @@
+/* limits: requests and tokens per second, minute, hour and day, by key, tenant, project, model or
+ * client address, with schedules. Tokens are reserved from an estimate when the request starts
+ * (the prompt, and max_tokens) and settled with the engine's usage when it ends. Every answer
+ * carries the x-ratelimit-* headers of the tightest limits; a refusal is a 429 with
+ * Retry-After. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/http_server.h"
+#include "filters/auth.h"
+#include "filters/client_ip.h"
+#include "filters/filter.h"
+#include "filters/limits.h"
+#include "filters/request.h"
+#include "route/token_estimate.h"
+#include "security/cidr.h"
+#include "security/ratelimit_duration.h"
+
+static gw_limit_table *shared_table;
+static gw_quota_table *shared_quotas;
+
+gw_limit_table *gw_limits_table(void) {
+    if (!shared_table) shared_table = gw_limit_table_new(GW_LIMIT_TABLE_DEFAULT_SLOTS);
+    return shared_table;
+}
+
+gw_quota_table *gw_quotas_table(void) {
+    if (!shared_quotas) shared_quotas = gw_quota_table_new(1 << 16);
+    return shared_quotas;
+}
+
+typedef struct limits_state {
+    gw_limit_reservation res[GW_LIMITS_MAX_RULES + 2 * GW_LIMIT_WINDOWS];
+    size_t count;
+    gw_quota_reservation quota[GW_QUOTAS_MAX];
+    size_t quota_count;
+    char ip[GW_IP_TEXT_MAX + 1];
+} limits_state;
+
+/* The request's value of a dimension; NULL when it has none (that limit does not apply). */
+static const char *value_of(gw_req *r, limits_state *st, gw_limit_dim dim) {
+    const gw_auth_identity *who = gw_auth_identity_of(r);
+    switch (dim) {
+    case GW_LIMIT_DIM_KEY:
+        return who && who->subject[0] ? who->subject : NULL;
+    case GW_LIMIT_DIM_TENANT:
+        return who && who->tenant[0] ? who->tenant : NULL;
+    case GW_LIMIT_DIM_PROJECT:
+        return who && who->project[0] ? who->project : NULL;
+    case GW_LIMIT_DIM_MODEL:
+        return r->model->name;
+    default: { /* behind trusted proxies, the client X-Forwarded-For names */
+        gw_ip ip;
+        if (gw_req_client_ip(r, &ip) < 0) return NULL;
+        return gw_ip_format(&ip, st->ip, sizeof st->ip);
+    }
+    }
+}
+
+static uint64_t token_estimate(const gw_req *r) {
+    json_object *v;
+    uint64_t est = gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT);
+    if ((json_object_object_get_ex(r->json, "max_completion_tokens", &v) ||
+         json_object_object_get_ex(r->json, "max_tokens", &v)) &&
+        json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
+        est += (uint64_t)json_object_get_int64(v);
+    return est;
+}
+
+/* OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, as its SDKs read them. */
+static void state_headers(gw_req *r, int tokens, const gw_limit_state *s) {
+    char value[40];
+    snprintf(value, sizeof value, "%llu", (unsigned long long)s->limit);
+    gw_req_add_header(r, tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", value);
+    snprintf(value, sizeof value, "%llu", (unsigned long long)s->remaining);
+    gw_req_add_header(r, tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests",
+                      value);
+    char d[GW_DURATION_MAX];
+    gw_duration_header(d, s->reset_ns);
+    gw_req_add_header(r, tokens ? "x-ratelimit-reset-tokens" : "x-ratelimit-reset-requests", d);
+}
+
+/* The limits stored with the caller's key (the admin API's "limits"), as rules of their own. */
+static size_t key_rules(const gw_auth_identity *who, gw_limit_rule *rules) {
+    if (!who || !who->key || !who->key->limits) return 0;
+    static const char *const names[2][GW_LIMIT_WINDOWS] = {
+        {"key requests per second", "key requests per minute", "key requests per hour",
+         "key requests per day"},
+        {"key tokens per second", "key tokens per minute", "key tokens per hour",
+         "key tokens per day"}};
+    size_t n = 0;
+    for (int u = 0; u < 2; u++)
+        for (int w = 0; w < GW_LIMIT_WINDOWS; w++) {
+            uint64_t amount = u ? who->key->limits->tokens[w] : who->key->limits->requests[w];
+            if (!amount) continue;
+            rules[n++] = (gw_limit_rule){.id = GW_LIMIT_ID_PER_KEY(u, w),
+                                         .name = names[u][w],
+                                         .dim = GW_LIMIT_DIM_KEY,
+                                         .unit = (gw_limit_unit)u,
+                                         .window = (gw_limit_window)w,
+                                         .limit = amount};
+        }
+    return n;
+}
+
+/* The token budgets: a request that finds one spent is refused (OpenAI's insufficient_quota),
+ * and what the limits reserved for it goes back. */
+static gw_filter_rc check_quotas(gw_req *r, const gw_limits_conf *c, limits_state *st,
+                                 int64_t now) {
+    uint64_t estimate = 0;
+    for (size_t i = 0; c && i < c->quota_count; i++) {
+        const char *v = value_of(r, st, c->quotas[i].dim);
+        if (!v) continue;
+        if (!estimate) estimate = token_estimate(r);
+        gw_quota_status status;
+        gw_quota_code code = gw_quota_reserve(gw_quotas_table(), &c->quotas[i], v, strlen(v),
+                                              estimate, now, &st->quota[st->quota_count], &status);
+        if (code == GW_QUOTA_OK) {
+            st->quota_count++;
+            continue;
+        }
+        for (size_t k = 0; k < st->quota_count; k++)
+            gw_quota_refund(&st->quota[k], now);
+        st->quota_count = 0;
+        gw_limit_refund_all(st->res, st->count, now);
+        st->count = 0;
+        if (code == GW_QUOTA_FULL)
+            gw_req_fail(r, 503, "server_error", "quota_table_full", NULL,
+                        "the gateway cannot count this quota now; retry later (request id %s)",
+                        r->id);
+        else
+            gw_req_fail(r, 429, "insufficient_quota", "insufficient_quota", NULL,
+                        "you exceeded your token quota (%s: %llu tokens this period); it renews "
+                        "with the next period (request id %s)",
+                        c->quotas[i].name, (unsigned long long)status.budget, r->id);
+        return GW_FILTER_RESPOND;
+    }
+    return GW_FILTER_CONTINUE;
+}
+
+static gw_filter_rc limits_request(gw_req *r) {
+    const gw_limits_conf *c = gw_filter_conf(r, &gw_filter_limits);
+    limits_state *st = gw_filter_state(r, &gw_filter_limits);
+    gw_limit_check checks[GW_LIMITS_MAX_RULES + 2 * GW_LIMIT_WINDOWS];
+    gw_limit_rule own[2 * GW_LIMIT_WINDOWS];
+    size_t n = 0;
+    for (size_t i = 0; c && i < c->rule_count; i++) {
+        const char *v = value_of(r, st, c->rules[i].dim);
+        if (v) checks[n++] = (gw_limit_check){&c->rules[i], v, strlen(v)};
+    }
+    const gw_auth_identity *who = gw_auth_identity_of(r);
+    for (size_t i = 0, k = key_rules(who, own); i < k; i++)
+        checks[n++] = (gw_limit_check){&own[i], who->subject, strlen(who->subject)};
+    int64_t now = gw_wall_ns();
+    if (!n) return check_quotas(r, c, st, now);
+    gw_limit_result res;
+    gw_limit_code code =
+        gw_limit_reserve(gw_limits_table(), checks, n, token_estimate(r), now, st->res, &res);
+    if (res.has_requests) state_headers(r, 0, &res.requests);
+    if (res.has_tokens) state_headers(r, 1, &res.tokens);
+    if (code == GW_LIMIT_OK) {
+        st->count = n;
+        return check_quotas(r, c, st, now);
+    }
+    const char *rule_name = checks[res.which].rule->name; /* own[] ends with this call */
+    char retry[24];
+    if (res.retry_after_ns != INT64_MAX) {
+        snprintf(retry, sizeof retry, "%lld",
+                 (long long)gw_retry_after_seconds(res.retry_after_ns));
+        gw_req_add_header(r, "retry-after", retry);
+    }
+    if (code == GW_LIMIT_DENIED)
+        gw_req_fail(r, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL,
+                    "requests are not accepted at this time (limit %s) (request id %s)", rule_name,
+                    r->id);
+    else if (code == GW_LIMIT_TOO_LARGE)
+        gw_req_fail(r, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL,
+                    "the request needs more tokens than limit %s allows at all (request id %s)",
+                    rule_name, r->id);
+    else
+        gw_req_fail(r, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL,
+                    "rate limit %s reached: retry in %s s (request id %s)", rule_name,
+                    res.retry_after_ns == INT64_MAX ? "?" : retry, r->id);
+    return GW_FILTER_RESPOND;
+}
+
+/* The engine's usage settles the token reservations. A request that got no answer used no
+ * tokens, but it still counts as a request: a caller cannot call for free by failing. One the
+ * engine served without a word of usage keeps its estimate. */
+static void limits_done(gw_req *r) {
+    limits_state *st = gw_filter_state(r, &gw_filter_limits);
+    if (!st || (!st->count && !st->quota_count)) return;
+    int64_t now = gw_wall_ns();
+    int served = r->status > 0 && r->status < 400;
+    if (!r->usage.known && served) return; /* the engine said nothing: the estimate stands */
+    uint64_t used =
+        r->usage.known ? (uint64_t)(r->usage.prompt_tokens + r->usage.completion_tokens) : 0;
+    gw_limit_settle_all(st->res, st->count, used, now);
+    for (size_t i = 0; i < st->quota_count; i++)
+        gw_quota_settle(&st->quota[i], used, now);
+}
+
+const gw_filter_ops gw_filter_limits = {
+    .name = "limits",
+    .state_size = sizeof(limits_state),
+    .on_request = limits_request,
+    .on_done = limits_done,
+};
