@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/audit.h"
 #include "admin/keys_api.h"
+#include "admin/switches_api.h"
 #include "admin/quotas_api.h"
 #include "core/clock.h"
 #include "core/json_parse.h"
@@ -47,7 +49,9 @@ static void respond_json(gw_http_req *req, int status, const char *json) {
 static void handle_reload(const admin_ctx *s, gw_http_req *req) {
     gw_config_errors errs;
     gw_restart_pending pending;
-    if (s->ops->reload(s->ud, &errs, &pending) == 0) {
+    int rc = s->ops->reload(s->ud, &errs, &pending);
+    gw_admin_audit(req, "config.reload", NULL, rc == 0 ? 200 : 400);
+    if (rc == 0) {
         char body[512];
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"reloaded\",\"generation\":%llu,\"restart_required\":[",
@@ -143,6 +147,8 @@ static void handle_endpoint_change(const admin_ctx *s, gw_http_req *req, const c
     }
     char err[200];
     int rc = gw_pools_change(ch->source, url, req->method == HTTP_POST, err, sizeof err);
+    gw_admin_audit(req, req->method == HTTP_POST ? "endpoint.add" : "endpoint.remove", url,
+                   rc ? rc : 200);
     json_object_put(root);
     if (rc) {
         gw_http_respond_openai_error(req, rc, rc >= 500 ? "server_error" : "invalid_request_error",
@@ -167,6 +173,7 @@ static void handle_clock(gw_http_req *req) {
         return;
     }
     atomic_store(&gw_clock_offset_ns, json_object_get_int64(v) * 1000000000);
+    gw_admin_audit(req, "clock.set", NULL, 200);
     json_object_put(root);
     respond_json(req, 200, "{\"status\":\"set\"}");
 }
@@ -209,6 +216,8 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_keys(req, s->ops->key_store(s->ud), req->path + 11, req->path_len - 11,
                           s->ops->keys_changed, s->ud);
+    } else if (path_is(req, "/admin/switches")) {
+        if (allowed(s, req, req->method, -1, "")) gw_admin_switches(req, s->ops, s->ud);
     } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_quotas(req, s->ops->config(s->ud), req->path + 13, req->path_len - 13);

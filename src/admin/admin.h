@@ -10,6 +10,7 @@
 
 struct event_base;
 struct gw_key_store;
+struct gw_switches;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -22,6 +23,9 @@ typedef struct gw_admin_ops {
     /* the API keys' store; NULL when authentication takes no keys */
     struct gw_key_store *(*key_store)(void *ud);
     void (*keys_changed)(void *ud); /* publish the store's keys to the workers now */
+    /* the operator's switches (filters/switches.h): what is off now, and a change of one */
+    const struct gw_switches *(*switches)(void *ud);
+    int (*set_switch)(void *ud, int kind, const char *value, int off);
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin/audit.h"
 #include "core/error_response.h"
 #include "core/json_parse.h"
 #include "store/keys.h"
@@ -146,6 +147,8 @@ static void create_key(gw_http_req *req, gw_key_store *st, void (*changed)(void 
         char secret[GW_KEY_SECRET_LEN + 1];
         gw_keys_status rc =
             gw_key_store_create(st, &spec, (int64_t)time(NULL), &rec, secret, err, sizeof err);
+        gw_admin_audit(req, "key.create", rc == GW_KEYS_OK ? rec.id : f.u.name,
+                       rc == GW_KEYS_OK ? 201 : 400);
         if (rc == GW_KEYS_OK) {
             changed(ud);
             respond_record(req, 201, &rec, secret);
@@ -262,6 +265,12 @@ void gw_admin_keys(gw_http_req *req, gw_key_store *st, const char *rest, size_t 
                                             : "use GET, PATCH or DELETE /admin/keys/{id}");
         return;
     }
+    if (req->method != HTTP_GET)
+        gw_admin_audit(req,
+                       rotate                       ? "key.rotate"
+                       : req->method == HTTP_DELETE ? "key.revoke"
+                                                    : "key.update",
+                       id, rc == GW_KEYS_OK ? 200 : 400);
     if (rc != GW_KEYS_OK) respond_status(req, rc, err);
     gw_key_record_clear(&rec);
 }

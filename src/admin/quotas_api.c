@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/audit.h"
 #include "core/clock.h"
 #include "core/error_response.h"
 #include "core/json_parse.h"
@@ -74,6 +75,7 @@ void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, s
                          : -1;
         }
         json_object_put(root);
+        gw_admin_audit(req, "quota.update", value, rc < 0 ? 400 : 200);
         if (rc < 0) {
             gw_http_respond_openai_error(req, 400, "invalid_request_error", "invalid_value",
                                          "expected {\"spent\": tokens} and/or {\"budget\": tokens "

@@ -19,6 +19,7 @@ struct gw_words_scratch;
 struct gw_pii_scratch;
 struct gw_keyset;
 struct gw_keyset_inbox;
+struct gw_switches;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -55,6 +56,9 @@ typedef struct gw_worker {
      * worker takes it at the next request that asks for a key */
     struct gw_keyset_inbox *keys_inbox;
     struct gw_keyset *keys;
+    /* the operator's switches (tenants, models turned off), posted the same way */
+    _Atomic(struct gw_switches *) switches_inbox;
+    struct gw_switches *switches;
     uint64_t request_seq;
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */

@@ -26,6 +26,7 @@ int gw_chain_build(gw_config *cfg) {
     rc |= add(cfg, &gw_filter_parse_request, NULL);
     rc |= add(cfg, &gw_filter_resolve_model, NULL);
     if (auth) rc |= add(cfg, &gw_filter_model_access, NULL);
+    rc |= add(cfg, &gw_filter_switches, NULL); /* the operator's: one load when none changed */
     /* PII first: a word list never sees a value the PII guard took out */
     if (cfg->pii_guard) rc |= add(cfg, &gw_filter_pii_guard, cfg->pii_guard);
     if (cfg->words_guard) rc |= add(cfg, &gw_filter_words_guard, cfg->words_guard);

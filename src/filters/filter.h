@@ -41,6 +41,7 @@ extern const gw_filter_ops gw_filter_model_access;
 extern const gw_filter_ops gw_filter_words_guard;
 extern const gw_filter_ops gw_filter_pii_guard;
 extern const gw_filter_ops gw_filter_limits;
+extern const gw_filter_ops gw_filter_switches;
 extern const gw_filter_ops gw_filter_parse_request;
 extern const gw_filter_ops gw_filter_resolve_model;
 extern const gw_filter_ops gw_filter_proxy;

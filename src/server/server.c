@@ -15,6 +15,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/auth.h"
+#include "filters/switches.h"
 #include "store/keys.h"
 #include "store/keyset.h"
 #include "core/tls.h"
@@ -47,6 +48,7 @@ struct gw_server {
      * touches it (the admin API runs here too), and publishes a snapshot to every worker */
     gw_key_store *keys;
     struct event *keys_timer; /* notices changes another process (aigw keys) made */
+    gw_switches *switches;    /* what the operator turned off (admin API), posted to workers */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -199,8 +201,32 @@ static const gw_config *admin_config(void *ud) {
 }
 static gw_key_store *admin_key_store(void *ud);
 static void admin_keys_changed(void *ud);
-static const gw_admin_ops admin_ops = {admin_reload, admin_generation, admin_draining,
-                                       admin_config, admin_key_store,  admin_keys_changed};
+
+static const gw_switches *admin_switches(void *ud) {
+    return ((gw_server *)ud)->switches;
+}
+/* A new set with the change, to every worker, from its next request on. */
+static int admin_set_switch(void *ud, int kind, const char *value, int off) {
+    gw_server *s = ud;
+    gw_switches *next = gw_switches_with(s->switches, (gw_switch_kind)kind, value, off);
+    if (!next) return -1;
+    gw_switches_unref(s->switches);
+    s->switches = next;
+    for (int i = 0; i < s->worker_count; i++)
+        gw_switches_post(&s->workers[i].switches_inbox, next);
+    return 0;
+}
+
+static const gw_admin_ops admin_ops = {
+    .reload = admin_reload,
+    .generation = admin_generation,
+    .draining = admin_draining,
+    .config = admin_config,
+    .key_store = admin_key_store,
+    .keys_changed = admin_keys_changed,
+    .switches = admin_switches,
+    .set_switch = admin_set_switch,
+};
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
  * next request on. When the store cannot be read, the workers keep the snapshot they have. */
@@ -454,6 +480,7 @@ static void stop(gw_server *s) {
     if (s->pools_timer) event_free(s->pools_timer);
     if (s->keys_timer) event_free(s->keys_timer);
     gw_key_store_close(s->keys);
+    gw_switches_unref(s->switches);
     gw_health_checker_free(s->health);
     gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);

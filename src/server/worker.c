@@ -19,6 +19,7 @@
 #include "security/cidr_list.h"
 #include "security/pii.h"
 #include "security/words.h"
+#include "filters/switches.h"
 #include "store/keyset.h"
 #include "upstream/curl_multi.h"
 #include "upstream/attempt.h"
@@ -257,6 +258,8 @@ void gw_worker_destroy(gw_worker *w) {
     if (w->keys_inbox) gw_keyset_inbox_clear(w->keys_inbox);
     free(w->keys_inbox);
     gw_keyset_unref(w->keys);
+    gw_switches_unref(atomic_exchange(&w->switches_inbox, NULL));
+    gw_switches_unref(w->switches);
     gw_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     gw_config_unref(w->cfg);
     if (w->base) event_base_free(w->base);

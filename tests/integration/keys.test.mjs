@@ -93,3 +93,32 @@ test('aigw keys on the same database: the server notices within a second', async
   await waitFor('the revoked key to be refused', async () => (await call(created.key)) === 401);
   await settles(created.key, 401);
 });
+
+test('switches turn a model or a tenant off everywhere at once; every admin action is audited', async () => {
+  const { key } = await (await admin('POST', '/admin/keys', { name: 'switchy', tenant: 'acme', models: ['*'] })).json();
+  await settles(key, 200);
+  const off = await admin('POST', '/admin/switches', { model: 'chat', disabled: true });
+  assert.equal(off.status, 200);
+  assert.deepEqual((await off.json()).disabled_models, ['chat']);
+  const refused = await client(key).chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] })
+    .catch((err) => err);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.code, 'model_disabled');
+  await settles(key, 403);
+  await settles(key, 200, 'sim-model');
+  await admin('POST', '/admin/switches', { model: 'chat', disabled: false });
+  await settles(key, 200);
+  await admin('POST', '/admin/switches', { tenant: 'acme', disabled: true });
+  await settles(key, 403, 'sim-model');
+  const listed = await (await admin('GET', '/admin/switches')).json();
+  assert.deepEqual(listed, { disabled_tenants: ['acme'], disabled_models: [] });
+  await admin('POST', '/admin/switches', { tenant: 'acme', disabled: false });
+  await settles(key, 200);
+  assert.equal((await admin('POST', '/admin/switches', { tenant: 'acme' })).status, 400);
+  // the audit log: who did what, never a secret
+  const audit = gw.lines().filter((l) => l.event === 'audit');
+  for (const action of ['key.create', 'key.update', 'key.rotate', 'key.revoke', 'model.disable', 'model.enable', 'tenant.disable'])
+    assert.ok(audit.some((l) => l.action === action), `audited: ${action}`);
+  assert.ok(audit.every((l) => l.client.startsWith('127.0.0.1')));
+  assert.ok(!JSON.stringify(audit).includes('sk-aigw-'), 'no secret in the audit log');
+});
