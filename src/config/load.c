@@ -522,7 +522,8 @@ static void h_auth(loader *ld, yaml_node_t *v, void *t) {
     if (wants_jwt && !d.jwks_file)
         add_error(ld, d.mode_node ? d.mode_node : v, "auth.mode %s needs auth.jwt.jwks_file",
                   d.conf->mode == GW_AUTH_JWT ? "jwt" : "api_key_or_jwt");
-    if (d.jwks_file && !(d.conf->jwks = gw_jwks_load(d.jwks_file, err, sizeof err)))
+    /* read only when the mode takes tokens: a file written for later does not stop a start */
+    if (wants_jwt && d.jwks_file && !(d.conf->jwks = gw_jwks_load(d.jwks_file, err, sizeof err)))
         add_error(ld, d.jwks_node, "auth.jwt.jwks_file: %s", err);
     cfg->auth = d.conf; /* freed with the snapshot, also when an error rejects it */
 }
@@ -1311,6 +1312,18 @@ static void h_m_rules(loader *ld, yaml_node_t *v, void *t) {
     (void)ld;
     ((model_draft *)t)->rules_node = v;
 }
+/* access: {allow, deny} of one model, on top of the global lists */
+static void h_ma_allow(loader *ld, yaml_node_t *v, void *t) {
+    ((gw_model *)t)->access_allow = cidr_list(ld, v, "model access.allow");
+}
+static void h_ma_deny(loader *ld, yaml_node_t *v, void *t) {
+    ((gw_model *)t)->access_deny = cidr_list(ld, v, "model access.deny");
+}
+static void h_m_access(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {{"allow", h_ma_allow}, {"deny", h_ma_deny}, {NULL, NULL}};
+    walk_mapping(ld, v, "model access", specs, ((model_draft *)t)->model);
+}
+
 static void h_m_failover(loader *ld, yaml_node_t *v, void *t) {
     (void)ld;
     ((model_draft *)t)->failover_node = v;
@@ -1599,6 +1612,7 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
                                      {"targets", h_m_targets},
                                      {"rules", h_m_rules},
                                      {"failover", h_m_failover},
+                                     {"access", h_m_access},
                                      {NULL, NULL}};
     static const key_spec failover_specs[] = {
         {"on", h_fo_on}, {"attempts", h_fo_attempts}, {"deadline_ms", h_fo_deadline}, {NULL, NULL}};
@@ -1693,6 +1707,10 @@ static void release_snapshot(gw_config *cfg) {
     gw_cidr_list_free(cfg->access_allow);
     gw_cidr_list_free(cfg->access_deny);
     gw_cidr_list_free(cfg->trusted_proxies);
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        gw_cidr_list_free(cfg->models[i].access_allow);
+        gw_cidr_list_free(cfg->models[i].access_deny);
+    }
     if (cfg->words_guard) gw_words_free(cfg->words_guard->matcher);
     if (cfg->pii_guard) gw_pii_set_free(cfg->pii_guard->set);
     for (size_t i = 0; cfg->limits && i < cfg->limits->zone_count; i++)

@@ -145,6 +145,8 @@ typedef struct gw_model {
     gw_target_group *rule_groups;
     size_t rule_count;
     gw_failover failover;
+    /* access: this model's own client address lists, on top of the global ones; NULL: none */
+    struct gw_cidr_list *access_allow, *access_deny;
 } gw_model;
 
 enum { GW_MAX_FILTERS = 16 };

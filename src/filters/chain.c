@@ -27,6 +27,10 @@ int gw_chain_build(gw_config *cfg) {
     rc |= add(cfg, &gw_filter_resolve_model, NULL);
     if (auth) rc |= add(cfg, &gw_filter_model_access, NULL);
     rc |= add(cfg, &gw_filter_switches, NULL); /* the operator's: one load when none changed */
+    int model_lists = 0;
+    for (size_t i = 0; i < cfg->model_count && !model_lists; i++)
+        model_lists = cfg->models[i].access_allow || cfg->models[i].access_deny;
+    if (model_lists) rc |= add(cfg, &gw_filter_model_ip_access, NULL);
     /* PII first: a word list never sees a value the PII guard took out */
     if (cfg->pii_guard) rc |= add(cfg, &gw_filter_pii_guard, cfg->pii_guard);
     if (cfg->words_guard) rc |= add(cfg, &gw_filter_words_guard, cfg->words_guard);

@@ -36,6 +36,7 @@ typedef struct gw_filter_ops {
 
 extern const gw_filter_ops gw_filter_access_log;
 extern const gw_filter_ops gw_filter_ip_access;
+extern const gw_filter_ops gw_filter_model_ip_access;
 extern const gw_filter_ops gw_filter_auth;
 extern const gw_filter_ops gw_filter_model_access;
 extern const gw_filter_ops gw_filter_words_guard;

@@ -40,6 +40,26 @@ static gw_filter_rc ip_access(gw_req *r) {
     return GW_FILTER_CONTINUE;
 }
 
+/* After resolve_model: a model's own lists (access: under the model). */
+static gw_filter_rc model_ip_access(gw_req *r) {
+    const gw_model *m = r->model;
+    if (!m->access_allow && !m->access_deny) return GW_FILTER_CONTINUE;
+    gw_ip client;
+    if (gw_req_client_ip(r, &client) < 0 ||
+        !gw_cidr_allowed(m->access_allow, m->access_deny, &client)) {
+        gw_req_fail(r, 403, "permission_error", "address_denied", "model",
+                    "this client address may not use the model `%s` (request id %s)", m->name,
+                    r->id);
+        return GW_FILTER_RESPOND;
+    }
+    return GW_FILTER_CONTINUE;
+}
+
+const gw_filter_ops gw_filter_model_ip_access = {
+    .name = "model_ip_access",
+    .on_request = model_ip_access,
+};
+
 const gw_filter_ops gw_filter_ip_access = {
     .name = "ip_access",
     .on_request = ip_access,

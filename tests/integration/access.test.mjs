@@ -14,7 +14,8 @@ before(async () => {
   sim = await startSim();
   gw = await startGateway(await gatewayConfig({
     channels: simChannel(sim),
-    models: standardModels,
+    models: `${standardModels}
+  - { name: internal, channel: sim, upstream_model: sim-model, access: { allow: [127.0.0.1/32] } }`,
     extra: `access:
   allow: [127.0.0.1/32, 127.0.0.3, 10.0.0.0/8]
   deny: [127.0.0.2/32, 10.6.6.0/24]
@@ -105,4 +106,15 @@ test('two X-Forwarded-For lines are read as one list: the proxy\'s own line deci
     req.end(JSON.stringify(chat));
   });
   assert.equal(long, 403);
+});
+
+test('a model\'s own lists: only the addresses it allows reach it, behind the proxy too', async () => {
+  const internal = { ...chat, model: 'internal' };
+  assert.equal((await post('/v1/chat/completions', internal, { from: '127.0.0.1' })).status, 200);
+  const via = await post('/v1/chat/completions', internal, { from: '127.0.0.3', headers: { 'x-forwarded-for': '10.1.2.3' } });
+  assert.equal(via.status, 403);
+  assert.equal(via.body.error.code, 'address_denied');
+  assert.match(via.body.error.message, /model `internal`/);
+  // the other models still serve that client
+  assert.equal((await post('/v1/chat/completions', chat, { from: '127.0.0.3', headers: { 'x-forwarded-for': '10.1.2.3' } })).status, 200);
 });

@@ -4,10 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor, BUILD } from './lib/harness.mjs';
 
 const TEAM_A = 'sk-team-a-0123456789abcdef0123';
 const TEAM_B = 'sk-team-b-abcdefabcdefabcdef01';
@@ -141,4 +142,42 @@ test('authentication off on an address beyond loopback is said loudly at startup
   const quiet = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
   await quiet.stop();
   assert.ok(!quiet.lines().some((l) => l.event === 'auth_off'), 'no warning on loopback');
+});
+
+test('the access-control config of the issue that asked for it, as written, checks and serves', async () => {
+  const config = await gatewayConfig({
+    channels: simChannel(sim),
+    models: standardModels,
+    extra: `auth:
+  mode: api_key                    # off | api_key | jwt | api_key_or_jwt
+  jwt: { jwks_file: /etc/aigw/jwks.json, issuer: https://idp.example, audience: aigw }
+access:
+  allow: [10.0.0.0/8, "::1/128", 127.0.0.0/8]
+  deny: [10.6.6.0/24]
+  trusted_proxies: [10.0.0.1/32]
+guards:
+  pii: { email: mask, china_id: block, bank_card: block, phone: restore }
+  words: { files: [words.txt], list: [forbidden phrase], action: block, on: [request, response] }
+limits:
+  - { by: key, rpm: 600, tpm: 200000 }
+  - { by: tenant, tpm: 1000000, schedule: { days: mon-fri, hours: "09:00-18:00", tz: Asia/Shanghai } }`,
+  });
+  writeFileSync(path.join(config.dir, 'words.txt'), 'forbidden word\n');
+  const check = spawnSync(path.join(BUILD, 'aigw'), ['check', '-c', config.file], { cwd: config.dir });
+  assert.equal(check.status, 0, check.stderr.toString());
+  const served = await startGateway(config);
+  try {
+    const created = await (await fetch(`${served.adminUrl}/admin/keys`, {
+      method: 'POST', headers: { authorization: 'Bearer test-admin-token' },
+      body: JSON.stringify({ name: 'team-a', tenant: 'acme', project: 'search', models: ['chat', 'embed*'] }),
+    })).json();
+    const c = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: created.key, maxRetries: 0 });
+    let res = null;
+    for (let i = 0; i < 10 && !res; i++) res = await c.chat.completions.create(chat()).catch(() => null);
+    assert.equal(res?.model, 'chat');
+    await assert.rejects(c.chat.completions.create({ ...chat(), messages: [{ role: 'user', content: 'a forbidden phrase' }] }),
+      (err) => err.status === 400 && err.code === 'content_filter');
+  } finally {
+    await served.stop();
+  }
 });
