@@ -168,28 +168,14 @@ for stream in 0 1; do
 done
 
 # The whole security chain against the bare path: a second gateway on the same simulator with
-# 100,000 API keys (declared by their SHA-256), 5,000 sensitive words on requests and answers,
-# the PII guard, two rate limits that never refuse, and an address allow list; one worker each.
+# 100,000 API keys in its key store, 5,000 sensitive words on requests and answers, the PII
+# guard, two rate limits that never refuse, and an address allow list; one worker each.
 sec_port=$(free_port); sec_admin=$(free_port)
-node -e '
-const crypto = require("crypto"), fs = require("fs"), dir = process.argv[1];
-const keys = ["    - { name: bench, tenant: acme, key: \"sk-bench-0123456789abcdefghij\", models: [\"*\"] }"];
-for (let i = 0; i < 99999; i++) {
-  const hash = crypto.createHash("sha256").update("sk-bench-key-" + i).digest("hex");
-  keys.push(`    - { name: k${i}, tenant: t${i % 100}, key_sha256: ${hash}, models: ["*"] }`);
-}
-fs.writeFileSync(dir + "/keys.yaml", keys.join("\n") + "\n");
-const words = [];
-for (let i = 0; i < 5000; i++) words.push(`forbidden${i} term${i * 7919 % 10007}`);
-fs.writeFileSync(dir + "/words.txt", words.join("\n") + "\n");
-' "$tmp"
 {
   sed -e "s/127.0.0.1:$aigw_port/127.0.0.1:$sec_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$sec_admin/" "$tmp/aigw.yaml"
   cat <<YAML
-auth:
-  mode: api_key
-  keys:
-$(cat "$tmp/keys.yaml")
+auth: { mode: api_key }
+store: { path: $tmp/keys.db }
 access:
   allow: [127.0.0.0/8]
 guards:
@@ -198,24 +184,41 @@ guards:
 limits:
   - { by: key, rpm: 100000000, tpm: 100000000000 }
   - { by: tenant, tpm: 100000000000 }
-store:
-  path: $tmp/keys.db
 YAML
 } > "$tmp/aigw-sec.yaml"
+node -e '
+const crypto = require("crypto"), fs = require("fs"), dir = process.argv[1];
+const rows = ["BEGIN;"];
+for (let i = 0; i < 99999; i++) {
+  const hash = crypto.createHash("sha256").update("sk-bench-key-" + i).digest("hex");
+  rows.push(`INSERT INTO keys (id, name, tenant, project, models, created, updated, secret_hash, secret_prefix) VALUES (\x27key_bench${i}\x27, \x27k${i}\x27, \x27t${i % 100}\x27, \x27\x27, \x27["*"]\x27, 0, 0, X\x27${hash}\x27, \x27sk-bench\x27);`);
+}
+rows.push("COMMIT;");
+fs.writeFileSync(dir + "/keys.sql", rows.join("\n") + "\n");
+const words = [];
+for (let i = 0; i < 5000; i++) words.push(`forbidden${i} term${i * 7919 % 10007}`);
+fs.writeFileSync(dir + "/words.txt", words.join("\n") + "\n");
+' "$tmp"
+# the store made by aigw keys (its schema, the key the bench sends), then 99,999 more in one
+# transaction: creating them one by one would fsync each
+bench_key=$("$build/aigw" keys -c "$tmp/aigw-sec.yaml" create --name bench --tenant acme --models '*' |
+  node -e 'let s = ""; process.stdin.on("data", (d) => s += d).on("end", () => console.log(JSON.parse(s).key))')
+sqlite3 "$tmp/keys.db" < "$tmp/keys.sql"
 "$build/aigw" serve -c "$tmp/aigw-sec.yaml" > "$tmp/aigw-sec.log" 2>&1 &
 pids+=($!)
 sec_pid=${pids[-1]}
-for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$sec_admin/readyz" && break; sleep 0.1; done
+wait_http "http://127.0.0.1:$sec_admin/readyz"
+keys_in_store=$(sqlite3 "$tmp/keys.db" "SELECT count(*) FROM keys")
 for stream in 0 1; do
   kind=$([ "$stream" = 1 ] && echo "stream, 64 tokens" || echo "non-stream, 1 KB body")
   echo
-  echo "### the security chain, $kind, aigw only"
+  echo "### the security chain ($keys_in_store keys, 5,000 words), $kind, aigw only"
   echo
   echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
   echo "|---|---|---|---|---|---|---|---|"
   : > "$tmp/rps"
   measure "aigw bare" "http://127.0.0.1:$aigw_port/v1/chat/completions" bench-model "$stream" "$aigw_pid"
-  AUTH=sk-bench-0123456789abcdefghij measure "aigw security chain" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model "$stream" "$sec_pid"
+  AUTH=$bench_key measure "aigw security chain" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model "$stream" "$sec_pid"
   awk '/^aigw bare/ {b = $NF} /^aigw security/ {c = $NF}
        END {printf "\nsecurity chain / bare requests/s: %.2f\n", c / b}' "$tmp/rps"
 done

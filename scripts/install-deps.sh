@@ -9,7 +9,7 @@ packages=(build-essential cmake pkg-config
           libhttp-parser-dev libcmocka-dev libpcre2-dev libc-ares-dev libhyperscan-dev
           libsqlite3-dev
           openssl curl valgrind clang-format dnsmasq-base nodejs npm)
-[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
+[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light sqlite3)
 
 missing=()
 for p in "${packages[@]}"; do
