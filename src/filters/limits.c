@@ -17,6 +17,7 @@
 #include "route/token_estimate.h"
 #include "security/cidr.h"
 #include "security/ratelimit_duration.h"
+#include "security/zones.h"
 
 static gw_limit_table *shared_table;
 static gw_quota_table *shared_quotas;
@@ -34,8 +35,9 @@ gw_quota_table *gw_quotas_table(void) {
 typedef struct limits_state {
     gw_limit_reservation res[GW_LIMITS_MAX_RULES + 2 * GW_LIMIT_WINDOWS];
     size_t count;
-    gw_quota_reservation quota[GW_QUOTAS_MAX];
+    gw_quota_reservation quota[GW_QUOTAS_MAX + 1];
     size_t quota_count;
+    gw_quota_rule key_quota; /* the key's own, for this request (its reservation points here) */
     char ip[GW_IP_TEXT_MAX + 1];
 } limits_state;
 
@@ -110,13 +112,33 @@ static size_t key_rules(const gw_auth_identity *who, gw_limit_rule *rules) {
 static gw_filter_rc check_quotas(gw_req *r, const gw_limits_conf *c, limits_state *st,
                                  int64_t now) {
     uint64_t estimate = 0;
-    for (size_t i = 0; c && i < c->quota_count; i++) {
-        const char *v = value_of(r, st, c->quotas[i].dim);
+    /* the configured quotas, then the one kept with the caller's key (its zone was loaded when
+     * the keys were published) */
+    const gw_quota_rule *rules[GW_QUOTAS_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; c && i < c->quota_count; i++)
+        rules[n++] = &c->quotas[i];
+    const gw_auth_identity *who = gw_auth_identity_of(r);
+    if (who && who->key && who->key->quota && who->key->quota->period != GW_KEY_PERIOD_NONE) {
+        const gw_key_quota *kq = who->key->quota;
+        st->key_quota =
+            (gw_quota_rule){.id = GW_QUOTA_ID_PER_KEY,
+                            .name = "the key's quota",
+                            .dim = GW_LIMIT_DIM_KEY,
+                            .period = kq->period == GW_KEY_PERIOD_DAY    ? GW_QUOTA_DAY
+                                      : kq->period == GW_KEY_PERIOD_WEEK ? GW_QUOTA_WEEK
+                                                                         : GW_QUOTA_MONTH,
+                            .tz = gw_zones_find(kq->tz),
+                            .budget = kq->tokens};
+        rules[n++] = &st->key_quota;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v = value_of(r, st, rules[i]->dim);
         if (!v) continue;
         if (!estimate) estimate = token_estimate(r);
         gw_quota_status status;
-        gw_quota_code code = gw_quota_reserve(gw_quotas_table(), &c->quotas[i], v, strlen(v),
-                                              estimate, now, &st->quota[st->quota_count], &status);
+        gw_quota_code code = gw_quota_reserve(gw_quotas_table(), rules[i], v, strlen(v), estimate,
+                                              now, &st->quota[st->quota_count], &status);
         if (code == GW_QUOTA_OK) {
             st->quota_count++;
             continue;
@@ -134,7 +156,7 @@ static gw_filter_rc check_quotas(gw_req *r, const gw_limits_conf *c, limits_stat
             gw_req_fail(r, 429, "insufficient_quota", "insufficient_quota", NULL,
                         "you exceeded your token quota (%s: %llu tokens this period); it renews "
                         "with the next period (request id %s)",
-                        c->quotas[i].name, (unsigned long long)status.budget, r->id);
+                        rules[i]->name, (unsigned long long)status.budget, r->id);
         return GW_FILTER_RESPOND;
     }
     return GW_FILTER_CONTINUE;

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "filters/auth.h"
 #include "filters/switches.h"
+#include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
 #include "core/tls.h"
@@ -230,8 +231,19 @@ static const gw_admin_ops admin_ops = {
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
  * next request on. When the store cannot be read, the workers keep the snapshot they have. */
+/* The zone of each key's quota, loaded here so a worker never reads a file. */
+static int load_quota_zone(const gw_key_record *rec, void *ctx) {
+    (void)ctx;
+    char err[200];
+    if (rec->quota.period != GW_KEY_PERIOD_NONE && gw_zones_add(rec->quota.tz, err, sizeof err) < 0)
+        gw_log_warn("quota_zone", "\"key\":\"%s\",\"reason\":\"%s\"", rec->id, err);
+    return 0;
+}
+
 static void publish_keys(gw_server *s) {
     char err[300];
+    gw_key_list_opts opts = {0};
+    gw_key_store_list(s->keys, &opts, load_quota_zone, NULL, err, sizeof err);
     gw_keyset_builder *b = gw_keyset_builder_new();
     if (!b || gw_keyset_builder_add_store(b, s->keys, err, sizeof err) < 0) {
         if (b) gw_keyset_builder_free(b);

@@ -141,6 +141,21 @@ describe('limits kept with a key in the key store', () => {
     assert.equal(third.status, 429);
     assert.match((await third.json()).error.message, /key requests per minute/);
   });
+
+  test('a key created with a quota is held to it, in its time zone', async () => {
+    const res = await fetch(`${gw.adminUrl}/admin/keys`, {
+      method: 'POST', headers: { authorization: 'Bearer test-admin-token' },
+      body: JSON.stringify({ name: 'budgeted', models: ['*'], quota: { tokens: 30, period: 'day', tz: 'Asia/Shanghai' } }),
+    });
+    const { key } = await res.json();
+    let first = 0;
+    for (let i = 0; i < 10 && first !== 200; i++) first = (await call(gw, key, { max_tokens: 20 })).status;
+    assert.equal(first, 200); // 21 tokens spent
+    assert.equal((await call(gw, key, { max_tokens: 20 })).status, 200); // under 30 when it began
+    const spent = await call(gw, key, { max_tokens: 20 });
+    assert.equal(spent.status, 429);
+    assert.equal((await spent.json()).error.code, 'insufficient_quota');
+  });
 });
 
 describe('quotas', () => {
