@@ -7,6 +7,7 @@
 
 #include "core/config-t.h"
 #include "core/protocol-t.h"
+#include "core/strbuf.h"
 
 struct json_object;
 struct evbuffer;
@@ -15,6 +16,10 @@ typedef struct gw_worker gw_worker;
 typedef struct gw_attempt gw_attempt;
 
 enum { GW_MAX_ATTEMPTS = 10, GW_REQ_EXTRA_HEADERS = 8 };
+
+/* guard_buf's roles: the decoded text, what the guards released, the chunk written again, and
+ * two between chained guards */
+enum { GW_GUARD_TEXT, GW_GUARD_RELEASED, GW_GUARD_CHUNK, GW_GUARD_BETWEEN, GW_GUARD_BUFS = 5 };
 
 /* A header a filter adds to every answer of the request (x-ratelimit-*, Retry-After). */
 typedef struct gw_req_header {
@@ -55,6 +60,9 @@ typedef struct gw_req {
     int include_usage;      /* the caller wants a usage chunk at the end of its stream */
     gw_usage usage;         /* what the engine reported, normalized: metering reads it */
     gw_text_hook text_hook; /* the response guards of the chain, when it has any */
+    /* the guards' working buffers (engines/text_guard.c, the chain's hook): reused chunk after
+     * chunk, so a guarded stream allocates once, not per event; freed with the request */
+    gw_strbuf guard_buf[GW_GUARD_BUFS];
 
     const gw_model *model;
     const gw_target_group *group; /* the model's targets, or those of the rule that held */

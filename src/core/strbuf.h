@@ -23,6 +23,12 @@ void gw_strbuf_add_int(gw_strbuf *b, int64_t v);
 void gw_strbuf_add_json_escaped(gw_strbuf *b, const char *s, size_t len);
 /* v as compact JSON text, json-c's, slashes left alone (PLAIN | NOSLASHESCAPE). */
 void gw_strbuf_add_json(gw_strbuf *b, struct json_object *v);
+/* Empties it for reuse, its memory kept. */
+static inline gw_strbuf *gw_strbuf_reset(gw_strbuf *b) {
+    b->len = 0;
+    b->failed = 0;
+    return b;
+}
 /* Releases the memory and clears failed; max stays. */
 void gw_strbuf_free(gw_strbuf *b);
 

@@ -48,47 +48,58 @@ static int run_hook(gw_engine_io *io, const char *text, size_t len, int final, g
 static int emit_with(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                      size_t model_end, size_t start, size_t end, const gw_strbuf *released,
                      int whole) {
-    gw_strbuf b = {0};
-    gw_strbuf_add(&b, json, start);
-    gw_strbuf_add_json_escaped(&b, released->data ? released->data : "", released->len);
-    size_t grown = b.len - start; /* the new literal's length */
-    gw_strbuf_add(&b, json + end, len - end);
+    gw_strbuf *b = gw_strbuf_reset(&io->r->guard_buf[GW_GUARD_CHUNK]);
+    gw_strbuf_add(b, json, start);
+    gw_strbuf_add_json_escaped(b, released->data ? released->data : "", released->len);
+    size_t grown = b->len - start; /* the new literal's length */
+    gw_strbuf_add(b, json + end, len - end);
     if (model_start > start) { /* the model member came after the text: it moved */
         model_start = model_start - (end - start) + grown;
         model_end = model_end - (end - start) + grown;
     }
     int rc = -1;
-    if (b.failed)
+    if (b->failed)
         io->err = "out of memory";
     else
-        rc = whole ? gw_emit_response_raw(io, b.data, b.len, model_start, model_end)
-                   : gw_emit_chunk_raw(io, b.data, b.len, model_start, model_end);
-    gw_strbuf_free(&b);
+        rc = whole ? gw_emit_response_raw(io, b->data, b->len, model_start, model_end)
+                   : gw_emit_chunk_raw(io, b->data, b->len, model_start, model_end);
     return rc;
 }
 
 /* What the guards still hold, in a chunk of its own. */
 static int flush(gw_engine_io *io) {
-    gw_strbuf out = {0};
-    int rc = run_hook(io, NULL, 0, 1, &out);
-    if (rc == 0 && out.len) {
-        gw_strbuf c = {0};
+    gw_strbuf *out = gw_strbuf_reset(&io->r->guard_buf[GW_GUARD_RELEASED]);
+    int rc = run_hook(io, NULL, 0, 1, out);
+    if (rc == 0 && out->len) {
+        gw_strbuf *c = gw_strbuf_reset(&io->r->guard_buf[GW_GUARD_CHUNK]);
         size_t model_at = gw_engine_add_head(
-            &c, "chatcmpl-", io->r->id, strlen(io->r->id),
+            c, "chatcmpl-", io->r->id, strlen(io->r->id),
             io->r->api == GW_API_COMPLETIONS ? "text_completion" : "chat.completion.chunk", 0);
-        gw_strbuf_adds(&c, io->r->api == GW_API_COMPLETIONS
-                               ? ",\"choices\":[{\"index\":0,\"text\":\""
-                               : ",\"choices\":[{\"index\":0,"
-                                 "\"delta\":{\"content\":\"");
-        gw_strbuf_add_json_escaped(&c, out.data, out.len);
-        gw_strbuf_adds(&c, io->r->api == GW_API_COMPLETIONS ? "\"" : "\"}");
-        gw_engine_add_finish(&c, NULL);
-        gw_strbuf_adds(&c, "}]}");
-        rc = c.failed ? -1 : gw_emit_chunk_raw(io, c.data, c.len, model_at, model_at + 2);
-        gw_strbuf_free(&c);
+        gw_strbuf_adds(c, io->r->api == GW_API_COMPLETIONS
+                              ? ",\"choices\":[{\"index\":0,\"text\":\""
+                              : ",\"choices\":[{\"index\":0,"
+                                "\"delta\":{\"content\":\"");
+        gw_strbuf_add_json_escaped(c, out->data, out->len);
+        gw_strbuf_adds(c, io->r->api == GW_API_COMPLETIONS ? "\"" : "\"}");
+        gw_engine_add_finish(c, NULL);
+        gw_strbuf_adds(c, "}]}");
+        rc = c->failed ? -1 : gw_emit_chunk_raw(io, c->data, c->len, model_at, model_at + 2);
     }
-    gw_strbuf_free(&out);
     return rc;
+}
+
+/* The text literal at [start, end) decoded, through the guards, and the JSON written again with
+ * what they released: a chunk, or (whole) an answer. */
+static int guard_text(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                      size_t model_end, size_t start, size_t end, int final, int whole) {
+    gw_strbuf *text = gw_strbuf_reset(&io->r->guard_buf[GW_GUARD_TEXT]);
+    gw_strbuf *released = gw_strbuf_reset(&io->r->guard_buf[GW_GUARD_RELEASED]);
+    if (gw_json_string_decode(json + start, end - start, text) < 0 || text->failed) {
+        io->err = "a malformed string in the engine's answer";
+        return -1;
+    }
+    if (run_hook(io, text->data ? text->data : "", text->len, final, released) < 0) return -1;
+    return emit_with(io, json, len, model_start, model_end, start, end, released, whole);
 }
 
 int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
@@ -101,14 +112,7 @@ int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t m
     }
     /* a chunk that carries both text and the finish (MindIE) releases all that is held */
     int final = memmem(json, len, "\"finish_reason\":\"", 17) != NULL;
-    gw_strbuf text = {0}, released = {0};
-    int rc = gw_json_string_decode(json + start, end - start, &text) < 0 ? -1 : 0;
-    if (rc < 0) io->err = "a malformed string in a chunk";
-    if (rc == 0) rc = run_hook(io, text.data ? text.data : "", text.len, final, &released);
-    if (rc == 0) rc = emit_with(io, json, len, model_start, model_end, start, end, &released, 0);
-    gw_strbuf_free(&text);
-    gw_strbuf_free(&released);
-    return rc;
+    return guard_text(io, json, len, model_start, model_end, start, end, final, 0);
 }
 
 int gw_text_guard_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
@@ -116,14 +120,7 @@ int gw_text_guard_response(gw_engine_io *io, const char *json, size_t len, size_
     size_t start, end;
     if (!find_text(io->r, json, len, &start, &end))
         return gw_emit_response_raw(io, json, len, model_start, model_end);
-    gw_strbuf text = {0}, released = {0};
-    int rc = gw_json_string_decode(json + start, end - start, &text) < 0 ? -1 : 0;
-    if (rc < 0) io->err = "a malformed string in the answer";
-    if (rc == 0) rc = run_hook(io, text.data ? text.data : "", text.len, 1, &released);
-    if (rc == 0) rc = emit_with(io, json, len, model_start, model_end, start, end, &released, 1);
-    gw_strbuf_free(&text);
-    gw_strbuf_free(&released);
-    return rc;
+    return guard_text(io, json, len, model_start, model_end, start, end, 1, 1);
 }
 
 int gw_text_guard_end(gw_engine_io *io) {

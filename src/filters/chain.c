@@ -60,7 +60,7 @@ void *gw_filter_state(gw_req *r, const gw_filter_ops *ops) {
 /* The response guards in order, each fed what the one before released. */
 static int text_hook(gw_req *r, const char *text, size_t len, int final, gw_strbuf *out,
                      gw_error_info *err, char *msg, size_t msg_cap) {
-    gw_strbuf between[2] = {{0}, {0}};
+    gw_strbuf *between = &r->guard_buf[GW_GUARD_BETWEEN];
     const char *in = text;
     size_t in_len = len;
     int rc = 0, last = -1, k = 0;
@@ -69,16 +69,13 @@ static int text_hook(gw_req *r, const char *text, size_t len, int final, gw_strb
     for (int i = 0; i <= last && rc == 0; i++) {
         const gw_filter_ops *f = r->cfg->chain[i].ops;
         if (!f->on_response_text) continue;
-        gw_strbuf *to = i == last ? out : &between[k];
-        to->len = 0;
+        gw_strbuf *to = i == last ? gw_strbuf_reset(out) : gw_strbuf_reset(&between[k]);
         rc = f->on_response_text(r, in, in_len, final, to, err, msg, msg_cap);
         if (to->failed) rc = -1;
         in = to->data ? to->data : "";
         in_len = to->len;
         k ^= 1;
     }
-    gw_strbuf_free(&between[0]);
-    gw_strbuf_free(&between[1]);
     return rc;
 }
 

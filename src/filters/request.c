@@ -120,6 +120,8 @@ int gw_req_replace_body(gw_req *r) {
     if (!copy) return -1;
     memcpy(copy, text, len + 1);
     free(r->canonical_body);
+    for (size_t i = 0; i < GW_GUARD_BUFS; i++)
+        gw_strbuf_free(&r->guard_buf[i]);
     r->canonical_body = copy;
     r->body = copy;
     r->body_len = len;
@@ -192,6 +194,8 @@ void gw_req_finish(gw_req *r) {
     if (r->next) r->next->prev = r->prev;
     if (r->json) json_object_put(r->json);
     free(r->canonical_body);
+    for (size_t i = 0; i < GW_GUARD_BUFS; i++)
+        gw_strbuf_free(&r->guard_buf[i]);
     if (r->protocol->free_state) r->protocol->free_state(r);
     evbuffer_free(r->body_buf);
     gw_config_unref(r->cfg);
