@@ -1,4 +1,5 @@
 #include "config/load.h"
+#include "config/loader.h"
 
 #include "core/config.h"
 
@@ -29,213 +30,10 @@
 #include "upstream/pools.h"
 
 enum { MAX_CONFIG_BYTES = 4 * 1024 * 1024 };
-
-/* What the walker needs while it validates one document. */
-typedef struct loader {
-    const char *file;
-    yaml_document_t doc;
-    gw_config *cfg;
-    gw_config_errors *errs;
-    const char *sim_base_url;
-    yaml_node_t *current_key; /* the key whose value a handler is reading */
-    /* the keys of the channel being read that only its engine adapter knows */
-    gw_engine_option engine_options[32];
-    size_t engine_option_count;
-} loader;
-
-static void add_error(loader *ld, const yaml_node_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_error(loader *ld, const yaml_node_t *node, const char *fmt, ...) {
-    if (ld->errs->count >= GW_CONFIG_MAX_ERRORS) return;
-    char *out = ld->errs->messages[ld->errs->count++];
-    size_t cap = sizeof ld->errs->messages[0];
-    int n = snprintf(out, cap, "%s:%zu:%zu: ", ld->file, node ? node->start_mark.line + 1 : 1,
-                     node ? node->start_mark.column + 1 : 1);
-    if (n < 0 || (size_t)n >= cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-static const char *node_kind(const yaml_node_t *node) {
-    switch (node->type) {
-    case YAML_SCALAR_NODE:
-        return "a scalar";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    default:
-        return "nothing";
-    }
-}
-
-static yaml_node_t *node_at(loader *ld, int index) {
-    return yaml_document_get_node(&ld->doc, index);
-}
-
-static int expect_kind(loader *ld, yaml_node_t *node, yaml_node_type_t type, const char *what) {
-    if (node->type == type) return 0;
-    add_error(ld, node, "expected %s for %s, found %s",
-              type == YAML_MAPPING_NODE    ? "a mapping"
-              : type == YAML_SEQUENCE_NODE ? "a list"
-                                           : "a scalar",
-              what, node_kind(node));
-    return -1;
-}
-
-/* Expands a scalar that is exactly ${VAR} or ${VAR:-default} from the environment, so secrets
- * (API keys, the admin token) stay out of the file. */
-static const char *expand_scalar(loader *ld, yaml_node_t *node) {
-    const char *raw = (const char *)node->data.scalar.value;
-    size_t len = node->data.scalar.length;
-    if (len < 4 || raw[0] != '$' || raw[1] != '{' || raw[len - 1] != '}')
-        return gw_arena_strndup(&ld->cfg->arena, raw, len);
-    char name[128];
-    const char *inner = raw + 2;
-    size_t inner_len = len - 3;
-    const char *dflt = NULL;
-    size_t dflt_len = 0;
-    const char *sep = memmem(inner, inner_len, ":-", 2);
-    size_t name_len = sep ? (size_t)(sep - inner) : inner_len;
-    if (sep) {
-        dflt = sep + 2;
-        dflt_len = inner_len - name_len - 2;
-    }
-    if (name_len == 0 || name_len >= sizeof name) {
-        add_error(ld, node, "expected an environment variable name inside ${...}");
-        return NULL;
-    }
-    memcpy(name, inner, name_len);
-    name[name_len] = '\0';
-    const char *value = getenv(name);
-    if (value) return gw_arena_strdup(&ld->cfg->arena, value);
-    if (dflt) return gw_arena_strndup(&ld->cfg->arena, dflt, dflt_len);
-    add_error(ld, node, "environment variable %s is not set (write ${%s:-default} for a default)",
-              name, name);
-    return NULL;
-}
-
-static const char *get_string(loader *ld, yaml_node_t *node, const char *what) {
-    if (expect_kind(ld, node, YAML_SCALAR_NODE, what) < 0) return NULL;
-    return expand_scalar(ld, node);
-}
-
-static int get_int(loader *ld, yaml_node_t *node, const char *what, long min, long max, long *out) {
-    if (expect_kind(ld, node, YAML_SCALAR_NODE, what) < 0) return -1;
-    const char *s = (const char *)node->data.scalar.value;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        add_error(ld, node, "expected an integer from %ld to %ld for %s, found '%s'", min, max,
-                  what, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int get_bool(loader *ld, yaml_node_t *node, const char *what, int *out) {
-    if (expect_kind(ld, node, YAML_SCALAR_NODE, what) < 0) return -1;
-    const char *s = (const char *)node->data.scalar.value;
-    if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) {
-        *out = 1;
-        return 0;
-    }
-    if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
-        *out = 0;
-        return 0;
-    }
-    add_error(ld, node, "expected true or false for %s, found '%s'", what, s);
-    return -1;
-}
-
-/* "host:port", ":port", "[v6]:port", or "off". */
-static void get_listen(loader *ld, yaml_node_t *node, const char *what, gw_listen *out) {
-    const char *s = get_string(ld, node, what);
-    if (!s) return;
-    if (!*s || !strcmp(s, "off") || !strcmp(s, "false")) {
-        out->host = NULL;
-        return;
-    }
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || colon[1] == '\0' || *end || port < 1 || port > 65535) {
-        add_error(ld, node, "expected host:port (or off) for %s, found '%s'", what, s);
-        return;
-    }
-    const char *host = s;
-    size_t host_len = (size_t)(colon - s);
-    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
-        host++;
-        host_len -= 2;
-    }
-    out->host = host_len ? gw_arena_strndup(&ld->cfg->arena, host, host_len) : "0.0.0.0";
-    out->port = (int)port;
-}
-
-typedef void (*key_handler)(loader *ld, yaml_node_t *value, void *target);
-typedef struct key_spec {
-    const char *key;
-    key_handler handle;
-} key_spec;
-
-/* A key written twice in one mapping is an error naming both places: YAML parsers disagree on
- * which one wins, and a handler run twice would see a second list where it sized the first. */
-static int duplicate_key(loader *ld, yaml_node_t *node, yaml_node_pair_t *pair, const char *what) {
-    yaml_node_t *key = node_at(ld, pair->key);
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < pair; p++) {
-        yaml_node_t *earlier = node_at(ld, p->key);
-        if (earlier->type == YAML_SCALAR_NODE &&
-            earlier->data.scalar.length == key->data.scalar.length &&
-            !memcmp(earlier->data.scalar.value, key->data.scalar.value, key->data.scalar.length)) {
-            add_error(ld, key, "duplicate key '%s' in %s (first at line %zu, column %zu)",
-                      (const char *)key->data.scalar.value, what, earlier->start_mark.line + 1,
-                      earlier->start_mark.column + 1);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Walks a mapping, dispatching known keys and reporting unknown ones with the list of valid. */
-static void walk_mapping(loader *ld, yaml_node_t *node, const char *what, const key_spec *specs,
-                         void *target) {
-    if (expect_kind(ld, node, YAML_MAPPING_NODE, what) < 0) return;
-    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
-         pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *key = node_at(ld, pair->key), *value = node_at(ld, pair->value);
-        if (key->type != YAML_SCALAR_NODE) {
-            add_error(ld, key, "expected a key name in %s", what);
-            continue;
-        }
-        if (duplicate_key(ld, node, pair, what)) continue;
-        const char *name = (const char *)key->data.scalar.value;
-        const key_spec *spec = specs;
-        while (spec->key && strcmp(spec->key, name) && strcmp(spec->key, "*"))
-            spec++;
-        if (spec->key) { /* "*", last in a table, takes the keys the table does not name */
-            ld->current_key = key;
-            spec->handle(ld, value, target);
-            continue;
-        }
-        char expected[256] = "";
-        size_t n = 0;
-        for (spec = specs; spec->key && n < sizeof expected - 40; spec++)
-            n += (size_t)snprintf(expected + n, sizeof expected - n, "%s%s",
-                                  spec == specs ? "" : ", ", spec->key);
-        add_error(ld, key, "unknown key '%s' in %s (expected one of: %s)", name, what, expected);
-    }
-}
-
 #define INT_FIELD(fn, field, what, min, max)                                                       \
     static void fn(loader *ld, yaml_node_t *v, void *t) {                                          \
         long x;                                                                                    \
-        if (get_int(ld, v, what, min, max, &x) == 0) field = (__typeof__(field))x;                 \
+        if (ld_int(ld, v, what, min, max, &x) == 0) field = (__typeof__(field))x;                  \
     }
 
 /* --- server --- */
@@ -260,29 +58,29 @@ INT_FIELD(h_client_timeout, ((gw_config *)t)->client_timeout_ms, "server.client_
           3600000)
 
 static void h_listen(loader *ld, yaml_node_t *v, void *t) {
-    get_listen(ld, v, "listen", t);
+    ld_listen(ld, v, "listen", t);
 }
 static void h_cert(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_config *)t)->tls_cert = get_string(ld, v, "server.https.cert");
+    ((gw_config *)t)->tls_cert = ld_string(ld, v, "server.https.cert");
 }
 static void h_key(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_config *)t)->tls_key = get_string(ld, v, "server.https.key");
+    ((gw_config *)t)->tls_key = ld_string(ld, v, "server.https.key");
 }
 static void h_self_signed(loader *ld, yaml_node_t *v, void *t) {
-    get_bool(ld, v, "server.https.self_signed", &((gw_config *)t)->tls_self_signed);
+    ld_bool(ld, v, "server.https.self_signed", &((gw_config *)t)->tls_self_signed);
 }
 static void h_token(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_config *)t)->admin_token = get_string(ld, v, "server.admin.token");
+    ((gw_config *)t)->admin_token = ld_string(ld, v, "server.admin.token");
 }
 
 static void h_http(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
     static const key_spec specs[] = {{"listen", h_listen}, {NULL, NULL}};
-    walk_mapping(ld, v, "server.http", specs, &cfg->http);
+    ld_walk_mapping(ld, v, "server.http", specs, &cfg->http);
 }
 
 static void h_https_listen(loader *ld, yaml_node_t *v, void *t) {
-    get_listen(ld, v, "server.https.listen", &((gw_config *)t)->https);
+    ld_listen(ld, v, "server.https.listen", &((gw_config *)t)->https);
 }
 static void h_https(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"listen", h_https_listen},
@@ -290,15 +88,15 @@ static void h_https(loader *ld, yaml_node_t *v, void *t) {
                                      {"key", h_key},
                                      {"self_signed", h_self_signed},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "server.https", specs, t);
+    ld_walk_mapping(ld, v, "server.https", specs, t);
 }
 
 static void h_admin_listen(loader *ld, yaml_node_t *v, void *t) {
-    get_listen(ld, v, "server.admin.listen", &((gw_config *)t)->admin);
+    ld_listen(ld, v, "server.admin.listen", &((gw_config *)t)->admin);
 }
 static void h_admin(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"listen", h_admin_listen}, {"token", h_token}, {NULL, NULL}};
-    walk_mapping(ld, v, "server.admin", specs, t);
+    ld_walk_mapping(ld, v, "server.admin", specs, t);
 }
 
 static void h_server(loader *ld, yaml_node_t *v, void *t) {
@@ -316,51 +114,51 @@ static void h_server(loader *ld, yaml_node_t *v, void *t) {
                                      {"keepalive_timeout_ms", h_keepalive},
                                      {"client_timeout_ms", h_client_timeout},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "server", specs, t);
+    ld_walk_mapping(ld, v, "server", specs, t);
 }
 
 /* --- log --- */
 static void h_access(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_config *)t)->access_log = get_string(ld, v, "log.access");
+    ((gw_config *)t)->access_log = ld_string(ld, v, "log.access");
 }
 static void h_level(loader *ld, yaml_node_t *v, void *t) {
-    const char *s = get_string(ld, v, "log.level");
+    const char *s = ld_string(ld, v, "log.level");
     static const char *const names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; s && i < 4; i++)
         if (!strcmp(s, names[i])) {
             ((gw_config *)t)->log_level = i;
             return;
         }
-    if (s) add_error(ld, v, "expected debug, info, warn or error for log.level, found '%s'", s);
+    if (s) ld_error(ld, v, "expected debug, info, warn or error for log.level, found '%s'", s);
 }
 static void h_log(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"access", h_access}, {"level", h_level}, {NULL, NULL}};
-    walk_mapping(ld, v, "log", specs, t);
+    ld_walk_mapping(ld, v, "log", specs, t);
 }
 
 /* --- access: client address lists --- */
 /* A list of CIDR blocks, each entry checked at its own line; NULL (and errors) when bad. */
 static struct gw_cidr_list *cidr_list(loader *ld, yaml_node_t *v, const char *what) {
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, what) < 0) return NULL;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, what) < 0) return NULL;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n > 100000) {
-        add_error(ld, v, "expected at most 100000 entries in %s, found %zu", what, n);
+        ld_error(ld, v, "expected at most 100000 entries in %s, found %zu", what, n);
         return NULL;
     }
     gw_cidr *entries = gw_arena_alloc(&ld->cfg->arena, (n ? n : 1) * sizeof *entries);
     int ok = 1;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-        const char *text = get_string(ld, item, what);
+        yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
+        const char *text = ld_string(ld, item, what);
         char err[200];
         if (!text || gw_cidr_parse(text, strlen(text), &entries[i], err, sizeof err) < 0) {
-            if (text) add_error(ld, item, "%s: %s", what, err);
+            if (text) ld_error(ld, item, "%s: %s", what, err);
             ok = 0;
         }
     }
     if (!ok) return NULL;
     struct gw_cidr_list *list = gw_cidr_list_new(entries, n);
-    if (!list) add_error(ld, v, "out of memory for %s", what);
+    if (!list) ld_error(ld, v, "out of memory for %s", what);
     return list;
 }
 static void h_acc_allow(loader *ld, yaml_node_t *v, void *t) {
@@ -377,7 +175,7 @@ static void h_access_lists(loader *ld, yaml_node_t *v, void *t) {
                                      {"deny", h_acc_deny},
                                      {"trusted_proxies", h_acc_trusted},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "access", specs, t);
+    ld_walk_mapping(ld, v, "access", specs, t);
 }
 
 /* --- auth: API keys in the file, and JWT --- */
@@ -391,7 +189,7 @@ typedef struct auth_draft {
 static void h_auth_mode(loader *ld, yaml_node_t *v, void *t) {
     auth_draft *d = t;
     static const char *const names[] = {"off", "api_key", "jwt", "api_key_or_jwt"};
-    const char *m = get_string(ld, v, "auth.mode");
+    const char *m = ld_string(ld, v, "auth.mode");
     d->mode_node = v;
     for (int i = 0; m && i < 4; i++)
         if (!strcmp(m, names[i])) {
@@ -399,29 +197,29 @@ static void h_auth_mode(loader *ld, yaml_node_t *v, void *t) {
             return;
         }
     if (m)
-        add_error(ld, v, "expected off, api_key, jwt or api_key_or_jwt for auth.mode, found '%s'",
-                  m);
+        ld_error(ld, v, "expected off, api_key, jwt or api_key_or_jwt for auth.mode, found '%s'",
+                 m);
 }
 static void h_jwt_jwks(loader *ld, yaml_node_t *v, void *t) {
-    ((auth_draft *)t)->jwks_file = get_string(ld, v, "auth.jwt.jwks_file");
+    ((auth_draft *)t)->jwks_file = ld_string(ld, v, "auth.jwt.jwks_file");
     ((auth_draft *)t)->jwks_node = v;
 }
 static void h_jwt_issuer(loader *ld, yaml_node_t *v, void *t) {
-    ((auth_draft *)t)->conf->jwt.issuer = get_string(ld, v, "auth.jwt.issuer");
+    ((auth_draft *)t)->conf->jwt.issuer = ld_string(ld, v, "auth.jwt.issuer");
 }
 static void h_jwt_audience(loader *ld, yaml_node_t *v, void *t) {
-    ((auth_draft *)t)->conf->jwt.audience = get_string(ld, v, "auth.jwt.audience");
+    ((auth_draft *)t)->conf->jwt.audience = ld_string(ld, v, "auth.jwt.audience");
 }
 static void h_jwt_leeway(loader *ld, yaml_node_t *v, void *t) {
     long s;
-    if (get_int(ld, v, "auth.jwt.leeway_s", 0, 3600, &s) == 0)
+    if (ld_int(ld, v, "auth.jwt.leeway_s", 0, 3600, &s) == 0)
         ((auth_draft *)t)->conf->jwt.leeway_s = s;
 }
 static void h_jwt_tenant(loader *ld, yaml_node_t *v, void *t) {
-    ((auth_draft *)t)->conf->jwt.tenant_claim = get_string(ld, v, "auth.jwt.tenant_claim");
+    ((auth_draft *)t)->conf->jwt.tenant_claim = ld_string(ld, v, "auth.jwt.tenant_claim");
 }
 static void h_jwt_project(loader *ld, yaml_node_t *v, void *t) {
-    ((auth_draft *)t)->conf->jwt.project_claim = get_string(ld, v, "auth.jwt.project_claim");
+    ((auth_draft *)t)->conf->jwt.project_claim = ld_string(ld, v, "auth.jwt.project_claim");
 }
 static void h_auth_jwt(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"jwks_file", h_jwt_jwks},
@@ -431,65 +229,65 @@ static void h_auth_jwt(loader *ld, yaml_node_t *v, void *t) {
                                      {"tenant_claim", h_jwt_tenant},
                                      {"project_claim", h_jwt_project},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "auth.jwt", specs, t);
+    ld_walk_mapping(ld, v, "auth.jwt", specs, t);
 }
 /* A key in the file: {name, tenant, project, key (the secret, best as ${VAR}) or key_sha256,
  * models: [globs]}. */
 static void h_auth_keys(loader *ld, yaml_node_t *v, void *t) {
     auth_draft *d = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "auth.keys") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "auth.keys") < 0) return;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        if (expect_kind(ld, item, YAML_MAPPING_NODE, "an auth.keys entry") < 0) continue;
+        yaml_node_t *item = ld_node(ld, *it);
+        if (ld_expect_kind(ld, item, YAML_MAPPING_NODE, "an auth.keys entry") < 0) continue;
         const char *name = NULL, *tenant = NULL, *project = NULL, *secret = NULL, *hash = NULL;
         const char *models[GW_KEY_MODELS_MAX];
         size_t model_count = 0;
         for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
              p++) {
-            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
-            if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "an auth.keys entry"))
+            yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
+            if (k->type != YAML_SCALAR_NODE || ld_duplicate_key(ld, item, p, "an auth.keys entry"))
                 continue;
             const char *key = (const char *)k->data.scalar.value;
             if (!strcmp(key, "name"))
-                name = get_string(ld, val, "auth.keys name");
+                name = ld_string(ld, val, "auth.keys name");
             else if (!strcmp(key, "tenant"))
-                tenant = get_string(ld, val, "auth.keys tenant");
+                tenant = ld_string(ld, val, "auth.keys tenant");
             else if (!strcmp(key, "project"))
-                project = get_string(ld, val, "auth.keys project");
+                project = ld_string(ld, val, "auth.keys project");
             else if (!strcmp(key, "key"))
-                secret = get_string(ld, val, "auth.keys key");
+                secret = ld_string(ld, val, "auth.keys key");
             else if (!strcmp(key, "key_sha256"))
-                hash = get_string(ld, val, "auth.keys key_sha256");
+                hash = ld_string(ld, val, "auth.keys key_sha256");
             else if (!strcmp(key, "models") &&
-                     expect_kind(ld, val, YAML_SEQUENCE_NODE, "auth.keys models") == 0) {
+                     ld_expect_kind(ld, val, YAML_SEQUENCE_NODE, "auth.keys models") == 0) {
                 for (yaml_node_item_t *m = val->data.sequence.items.start;
                      m < val->data.sequence.items.top && model_count < GW_KEY_MODELS_MAX; m++) {
-                    const char *g = get_string(ld, node_at(ld, *m), "an auth.keys models entry");
+                    const char *g = ld_string(ld, ld_node(ld, *m), "an auth.keys models entry");
                     if (g) models[model_count++] = g;
                 }
             } else if (strcmp(key, "models"))
-                add_error(ld, k,
-                          "unknown key '%s' in an auth.keys entry (expected one of: name, tenant, "
-                          "project, key, key_sha256, models)",
-                          key);
+                ld_error(ld, k,
+                         "unknown key '%s' in an auth.keys entry (expected one of: name, tenant, "
+                         "project, key, key_sha256, models)",
+                         key);
         }
         uint8_t digest[GW_KEY_HASH_LEN];
         if (!name || (!secret == !hash)) {
-            add_error(ld, item, "an auth.keys entry needs a name and one of key and key_sha256");
+            ld_error(ld, item, "an auth.keys entry needs a name and one of key and key_sha256");
             continue;
         }
         if (secret && (strlen(secret) < 16 || strlen(secret) > GW_KEY_SECRET_MAX)) {
-            add_error(ld, item,
-                      "auth.keys '%s': a key needs 16 to %d characters (a shorter one is "
-                      "guessable)",
-                      name, GW_KEY_SECRET_MAX);
+            ld_error(ld, item,
+                     "auth.keys '%s': a key needs 16 to %d characters (a shorter one is "
+                     "guessable)",
+                     name, GW_KEY_SECRET_MAX);
             continue;
         }
         if (secret)
             gw_key_secret_hash(secret, strlen(secret), digest);
         else if (gw_key_hash_parse_hex(hash, strlen(hash), digest) < 0) {
-            add_error(ld, item, "auth.keys '%s': key_sha256 must be 64 hex digits", name);
+            ld_error(ld, item, "auth.keys '%s': key_sha256 must be 64 hex digits", name);
             continue;
         }
         gw_key_spec spec = {.name = name,
@@ -499,7 +297,7 @@ static void h_auth_keys(loader *ld, yaml_node_t *v, void *t) {
                             .model_count = model_count};
         char err[300];
         if (gw_keyset_builder_add_static(d->keys, name, &spec, digest, err, sizeof err) < 0)
-            add_error(ld, item, "auth.keys '%s': %s", name, err);
+            ld_error(ld, item, "auth.keys '%s': %s", name, err);
         d->key_count++;
     }
 }
@@ -510,34 +308,34 @@ static void h_auth(loader *ld, yaml_node_t *v, void *t) {
     auth_draft d = {.conf = gw_arena_alloc(&cfg->arena, sizeof(gw_auth_conf)),
                     .keys = gw_keyset_builder_new()};
     if (!d.keys) {
-        add_error(ld, v, "out of memory for auth");
+        ld_error(ld, v, "out of memory for auth");
         return;
     }
     d.conf->jwt = gw_jwt_conf_default;
-    walk_mapping(ld, v, "auth", specs, &d);
+    ld_walk_mapping(ld, v, "auth", specs, &d);
     char err[300];
     d.conf->keys = gw_keyset_builder_finish(d.keys, err, sizeof err);
-    if (!d.conf->keys) add_error(ld, v, "auth.keys: %s", err);
+    if (!d.conf->keys) ld_error(ld, v, "auth.keys: %s", err);
     int wants_jwt = d.conf->mode == GW_AUTH_JWT || d.conf->mode == GW_AUTH_API_KEY_OR_JWT;
     if (wants_jwt && !d.jwks_file)
-        add_error(ld, d.mode_node ? d.mode_node : v, "auth.mode %s needs auth.jwt.jwks_file",
-                  d.conf->mode == GW_AUTH_JWT ? "jwt" : "api_key_or_jwt");
+        ld_error(ld, d.mode_node ? d.mode_node : v, "auth.mode %s needs auth.jwt.jwks_file",
+                 d.conf->mode == GW_AUTH_JWT ? "jwt" : "api_key_or_jwt");
     /* read only when the mode takes tokens: a file written for later does not stop a start */
     if (wants_jwt && d.jwks_file && !(d.conf->jwks = gw_jwks_load(d.jwks_file, err, sizeof err)))
-        add_error(ld, d.jwks_node, "auth.jwt.jwks_file: %s", err);
+        ld_error(ld, d.jwks_node, "auth.jwt.jwks_file: %s", err);
     cfg->auth = d.conf; /* freed with the snapshot, also when an error rejects it */
 }
 
 static void h_store_path(loader *ld, yaml_node_t *v, void *t) {
-    const char *path = get_string(ld, v, "store.path");
+    const char *path = ld_string(ld, v, "store.path");
     if (path && !*path)
-        add_error(ld, v, "store.path is empty");
+        ld_error(ld, v, "store.path is empty");
     else if (path)
         ((gw_config *)t)->store_path = path;
 }
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"path", h_store_path}, {NULL, NULL}};
-    walk_mapping(ld, v, "store", specs, t);
+    ld_walk_mapping(ld, v, "store", specs, t);
 }
 
 /* --- limits --- */
@@ -563,13 +361,13 @@ typedef struct limit_draft {
 static void limit_amounts(loader *ld, yaml_node_t *v, long amounts[2][GW_LIMIT_WINDOWS],
                           const char *what) {
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+        yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
         const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
         gw_limit_unit unit;
         gw_limit_window window;
         if (limit_key(key, &unit, &window) < 0) continue; /* the caller checks the other keys */
         long amount;
-        if (get_int(ld, val, what, 1, 1L << 52, &amount) == 0) amounts[unit][window] = amount;
+        if (ld_int(ld, val, what, 1, 1L << 52, &amount) == 0) amounts[unit][window] = amount;
     }
 }
 
@@ -577,13 +375,13 @@ static gw_tz *limits_zone(loader *ld, yaml_node_t *at, gw_limits_conf *c, const 
     for (size_t i = 0; i < c->zone_count; i++)
         if (!strcmp(gw_tz_name(c->zones[i]), name)) return c->zones[i];
     if (c->zone_count == GW_LIMITS_MAX_ZONES) {
-        add_error(ld, at, "at most %d time zones in limits", GW_LIMITS_MAX_ZONES);
+        ld_error(ld, at, "at most %d time zones in limits", GW_LIMITS_MAX_ZONES);
         return NULL;
     }
     char err[200];
     gw_tz *tz = gw_tz_load(name, err, sizeof err);
     if (!tz)
-        add_error(ld, at, "limits schedule tz: %s", err);
+        ld_error(ld, at, "limits schedule tz: %s", err);
     else
         c->zones[c->zone_count++] = tz;
     return tz;
@@ -592,39 +390,40 @@ static gw_tz *limits_zone(loader *ld, yaml_node_t *at, gw_limits_conf *c, const 
 static void h_limit_entry(loader *ld, yaml_node_t *item, gw_limits_conf *c, size_t index) {
     static const char *const dims[] = {"key", "tenant", "project", "model", "ip"};
     limit_draft d = {.conf = c, .dim = -1};
-    if (expect_kind(ld, item, YAML_MAPPING_NODE, "a limits entry") < 0) return;
+    if (ld_expect_kind(ld, item, YAML_MAPPING_NODE, "a limits entry") < 0) return;
     limit_amounts(ld, item, d.amounts, "a limits amount");
     for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
-        if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "a limits entry")) continue;
+        yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
+        if (k->type != YAML_SCALAR_NODE || ld_duplicate_key(ld, item, p, "a limits entry"))
+            continue;
         const char *key = (const char *)k->data.scalar.value;
         gw_limit_unit u;
         gw_limit_window w;
         if (limit_key(key, &u, &w) == 0) continue;
         if (!strcmp(key, "by")) {
-            const char *by = get_string(ld, val, "limits by");
+            const char *by = ld_string(ld, val, "limits by");
             for (int i = 0; by && i < 5; i++)
                 if (!strcmp(by, dims[i])) d.dim = i;
             if (by && d.dim < 0)
-                add_error(ld, val,
-                          "expected key, tenant, project, model or ip for limits by, "
-                          "found '%s'",
-                          by);
+                ld_error(ld, val,
+                         "expected key, tenant, project, model or ip for limits by, "
+                         "found '%s'",
+                         by);
         } else if (!strcmp(key, "deny")) {
-            get_bool(ld, val, "limits deny", &d.deny);
+            ld_bool(ld, val, "limits deny", &d.deny);
         } else if (!strcmp(key, "otherwise")) {
-            if (expect_kind(ld, val, YAML_MAPPING_NODE, "limits otherwise") == 0)
+            if (ld_expect_kind(ld, val, YAML_MAPPING_NODE, "limits otherwise") == 0)
                 limit_amounts(ld, val, d.otherwise, "a limits otherwise amount");
         } else if (!strcmp(key, "schedule")) {
             const char *days = "mon-sun", *hours = "00:00-24:00", *tz = "UTC";
-            if (expect_kind(ld, val, YAML_MAPPING_NODE, "limits schedule") < 0) continue;
+            if (ld_expect_kind(ld, val, YAML_MAPPING_NODE, "limits schedule") < 0) continue;
             for (yaml_node_pair_t *q = val->data.mapping.pairs.start;
                  q < val->data.mapping.pairs.top; q++) {
-                yaml_node_t *sk = node_at(ld, q->key), *sv = node_at(ld, q->value);
+                yaml_node_t *sk = ld_node(ld, q->key), *sv = ld_node(ld, q->value);
                 const char *skey =
                     sk->type == YAML_SCALAR_NODE ? (const char *)sk->data.scalar.value : "";
-                const char *text = get_string(ld, sv, "a limits schedule value");
+                const char *text = ld_string(ld, sv, "a limits schedule value");
                 if (!text) continue;
                 if (!strcmp(skey, "days"))
                     days = text;
@@ -633,29 +432,29 @@ static void h_limit_entry(loader *ld, yaml_node_t *item, gw_limits_conf *c, size
                 else if (!strcmp(skey, "tz"))
                     tz = text;
                 else
-                    add_error(ld, sk,
-                              "unknown key '%s' in limits schedule (expected one of: "
-                              "days, hours, tz)",
-                              skey);
+                    ld_error(ld, sk,
+                             "unknown key '%s' in limits schedule (expected one of: "
+                             "days, hours, tz)",
+                             skey);
             }
             gw_tz *zone = limits_zone(ld, val, c, tz);
             char err[200];
             if (zone && gw_schedule_parse(&d.schedule, days, hours, zone, err, sizeof err) < 0)
-                add_error(ld, val, "limits schedule: %s", err);
+                ld_error(ld, val, "limits schedule: %s", err);
             d.has_schedule = 1;
         } else {
-            add_error(ld, k,
-                      "unknown key '%s' in a limits entry (expected one of: by, rps, rpm, rph, "
-                      "rpd, tps, tpm, tph, tpd, schedule, otherwise, deny)",
-                      key);
+            ld_error(ld, k,
+                     "unknown key '%s' in a limits entry (expected one of: by, rps, rpm, rph, "
+                     "rpd, tps, tpm, tph, tpd, schedule, otherwise, deny)",
+                     key);
         }
     }
     if (d.dim < 0) {
-        add_error(ld, item, "a limits entry needs by: key, tenant, project, model or ip");
+        ld_error(ld, item, "a limits entry needs by: key, tenant, project, model or ip");
         return;
     }
     if (d.deny && !d.has_schedule) {
-        add_error(ld, item, "limits deny needs a schedule (the hours when requests are refused)");
+        ld_error(ld, item, "limits deny needs a schedule (the hours when requests are refused)");
         return;
     }
     int any = d.deny;
@@ -664,7 +463,7 @@ static void h_limit_entry(loader *ld, yaml_node_t *item, gw_limits_conf *c, size
             if (!d.amounts[u][w] && !d.otherwise[u][w] && !(d.deny && u == 0 && w == 1)) continue;
             any = 1;
             if (c->rule_count == GW_LIMITS_MAX_RULES) {
-                add_error(ld, item, "more than %d limits", GW_LIMITS_MAX_RULES);
+                ld_error(ld, item, "more than %d limits", GW_LIMITS_MAX_RULES);
                 return;
             }
             gw_limit_rule *r = &c->rules[c->rule_count];
@@ -689,7 +488,7 @@ static void h_limit_entry(loader *ld, yaml_node_t *item, gw_limits_conf *c, size
             }
             c->rule_count++;
         }
-    if (!any) add_error(ld, item, "a limits entry needs at least one of rps, rpm, ..., tpd");
+    if (!any) ld_error(ld, item, "a limits entry needs at least one of rps, rpm, ..., tpd");
 }
 
 static gw_limits_conf *limits_of(gw_config *cfg) {
@@ -700,15 +499,15 @@ static gw_limits_conf *limits_of(gw_config *cfg) {
 /* quotas: [{by: key|tenant|project, tokens: N, period: day|week|month, tz: Zone}] */
 static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "quotas") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "quotas") < 0) return;
     gw_limits_conf *c = limits_of(cfg);
     size_t index = 0;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++, index++) {
-        yaml_node_t *item = node_at(ld, *it);
-        if (expect_kind(ld, item, YAML_MAPPING_NODE, "a quotas entry") < 0) continue;
+        yaml_node_t *item = ld_node(ld, *it);
+        if (ld_expect_kind(ld, item, YAML_MAPPING_NODE, "a quotas entry") < 0) continue;
         if (c->quota_count == GW_QUOTAS_MAX) {
-            add_error(ld, item, "at most %d quotas", GW_QUOTAS_MAX);
+            ld_error(ld, item, "at most %d quotas", GW_QUOTAS_MAX);
             return;
         }
         gw_quota_rule *q = &c->quotas[c->quota_count];
@@ -717,33 +516,33 @@ static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
         long tokens = 0;
         for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
              p++) {
-            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
-            if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, item, p, "a quotas entry"))
+            yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
+            if (k->type != YAML_SCALAR_NODE || ld_duplicate_key(ld, item, p, "a quotas entry"))
                 continue;
             const char *key = (const char *)k->data.scalar.value;
             if (!strcmp(key, "by"))
-                by = get_string(ld, val, "quotas by");
+                by = ld_string(ld, val, "quotas by");
             else if (!strcmp(key, "tokens"))
-                get_int(ld, val, "quotas tokens", 1, 1L << 47, &tokens);
+                ld_int(ld, val, "quotas tokens", 1, 1L << 47, &tokens);
             else if (!strcmp(key, "period"))
-                period = get_string(ld, val, "quotas period");
+                period = ld_string(ld, val, "quotas period");
             else if (!strcmp(key, "tz"))
-                tz = get_string(ld, val, "quotas tz");
+                tz = ld_string(ld, val, "quotas tz");
             else
-                add_error(ld, k,
-                          "unknown key '%s' in a quotas entry (expected one of: by, tokens, "
-                          "period, tz)",
-                          key);
+                ld_error(ld, k,
+                         "unknown key '%s' in a quotas entry (expected one of: by, tokens, "
+                         "period, tz)",
+                         key);
         }
         static const char *const dims[] = {"key", "tenant", "project"};
         for (int i = 0; by && i < 3; i++)
             if (!strcmp(by, dims[i])) q->dim = (gw_limit_dim)i;
         if (q->dim == GW_LIMIT_DIMS) {
-            add_error(ld, item, "a quotas entry needs by: key, tenant or project");
+            ld_error(ld, item, "a quotas entry needs by: key, tenant or project");
             continue;
         }
         if (!tokens) {
-            add_error(ld, item, "a quotas entry needs tokens: the budget per period");
+            ld_error(ld, item, "a quotas entry needs tokens: the budget per period");
             continue;
         }
         if (period && !strcmp(period, "day"))
@@ -753,7 +552,7 @@ static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
         else if (period && !strcmp(period, "month"))
             q->period = GW_QUOTA_MONTH;
         else {
-            add_error(ld, item, "expected day, week or month for quotas period");
+            ld_error(ld, item, "expected day, week or month for quotas period");
             continue;
         }
         q->budget = (uint64_t)tokens;
@@ -767,11 +566,11 @@ static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
 
 static void h_limits(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "limits") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "limits") < 0) return;
     gw_limits_conf *c = limits_of(cfg);
     size_t index = 0;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
-        h_limit_entry(ld, node_at(ld, *it), c, index++);
+        h_limit_entry(ld, ld_node(ld, *it), c, index++);
 }
 
 /* --- guards: sensitive words --- */
@@ -782,53 +581,53 @@ typedef struct words_draft {
 } words_draft;
 static void h_w_list(loader *ld, yaml_node_t *v, void *t) {
     words_draft *d = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.list") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.list") < 0) return;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *word = get_string(ld, item, "a guards.words.list entry");
+        yaml_node_t *item = ld_node(ld, *it);
+        const char *word = ld_string(ld, item, "a guards.words.list entry");
         char err[300];
         if (word && gw_words_builder_add(d->builder, word, strlen(word), err, sizeof err) < 0)
-            add_error(ld, item, "guards.words.list: %s", err);
+            ld_error(ld, item, "guards.words.list: %s", err);
     }
 }
 static void h_w_files(loader *ld, yaml_node_t *v, void *t) {
     words_draft *d = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.files") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.files") < 0) return;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *path = get_string(ld, item, "a guards.words.files entry");
+        yaml_node_t *item = ld_node(ld, *it);
+        const char *path = ld_string(ld, item, "a guards.words.files entry");
         char err[300];
         if (path && gw_words_builder_add_file(d->builder, path, err, sizeof err) < 0)
-            add_error(ld, item, "guards.words.files: %s", err);
+            ld_error(ld, item, "guards.words.files: %s", err);
     }
 }
 static void h_w_action(loader *ld, yaml_node_t *v, void *t) {
     words_draft *d = t;
-    const char *a = get_string(ld, v, "guards.words.action");
+    const char *a = ld_string(ld, v, "guards.words.action");
     if (a && !strcmp(a, "block"))
         d->conf->action = GW_WORDS_BLOCK;
     else if (a && !strcmp(a, "mask"))
         d->conf->action = GW_WORDS_MASK;
     else if (a)
-        add_error(ld, v, "expected block or mask for guards.words.action, found '%s'", a);
+        ld_error(ld, v, "expected block or mask for guards.words.action, found '%s'", a);
 }
 static void h_w_on(loader *ld, yaml_node_t *v, void *t) {
     words_draft *d = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.on") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.words.on") < 0) return;
     d->on_set = 1;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *where = get_string(ld, item, "a guards.words.on entry");
+        yaml_node_t *item = ld_node(ld, *it);
+        const char *where = ld_string(ld, item, "a guards.words.on entry");
         if (where && !strcmp(where, "request"))
             d->conf->on_request = 1;
         else if (where && !strcmp(where, "response"))
             d->conf->on_response = 1;
         else if (where)
-            add_error(ld, item, "expected request or response in guards.words.on, found '%s'",
-                      where);
+            ld_error(ld, item, "expected request or response in guards.words.on, found '%s'",
+                     where);
     }
 }
 static void h_g_words(loader *ld, yaml_node_t *v, void *t) {
@@ -841,17 +640,17 @@ static void h_g_words(loader *ld, yaml_node_t *v, void *t) {
     words_draft d = {.builder = gw_words_builder_new(),
                      .conf = gw_arena_alloc(&cfg->arena, sizeof(gw_words_guard_conf))};
     if (!d.builder) {
-        add_error(ld, v, "out of memory for guards.words");
+        ld_error(ld, v, "out of memory for guards.words");
         return;
     }
     d.conf->action = GW_WORDS_BLOCK;
-    walk_mapping(ld, v, "guards.words", specs, &d);
+    ld_walk_mapping(ld, v, "guards.words", specs, &d);
     if (!d.on_set) d.conf->on_request = d.conf->on_response = 1;
     char err[300];
     d.conf->matcher = gw_words_build(d.builder, err, sizeof err);
     gw_words_builder_free(d.builder);
     if (!d.conf->matcher) {
-        add_error(ld, v, "guards.words: %s", err);
+        ld_error(ld, v, "guards.words: %s", err);
         return;
     }
     cfg->words_guard = d.conf;
@@ -862,55 +661,55 @@ typedef struct pii_draft {
     gw_pii_custom_desc custom[GW_PII_MAX_CUSTOM];
 } pii_draft;
 static int pii_action(loader *ld, yaml_node_t *v, const char *what, gw_pii_action *out) {
-    const char *a = get_string(ld, v, what);
+    const char *a = ld_string(ld, v, what);
     if (!a) return -1;
     if (gw_pii_action_parse(a, out) == 0 && *out != GW_PII_OFF) return 0;
-    add_error(ld, v, "expected block, mask or restore for %s, found '%s'", what, a);
+    ld_error(ld, v, "expected block, mask or restore for %s, found '%s'", what, a);
     return -1;
 }
 static void h_pii_custom(loader *ld, yaml_node_t *v, pii_draft *d) {
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.pii.custom") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.pii.custom") < 0) return;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        if (expect_kind(ld, item, YAML_MAPPING_NODE, "a guards.pii.custom entry") < 0) continue;
+        yaml_node_t *item = ld_node(ld, *it);
+        if (ld_expect_kind(ld, item, YAML_MAPPING_NODE, "a guards.pii.custom entry") < 0) continue;
         if (d->config.custom_count == GW_PII_MAX_CUSTOM) {
-            add_error(ld, item, "at most %d custom PII patterns", GW_PII_MAX_CUSTOM);
+            ld_error(ld, item, "at most %d custom PII patterns", GW_PII_MAX_CUSTOM);
             return;
         }
         gw_pii_custom_desc *c = &d->custom[d->config.custom_count];
         *c = (gw_pii_custom_desc){.action = GW_PII_MASK};
         for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
              p++) {
-            yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
+            yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
             const char *key = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
             if (!strcmp(key, "name"))
-                c->name = get_string(ld, val, "guards.pii.custom name");
+                c->name = ld_string(ld, val, "guards.pii.custom name");
             else if (!strcmp(key, "pattern"))
-                c->pattern = get_string(ld, val, "guards.pii.custom pattern");
+                c->pattern = ld_string(ld, val, "guards.pii.custom pattern");
             else if (!strcmp(key, "action"))
                 pii_action(ld, val, "guards.pii.custom action", &c->action);
             else
-                add_error(ld, k,
-                          "unknown key '%s' in a guards.pii.custom entry (expected one "
-                          "of: name, pattern, action)",
-                          key);
+                ld_error(ld, k,
+                         "unknown key '%s' in a guards.pii.custom entry (expected one "
+                         "of: name, pattern, action)",
+                         key);
         }
         if (!c->name || !c->pattern)
-            add_error(ld, item, "a guards.pii.custom entry needs a name and a pattern");
+            ld_error(ld, item, "a guards.pii.custom entry needs a name and a pattern");
         else
             d->config.custom_count++;
     }
 }
 static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
-    if (expect_kind(ld, v, YAML_MAPPING_NODE, "guards.pii") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_MAPPING_NODE, "guards.pii") < 0) return;
     pii_draft d = {0};
     d.config.custom = d.custom;
     int bad = 0;
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node_at(ld, p->key), *val = node_at(ld, p->value);
-        if (k->type != YAML_SCALAR_NODE || duplicate_key(ld, v, p, "guards.pii")) continue;
+        yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
+        if (k->type != YAML_SCALAR_NODE || ld_duplicate_key(ld, v, p, "guards.pii")) continue;
         const char *key = (const char *)k->data.scalar.value;
         gw_pii_kind kind;
         if (!strcmp(key, "custom")) {
@@ -920,10 +719,10 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
             snprintf(what, sizeof what, "guards.pii.%s", key);
             bad |= pii_action(ld, val, what, &d.config.builtin[kind]) < 0;
         } else {
-            add_error(ld, k,
-                      "unknown key '%s' in guards.pii (expected one of: email, phone, china_id, "
-                      "bank_card, ip, secret, custom)",
-                      key);
+            ld_error(ld, k,
+                     "unknown key '%s' in guards.pii (expected one of: email, phone, china_id, "
+                     "bank_card, ip, secret, custom)",
+                     key);
         }
     }
     if (bad || ld->errs->count) return;
@@ -931,7 +730,7 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
     gw_pii_guard_conf *conf = gw_arena_alloc(&cfg->arena, sizeof *conf);
     conf->set = gw_pii_set_new(&d.config, err, sizeof err);
     if (!conf->set) {
-        add_error(ld, v, "guards.pii: %s", err);
+        ld_error(ld, v, "guards.pii: %s", err);
         return;
     }
     conf->restores = gw_pii_set_has_restore(conf->set);
@@ -939,47 +738,47 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
 }
 static void h_guards(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"words", h_g_words}, {"pii", h_g_pii}, {NULL, NULL}};
-    walk_mapping(ld, v, "guards", specs, t);
+    ld_walk_mapping(ld, v, "guards", specs, t);
 }
 
 /* --- channels --- */
 static void h_ch_name(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_channel *)t)->name = get_string(ld, v, "channel name");
+    ((gw_channel *)t)->name = ld_string(ld, v, "channel name");
 }
 static void h_ch_type(loader *ld, yaml_node_t *v, void *t) {
     gw_channel *ch = t;
-    ch->type = get_string(ld, v, "channel type");
+    ch->type = ld_string(ld, v, "channel type");
     if (!ch->type) return;
     ch->engine = gw_engine_find(ch->type);
     if (!ch->engine)
-        add_error(ld, v, "unknown channel type '%s' (expected one of: %s)", ch->type,
-                  gw_engine_names());
+        ld_error(ld, v, "unknown channel type '%s' (expected one of: %s)", ch->type,
+                 gw_engine_names());
 }
 static int check_url(loader *ld, yaml_node_t *v, const char *url) {
     if (!strcmp(url, "builtin:sim") || !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
         return 0;
-    add_error(ld, v, "expected an http:// or https:// URL, or builtin:sim, found '%s'", url);
+    ld_error(ld, v, "expected an http:// or https:// URL, or builtin:sim, found '%s'", url);
     return -1;
 }
 static void h_ch_base_url(loader *ld, yaml_node_t *v, void *t) {
     gw_channel *ch = t;
-    ch->base_url = get_string(ld, v, "channel base_url");
+    ch->base_url = ld_string(ld, v, "channel base_url");
     if (ch->base_url) check_url(ld, v, ch->base_url);
 }
 /* A static list of the engine instances behind one channel: each has its own health, and a
  * request goes to the least loaded one. */
 static void h_ch_endpoints(loader *ld, yaml_node_t *v, void *t) {
     gw_channel *ch = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "channel endpoints") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "channel endpoints") < 0) return;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n == 0 || n > 256) {
-        add_error(ld, v, "expected 1 to 256 endpoints, found %zu", n);
+        ld_error(ld, v, "expected 1 to 256 endpoints, found %zu", n);
         return;
     }
     ch->endpoint_urls = gw_arena_alloc(&ld->cfg->arena, n * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-        const char *url = get_string(ld, item, "an endpoints entry");
+        yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
+        const char *url = ld_string(ld, item, "an endpoints entry");
         if (!url || check_url(ld, item, url) < 0) continue;
         ch->endpoint_urls[ch->endpoint_url_count++] = url;
     }
@@ -998,47 +797,47 @@ static gw_discovery_config *discovery_of(loader *ld, gw_channel *ch) {
     return (gw_discovery_config *)ch->discovery;
 }
 static void h_d_dns(loader *ld, yaml_node_t *v, void *t) {
-    discovery_of(ld, t)->dns = get_string(ld, v, "discovery.dns");
+    discovery_of(ld, t)->dns = ld_string(ld, v, "discovery.dns");
 }
 static void h_d_port(loader *ld, yaml_node_t *v, void *t) {
     long port;
-    if (get_int(ld, v, "discovery.port", 1, 65535, &port) == 0)
+    if (ld_int(ld, v, "discovery.port", 1, 65535, &port) == 0)
         discovery_of(ld, t)->port = (int)port;
 }
 static void h_d_srv(loader *ld, yaml_node_t *v, void *t) {
-    get_bool(ld, v, "discovery.srv", &discovery_of(ld, t)->srv);
+    ld_bool(ld, v, "discovery.srv", &discovery_of(ld, t)->srv);
 }
 static void h_d_interval(loader *ld, yaml_node_t *v, void *t) {
     long ms;
-    if (get_int(ld, v, "discovery.interval_ms", 100, 3600000, &ms) == 0)
+    if (ld_int(ld, v, "discovery.interval_ms", 100, 3600000, &ms) == 0)
         discovery_of(ld, t)->interval_ms = (int)ms;
 }
 static void h_d_scheme(loader *ld, yaml_node_t *v, void *t) {
-    const char *scheme = get_string(ld, v, "discovery.scheme");
+    const char *scheme = ld_string(ld, v, "discovery.scheme");
     if (scheme && strcmp(scheme, "http") && strcmp(scheme, "https"))
-        add_error(ld, v, "expected http or https for discovery.scheme, found '%s'", scheme);
+        ld_error(ld, v, "expected http or https for discovery.scheme, found '%s'", scheme);
     else if (scheme)
         discovery_of(ld, t)->scheme = scheme;
 }
 static void h_d_path(loader *ld, yaml_node_t *v, void *t) {
-    const char *path = get_string(ld, v, "discovery.path");
+    const char *path = ld_string(ld, v, "discovery.path");
     if (path && *path && *path != '/')
-        add_error(ld, v, "expected a path beginning with / for discovery.path, found '%s'", path);
+        ld_error(ld, v, "expected a path beginning with / for discovery.path, found '%s'", path);
     else if (path)
         discovery_of(ld, t)->path = path;
 }
 static void h_d_resolvers(loader *ld, yaml_node_t *v, void *t) {
     gw_discovery_config *dc = discovery_of(ld, t);
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "discovery.resolvers") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "discovery.resolvers") < 0) return;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n > 16) {
-        add_error(ld, v, "expected at most 16 resolvers, found %zu", n);
+        ld_error(ld, v, "expected at most 16 resolvers, found %zu", n);
         return;
     }
     dc->resolvers = gw_arena_alloc(&ld->cfg->arena, (n ? n : 1) * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        const char *r = get_string(ld, node_at(ld, v->data.sequence.items.start[i]),
-                                   "a discovery.resolvers entry");
+        const char *r = ld_string(ld, ld_node(ld, v->data.sequence.items.start[i]),
+                                  "a discovery.resolvers entry");
         if (r) dc->resolvers[dc->resolver_count++] = r;
     }
 }
@@ -1053,13 +852,13 @@ static void h_ch_discovery(loader *ld, yaml_node_t *v, void *t) {
                                      {NULL, NULL}};
     gw_channel *ch = t;
     discovery_of(ld, ch);
-    walk_mapping(ld, v, "channel discovery", specs, ch);
+    ld_walk_mapping(ld, v, "channel discovery", specs, ch);
     gw_discovery_config *dc = (gw_discovery_config *)ch->discovery;
     if (!dc->dns) {
-        add_error(ld, v, "discovery needs dns (a name to resolve)");
+        ld_error(ld, v, "discovery needs dns (a name to resolve)");
         return;
     }
-    if (!dc->srv && !dc->port) add_error(ld, v, "discovery needs a port (or srv: true)");
+    if (!dc->srv && !dc->port) ld_error(ld, v, "discovery needs a port (or srv: true)");
 }
 
 /* Once the channel's type is known: the default path (OpenAI-style base URLs end in /v1, the
@@ -1081,14 +880,14 @@ INT_FIELD(h_hl_interval, ((gw_health_policy *)t)->interval_ms, "health.interval_
 INT_FIELD(h_hl_timeout, ((gw_health_policy *)t)->timeout_ms, "health.timeout_ms", 10, 600000)
 INT_FIELD(h_hl_port, ((gw_health_policy *)t)->port, "health.port", 1, 65535)
 static void h_hl_path(loader *ld, yaml_node_t *v, void *t) {
-    const char *path = get_string(ld, v, "health.path");
+    const char *path = ld_string(ld, v, "health.path");
     if (path && *path != '/')
-        add_error(ld, v, "expected a path beginning with / for health.path, found '%s'", path);
+        ld_error(ld, v, "expected a path beginning with / for health.path, found '%s'", path);
     else
         ((gw_health_policy *)t)->path = path;
 }
 static void h_hl_active(loader *ld, yaml_node_t *v, void *t) {
-    get_bool(ld, v, "health.active", &((gw_health_policy *)t)->active);
+    ld_bool(ld, v, "health.active", &((gw_health_policy *)t)->active);
 }
 static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"active", h_hl_active},
@@ -1100,10 +899,10 @@ static void h_ch_health(loader *ld, yaml_node_t *v, void *t) {
                                      {"timeout_ms", h_hl_timeout},
                                      {"port", h_hl_port},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "channel health", specs, &((gw_channel *)t)->health);
+    ld_walk_mapping(ld, v, "channel health", specs, &((gw_channel *)t)->health);
 }
 static void h_ch_api_key(loader *ld, yaml_node_t *v, void *t) {
-    ((gw_channel *)t)->api_key = get_string(ld, v, "channel api_key");
+    ((gw_channel *)t)->api_key = ld_string(ld, v, "channel api_key");
 }
 INT_FIELD(h_ch_max_conn, ((gw_channel *)t)->max_connections, "channel max_connections", 1, 100000)
 INT_FIELD(h_to_connect, ((gw_timeouts *)t)->connect_ms, "timeouts.connect_ms", 1, 3600000)
@@ -1116,22 +915,22 @@ static void h_ch_timeouts(loader *ld, yaml_node_t *v, void *t) {
                                      {"idle_ms", h_to_idle},
                                      {"total_ms", h_to_total},
                                      {NULL, NULL}};
-    walk_mapping(ld, v, "channel timeouts", specs, &((gw_channel *)t)->timeouts);
+    ld_walk_mapping(ld, v, "channel timeouts", specs, &((gw_channel *)t)->timeouts);
 }
 static void h_ch_forward(loader *ld, yaml_node_t *v, void *t) {
     gw_channel *ch = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "channel forward_headers") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "channel forward_headers") < 0) return;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     ch->forward_headers = gw_arena_alloc(&ld->cfg->arena, (n + 1) * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-        const char *h = get_string(ld, item, "a forward_headers entry");
+        yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
+        const char *h = ld_string(ld, item, "a forward_headers entry");
         if (!h) continue;
         if (gw_header_never_forwarded(h, strlen(h))) {
-            add_error(ld, item,
-                      "forward_headers: '%s' is never forwarded (a hop-by-hop, framing or "
-                      "credential header the gateway sets itself)",
-                      h);
+            ld_error(ld, item,
+                     "forward_headers: '%s' is never forwarded (a hop-by-hop, framing or "
+                     "credential header the gateway sets itself)",
+                     h);
             continue;
         }
         char *lower = gw_arena_strdup(&ld->cfg->arena, h);
@@ -1147,12 +946,12 @@ static void h_ch_engine_option(loader *ld, yaml_node_t *v, void *t) {
     (void)t;
     const char *key = (const char *)ld->current_key->data.scalar.value;
     if (ld->engine_option_count == sizeof ld->engine_options / sizeof ld->engine_options[0]) {
-        add_error(ld, ld->current_key, "too many keys in one channel");
+        ld_error(ld, ld->current_key, "too many keys in one channel");
         return;
     }
     char what[96];
     snprintf(what, sizeof what, "channel %s", key);
-    const char *value = get_string(ld, v, what);
+    const char *value = ld_string(ld, v, what);
     if (!value) return;
     ld->engine_options[ld->engine_option_count++] =
         (gw_engine_option){.key = key,
@@ -1171,28 +970,28 @@ static void configure_engine(loader *ld, yaml_node_t *item, gw_channel *ch) {
             const gw_engine_option *o = &ld->engine_options[err.option];
             yaml_node_t at = {
                 .start_mark = {.line = (size_t)o->line - 1, .column = (size_t)o->column - 1}};
-            add_error(ld, &at, "channel '%s': %s", name, err.message);
+            ld_error(ld, &at, "channel '%s': %s", name, err.message);
         } else {
-            add_error(ld, item, "channel '%s': %s", name, err.message);
+            ld_error(ld, item, "channel '%s': %s", name, err.message);
         }
         return;
     }
     if (ch->engine && !ch->headers)
-        add_error(ld, item, "channel '%s': out of memory for its headers", name);
+        ld_error(ld, item, "channel '%s': out of memory for its headers", name);
     if (ch->health.active && !ch->health.path) {
         if (ch->health.probe_path)
             ch->health.path = ch->health.probe_path;
         else
-            add_error(ld, item,
-                      "channel '%s': type %s has no health probe of its own; set health.path", name,
-                      ch->type);
+            ld_error(ld, item,
+                     "channel '%s': type %s has no health probe of its own; set health.path", name,
+                     ch->type);
     }
     finish_discovery(ld, ch);
 }
 
 static void h_channels(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "channels") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "channels") < 0) return;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     cfg->channels = gw_arena_alloc(&cfg->arena, (n ? n : 1) * sizeof(gw_channel));
     static const key_spec specs[] = {{"name", h_ch_name},
@@ -1208,7 +1007,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"*", h_ch_engine_option},
                                      {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+        yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
         gw_channel *ch = &cfg->channels[cfg->channel_count++];
         ch->line = (int)item->start_mark.line + 1;
         ch->type = "openai";
@@ -1222,16 +1021,16 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                         .interval_ms = 5000,
                                         .timeout_ms = 2000};
         ld->engine_option_count = 0;
-        walk_mapping(ld, item, "a channel", specs, ch);
+        ld_walk_mapping(ld, item, "a channel", specs, ch);
         if (item->type != YAML_MAPPING_NODE) continue;
-        if (!ch->name) add_error(ld, item, "channel needs a name");
+        if (!ch->name) ld_error(ld, item, "channel needs a name");
         int sources = !!ch->base_url + !!ch->endpoint_url_count + !!ch->discovery;
         if (sources == 0)
-            add_error(ld, item, "channel '%s' needs a base_url, endpoints or discovery",
-                      ch->name ? ch->name : "?");
+            ld_error(ld, item, "channel '%s' needs a base_url, endpoints or discovery",
+                     ch->name ? ch->name : "?");
         else if (sources > 1)
-            add_error(ld, item, "channel '%s': use one of base_url, endpoints and discovery",
-                      ch->name ? ch->name : "?");
+            ld_error(ld, item, "channel '%s': use one of base_url, endpoints and discovery",
+                     ch->name ? ch->name : "?");
         if (ch->base_url) {
             ch->endpoint_urls = gw_arena_alloc(&cfg->arena, sizeof(char *));
             ch->endpoint_urls[0] = ch->base_url;
@@ -1239,12 +1038,12 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         }
         configure_engine(ld, item, ch); /* the adapter may check the URLs */
         if (ch->health.backoff_ms > ch->health.max_backoff_ms)
-            add_error(ld, item, "channel '%s': health.backoff_ms is over health.max_backoff_ms",
-                      ch->name ? ch->name : "?");
+            ld_error(ld, item, "channel '%s': health.backoff_ms is over health.max_backoff_ms",
+                     ch->name ? ch->name : "?");
         for (size_t j = 0; ch->name && j + 1 < cfg->channel_count; j++)
             if (cfg->channels[j].name && !strcmp(cfg->channels[j].name, ch->name))
-                add_error(ld, item, "channel '%s' is defined twice (first at line %d)", ch->name,
-                          cfg->channels[j].line);
+                ld_error(ld, item, "channel '%s' is defined twice (first at line %d)", ch->name,
+                         cfg->channels[j].line);
     }
 }
 
@@ -1270,17 +1069,17 @@ typedef struct target_draft {
 } target_draft;
 
 static void h_t_channel(loader *ld, yaml_node_t *v, void *t) {
-    ((target_draft *)t)->channel_name = get_string(ld, v, "target channel");
+    ((target_draft *)t)->channel_name = ld_string(ld, v, "target channel");
     ((target_draft *)t)->channel_node = v;
 }
 static void h_t_weight(loader *ld, yaml_node_t *v, void *t) {
-    get_int(ld, v, "target weight", 0, MAX_WEIGHT, &((target_draft *)t)->weight);
+    ld_int(ld, v, "target weight", 0, MAX_WEIGHT, &((target_draft *)t)->weight);
 }
 static void h_t_tier(loader *ld, yaml_node_t *v, void *t) {
-    get_int(ld, v, "target tier", 0, MAX_TIER, &((target_draft *)t)->tier);
+    ld_int(ld, v, "target tier", 0, MAX_TIER, &((target_draft *)t)->tier);
 }
 static void h_t_upstream(loader *ld, yaml_node_t *v, void *t) {
-    ((target_draft *)t)->upstream_model = get_string(ld, v, "target upstream_model");
+    ((target_draft *)t)->upstream_model = ld_string(ld, v, "target upstream_model");
 }
 
 typedef struct model_draft {
@@ -1294,15 +1093,15 @@ typedef struct model_draft {
 } model_draft;
 
 static void h_m_name(loader *ld, yaml_node_t *v, void *t) {
-    ((model_draft *)t)->model->name = get_string(ld, v, "model name");
+    ((model_draft *)t)->model->name = ld_string(ld, v, "model name");
 }
 static void h_m_channel(loader *ld, yaml_node_t *v, void *t) {
     model_draft *d = t;
-    d->channel_name = get_string(ld, v, "model channel");
+    d->channel_name = ld_string(ld, v, "model channel");
     d->channel_node = v;
 }
 static void h_m_upstream(loader *ld, yaml_node_t *v, void *t) {
-    ((model_draft *)t)->upstream_model = get_string(ld, v, "model upstream_model");
+    ((model_draft *)t)->upstream_model = ld_string(ld, v, "model upstream_model");
 }
 static void h_m_targets(loader *ld, yaml_node_t *v, void *t) {
     (void)ld;
@@ -1321,7 +1120,7 @@ static void h_ma_deny(loader *ld, yaml_node_t *v, void *t) {
 }
 static void h_m_access(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"allow", h_ma_allow}, {"deny", h_ma_deny}, {NULL, NULL}};
-    walk_mapping(ld, v, "model access", specs, ((model_draft *)t)->model);
+    ld_walk_mapping(ld, v, "model access", specs, ((model_draft *)t)->model);
 }
 
 static void h_m_failover(loader *ld, yaml_node_t *v, void *t) {
@@ -1377,10 +1176,10 @@ static void build_targets(loader *ld, yaml_node_t *item, gw_model *m, const mode
                           gw_target_group *g, yaml_node_t *list) {
     gw_config *cfg = ld->cfg;
     size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) : 1;
-    if (list && expect_kind(ld, list, YAML_SEQUENCE_NODE, "targets") < 0) return;
+    if (list && ld_expect_kind(ld, list, YAML_SEQUENCE_NODE, "targets") < 0) return;
     if (n == 0 || n > MAX_TARGETS) {
-        add_error(ld, list ? list : item, "model '%s': expected 1 to %d targets, found %zu",
-                  m->name, MAX_TARGETS, n);
+        ld_error(ld, list ? list : item, "model '%s': expected 1 to %d targets, found %zu", m->name,
+                 MAX_TARGETS, n);
         return;
     }
     g->targets = gw_arena_alloc(&cfg->arena, n * sizeof(gw_target));
@@ -1393,21 +1192,21 @@ static void build_targets(loader *ld, yaml_node_t *item, gw_model *m, const mode
         target_draft td = {.weight = 1, .upstream_model = d->upstream_model};
         yaml_node_t *node = item;
         if (list) {
-            node = node_at(ld, list->data.sequence.items.start[i]);
-            walk_mapping(ld, node, "a target", specs, &td);
+            node = ld_node(ld, list->data.sequence.items.start[i]);
+            ld_walk_mapping(ld, node, "a target", specs, &td);
         } else {
             td.channel_name = d->channel_name;
             td.channel_node = d->channel_node;
         }
         if (!td.channel_name) {
-            add_error(ld, node, "model '%s': a target needs a channel", m->name);
+            ld_error(ld, node, "model '%s': a target needs a channel", m->name);
             continue;
         }
         gw_target *t = &g->targets[g->count++];
         t->channel = find_channel(cfg, td.channel_name);
         if (!t->channel) {
-            add_error(ld, td.channel_node, "model '%s' names channel '%s', which is not defined",
-                      m->name, td.channel_name);
+            ld_error(ld, td.channel_node, "model '%s' names channel '%s', which is not defined",
+                     m->name, td.channel_name);
             g->count--;
             continue;
         }
@@ -1432,7 +1231,7 @@ typedef struct condition_draft {
 static void set_test(loader *ld, yaml_node_t *v, condition_draft *c, gw_rule_test test,
                      const char *what) {
     c->desc.test = test;
-    c->desc.value = get_string(ld, v, what);
+    c->desc.value = ld_string(ld, v, what);
     c->tests++;
 }
 static void h_c_equals(loader *ld, yaml_node_t *v, void *t) {
@@ -1448,18 +1247,18 @@ static void h_c_matches(loader *ld, yaml_node_t *v, void *t) {
     set_test(ld, v, t, GW_RULE_MATCHES, "matches");
 }
 static void h_c_name(loader *ld, yaml_node_t *v, void *t) {
-    ((condition_draft *)t)->desc.name = get_string(ld, v, "header name");
+    ((condition_draft *)t)->desc.name = ld_string(ld, v, "header name");
 }
 static void h_c_path(loader *ld, yaml_node_t *v, void *t) {
-    ((condition_draft *)t)->desc.name = get_string(ld, v, "field path");
+    ((condition_draft *)t)->desc.name = ld_string(ld, v, "field path");
 }
 static void h_c_over(loader *ld, yaml_node_t *v, void *t) {
     condition_draft *c = t;
-    if (get_int(ld, v, "prompt_tokens.over", 0, 100000000, &c->over) == 0) c->desc.has_over = 1;
+    if (ld_int(ld, v, "prompt_tokens.over", 0, 100000000, &c->over) == 0) c->desc.has_over = 1;
 }
 static void h_c_under(loader *ld, yaml_node_t *v, void *t) {
     condition_draft *c = t;
-    if (get_int(ld, v, "prompt_tokens.under", 1, 100000000, &c->under) == 0) c->desc.has_under = 1;
+    if (ld_int(ld, v, "prompt_tokens.under", 1, 100000000, &c->under) == 0) c->desc.has_under = 1;
 }
 
 /* Adds one condition of a `when`; a bad regex is reported at its own node. */
@@ -1467,27 +1266,27 @@ static void add_condition(rule_draft *rd, yaml_node_t *key, yaml_node_t *v, gw_r
                           const key_spec *specs, const char *what) {
     loader *ld = rd->ld;
     condition_draft c = {.desc = {.subject = subject}};
-    walk_mapping(ld, v, what, specs, &c);
+    ld_walk_mapping(ld, v, what, specs, &c);
     if (v->type != YAML_MAPPING_NODE) return;
     c.desc.over = (size_t)c.over;
     c.desc.under = (size_t)c.under;
     if (subject == GW_RULE_PROMPT_TOKENS) {
         if (!c.desc.has_over && !c.desc.has_under) {
-            add_error(ld, v, "%s needs over or under", what);
+            ld_error(ld, v, "%s needs over or under", what);
             return;
         }
     } else if (c.tests != 1) {
-        add_error(ld, v, "%s needs exactly one test (equals, prefix, contains or matches)", what);
+        ld_error(ld, v, "%s needs exactly one test (equals, prefix, contains or matches)", what);
         return;
     } else if (!c.desc.value) {
         return;
     } else if (subject != GW_RULE_LAST_USER_MESSAGE && (!c.desc.name || !*c.desc.name)) {
-        add_error(ld, v, "%s needs %s", what, subject == GW_RULE_HEADER ? "a name" : "a path");
+        ld_error(ld, v, "%s needs %s", what, subject == GW_RULE_HEADER ? "a name" : "a path");
         return;
     }
     char err[256];
     if (gw_rules_add_condition(rd->rules, &c.desc, err, sizeof err) < 0)
-        add_error(ld, key, "model '%s': %s: %s", rd->model, what, err);
+        ld_error(ld, key, "model '%s': %s: %s", rd->model, what, err);
 }
 
 static void h_w_prompt_tokens(loader *ld, yaml_node_t *v, void *t) {
@@ -1533,16 +1332,16 @@ static void h_r_targets(loader *ld, yaml_node_t *v, void *t) {
 
 static void build_rules(loader *ld, gw_model *m, const model_draft *d) {
     yaml_node_t *list = d->rules_node;
-    if (expect_kind(ld, list, YAML_SEQUENCE_NODE, "rules") < 0) return;
+    if (ld_expect_kind(ld, list, YAML_SEQUENCE_NODE, "rules") < 0) return;
     size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     if (n == 0 || n > 256) {
-        add_error(ld, list, "model '%s': expected 1 to 256 rules, found %zu", m->name, n);
+        ld_error(ld, list, "model '%s': expected 1 to 256 rules, found %zu", m->name, n);
         return;
     }
     m->rules = gw_rules_new();
     m->rule_groups = gw_arena_alloc(&ld->cfg->arena, n * sizeof(gw_target_group));
     if (!m->rules) {
-        add_error(ld, list, "out of memory");
+        ld_error(ld, list, "out of memory");
         return;
     }
     static const key_spec item_specs[] = {
@@ -1554,24 +1353,24 @@ static void build_rules(loader *ld, gw_model *m, const model_draft *d) {
                                           {NULL, NULL}};
     rule_draft rd = {.ld = ld, .rules = m->rules, .model = m->name};
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, list->data.sequence.items.start[i]);
+        yaml_node_t *item = ld_node(ld, list->data.sequence.items.start[i]);
         rule_item_draft rid = {0};
-        walk_mapping(ld, item, "a rule", item_specs, &rid);
+        ld_walk_mapping(ld, item, "a rule", item_specs, &rid);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!rid.when || !rid.targets) {
-            add_error(ld, item, "model '%s': a rule needs when and targets", m->name);
+            ld_error(ld, item, "model '%s': a rule needs when and targets", m->name);
             continue;
         }
         if (rid.when->type == YAML_MAPPING_NODE &&
             rid.when->data.mapping.pairs.top == rid.when->data.mapping.pairs.start) {
-            add_error(ld, rid.when, "model '%s': a rule's when needs a condition", m->name);
+            ld_error(ld, rid.when, "model '%s': a rule's when needs a condition", m->name);
             continue;
         }
         if (gw_rules_add_rule(m->rules, m->rule_count) < 0) {
-            add_error(ld, item, "out of memory");
+            ld_error(ld, item, "out of memory");
             continue;
         }
-        walk_mapping(ld, rid.when, "when", when_specs, &rd);
+        ld_walk_mapping(ld, rid.when, "when", when_specs, &rd);
         model_draft td = {.model = m, .upstream_model = d->upstream_model};
         build_targets(ld, item, m, &td, &m->rule_groups[m->rule_count++], rid.targets);
     }
@@ -1581,19 +1380,19 @@ static const char *const failover_names[] = {"connect", "timeout", "5xx", "429",
 
 static void h_fo_on(loader *ld, yaml_node_t *v, void *t) {
     gw_failover *f = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "failover.on") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "failover.on") < 0) return;
     f->on = 0;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *name = get_string(ld, item, "a failover.on entry");
+        yaml_node_t *item = ld_node(ld, *it);
+        const char *name = ld_string(ld, item, "a failover.on entry");
         if (!name) continue;
         size_t k = 0;
         while (failover_names[k] && strcmp(failover_names[k], name))
             k++;
         if (!failover_names[k])
-            add_error(ld, item, "expected connect, timeout, 5xx or 429 in failover.on, found '%s'",
-                      name);
+            ld_error(ld, item, "expected connect, timeout, 5xx or 429 in failover.on, found '%s'",
+                     name);
         else
             f->on |= 1u << k;
     }
@@ -1603,7 +1402,7 @@ INT_FIELD(h_fo_deadline, ((gw_failover *)t)->deadline_ms, "failover.deadline_ms"
 
 static void h_models(loader *ld, yaml_node_t *v, void *t) {
     gw_config *cfg = t;
-    if (expect_kind(ld, v, YAML_SEQUENCE_NODE, "models") < 0) return;
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "models") < 0) return;
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     cfg->models = gw_arena_alloc(&cfg->arena, (n ? n : 1) * sizeof(gw_model));
     static const key_spec specs[] = {{"name", h_m_name},
@@ -1617,13 +1416,13 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec failover_specs[] = {
         {"on", h_fo_on}, {"attempts", h_fo_attempts}, {"deadline_ms", h_fo_deadline}, {NULL, NULL}};
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+        yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]);
         gw_model *m = &cfg->models[cfg->model_count++];
         model_draft d = {.model = m};
-        walk_mapping(ld, item, "a model", specs, &d);
+        ld_walk_mapping(ld, item, "a model", specs, &d);
         if (item->type != YAML_MAPPING_NODE) continue;
         if (!m->name || !*m->name) {
-            add_error(ld, item, "model needs a name");
+            ld_error(ld, item, "model needs a name");
             continue;
         }
         m->name_len = strlen(m->name);
@@ -1632,11 +1431,11 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
                                           GW_FAILOVER_ON_5XX | GW_FAILOVER_ON_429,
                                     .attempts = 3};
         if (d.failover_node)
-            walk_mapping(ld, d.failover_node, "failover", failover_specs, &m->failover);
+            ld_walk_mapping(ld, d.failover_node, "failover", failover_specs, &m->failover);
         if (d.channel_name && d.targets_node)
-            add_error(ld, item, "model '%s' has both channel and targets: use one", m->name);
+            ld_error(ld, item, "model '%s' has both channel and targets: use one", m->name);
         else if (!d.channel_name && !d.targets_node)
-            add_error(ld, item, "model '%s' needs a channel or targets", m->name);
+            ld_error(ld, item, "model '%s' needs a channel or targets", m->name);
         else
             build_targets(ld, item, m, &d, &m->targets, d.targets_node);
         if (m->targets.count) {
@@ -1644,13 +1443,13 @@ static void h_models(loader *ld, yaml_node_t *v, void *t) {
             for (size_t k = 0; k < m->targets.count; k++)
                 tier0 |= m->targets.targets[k].tier == 0 && m->targets.targets[k].weight > 0;
             if (!tier0)
-                add_error(ld, d.targets_node ? d.targets_node : item,
-                          "model '%s' has no tier-0 target with a weight over 0", m->name);
+                ld_error(ld, d.targets_node ? d.targets_node : item,
+                         "model '%s' has no tier-0 target with a weight over 0", m->name);
         }
         if (d.rules_node) build_rules(ld, m, &d);
         for (size_t j = 0; j + 1 < cfg->model_count; j++)
             if (cfg->models[j].name && !strcmp(cfg->models[j].name, m->name))
-                add_error(ld, item, "model '%s' is defined twice", m->name);
+                ld_error(ld, item, "model '%s' is defined twice", m->name);
     }
 }
 
@@ -1686,7 +1485,7 @@ static void finish_channel(loader *ld, gw_channel *ch) {
         }
         gw_endpoint *ep = gw_endpoints_acquire(ch->name, base);
         if (!ep) {
-            add_error(ld, NULL, "channel '%s': out of memory for endpoint %s", ch->name, base);
+            ld_error(ld, NULL, "channel '%s': out of memory for endpoint %s", ch->name, base);
             continue;
         }
         ch->endpoints[usable++] = ep;
@@ -1694,10 +1493,10 @@ static void finish_channel(loader *ld, gw_channel *ch) {
     ch->endpoint_count = usable;
     if (ch->discovery && ch->name && ch->discovery->key) {
         ch->source = gw_pools_acquire(ch->name, ch->discovery);
-        if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory for discovery", ch->name);
+        if (!ch->source) ld_error(ld, NULL, "channel '%s': out of memory for discovery", ch->name);
     } else if (ch->name && ch->endpoint_count) {
         ch->source = gw_pools_acquire_static(ch->name, ch->endpoints, ch->endpoint_count);
-        if (!ch->source) add_error(ld, NULL, "channel '%s': out of memory", ch->name);
+        if (!ch->source) ld_error(ld, NULL, "channel '%s': out of memory", ch->name);
     }
 }
 
@@ -1750,8 +1549,8 @@ static void finish_config(loader *ld) {
     gw_config *cfg = ld->cfg;
     cfg->access_log_on = cfg->access_log && strcmp(cfg->access_log, "off") != 0;
     if (cfg->https.host && (!cfg->tls_cert || !cfg->tls_key))
-        add_error(ld, NULL, "server.https needs cert and key (or listen: off)");
-    if (cfg->model_count == 0) add_error(ld, NULL, "at least one model is needed under models:");
+        ld_error(ld, NULL, "server.https needs cert and key (or listen: off)");
+    if (cfg->model_count == 0) ld_error(ld, NULL, "at least one model is needed under models:");
     if (!cfg->admin_token || !*cfg->admin_token) {
         char token[33];
         gw_random_hex(token, 16);
@@ -1763,8 +1562,8 @@ static void finish_config(loader *ld) {
     build_model_index(cfg);
     /* the limits' counters, made here on the control thread before any worker can ask */
     if ((cfg->auth || cfg->limits) && (!gw_limits_table() || !gw_quotas_table()))
-        add_error(ld, NULL, "out of memory for the limits' counters");
-    if (gw_chain_build(cfg) < 0) add_error(ld, NULL, "more filters than the chain holds");
+        ld_error(ld, NULL, "out of memory for the limits' counters");
+    if (gw_chain_build(cfg) < 0) ld_error(ld, NULL, "more filters than the chain holds");
 }
 
 gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
@@ -1782,8 +1581,8 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         yaml_node_t where = {.start_mark = parser.problem_mark};
-        add_error(&ld, &where, "invalid YAML: %s%s%s", parser.problem ? parser.problem : "error",
-                  parser.context ? " " : "", parser.context ? parser.context : "");
+        ld_error(&ld, &where, "invalid YAML: %s%s%s", parser.problem ? parser.problem : "error",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
         gw_config_unref(cfg);
         return NULL;
@@ -1792,7 +1591,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
 
     yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
     if (!root) {
-        add_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
+        ld_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
     } else {
         /* channels before models, whatever the file's order, so models can name them */
         static const key_spec first_pass[] = {
@@ -1801,26 +1600,26 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
             {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
             {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
-        if (expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
+        if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
                  p < root->data.mapping.pairs.top; p++) {
-                yaml_node_t *k = node_at(&ld, p->key);
+                yaml_node_t *k = ld_node(&ld, p->key);
                 const char *kn =
                     k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
-                if (k->type == YAML_SCALAR_NODE && duplicate_key(&ld, root, p, "the config"))
+                if (k->type == YAML_SCALAR_NODE && ld_duplicate_key(&ld, root, p, "the config"))
                     continue;
                 const key_spec *s = first_pass;
                 while (s->key && strcmp(s->key, kn))
                     s++;
                 if (!s->key)
-                    add_error(&ld, k,
-                              "unknown key '%s' at the top level (expected one of: server, log, "
-                              "auth, access, guards, limits, quotas, store, channels, models)",
-                              kn);
+                    ld_error(&ld, k,
+                             "unknown key '%s' at the top level (expected one of: server, log, "
+                             "auth, access, guards, limits, quotas, store, channels, models)",
+                             kn);
                 else if (s->handle)
-                    s->handle(&ld, node_at(&ld, p->value), cfg);
+                    s->handle(&ld, ld_node(&ld, p->value), cfg);
                 else
-                    models = node_at(&ld, p->value);
+                    models = ld_node(&ld, p->value);
             }
             if (models) h_models(&ld, models, cfg);
         }
