@@ -8,6 +8,7 @@
 #include "core/config-t.h"
 #include "core/protocol-t.h"
 #include "core/strbuf.h"
+#include "core/trace_context.h"
 
 struct json_object;
 struct evbuffer;
@@ -26,6 +27,15 @@ typedef struct gw_req_header {
     const char *name; /* static */
     char value[40];
 } gw_req_header;
+
+/* One try at a channel, as the request log keeps it: written when the try ends. */
+typedef struct gw_req_attempt {
+    const struct gw_target *target; /* in the request's snapshot: channel and upstream model */
+    char endpoint[64];              /* "host:port", cut if longer */
+    int status;                     /* the engine's HTTP status, 0 when none came */
+    const char *fail_code;          /* static; NULL on success */
+    int64_t t_start, t_head, t_end; /* monotonic ns; t_head 0 when no head came */
+} gw_req_attempt;
 
 typedef enum {
     GW_ROUTE_PROXY,  /* an inference API, through the chain to an upstream */
@@ -76,6 +86,17 @@ typedef struct gw_req {
     gw_req_header extra_headers[GW_REQ_EXTRA_HEADERS];
     size_t extra_header_count;
     gw_attempt *attempt; /* the try at a channel running now, or the last one */
+    gw_req_attempt attempts[GW_MAX_ATTEMPTS]; /* the tries that ended, in order */
+    size_t attempts_logged;
+
+    gw_trace trace; /* W3C trace context: the caller's trace, the gateway's span */
+    /* what the caller received of a stream: events, the longest pause between two */
+    uint32_t stream_events;
+    int64_t t_last_event, max_gap_ns;
+    /* the generated text's estimated tokens, for when the engine reports no usage (or the
+     * stream was cut before it did) */
+    int64_t completion_estimate;
+    void *capture; /* metering's capture of the bodies (gw_capture), when configured */
 
     int status;             /* what the client got; 499 when it left first */
     const char *error_code; /* short reason for the access log, NULL on success */

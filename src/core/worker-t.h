@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/config-t.h"
+#include "core/fast_random.h"
 #include "core/http_server.h"
 
 struct event_base;
@@ -60,6 +61,7 @@ typedef struct gw_worker {
     _Atomic(struct gw_switches *) switches_inbox;
     struct gw_switches *switches;
     uint64_t request_seq;
+    gw_fast_random rng; /* trace and span ids */
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     SSL_CTX *tls;

@@ -2,6 +2,8 @@
  * through the caller's protocol. */
 #include "engines/engine.h"
 
+#include "core/token_estimate.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,14 +104,46 @@ void gw_engine_add_finish(gw_strbuf *b, const char *finish) {
     }
 }
 
+/* Adds the estimated tokens of the string literal after `key` (which starts with a quote, so
+ * it cannot match inside another string) to *sum; every occurrence counts (several choices or
+ * tool calls). */
+static void estimate_literals(const char *json, size_t len, const char *key, size_t klen,
+                              int64_t *sum) {
+    const char *p = json, *stop = json + len;
+    while ((p = memmem(p, (size_t)(stop - p), key, klen))) {
+        const char *start = p += klen, *q = start;
+        while (q < stop && *q != '"')
+            q += *q == '\\' ? 2 : 1;
+        if (q > stop) q = stop;
+        *sum += (int64_t)gw_estimate_prompt_tokens(start, (size_t)(q - start));
+        p = q;
+    }
+}
+
+/* What the model generated in a canonical chunk or answer, estimated: metering's count when the
+ * engine reports no usage, or the stream is cut before it does. */
+static void estimate_generated(gw_req *r, const char *json, size_t len) {
+    if (r->usage.known) return; /* the engine said it already: no need to guess */
+    int64_t *sum = &r->completion_estimate;
+    if (r->api == GW_API_COMPLETIONS) {
+        estimate_literals(json, len, "\"text\":\"", 8, sum);
+        return;
+    }
+    estimate_literals(json, len, "\"content\":\"", 11, sum);
+    estimate_literals(json, len, "\"reasoning_content\":\"", 21, sum);
+    estimate_literals(json, len, "\"arguments\":\"", 13, sum);
+}
+
 int gw_emit_response_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                          size_t model_end) {
+    estimate_generated(io->r, json, len);
     gw_chunk c = {json, len, model_start, model_end};
     return io->r->protocol->response(io->r, &c, io->out, &io->err);
 }
 
 int gw_emit_chunk_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                       size_t model_end) {
+    estimate_generated(io->r, json, len);
     gw_chunk c = {json, len, model_start, model_end};
     return io->r->protocol->stream_chunk(io->r, &c, io->out, &io->err);
 }

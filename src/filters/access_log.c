@@ -35,19 +35,19 @@ static void access_log_done(gw_req *r) {
                  (long long)r->usage.cached_tokens, (long long)r->usage.reasoning_tokens);
     size_t prefix = gw_log_prefix(line, sizeof line, GW_LOG_INFO, "access");
     /* the fixed text, three names, the id, the client and the numbers stay far under LINE_CAP */
-    int n =
-        snprintf(line + prefix, sizeof line - prefix,
-                 ",\"request_id\":\"%s\",\"client\":\"%s\",\"scheme\":\"%s\",\"method\":\"POST\","
-                 "\"path\":\"%s\","
-                 "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"attempts\":%zu,"
-                 "\"stream\":%s,"
-                 "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
-                 "\"bytes_out\":%llu,\"usage\":%s,\"error\":%s%s%s}\n",
-                 r->id, r->client, r->tls ? "https" : "http", r->path, model, served, channel,
-                 r->attempt_count, r->stream ? "true" : "false", r->status, first_byte_ms, total_ms,
-                 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, usage,
-                 r->error_code ? "\"" : "", r->error_code ? r->error_code : "null",
-                 r->error_code ? "\"" : "");
+    int n = snprintf(line + prefix, sizeof line - prefix,
+                     ",\"request_id\":\"%s\",\"trace_id\":\"%s\",\"client\":\"%s\",\"scheme\":\"%"
+                     "s\",\"method\":\"POST\","
+                     "\"path\":\"%s\","
+                     "\"model\":\"%s\",\"served_model\":\"%s\",\"channel\":\"%s\",\"attempts\":%zu,"
+                     "\"stream\":%s,"
+                     "\"status\":%d,\"first_byte_ms\":%.3f,\"total_ms\":%.3f,\"bytes_in\":%llu,"
+                     "\"bytes_out\":%llu,\"usage\":%s,\"error\":%s%s%s}\n",
+                     r->id, r->trace.trace_id, r->client, r->tls ? "https" : "http", r->path, model,
+                     served, channel, r->attempt_count, r->stream ? "true" : "false", r->status,
+                     first_byte_ms, total_ms, (unsigned long long)r->bytes_in,
+                     (unsigned long long)r->bytes_out, usage, r->error_code ? "\"" : "",
+                     r->error_code ? r->error_code : "null", r->error_code ? "\"" : "");
     if (n <= 0 || prefix + (size_t)n >= sizeof line) return; /* cannot happen: fields bounded */
     gw_log_write_line(line, prefix + (size_t)n);
 }

@@ -38,6 +38,8 @@ int gw_chain_build(gw_config *cfg) {
     /* (with keys, also for the limits the key store keeps with each key) */
     if (cfg->limits || auth) rc |= add(cfg, &gw_filter_limits, cfg->limits);
     rc |= add(cfg, &gw_filter_proxy, NULL);
+    /* last, so its on_done sees the proxy's final attempt logged */
+    rc |= add(cfg, &gw_filter_meter, NULL);
     return rc;
 }
 

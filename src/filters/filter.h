@@ -46,6 +46,7 @@ extern const gw_filter_ops gw_filter_switches;
 extern const gw_filter_ops gw_filter_parse_request;
 extern const gw_filter_ops gw_filter_resolve_model;
 extern const gw_filter_ops gw_filter_proxy;
+extern const gw_filter_ops gw_filter_meter;
 
 /* Fills cfg->chain in the pipeline's order with the filters the config asks for; -1 when more
  * than GW_MAX_FILTERS. The loader calls it once the settings are parsed. */

@@ -14,7 +14,7 @@
 #include "filters/filter.h"
 #include "filters/limits.h"
 #include "filters/request.h"
-#include "route/token_estimate.h"
+#include "core/token_estimate.h"
 #include "security/cidr.h"
 #include "security/ratelimit_duration.h"
 #include "security/zones.h"

@@ -51,8 +51,38 @@ static int sink_stream_begin(gw_req *r, gw_attempt *a) {
     return 0;
 }
 
+/* "host:port" of an endpoint's URL, for the request log. */
+static void endpoint_host(const char *url, char *out, size_t cap) {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t n = strcspn(p, "/?#");
+    if (n >= cap) n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* The request log's entry for an attempt that ended (once each, also when the client left). */
+static void log_attempt(gw_req *r, const gw_attempt *a) {
+    if (r->attempts_logged >= r->attempt_count || r->attempts_logged >= GW_MAX_ATTEMPTS) return;
+    gw_req_attempt *l = &r->attempts[r->attempts_logged++];
+    l->target = a->target;
+    endpoint_host(a->endpoint->base_url, l->endpoint, sizeof l->endpoint);
+    l->status = a->status;
+    l->fail_code = a->fail_status || a->fail_kind == GW_FAIL_STATUS
+                       ? (a->fail_code ? a->fail_code : "upstream_error")
+                       : NULL;
+    l->t_start = a->t_start;
+    l->t_head = a->t_head;
+    l->t_end = a->t_end ? a->t_end : gw_now_ns();
+}
+
 static int sink_stream_data(gw_req *r, struct evbuffer *data) {
     if (!r->http) return 0;
+    int64_t now = gw_now_ns(); /* the pause the caller saw between two events */
+    if (r->stream_events && now - r->t_last_event > r->max_gap_ns)
+        r->max_gap_ns = now - r->t_last_event;
+    r->t_last_event = now;
+    r->stream_events++;
     if (gw_chain_response_chunk(r, data, 0) < 0) return -1;
     r->bytes_out += evbuffer_get_length(data);
     gw_http_stream_write(r->http, data);
@@ -168,6 +198,7 @@ static int start_next_attempt(gw_req *r) {
 }
 
 static void sink_done(gw_req *r, gw_attempt *a) {
+    log_attempt(r, a);
     if (!r->http) {
         gw_req_finish(r); /* the client left: nothing to answer */
     } else if (a->committed) {
@@ -245,6 +276,7 @@ static int proxy_shutdown(gw_req *r) {
 }
 
 static void proxy_done(gw_req *r) {
+    if (r->attempt) log_attempt(r, r->attempt); /* the client left mid-transfer */
     gw_attempt_free(r->attempt); /* a client that left mid-transfer cancels it here */
     r->attempt = NULL;
 }

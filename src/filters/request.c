@@ -69,6 +69,10 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
         r->id_len = (size_t)snprintf(r->id, sizeof r->id, "req_%02x%014llx", w->index & 0xff,
                                      (unsigned long long)++w->request_seq);
     }
+    const gw_http_header *tp = gw_http_find_header(http, "traceparent");
+    gw_trace_begin(&r->trace, tp ? tp->value : NULL, tp ? tp->value_len : 0,
+                   gw_fast_random_next(&w->rng), gw_fast_random_next(&w->rng),
+                   gw_fast_random_next(&w->rng));
     w->active_requests++;
     r->next = w->requests;
     if (w->requests) w->requests->prev = r;

@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "route/token_estimate.h"
+#include "core/token_estimate.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

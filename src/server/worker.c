@@ -181,6 +181,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
+    gw_fast_random_seed(&w->rng);
     w->tokener = json_tokener_new_ex(128);
     w->rules_scratch = gw_rules_scratch_new();
     w->keys_inbox = calloc(1, sizeof *w->keys_inbox);

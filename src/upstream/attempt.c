@@ -461,6 +461,8 @@ static struct curl_slist *forwarded_headers(gw_req *r, const gw_channel *ch) {
     for (size_t i = 0; i < r->http->header_count; i++) {
         const gw_http_header *h = &r->http->headers[i];
         if (gw_header_never_forwarded(h->name, h->name_len) || !forward_matches(ch, h)) continue;
+        /* the engine's parent span is the gateway's: trace_node says so */
+        if (h->name_len == 11 && !strncasecmp(h->name, "traceparent", 11)) continue;
         size_t need = h->name_len + 2 + h->value_len + 1;
         char small[512], *line = need <= sizeof small ? small : malloc(need);
         if (!line) goto oom;
@@ -549,7 +551,12 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers ? a->headers : ch->headers);
+    char traceparent[GW_TRACEPARENT_LEN + 1];
+    gw_trace_header_value(&r->trace, traceparent);
+    snprintf(a->trace_line, sizeof a->trace_line, "traceparent: %s", traceparent);
+    a->trace_node.data = a->trace_line;
+    a->trace_node.next = a->headers ? a->headers : ch->headers;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &a->trace_node);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

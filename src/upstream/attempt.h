@@ -53,6 +53,10 @@ struct gw_attempt {
     int deadline_armed; /* the timer runs to the request's deadline, not a channel timeout */
     CURL *easy;
     struct curl_slist *headers; /* per attempt only when headers are forwarded */
+    /* traceparent naming the gateway's span, first in the list curl sends: a node of our
+     * own in front of the channel's (or the forwarded) headers, so it costs no allocation */
+    struct curl_slist trace_node;
+    char trace_line[16 + GW_TRACEPARENT_LEN];
     char *owned_body;
     char url[2048]; /* the endpoint's base URL and the adapter's path */
     gw_relay_mode mode;

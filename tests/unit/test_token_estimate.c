@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "route/token_estimate.h"
+#include "core/token_estimate.h"
 
 typedef struct sample {
     const char *name;

@@ -1,8 +1,8 @@
 /* A fast estimate of how many tokens a prompt holds, for routing by context length. It reads
  * bytes once and allocates nothing: the gateway cannot afford the engine's own tokenizer on the
  * request path, and a threshold rule only needs to be right within a margin. */
-#ifndef AIGW_ROUTE_TOKEN_ESTIMATE_H
-#define AIGW_ROUTE_TOKEN_ESTIMATE_H
+#ifndef AIGW_CORE_TOKEN_ESTIMATE_H
+#define AIGW_CORE_TOKEN_ESTIMATE_H
 
 #include <stddef.h>
 

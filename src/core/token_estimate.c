@@ -27,7 +27,7 @@
  * Hindi) within 25%. o200k (GPT-4o) needs about 30% fewer tokens than cl100k for CJK text and
  * half or less for Cyrillic, Greek, Arabic or Indic text, so with such vocabularies the estimate
  * errs high: a long-context rule fires early rather than late. */
-#include "route/token_estimate.h"
+#include "core/token_estimate.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,0 +1,144 @@
+/* meter: the last filter's on_done of every request builds its record (see meter.h). */
+#include "filters/meter.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/token_estimate.h"
+#include "core/worker-t.h"
+#include "filters/auth.h"
+#include "filters/client_ip.h"
+#include "filters/filter.h"
+
+static void copy_text(char *dst, size_t cap, const char *src, size_t len) {
+    if (!src) len = 0;
+    if (len >= cap) len = cap - 1; /* names are bounded in the record: the log shows a prefix */
+    if (len) memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static void copy_str(char *dst, size_t cap, const char *src) {
+    copy_text(dst, cap, src, src ? strlen(src) : 0);
+}
+
+gw_refusal gw_refusal_of(const char *code) {
+    static const struct {
+        const char *code;
+        gw_refusal refusal;
+    } table[] = {
+        {"address_denied", GW_REFUSED_IP},
+        {"invalid_api_key", GW_REFUSED_AUTH},
+        {"model_not_allowed", GW_REFUSED_MODEL_ACCESS},
+        {"model_disabled", GW_REFUSED_SWITCH},
+        {"tenant_disabled", GW_REFUSED_SWITCH},
+        {"key_disabled", GW_REFUSED_SWITCH},
+        {"pii_detected", GW_REFUSED_PII},
+        {"content_filter", GW_REFUSED_WORDS},
+        {"rate_limit_exceeded", GW_REFUSED_RATE_LIMIT},
+        {"insufficient_quota", GW_REFUSED_QUOTA},
+    };
+    if (!code) return GW_REFUSED_NONE;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(code, table[i].code)) return table[i].refusal;
+    return GW_REFUSED_NONE;
+}
+
+static int64_t us_since(const gw_req *r, int64_t t_ns) {
+    return t_ns ? (t_ns - r->t_start) / 1000 : -1;
+}
+
+/* The usage to bill: the engine's, or when it reported none for an answer that was served (or
+ * cut, or left by the caller after the engine began), the gateway's estimate, marked so. A
+ * refused or failed request consumed nothing upstream and is recorded with zero tokens. */
+static void usage_of(gw_req *r, gw_request_record *rec) {
+    rec->usage = r->usage;
+    if (r->usage.known) return;
+    int served =
+        r->attempt_count && (r->status < 400 || r->status == 499 || (r->t_first_byte && r->stream));
+    if (!served) return;
+    rec->estimated = 1;
+    rec->usage.prompt_tokens =
+        r->json ? (int64_t)gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT) : 0;
+    rec->usage.completion_tokens = r->completion_estimate;
+    if (rec->usage.prompt_tokens + rec->usage.completion_tokens == 0)
+        rec->usage.prompt_tokens = 1; /* a served request is never billed as nothing */
+}
+
+static void attempts_of(gw_req *r, gw_request_record *rec) {
+    size_t n =
+        r->attempts_logged < GW_RECORD_MAX_ATTEMPTS ? r->attempts_logged : GW_RECORD_MAX_ATTEMPTS;
+    rec->attempt_count = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        const gw_req_attempt *a = &r->attempts[i];
+        gw_attempt_record *o = &rec->attempts[i];
+        if (a->target) {
+            copy_str(o->channel, sizeof o->channel, a->target->channel->name);
+            copy_text(o->upstream_model, sizeof o->upstream_model, a->target->upstream_model,
+                      a->target->upstream_model_len);
+        }
+        copy_str(o->endpoint, sizeof o->endpoint, a->endpoint);
+        o->status = a->status;
+        copy_str(o->error, sizeof o->error, a->fail_code);
+        o->start_us = us_since(r, a->t_start);
+        o->first_byte_us = us_since(r, a->t_head);
+        o->end_us = us_since(r, a->t_end);
+    }
+    if (n) copy_str(rec->endpoint, sizeof rec->endpoint, r->attempts[n - 1].endpoint);
+}
+
+void gw_record_from_request(gw_req *r, gw_request_record *rec) {
+    memset(rec, 0, sizeof *rec);
+    copy_text(rec->id, sizeof rec->id, r->id, r->id_len);
+    copy_str(rec->trace_id, sizeof rec->trace_id, r->trace.trace_id);
+    copy_str(rec->span_id, sizeof rec->span_id, r->trace.span_id);
+    copy_str(rec->parent_id, sizeof rec->parent_id, r->trace.parent_id);
+    int64_t ended_ns = r->t_end ? r->t_end : gw_now_ns();
+    rec->time_ms = (gw_wall_ns() - (ended_ns - r->t_start)) / 1000000;
+
+    const gw_auth_identity *who = gw_auth_identity_of(r);
+    if (who) {
+        copy_str(rec->tenant, sizeof rec->tenant, who->tenant);
+        copy_str(rec->project, sizeof rec->project, who->project);
+        copy_str(rec->key_id, sizeof rec->key_id, who->subject);
+    }
+    gw_ip ip;
+    char ip_text[GW_IP_TEXT_MAX + 1];
+    if (gw_req_client_ip(r, &ip) == 0) {
+        copy_str(rec->client_ip, sizeof rec->client_ip, gw_ip_format(&ip, ip_text, sizeof ip_text));
+    } else { /* the peer as the log has it, "host:port": the port goes */
+        const char *colon = strrchr(r->client, ':');
+        copy_text(rec->client_ip, sizeof rec->client_ip, r->client,
+                  colon ? (size_t)(colon - r->client) : strlen(r->client));
+    }
+
+    copy_str(rec->path, sizeof rec->path, r->path);
+    copy_str(rec->protocol, sizeof rec->protocol, r->protocol ? r->protocol->name : "");
+    copy_text(rec->model, sizeof rec->model, r->model_name, r->model_name_len);
+    if (r->target)
+        copy_text(rec->upstream_model, sizeof rec->upstream_model, r->target->upstream_model,
+                  r->target->upstream_model_len);
+    if (r->channel) copy_str(rec->channel, sizeof rec->channel, r->channel->name);
+    rec->stream = r->stream;
+
+    rec->status = r->status;
+    copy_str(rec->error_code, sizeof rec->error_code, r->error_code);
+    rec->refused_by = gw_refusal_of(r->error_code);
+    usage_of(r, rec);
+    rec->first_token_us = us_since(r, r->t_first_byte);
+    rec->latency_us = (ended_ns - r->t_start) / 1000;
+    rec->stream_events = r->stream_events;
+    rec->max_gap_us = r->max_gap_ns / 1000;
+    attempts_of(r, rec);
+}
+
+static void meter_done(gw_req *r) {
+    gw_request_record rec;
+    gw_record_from_request(r, &rec);
+    (void)rec; /* handed to the store writer and the metrics once they land */
+}
+
+const gw_filter_ops gw_filter_meter = {
+    .name = "meter",
+    .on_done = meter_done,
+};

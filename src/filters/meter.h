@@ -1,0 +1,16 @@
+/* The request record: when a request ends, the worker fills one gw_request_record (who, what,
+ * route, every attempt, exact or estimated usage, cost, timings, captures) and hands it to the
+ * store writer's queue and to the worker's metrics. Nothing slow happens here. */
+#ifndef AIGW_FILTERS_METER_H
+#define AIGW_FILTERS_METER_H
+
+#include "core/request-t.h"
+#include "meter/record-t.h"
+
+/* Fills rec (zeroed first) from a request that has ended. */
+void gw_record_from_request(gw_req *r, gw_request_record *rec);
+
+/* Which check refused a request, from the error code it answered with. */
+gw_refusal gw_refusal_of(const char *error_code);
+
+#endif
