@@ -214,6 +214,16 @@ static gw_filter_rc parse_request(gw_req *r) {
                 return bad_field(r, "stream_options.include_usage", "a boolean", iu);
             r->include_usage = json_object_get_boolean(iu);
         }
+        /* metering needs the usage of every stream: ask for it anyway (the engine then sends
+         * a usage chunk, which the gateway keeps from a caller that said no) */
+        if (r->stream && !r->include_usage) {
+            json_object_object_add(v, "include_usage", json_object_new_boolean(1));
+            if (gw_req_replace_body(r) < 0) {
+                gw_req_fail(r, 503, "server_error", "out_of_memory", NULL,
+                            "the gateway is out of memory");
+                return GW_FILTER_RESPOND;
+            }
+        }
     }
 
     switch (r->api) {

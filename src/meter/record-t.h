@@ -43,7 +43,7 @@ typedef struct gw_capture {
     /* the answer as the caller got it: stream events in order, or one chunk for a whole answer;
      * packed back to back (each gw_capture_chunk padded to 8 bytes) */
     char *response;
-    size_t response_len;
+    size_t response_len, response_cap;
     size_t response_chunks;
     int truncated; /* a cap was reached: what is here is a prefix */
 } gw_capture;

@@ -245,6 +245,21 @@ describe('upstream requests', () => {
     assert.equal(last.path, '/v1/chat/completions');
   });
 
+  test('a caller that says include_usage: false gets no usage chunk, yet the engine is asked for one', async () => {
+    const { sim, client } = await pair(['--engine', 'vllm'], 'type: vllm');
+    const stream = await client.chat.completions.create({
+      model: 'm', messages, stream: true, max_tokens: 3,
+      stream_options: { include_usage: false, continuous_usage_stats: false },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.ok(chunks.length > 0);
+    assert.ok(chunks.every((c) => !c.usage), 'no usage reached the caller');
+    const last = await sim.lastRequest();
+    const body = typeof last.body === 'string' ? JSON.parse(last.body) : last.body;
+    assert.deepEqual(body.stream_options, { include_usage: true, continuous_usage_stats: false });
+  });
+
   test('tgi: /generate with a llama-3 prompt; temperature 0 is greedy, as TGI wants it', async () => {
     const { sim, client } = await pair(['--engine', 'tgi'], 'type: tgi\n    chat_template: llama-3');
     await client.chat.completions.create({ model: 'm', messages, temperature: 0, max_tokens: 4 });
