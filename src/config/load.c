@@ -1,5 +1,6 @@
 #include "config/load.h"
 #include "config/loader.h"
+#include "config/load_metering.h"
 
 #include "core/config.h"
 
@@ -1559,6 +1560,7 @@ static void finish_config(loader *ld) {
     }
     for (size_t i = 0; i < cfg->channel_count; i++)
         finish_channel(ld, &cfg->channels[i]);
+    ld_metering_finish(ld);
     build_model_index(cfg);
     /* the limits' counters, made here on the control thread before any worker can ask */
     if ((cfg->auth || cfg->limits) && (!gw_limits_table() || !gw_quotas_table()))
@@ -1595,10 +1597,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     } else {
         /* channels before models, whatever the file's order, so models can name them */
         static const key_spec first_pass[] = {
-            {"server", h_server}, {"log", h_log},       {"access", h_access_lists},
-            {"guards", h_guards}, {"auth", h_auth},     {"store", h_store},
-            {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
-            {"models", NULL},     {NULL, NULL}};
+            {"server", h_server},      {"log", h_log},       {"access", h_access_lists},
+            {"guards", h_guards},      {"auth", h_auth},     {"store", h_store},
+            {"limits", h_limits},      {"quotas", h_quotas}, {"channels", h_channels},
+            {"metering", ld_metering}, {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1614,7 +1616,8 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     ld_error(&ld, k,
                              "unknown key '%s' at the top level (expected one of: server, log, "
-                             "auth, access, guards, limits, quotas, store, channels, models)",
+                             "auth, access, guards, limits, quotas, store, metering, channels, "
+                             "models)",
                              kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);

@@ -21,6 +21,7 @@ struct gw_pii_scratch;
 struct gw_keyset;
 struct gw_keyset_inbox;
 struct gw_switches;
+struct gw_meter;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -60,6 +61,8 @@ typedef struct gw_worker {
     /* the operator's switches (tenants, models turned off), posted the same way */
     _Atomic(struct gw_switches *) switches_inbox;
     struct gw_switches *switches;
+    /* the store writer's queue (meter/meter.h), the same for every worker; NULL: metering off */
+    struct gw_meter *meter;
     uint64_t request_seq;
     gw_fast_random rng; /* trace and span ids */
     size_t active_requests;

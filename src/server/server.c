@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "filters/auth.h"
 #include "filters/switches.h"
+#include "meter/meter.h"
 #include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
@@ -26,7 +27,11 @@
 #include "upstream/pools.h"
 #include "sim/sim.h"
 
-enum { EXIT_POLL_MS = 20, POOLS_SYNC_MS = 5000 };
+enum {
+    EXIT_POLL_MS = 20,
+    POOLS_SYNC_MS = 5000,
+    METER_STOP_MS = 5000, /* how long stop waits for a locked metering store */
+};
 
 struct gw_server {
     const char *config_path;
@@ -50,6 +55,8 @@ struct gw_server {
     gw_key_store *keys;
     struct event *keys_timer; /* notices changes another process (aigw keys) made */
     gw_switches *switches;    /* what the operator turned off (admin API), posted to workers */
+    /* the store writer (metering), started before the workers serve; NULL: metering off */
+    gw_meter *meter;
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -127,6 +134,16 @@ static int uses_key_store(const gw_config *c) {
     return c->auth && (c->auth->mode == GW_AUTH_API_KEY || c->auth->mode == GW_AUTH_API_KEY_OR_JWT);
 }
 
+/* metering's writer is started once: its store, queue and batch, and metering itself being on
+ * or off, wait for a restart. "metering.store" or "metering", or NULL when none differs. */
+static const char *metering_restart_change(const gw_config *next, const gw_config *now) {
+    const gw_metering_conf *a = next->metering, *b = now->metering;
+    if (!a || !b) return a == b ? NULL : "metering";
+    if (strcmp(a->store, b->store)) return "metering.store";
+    if (a->queue_size != b->queue_size || a->batch != b->batch) return "metering";
+    return NULL;
+}
+
 /* Names each setting that differs but waits for a restart; returns how many. */
 static size_t restart_only_changes(const gw_config *next, const gw_config *now,
                                    gw_restart_pending *pending) {
@@ -139,6 +156,8 @@ static size_t restart_only_changes(const gw_config *next, const gw_config *now,
     if (strcmp(next->store_path, now->store_path)) pending->names[n++] = "store.path";
     /* the key store is opened at start when the mode takes API keys */
     if (uses_key_store(next) != uses_key_store(now)) pending->names[n++] = "auth.mode";
+    const char *metering = metering_restart_change(next, now);
+    if (metering) pending->names[n++] = metering;
     pending->count = n;
     return n;
 }
@@ -172,6 +191,7 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     s->cfg = cfg;
     gw_config_unref(old);
     gw_pools_sync(s->base); /* discoveries of new channels start, those of removed ones stop */
+    if (s->meter && cfg->metering) gw_meter_set_retention(s->meter, &cfg->metering->retention);
     if (s->health) gw_health_checker_set_config(s->health, cfg);
     gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
@@ -299,6 +319,21 @@ static int open_key_store(gw_server *s, const gw_config *c) {
         fatal_start("cannot watch the key store");
         return -1;
     }
+    return 0;
+}
+
+/* The store writer, when metering is on: started before the workers serve, so the first
+ * request's record has a queue to go to. */
+static int start_meter(gw_server *s, const gw_config *c) {
+    if (!c->metering) return 0;
+    char err[400];
+    s->meter = gw_meter_start(c->metering, err, sizeof err);
+    if (!s->meter) {
+        fatal_start(err);
+        return -1;
+    }
+    for (int i = 0; i < s->worker_count; i++)
+        s->workers[i].meter = s->meter;
     return 0;
 }
 
@@ -442,6 +477,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     }
     gw_health_checker_set_config(s->health, c);
     if (open_key_store(s, c) < 0) return -1;
+    if (start_meter(s, c) < 0) return -1;
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -485,6 +521,8 @@ static void stop(gw_server *s) {
     }
     free(s->workers);
     gw_admin_stop(s->admin);
+    /* after the workers: nothing submits any more; what is queued is written */
+    gw_meter_stop(s->meter, METER_STOP_MS);
     if (s->sig_hup) event_free(s->sig_hup);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);

@@ -1,0 +1,115 @@
+#include "meter/ring.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CACHE_LINE = 64, CELL_HEADER = 16 };
+
+/* A slot: its sequence number, then the element. seq == position: free for the producer of that
+ * position; seq == position + 1: published, for the consumer of that position. */
+typedef struct cell {
+    _Atomic size_t seq;
+} cell;
+
+struct gw_ring {
+    /* producers and the consumer each on their own cache line: a push does not bounce the line
+     * the writer thread polls */
+    alignas(CACHE_LINE) _Atomic size_t enqueue_pos;
+    alignas(CACHE_LINE) _Atomic size_t dequeue_pos;
+    alignas(CACHE_LINE) size_t mask;
+    size_t elem_size, stride;
+    unsigned char *cells;
+};
+
+static inline cell *cell_at(const gw_ring *r, size_t pos) {
+    return (cell *)(r->cells + (pos & r->mask) * r->stride);
+}
+
+gw_ring *gw_ring_new(size_t capacity, size_t elem_size) {
+    size_t cap = 2;
+    while (cap < capacity && cap < ((size_t)1 << 30))
+        cap <<= 1;
+    gw_ring *r = aligned_alloc(CACHE_LINE, sizeof *r);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->mask = cap - 1;
+    r->elem_size = elem_size;
+    r->stride = (CELL_HEADER + elem_size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+    r->cells = aligned_alloc(CACHE_LINE, cap * r->stride);
+    if (!r->cells) {
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < cap; i++)
+        atomic_init(&cell_at(r, i)->seq, i);
+    atomic_init(&r->enqueue_pos, 0);
+    atomic_init(&r->dequeue_pos, 0);
+    return r;
+}
+
+void gw_ring_free(gw_ring *r) {
+    if (!r) return;
+    free(r->cells);
+    free(r);
+}
+
+int gw_ring_push(gw_ring *r, const void *elem) {
+    size_t pos = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
+    cell *c;
+    for (;;) {
+        c = cell_at(r, pos);
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&r->enqueue_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+            /* another producer took it: pos now holds the position to try */
+        } else if (dif < 0) {
+            return -1; /* the slot still holds what the consumer has not taken: full */
+        } else {
+            pos = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
+        }
+    }
+    memcpy((unsigned char *)c + CELL_HEADER, elem, r->elem_size);
+    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+    return 0;
+}
+
+int gw_ring_pop(gw_ring *r, void *out) {
+    size_t pos = atomic_load_explicit(&r->dequeue_pos, memory_order_relaxed);
+    cell *c;
+    for (;;) {
+        c = cell_at(r, pos);
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&r->dequeue_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return -1; /* empty, or the producer of this slot has not finished its copy */
+        } else {
+            pos = atomic_load_explicit(&r->dequeue_pos, memory_order_relaxed);
+        }
+    }
+    memcpy(out, (unsigned char *)c + CELL_HEADER, r->elem_size);
+    atomic_store_explicit(&c->seq, pos + r->mask + 1, memory_order_release);
+    return 0;
+}
+
+size_t gw_ring_capacity(const gw_ring *r) {
+    return r->mask + 1;
+}
+
+uint64_t gw_ring_pushed(const gw_ring *r) {
+    return atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
+}
+
+size_t gw_ring_depth(const gw_ring *r) {
+    size_t out = atomic_load_explicit(&r->dequeue_pos, memory_order_relaxed);
+    size_t in = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
+    return in > out ? in - out : 0;
+}

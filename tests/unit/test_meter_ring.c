@@ -1,0 +1,177 @@
+/* The writer's queue (meter/ring.c): bounded, lock-free, first in first out. One thread fills
+ * it and sees -1 at exactly its capacity; several producers push at once while a consumer pops,
+ * and every element arrives exactly once, in its producer's order; the depth and push counts
+ * add up. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meter/ring.h"
+
+typedef struct item {
+    uint32_t producer;
+    uint32_t seq;
+    char payload[200]; /* a wide element: copies must not tear */
+} item;
+
+static void fill_payload(item *it) {
+    memset(it->payload, (int)(it->producer * 31 + it->seq) & 0xff, sizeof it->payload);
+}
+
+static int payload_ok(const item *it) {
+    unsigned char want = (unsigned char)((it->producer * 31 + it->seq) & 0xff);
+    for (size_t i = 0; i < sizeof it->payload; i++)
+        if ((unsigned char)it->payload[i] != want) return 0;
+    return 1;
+}
+
+static void full_at_capacity_and_fifo(void **state) {
+    (void)state;
+    gw_ring *r = gw_ring_new(5, sizeof(item)); /* rounded up to 8 */
+    assert_non_null(r);
+    assert_int_equal(gw_ring_capacity(r), 8);
+    item it = {0}, out;
+    assert_int_equal(gw_ring_pop(r, &out), -1);
+    for (uint32_t i = 0; i < 8; i++) {
+        it.seq = i;
+        fill_payload(&it);
+        assert_int_equal(gw_ring_push(r, &it), 0);
+    }
+    it.seq = 99;
+    assert_int_equal(gw_ring_push(r, &it), -1);
+    assert_int_equal(gw_ring_depth(r), 8);
+    assert_int_equal(gw_ring_pushed(r), 8);
+    /* wrap around several times: order holds, full and empty are seen exactly */
+    uint32_t next_in = 8, next_out = 0;
+    for (int round = 0; round < 100; round++) {
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(gw_ring_pop(r, &out), 0);
+            assert_int_equal(out.seq, next_out++);
+            assert_true(payload_ok(&out));
+        }
+        for (int k = 0; k < 3; k++) {
+            it.seq = next_in++;
+            fill_payload(&it);
+            assert_int_equal(gw_ring_push(r, &it), 0);
+        }
+        assert_int_equal(gw_ring_push(r, &it), -1);
+    }
+    while (gw_ring_pop(r, &out) == 0)
+        assert_int_equal(out.seq, next_out++);
+    assert_int_equal(next_out, next_in);
+    assert_int_equal(gw_ring_depth(r), 0);
+    gw_ring_free(r);
+}
+
+enum { PRODUCERS = 4, PER_PRODUCER = 50000 };
+
+typedef struct shared {
+    gw_ring *r;
+    atomic_uint_fast64_t full; /* pushes refused: the producer tried again */
+    atomic_int producers_done;
+} shared;
+
+typedef struct producer_arg {
+    shared *sh;
+    uint32_t id;
+} producer_arg;
+
+static void *producer(void *arg) {
+    producer_arg *p = arg;
+    item it = {.producer = p->id};
+    for (uint32_t i = 0; i < PER_PRODUCER; i++) {
+        it.seq = i;
+        fill_payload(&it);
+        while (gw_ring_push(p->sh->r, &it) < 0) {
+            atomic_fetch_add(&p->sh->full, 1);
+            sched_yield();
+        }
+    }
+    atomic_fetch_add(&p->sh->producers_done, 1);
+    return NULL;
+}
+
+static void many_producers_one_consumer(void **state) {
+    (void)state;
+    shared sh = {.r = gw_ring_new(64, sizeof(item))};
+    assert_non_null(sh.r);
+    pthread_t th[PRODUCERS];
+    producer_arg args[PRODUCERS];
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        args[i] = (producer_arg){&sh, i};
+        assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
+    }
+    uint32_t next[PRODUCERS] = {0};
+    uint64_t got = 0;
+    item out;
+    for (;;) {
+        if (gw_ring_pop(sh.r, &out) == 0) {
+            assert_true(out.producer < PRODUCERS);
+            assert_int_equal(out.seq, next[out.producer]); /* each producer's order, no gap */
+            assert_true(payload_ok(&out));
+            next[out.producer]++;
+            got++;
+            continue;
+        }
+        if (atomic_load(&sh.producers_done) == PRODUCERS && gw_ring_depth(sh.r) == 0) break;
+        sched_yield();
+    }
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(next[i], PER_PRODUCER);
+    }
+    assert_int_equal(got, (uint64_t)PRODUCERS * PER_PRODUCER);
+    assert_int_equal(gw_ring_pushed(sh.r), got);
+    assert_int_equal(gw_ring_pop(sh.r, &out), -1);
+    gw_ring_free(sh.r);
+}
+
+/* Producers that never retry: what does not fit is refused at once and counted by the caller,
+ * and pushed + refused is everything offered. */
+typedef struct dropper_arg {
+    gw_ring *r;
+    atomic_uint_fast64_t *refused;
+} dropper_arg;
+
+static void *dropper(void *arg) {
+    dropper_arg *d = arg;
+    item it = {0};
+    for (uint32_t i = 0; i < 20000; i++) {
+        it.seq = i;
+        if (gw_ring_push(d->r, &it) < 0) atomic_fetch_add(d->refused, 1);
+    }
+    return NULL;
+}
+
+static void full_queue_refuses_and_counts(void **state) {
+    (void)state;
+    gw_ring *r = gw_ring_new(128, sizeof(item));
+    atomic_uint_fast64_t refused = 0;
+    pthread_t th[PRODUCERS];
+    dropper_arg d = {r, &refused};
+    for (int i = 0; i < PRODUCERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, dropper, &d), 0);
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(th[i], NULL);
+    /* nobody consumed: exactly the capacity went in, the rest was refused */
+    assert_int_equal(gw_ring_pushed(r), 128);
+    assert_int_equal(atomic_load(&refused), (uint64_t)PRODUCERS * 20000 - 128);
+    assert_int_equal(gw_ring_depth(r), 128);
+    gw_ring_free(r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_at_capacity_and_fifo),
+        cmocka_unit_test(many_producers_one_consumer),
+        cmocka_unit_test(full_queue_refuses_and_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
