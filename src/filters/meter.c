@@ -2,6 +2,7 @@
 #include "filters/meter.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -10,6 +11,11 @@
 #include "filters/auth.h"
 #include "filters/client_ip.h"
 #include "filters/filter.h"
+#include "meter/capture.h"
+#include "meter/meter.h"
+#include "meter/metering-t.h"
+#include "meter/price.h"
+#include "meter/record.h"
 
 static void copy_text(char *dst, size_t cap, const char *src, size_t len) {
     if (!src) len = 0;
@@ -132,10 +138,48 @@ void gw_record_from_request(gw_req *r, gw_request_record *rec) {
     attempts_of(r, rec);
 }
 
+/* The capture this request keeps, made at its first use; NULL when capture is off or memory
+ * ran out (a capture is never worth failing a request for). */
+static gw_capture *capture_of(gw_req *r) {
+    if (!r->capture) r->capture = calloc(1, sizeof(gw_capture));
+    return r->capture;
+}
+
+void gw_meter_capture_request(gw_req *r) {
+    const gw_metering_conf *m = r->cfg->metering;
+    if (!m || !m->capture.bodies || !r->worker->meter) return;
+    gw_capture *c = capture_of(r);
+    if (c) gw_capture_request(c, r->body, r->body_len, m->capture.max_body_bytes);
+}
+
+void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole) {
+    const gw_metering_conf *m = r->cfg->metering;
+    if (!m || !r->worker->meter || !(whole ? m->capture.bodies : m->capture.streams)) return;
+    gw_capture *c = capture_of(r);
+    if (c)
+        gw_capture_response(c, (gw_now_ns() - r->t_start) / 1000, out,
+                            whole ? m->capture.max_body_bytes : m->capture.max_stream_bytes);
+}
+
 static void meter_done(gw_req *r) {
+    gw_meter *meter = r->worker->meter;
     gw_request_record rec;
     gw_record_from_request(r, &rec);
-    (void)rec; /* handed to the store writer and the metrics once they land */
+    const gw_metering_conf *m = r->cfg->metering;
+    if (m) {
+        const char *currency = NULL;
+        rec.cost = gw_meter_cost(m, rec.model, &rec.usage, &currency);
+        if (currency) copy_str(rec.currency, sizeof rec.currency, currency);
+    }
+    if (r->capture) { /* the record owns the buffers from here */
+        rec.capture = *(gw_capture *)r->capture;
+        free(r->capture);
+        r->capture = NULL;
+    }
+    if (meter)
+        gw_meter_submit(meter, &rec); /* never blocks; a full queue drops and counts */
+    else
+        gw_record_free_capture(&rec.capture);
 }
 
 const gw_filter_ops gw_filter_meter = {

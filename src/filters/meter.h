@@ -10,6 +10,13 @@
 /* Fills rec (zeroed first) from a request that has ended. */
 void gw_record_from_request(gw_req *r, gw_request_record *rec);
 
+struct evbuffer;
+
+/* Captures for the request log, when metering.capture asks: the body as it goes upstream (after
+ * the guards), and what the caller receives (one stream event, or a whole answer). */
+void gw_meter_capture_request(gw_req *r);
+void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole);
+
 /* Which check refused a request, from the error code it answered with. */
 gw_refusal gw_refusal_of(const char *error_code);
 

@@ -11,6 +11,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/filter.h"
+#include "filters/meter.h"
 #include "filters/request.h"
 #include "core/worker-t.h"
 #include "route/route.h"
@@ -83,6 +84,7 @@ static int sink_stream_data(gw_req *r, struct evbuffer *data) {
         r->max_gap_ns = now - r->t_last_event;
     r->t_last_event = now;
     r->stream_events++;
+    gw_meter_capture_response(r, data, 0);
     if (gw_chain_response_chunk(r, data, 0) < 0) return -1;
     r->bytes_out += evbuffer_get_length(data);
     gw_http_stream_write(r->http, data);
@@ -135,6 +137,7 @@ static void respond_answer(gw_req *r, gw_attempt *a) {
     r->status = status;
     r->t_first_byte = r->t_first_byte ? r->t_first_byte : gw_now_ns();
     r->bytes_out = evbuffer_get_length(a->answer);
+    gw_meter_capture_response(r, a->answer, 1);
     gw_http_header h[GW_REQ_HEADERS_MAX];
     size_t n = gw_req_headers(r, h);
     gw_http_req *http = r->http;
@@ -243,6 +246,7 @@ static void choose_group(gw_req *r) {
 
 static gw_filter_rc proxy_request(gw_req *r) {
     choose_group(r);
+    gw_meter_capture_request(r); /* the body as it goes upstream: after the guards */
     if (r->model->failover.deadline_ms)
         r->deadline_ns = r->t_start + (int64_t)r->model->failover.deadline_ms * 1000000;
     /* the attempt may end (and the request with it) inside this call: touch r no more */

@@ -14,6 +14,7 @@
 #include "core/openai_error.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
+#include "meter/record.h"
 
 /* A caller's X-Request-Id is kept when it is short and plain, so its traces line up with ours. */
 static int usable_request_id(const gw_http_header *h) {
@@ -200,6 +201,10 @@ void gw_req_finish(gw_req *r) {
     free(r->canonical_body);
     for (size_t i = 0; i < GW_GUARD_BUFS; i++)
         gw_strbuf_free(&r->guard_buf[i]);
+    if (r->capture) { /* metering's on_done hands it to the record; this is the fallback */
+        gw_record_free_capture(r->capture);
+        free(r->capture);
+    }
     if (r->protocol->free_state) r->protocol->free_state(r);
     evbuffer_free(r->body_buf);
     gw_config_unref(r->cfg);

@@ -1,13 +1,11 @@
 #include "meter/capture.h"
 
+#include "meter/record.h"
+
 #include <event2/buffer.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A chunk's header and data, padded so the next header is aligned. */
-static size_t chunk_size(size_t len) {
-    return (sizeof(gw_capture_chunk) + len + 7) & ~(size_t)7;
-}
 
 int gw_capture_request(gw_capture *c, const char *body, size_t len, size_t cap) {
     if (c->request_body || !cap) return 0;
@@ -23,7 +21,7 @@ int gw_capture_request(gw_capture *c, const char *body, size_t len, size_t cap) 
 int gw_capture_response(gw_capture *c, int64_t t_us, struct evbuffer *buf, size_t cap) {
     size_t len = evbuffer_get_length(buf);
     if (!len || c->truncated) return 0;
-    size_t need = chunk_size(len);
+    size_t need = gw_capture_chunk_size(len);
     if (c->response_len + need > cap) {
         c->truncated = 1; /* the prefix stays whole events: a replay never shows half of one */
         return 0;
@@ -43,23 +41,8 @@ int gw_capture_response(gw_capture *c, int64_t t_us, struct evbuffer *buf, size_
     chunk->t_us = t_us;
     chunk->len = (uint32_t)len;
     evbuffer_copyout(buf, chunk->data, len);
-    memset(chunk->data + len, 0, need - sizeof *chunk - len);
+    memset(chunk->data + len, 0, need - offsetof(gw_capture_chunk, data) - len);
     c->response_len = want;
     c->response_chunks++;
     return 0;
-}
-
-const gw_capture_chunk *gw_capture_next(const char *response, size_t response_len, size_t *at) {
-    if (*at + sizeof(gw_capture_chunk) > response_len) return NULL;
-    const gw_capture_chunk *chunk = (const gw_capture_chunk *)(response + *at);
-    size_t size = chunk_size(chunk->len);
-    if (*at + size > response_len) return NULL; /* damaged: never read past the end */
-    *at += size;
-    return chunk;
-}
-
-void gw_capture_release(gw_capture *c) {
-    free(c->request_body);
-    free(c->response);
-    memset(c, 0, sizeof *c);
 }

@@ -19,9 +19,6 @@ int gw_capture_request(gw_capture *c, const char *body, size_t len, size_t cap);
  * response capture stays within cap bytes. -1 when out of memory. */
 int gw_capture_response(gw_capture *c, int64_t t_us, struct evbuffer *buf, size_t cap);
 
-/* The chunks of a captured response, in order: *at starts at 0; NULL after the last. */
-const gw_capture_chunk *gw_capture_next(const char *response, size_t response_len, size_t *at);
-
-void gw_capture_release(gw_capture *c); /* frees the buffers, leaves c empty */
+/* meter/record.h walks the chunks and frees the buffers (gw_record_free_capture). */
 
 #endif
