@@ -15,9 +15,12 @@
  * spreads over a few seconds instead of holding the control thread at once. */
 enum { SAVE_BATCH = 4096 };
 
-/* What the store holds for a slot, as last saved: a slot is written when it differs. */
+/* What the store holds for a slot, as last saved: a slot is written when it differs. The period's
+ * end is compared too: a worker stores it just after the count of a new period, and a save that
+ * came between the two is put right by the next one. */
 typedef struct saved_slot {
     uint64_t key, word, budget;
+    int64_t end;
 } saved_slot;
 
 struct gw_persist {
@@ -41,8 +44,10 @@ static void log_store_error(const char *event, const char *err) {
 
 static saved_slot of(const gw_quota_saved *q) {
     /* the period and the count change together: one word, as the table keeps them */
-    return (saved_slot){
-        .key = q->key, .word = (uint64_t)q->period << 48 | q->spent, .budget = q->budget};
+    return (saved_slot){.key = q->key,
+                        .word = (uint64_t)q->period << 48 | q->spent,
+                        .budget = q->budget,
+                        .end = q->period_end};
 }
 
 static int restore_row(const gw_store_quota_row *row, void *ctx) {
