@@ -169,12 +169,13 @@ done
 
 # The whole security chain against the bare path: a second gateway on the same simulator with
 # 100,000 API keys in its key store, 5,000 sensitive words on requests and answers, the PII
-# guard, two rate limits that never refuse, and an address allow list; one worker each.
+# guard, two rate limits that never refuse, and an address allow list; one worker each. It
+# takes RS256 JWTs too, for the last table.
 sec_port=$(free_port); sec_admin=$(free_port)
 {
   sed -e "s/127.0.0.1:$aigw_port/127.0.0.1:$sec_port/" -e "s/127.0.0.1:$admin_port/127.0.0.1:$sec_admin/" "$tmp/aigw.yaml"
   cat <<YAML
-auth: { mode: api_key }
+auth: { mode: api_key_or_jwt, jwt: { jwks_file: $tmp/jwks.json, cache_size: 10000 } }
 store: { path: $tmp/keys.db }
 access:
   allow: [127.0.0.0/8]
@@ -198,6 +199,14 @@ fs.writeFileSync(dir + "/keys.sql", rows.join("\n") + "\n");
 const words = [];
 for (let i = 0; i < 5000; i++) words.push(`forbidden${i} term${i * 7919 % 10007}`);
 fs.writeFileSync(dir + "/words.txt", words.join("\n") + "\n");
+// an RS256 key in a JWKS file, and a token it signed (valid for a day), as an IdP would
+const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+fs.writeFileSync(dir + "/jwks.json", JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: "bench", alg: "RS256", use: "sig" }] }));
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const now = Math.floor(Date.now() / 1000);
+const data = b64({ alg: "RS256", kid: "bench", typ: "JWT" }) + "." +
+  b64({ sub: "bench-user", tenant: "acme", project: "bench", iat: now, exp: now + 86400 });
+fs.writeFileSync(dir + "/jwt.txt", data + "." + crypto.sign("sha256", Buffer.from(data), privateKey).toString("base64url"));
 ' "$tmp"
 # the store made by aigw keys (its schema, the key the bench sends), then 99,999 more in one
 # transaction: creating them one by one would fsync each
@@ -222,3 +231,21 @@ for stream in 0 1; do
   awk '/^aigw bare/ {b = $NF} /^aigw security/ {c = $NF}
        END {printf "\nsecurity chain / bare requests/s: %.2f\n", c / b}' "$tmp/rps"
 done
+
+# The same chain authenticated by an RS256 JWT instead of an API key: each worker verifies the
+# token once and keeps the verdict (auth.jwt.cache_size); then, after a reload with the cache off,
+# every request verifies the signature.
+echo
+echo "### the security chain with an RS256 JWT, non-stream, aigw only"
+echo
+echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
+echo "|---|---|---|---|---|---|---|---|"
+: > "$tmp/rps"
+jwt=$(cat "$tmp/jwt.txt")
+AUTH=$bench_key measure "aigw API key" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model 0 "$sec_pid"
+AUTH=$jwt measure "aigw JWT, cached" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model 0 "$sec_pid"
+sed -i 's/cache_size: 10000/cache_size: 0/' "$tmp/aigw-sec.yaml"
+curl -sf -X POST -H 'Authorization: Bearer bench' "http://127.0.0.1:$sec_admin/admin/reload" > /dev/null
+AUTH=$jwt measure "aigw JWT, verified each time" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model 0 "$sec_pid"
+awk '/^aigw API key/ {k = $NF} /^aigw JWT, cached/ {c = $NF} /^aigw JWT, verified/ {v = $NF}
+     END {printf "\nJWT cached / API key requests/s: %.2f; JWT verified / API key: %.2f\n", c / k, v / k}' "$tmp/rps"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin/audit.h"
+#include "admin/audit_api.h"
 #include "admin/keys_api.h"
 #include "admin/switches_api.h"
 #include "admin/quotas_api.h"
@@ -220,7 +221,10 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, "")) gw_admin_switches(req, s->ops, s->ud);
     } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {
         if (allowed(s, req, req->method, -1, ""))
-            gw_admin_quotas(req, s->ops->config(s->ud), req->path + 13, req->path_len - 13);
+            gw_admin_quotas(req, s->ops->config(s->ud), req->path + 13, req->path_len - 13,
+                            s->ops->quotas_changed, s->ud);
+    } else if (path_is(req, "/admin/audit")) {
+        if (allowed(s, req, HTTP_GET, HTTP_HEAD, "use GET /admin/audit")) gw_admin_audit_list(req);
     } else if (path_is(req, "/admin/clock") && getenv("AIGW_TEST_CLOCK") &&
                !strcmp(getenv("AIGW_TEST_CLOCK"), "1")) {
         if (allowed(s, req, HTTP_POST, -1, "use POST /admin/clock")) handle_clock(req);

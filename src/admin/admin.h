@@ -26,6 +26,7 @@ typedef struct gw_admin_ops {
     /* the operator's switches (filters/switches.h): what is off now, and a change of one */
     const struct gw_switches *(*switches)(void *ud);
     int (*set_switch)(void *ud, int kind, const char *value, int off);
+    void (*quotas_changed)(void *ud); /* an admin changed a quota: save it now */
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

@@ -28,7 +28,8 @@ static void respond_status(gw_http_req *req, const gw_quota_rule *q, const char 
     gw_http_respond(req, 200, "application/json", body, (size_t)n, NULL, 0);
 }
 
-void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, size_t rest_len) {
+void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, size_t rest_len,
+                     void (*changed)(void *ud), void *ud) {
     static const char *const dims[] = {"key", "tenant", "project"};
     char by[16], value[256];
     const char *slash = rest_len > 1 ? memchr(rest + 1, '/', rest_len - 1) : NULL;
@@ -75,7 +76,10 @@ void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, s
                          : -1;
         }
         json_object_put(root);
-        gw_admin_audit(req, "quota.update", value, rc < 0 ? 400 : 200);
+        if (changed) changed(ud); /* also after a 400: a field before the bad one was set */
+        char target[300];
+        snprintf(target, sizeof target, "%s/%s", by, value);
+        gw_admin_audit(req, "quota.update", target, rc < 0 ? 400 : 200);
         if (rc < 0) {
             gw_http_respond_openai_error(req, 400, "invalid_request_error", "invalid_value",
                                          "expected {\"spent\": tokens} and/or {\"budget\": tokens "

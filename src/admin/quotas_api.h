@@ -9,7 +9,9 @@
 #include "core/config-t.h"
 #include "core/http_server.h"
 
-/* rest: what follows "/admin/quotas" in the path. */
-void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, size_t rest_len);
+/* rest: what follows "/admin/quotas" in the path. changed (may be NULL) runs after a PATCH
+ * changed a count or a budget, to save it at once. */
+void gw_admin_quotas(gw_http_req *req, const gw_config *cfg, const char *rest, size_t rest_len,
+                     void (*changed)(void *ud), void *ud);
 
 #endif

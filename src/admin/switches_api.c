@@ -60,8 +60,9 @@ void gw_admin_switches(gw_http_req *req, const gw_admin_ops *ops, void *ud) {
         gw_admin_audit(req, "switch", value, 503);
         json_object_put(root);
         gw_http_respond_openai_error(req, 503, "server_error", "switches_full",
-                                     "the switches could not be changed (too many, or out of "
-                                     "memory)");
+                                     "the switches could not be changed (too many, out of "
+                                     "memory, or the store could not save it: see the log); "
+                                     "nothing changed");
         return;
     }
     gw_admin_audit(req,

@@ -21,6 +21,7 @@
 #include "filters/filter.h"
 #include "route/route.h"
 #include "security/cidr_list.h"
+#include "security/jwt_cache.h"
 #include "filters/auth.h"
 #include "filters/limits.h"
 #include "filters/pii_guard.h"
@@ -216,6 +217,11 @@ static void h_jwt_leeway(loader *ld, yaml_node_t *v, void *t) {
     if (ld_int(ld, v, "auth.jwt.leeway_s", 0, 3600, &s) == 0)
         ((auth_draft *)t)->conf->jwt.leeway_s = s;
 }
+static void h_jwt_cache_size(loader *ld, yaml_node_t *v, void *t) {
+    long n;
+    if (ld_int(ld, v, "auth.jwt.cache_size", 0, GW_JWT_CACHE_MAX, &n) == 0)
+        ((auth_draft *)t)->conf->jwt_cache_size = (size_t)n;
+}
 static void h_jwt_tenant(loader *ld, yaml_node_t *v, void *t) {
     ((auth_draft *)t)->conf->jwt.tenant_claim = ld_string(ld, v, "auth.jwt.tenant_claim");
 }
@@ -223,13 +229,11 @@ static void h_jwt_project(loader *ld, yaml_node_t *v, void *t) {
     ((auth_draft *)t)->conf->jwt.project_claim = ld_string(ld, v, "auth.jwt.project_claim");
 }
 static void h_auth_jwt(loader *ld, yaml_node_t *v, void *t) {
-    static const key_spec specs[] = {{"jwks_file", h_jwt_jwks},
-                                     {"issuer", h_jwt_issuer},
-                                     {"audience", h_jwt_audience},
-                                     {"leeway_s", h_jwt_leeway},
-                                     {"tenant_claim", h_jwt_tenant},
-                                     {"project_claim", h_jwt_project},
-                                     {NULL, NULL}};
+    static const key_spec specs[] = {
+        {"jwks_file", h_jwt_jwks},        {"issuer", h_jwt_issuer},
+        {"audience", h_jwt_audience},     {"leeway_s", h_jwt_leeway},
+        {"cache_size", h_jwt_cache_size}, {"tenant_claim", h_jwt_tenant},
+        {"project_claim", h_jwt_project}, {NULL, NULL}};
     ld_walk_mapping(ld, v, "auth.jwt", specs, t);
 }
 /* A key in the file: {name, tenant, project, key (the secret, best as ${VAR}) or key_sha256,
@@ -313,6 +317,7 @@ static void h_auth(loader *ld, yaml_node_t *v, void *t) {
         return;
     }
     d.conf->jwt = gw_jwt_conf_default;
+    d.conf->jwt_cache_size = GW_JWT_CACHE_DEFAULT;
     ld_walk_mapping(ld, v, "auth", specs, &d);
     char err[300];
     d.conf->keys = gw_keyset_builder_finish(d.keys, err, sizeof err);
@@ -331,8 +336,10 @@ static void h_store_path(loader *ld, yaml_node_t *v, void *t) {
     const char *path = ld_string(ld, v, "store.path");
     if (path && !*path)
         ld_error(ld, v, "store.path is empty");
-    else if (path)
+    else if (path) {
         ((gw_config *)t)->store_path = path;
+        ((gw_config *)t)->store_path_set = 1;
+    }
 }
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"path", h_store_path}, {NULL, NULL}};

@@ -197,7 +197,8 @@ typedef struct gw_config {
     struct gw_pii_guard_conf *pii_guard; /* guards.pii (filters/pii_guard.h); NULL: off */
     struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
     struct gw_limits_conf *limits;       /* limits (filters/limits.h); NULL: none */
-    const char *store_path; /* store.path: the SQLite database (API keys); opened at start */
+    const char *store_path; /* store.path: the SQLite database (keys, quotas, switches, audit) */
+    int store_path_set;     /* store.path was written: the store opens whatever else is used */
     /* metering (meter/metering-t.h): usage store, prices, captures; NULL: metering off */
     struct gw_metering_conf *metering;
 

@@ -18,6 +18,7 @@ struct json_tokener;
 struct gw_words;
 struct gw_words_scratch;
 struct gw_pii_scratch;
+struct gw_jwt_cache;
 struct gw_keyset;
 struct gw_keyset_inbox;
 struct gw_switches;
@@ -54,6 +55,7 @@ typedef struct gw_worker {
     struct gw_words_scratch *words_scratch;
     const struct gw_words *words_scratch_for;
     struct gw_pii_scratch *pii_scratch; /* the PII detectors' match data (any set's) */
+    struct gw_jwt_cache *jwt_cache;     /* verified JWTs (auth.jwt.cache_size), made at first use */
     /* the key store's keys: the control thread posts a new snapshot after every change, the
      * worker takes it at the next request that asks for a key */
     struct gw_keyset_inbox *keys_inbox;

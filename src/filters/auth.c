@@ -5,14 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/worker-t.h"
 #include "filters/auth.h"
 #include "filters/filter.h"
 #include "filters/request.h"
+#include "security/jwt_cache.h"
 
 static const gw_http_header *credential(const gw_http_req *http, const char **value, size_t *len) {
     const gw_http_header *h = gw_http_find_header(http, "authorization");
@@ -48,24 +49,62 @@ static void copy(char *out, size_t cap, const char *s, size_t len) {
     out[n] = '\0';
 }
 
+/* The worker's cache of verified tokens for this request's snapshot; NULL when off. A cache made
+ * for another snapshot forgets what it holds (other keys, other rules), or goes when the size
+ * changed. A request of an older snapshot than the cache's (one that began before the worker
+ * took a reload) does without. */
+static gw_jwt_cache *jwt_cache(gw_req *r, const gw_auth_conf *c) {
+    gw_worker *w = r->worker;
+    uint64_t generation = r->cfg->generation;
+    if (w->jwt_cache && gw_jwt_cache_generation(w->jwt_cache) != generation) {
+        if (gw_jwt_cache_generation(w->jwt_cache) > generation) return NULL;
+        if (gw_jwt_cache_capacity(w->jwt_cache) == gw_jwt_cache_capacity_for(c->jwt_cache_size)) {
+            gw_jwt_cache_reset(w->jwt_cache, generation);
+        } else {
+            gw_jwt_cache_free(w->jwt_cache);
+            w->jwt_cache = NULL;
+        }
+    }
+    if (!w->jwt_cache && c->jwt_cache_size)
+        w->jwt_cache = gw_jwt_cache_new(c->jwt_cache_size, generation); /* once per worker */
+    return w->jwt_cache;
+}
+
+static gw_filter_rc auth_jwt(gw_req *r, const gw_auth_conf *c, gw_auth_identity *who,
+                             const char *token, size_t len, int64_t now) {
+    gw_jwt_cache *cache = jwt_cache(r, c);
+    uint8_t digest[GW_JWT_DIGEST_LEN];
+    if (cache && gw_jwt_cache_digest(cache, token, len, digest) < 0) cache = NULL;
+    gw_jwt_cached hit;
+    if (cache && gw_jwt_cache_get(cache, digest, now, &hit)) {
+        gw_log_debug("auth_jwt", "\"request_id\":\"%s\",\"cached\":true", r->id);
+        copy(who->tenant, sizeof who->tenant, hit.tenant, strlen(hit.tenant));
+        copy(who->project, sizeof who->project, hit.project, strlen(hit.project));
+        copy(who->subject, sizeof who->subject, hit.subject, strlen(hit.subject));
+        return GW_FILTER_CONTINUE;
+    }
+    gw_jwt_claims claims;
+    gw_jwt_result res = gw_jwt_verify(c->jwks, &c->jwt, token, len, now, &claims);
+    if (res != GW_JWT_OK) return refuse(r, gw_jwt_result_name(res)); /* never cached */
+    gw_log_debug("auth_jwt", "\"request_id\":\"%s\",\"cached\":false", r->id);
+    if (cache) gw_jwt_cache_put(cache, digest, &claims, now);
+    copy(who->tenant, sizeof who->tenant, claims.tenant, strlen(claims.tenant));
+    copy(who->project, sizeof who->project, claims.project, strlen(claims.project));
+    copy(who->subject, sizeof who->subject, claims.subject, strlen(claims.subject));
+    return GW_FILTER_CONTINUE;
+}
+
 static gw_filter_rc auth_request(gw_req *r) {
     const gw_auth_conf *c = gw_filter_conf(r, &gw_filter_auth);
     gw_auth_identity *who = gw_filter_state(r, &gw_filter_auth);
     const char *token = NULL;
     size_t len = 0;
     if (!credential(r->http, &token, &len) || len == 0) return refuse(r, "no_credential");
-    int64_t now = (int64_t)time(NULL);
+    /* the gateway's wall clock: what tests move (POST /admin/clock) moves expiry too */
+    int64_t now = gw_wall_ns() / 1000000000;
     int jwt = c->mode == GW_AUTH_JWT ||
               (c->mode == GW_AUTH_API_KEY_OR_JWT && gw_jwt_looks_like(token, len));
-    if (jwt) {
-        gw_jwt_claims claims;
-        gw_jwt_result res = gw_jwt_verify(c->jwks, &c->jwt, token, len, now, &claims);
-        if (res != GW_JWT_OK) return refuse(r, gw_jwt_result_name(res));
-        copy(who->tenant, sizeof who->tenant, claims.tenant, strlen(claims.tenant));
-        copy(who->project, sizeof who->project, claims.project, strlen(claims.project));
-        copy(who->subject, sizeof who->subject, claims.subject, strlen(claims.subject));
-        return GW_FILTER_CONTINUE;
-    }
+    if (jwt) return auth_jwt(r, c, who, token, len, now);
     const gw_key *key = NULL;
     gw_key_verdict v = c->keys ? gw_keyset_check(c->keys, token, len, now, &key) : GW_KEY_UNKNOWN;
     if (v == GW_KEY_UNKNOWN && r->worker->keys_inbox) { /* the store's keys */

@@ -20,6 +20,7 @@ typedef struct gw_auth_conf {
     gw_keyset *keys; /* the config file's static keys; owned by the snapshot */
     gw_jwks *jwks;   /* owned by the snapshot */
     gw_jwt_conf jwt;
+    size_t jwt_cache_size; /* auth.jwt.cache_size: verified tokens a worker keeps; 0: none */
 } gw_auth_conf;
 
 /* The caller, once authenticated. */

@@ -28,6 +28,16 @@ gw_switches *gw_switches_with(const gw_switches *set, gw_switch_kind kind, const
     return next;
 }
 
+gw_switches *gw_switches_from(const gw_switch *items, size_t n) {
+    if (n > GW_SWITCHES_MAX) return NULL;
+    gw_switches *set = malloc(sizeof *set + (n ? n : 1) * sizeof(gw_switch));
+    if (!set) return NULL;
+    atomic_init(&set->refs, 1);
+    set->count = n;
+    if (n) memcpy(set->items, items, n * sizeof *items);
+    return set;
+}
+
 gw_switches *gw_switches_ref(gw_switches *set) {
     if (set) atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
     return set;

@@ -27,6 +27,9 @@ typedef struct gw_switches {
  * of memory or the set is full. One reference, the caller's. */
 gw_switches *gw_switches_with(const gw_switches *set, gw_switch_kind kind, const char *value,
                               int off);
+/* A set of items[0..n) (at most GW_SWITCHES_MAX, each value at most GW_SWITCH_VALUE_MAX, no
+ * two alike: what the store kept); NULL when out of memory or out of bounds. */
+gw_switches *gw_switches_from(const gw_switch *items, size_t n);
 gw_switches *gw_switches_ref(gw_switches *set);
 void gw_switches_unref(gw_switches *set);
 int gw_switches_off(const gw_switches *set, gw_switch_kind kind, const char *value, size_t len);

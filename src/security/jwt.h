@@ -71,6 +71,11 @@ typedef struct gw_jwt_claims {
                                      read ("" when it has none), for the log */
     const char *alg;              /* "HS256", "RS256", "ES256"; "" until the header was read */
     int64_t exp;                  /* 0 when absent */
+    /* When a verified token's time checks (exp, nbf, iat, leeway included) hold: from
+     * valid_from (INT64_MIN: always) up to, not including, valid_until (INT64_MAX: never ends).
+     * Everything else verify checks is a function of the token and the settings alone, so the
+     * verdict stands for any time in that window (what jwt_cache.h relies on). */
+    int64_t valid_from, valid_until;
 } gw_jwt_claims;
 
 /* Verifies token[0..len) (the text after "Bearer ") at time now (Unix seconds) with keys and

@@ -96,6 +96,11 @@ static gw_jwt_result check_times(json_object *payload, const gw_jwt_conf *conf, 
     /* issued in the future: a token minted by a host whose clock is wrong, or made to outlive
      * its exp; either way not to be trusted yet */
     if (has_iat && iat > now + leeway) return GW_JWT_NOT_YET_VALID;
+    /* the same checks, solved for now (the values are clamped: no overflow) */
+    out->valid_until = has_exp ? exp + leeway : INT64_MAX;
+    out->valid_from = INT64_MIN;
+    if (has_nbf) out->valid_from = nbf - leeway;
+    if (has_iat && iat - leeway > out->valid_from) out->valid_from = iat - leeway;
     return GW_JWT_OK;
 }
 

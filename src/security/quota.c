@@ -277,3 +277,39 @@ int gw_quota_clear_budget(gw_quota_table *t, const gw_quota_rule *rule, const ch
     if (at >= 0) atomic_store_explicit(&t->slots[at].budget, 0, memory_order_relaxed);
     return 0;
 }
+
+size_t gw_quota_table_slots(const gw_quota_table *t) {
+    return t->mask + 1;
+}
+
+void gw_quota_table_read_slot(const gw_quota_table *t, size_t i, gw_quota_saved *out) {
+    qslot *s = &t->slots[i];
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    *out = (gw_quota_saved){.key = atomic_load_explicit(&s->key, memory_order_acquire),
+                            .period = tag_of(w),
+                            .period_end = atomic_load_explicit(&s->end, memory_order_relaxed),
+                            .spent = spent_of(w),
+                            .budget = atomic_load_explicit(&s->budget, memory_order_relaxed)};
+}
+
+uint64_t gw_quota_table_seed(const gw_quota_table *t) {
+    return t->seed;
+}
+
+int gw_quota_table_set_seed(gw_quota_table *t, uint64_t seed) {
+    for (size_t i = 0; i <= t->mask; i++)
+        if (atomic_load_explicit(&t->slots[i].key, memory_order_relaxed)) return -1;
+    t->seed = seed;
+    return 0;
+}
+
+int64_t gw_quota_table_restore(gw_quota_table *t, const gw_quota_saved *saved, int64_t now) {
+    if (!saved->key) return -1;
+    int64_t at = claim(t, saved->key, now, saved->period, saved->period_end);
+    if (at < 0) return -1;
+    qslot *s = &t->slots[at];
+    atomic_store_explicit(&s->word, pack(saved->period, saved->spent), memory_order_relaxed);
+    atomic_store_explicit(&s->end, saved->period_end, memory_order_relaxed);
+    atomic_store_explicit(&s->budget, saved->budget, memory_order_relaxed);
+    return at;
+}

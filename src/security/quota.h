@@ -96,4 +96,27 @@ int gw_quota_set_budget(gw_quota_table *t, const gw_quota_rule *rule, const char
 int gw_quota_clear_budget(gw_quota_table *t, const gw_quota_rule *rule, const char *value,
                           size_t len, int64_t now);
 
+/* Persistence (store/quota_rows.h), on the control thread, off the request path: a slot's
+ * state as a restart needs it, read and put back. The hash that names a subject depends on the
+ * table's seed, so the seed is saved with the rows and set again before anything is counted. */
+typedef struct gw_quota_saved {
+    uint64_t key;       /* the subject's hash; 0: an empty slot */
+    uint16_t period;    /* low bits of the count's period number */
+    int64_t period_end; /* Unix ns */
+    uint64_t spent;     /* with what requests in flight reserved */
+    uint64_t budget;    /* the subject's own budget + 1; 0: the rule's */
+} gw_quota_saved;
+
+size_t gw_quota_table_slots(const gw_quota_table *t);
+/* Slot i (below gw_quota_table_slots) as it is now; its fields are read one by one while workers
+ * may change them, so a caller that compares reads again later (a second later, at shutdown
+ * when nothing counts any more). */
+void gw_quota_table_read_slot(const gw_quota_table *t, size_t i, gw_quota_saved *out);
+uint64_t gw_quota_table_seed(const gw_quota_table *t);
+/* Only while nothing was counted (at start, before workers and the admin API): -1 after. */
+int gw_quota_table_set_seed(gw_quota_table *t, uint64_t seed);
+/* Puts a saved subject back in its slot (the same probe order as counting uses); at start,
+ * before anything else counts. Returns the slot, or -1 when the table is full. */
+int64_t gw_quota_table_restore(gw_quota_table *t, const gw_quota_saved *s, int64_t now);
+
 #endif

@@ -11,16 +11,20 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/audit.h"
 #include "config/load.h"
+#include "core/clock.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/auth.h"
+#include "filters/limits.h"
 #include "filters/switches.h"
 #include "meter/meter.h"
 #include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
 #include "core/tls.h"
+#include "server/persist.h"
 #include "server/worker.h"
 #include "upstream/endpoints.h"
 #include "upstream/health_check.h"
@@ -50,11 +54,14 @@ struct gw_server {
     sim_server *sim;
     char sim_url[64];
     int draining;
-    /* the API keys' store (SQLite), when authentication takes keys; the control thread alone
-     * touches it (the admin API runs here too), and publishes a snapshot to every worker */
+    /* the store (SQLite: API keys, quota counts, switches, the audit trail), when the config
+     * needs it (uses_store); the control thread alone touches it (the admin API runs here too),
+     * and publishes the keys as a snapshot to every worker */
     gw_key_store *keys;
-    struct event *keys_timer; /* notices changes another process (aigw keys) made */
-    gw_switches *switches;    /* what the operator turned off (admin API), posted to workers */
+    gw_persist *persist; /* quota counts and switches saved in the store */
+    /* every second: changes another process (aigw keys) made, and quota counts to save */
+    struct event *store_timer;
+    gw_switches *switches; /* what the operator turned off (admin API), posted to workers */
     /* the store writer (metering), started before the workers serve; NULL: metering off */
     gw_meter *meter;
 };
@@ -144,6 +151,14 @@ static const char *metering_restart_change(const gw_config *next, const gw_confi
     return NULL;
 }
 
+/* The store opens at start when store.path is written, or when something needs it without
+ * being told: API keys (the store holds them) or quotas (spent counts are money, and must not
+ * reset on a restart). Otherwise nothing is written to disk: switches and the audit trail live
+ * in memory and the log. */
+static int uses_store(const gw_config *c) {
+    return c->store_path_set || uses_key_store(c) || (c->limits && c->limits->quota_count);
+}
+
 /* Names each setting that differs but waits for a restart; returns how many. */
 static size_t restart_only_changes(const gw_config *next, const gw_config *now,
                                    gw_restart_pending *pending) {
@@ -153,9 +168,10 @@ static size_t restart_only_changes(const gw_config *next, const gw_config *now,
     if (!same_listen(&next->admin, &now->admin)) pending->names[n++] = "server.admin.listen";
     if (next->workers != now->workers) pending->names[n++] = "server.workers";
     if (strcmp(next->access_log, now->access_log)) pending->names[n++] = "log.access";
-    if (strcmp(next->store_path, now->store_path)) pending->names[n++] = "store.path";
-    /* the key store is opened at start when the mode takes API keys */
-    if (uses_key_store(next) != uses_key_store(now)) pending->names[n++] = "auth.mode";
+    /* the store is opened at start: a reload can neither move it nor open it; one that no
+     * longer needs it keeps it open, harmlessly */
+    if (strcmp(next->store_path, now->store_path) || (uses_store(next) && !uses_store(now)))
+        pending->names[n++] = "store.path";
     const char *metering = metering_restart_change(next, now);
     if (metering) pending->names[n++] = metering;
     pending->count = n;
@@ -226,16 +242,27 @@ static void admin_keys_changed(void *ud);
 static const gw_switches *admin_switches(void *ud) {
     return ((gw_server *)ud)->switches;
 }
-/* A new set with the change, to every worker, from its next request on. */
+/* A new set with the change, in the store first (a switch the store refused is no switch at
+ * all), then to every worker, from its next request on. */
 static int admin_set_switch(void *ud, int kind, const char *value, int off) {
     gw_server *s = ud;
     gw_switches *next = gw_switches_with(s->switches, (gw_switch_kind)kind, value, off);
     if (!next) return -1;
+    if (gw_persist_switch(s->persist, (gw_switch_kind)kind, value, off, gw_wall_ns() / 1000000000) <
+        0) {
+        gw_switches_unref(next);
+        return -1;
+    }
     gw_switches_unref(s->switches);
     s->switches = next;
     for (int i = 0; i < s->worker_count; i++)
         gw_switches_post(&s->workers[i].switches_inbox, next);
     return 0;
+}
+
+static void admin_quotas_changed(void *ud) {
+    gw_server *s = ud;
+    gw_persist_save_quotas(s->persist, gw_wall_ns(), 1);
 }
 
 static const gw_admin_ops admin_ops = {
@@ -247,6 +274,7 @@ static const gw_admin_ops admin_ops = {
     .keys_changed = admin_keys_changed,
     .switches = admin_switches,
     .set_switch = admin_set_switch,
+    .quotas_changed = admin_quotas_changed,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -283,11 +311,12 @@ static void publish_keys(gw_server *s) {
     gw_keyset_unref(set);
 }
 
-static void on_keys_timer(evutil_socket_t fd, short what, void *arg) {
+static void on_store_timer(evutil_socket_t fd, short what, void *arg) {
     gw_server *s = arg;
     (void)fd;
     (void)what;
     if (gw_key_store_changed(s->keys)) publish_keys(s);
+    gw_persist_save_quotas(s->persist, gw_wall_ns(), 0);
 }
 
 static gw_key_store *admin_key_store(void *ud) {
@@ -299,26 +328,50 @@ static void admin_keys_changed(void *ud) {
 
 static void fatal_start(const char *message);
 
-/* Keys from the store when authentication takes API keys: opened (made when missing) at start,
- * before the workers serve, so the first request already knows every key. */
-static int open_key_store(gw_server *s, const gw_config *c) {
-    if (!uses_key_store(c)) return 0;
-    char err[300];
+/* The store, when the config needs it (uses_store): opened (made when missing) at start, before
+ * the workers serve, so the first request already knows every key, every quota's spent count
+ * and every switch that was off. */
+static int open_store(gw_server *s, const gw_config *c) {
+    char path[400];
+    gw_json_escape(path, sizeof path, c->store_path, strlen(c->store_path));
+    if (!uses_store(c)) {
+        if (c->admin.host)
+            gw_log_info("store_off", "\"message\":\"no store.path: operator switches and "
+                                     "the audit trail are not kept across a restart\"");
+        return 0;
+    }
+    char err[300], msg[800];
     s->keys = gw_key_store_open(c->store_path, err, sizeof err);
     if (!s->keys) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "cannot open the key store %s: %s", c->store_path, err);
+        snprintf(msg, sizeof msg, "cannot open the store %s: %s", c->store_path, err);
         fatal_start(msg);
         return -1;
     }
-    publish_keys(s);
-    gw_key_store_changed(s->keys); /* from now on, changes only */
-    s->keys_timer = event_new(s->base, -1, EV_PERSIST, on_keys_timer, s);
-    struct timeval every = {1, 0};
-    if (!s->keys_timer || event_add(s->keys_timer, &every) < 0) {
-        fatal_start("cannot watch the key store");
+    gw_quota_table *quotas = gw_quotas_table();
+    gw_switches *off = NULL;
+    s->persist =
+        quotas ? gw_persist_open(s->keys, quotas, gw_wall_ns(), &off, err, sizeof err) : NULL;
+    if (!s->persist) {
+        snprintf(msg, sizeof msg, "cannot read the store %s: %s", c->store_path,
+                 quotas ? err : "out of memory");
+        fatal_start(msg);
         return -1;
     }
+    if (off) { /* the switches that were off before the restart */
+        s->switches = off;
+        for (int i = 0; i < s->worker_count; i++)
+            gw_switches_post(&s->workers[i].switches_inbox, off);
+    }
+    gw_admin_audit_use_store(s->keys);
+    publish_keys(s);
+    gw_key_store_changed(s->keys); /* from now on, changes only */
+    s->store_timer = event_new(s->base, -1, EV_PERSIST, on_store_timer, s);
+    struct timeval every = {1, 0};
+    if (!s->store_timer || event_add(s->store_timer, &every) < 0) {
+        fatal_start("cannot watch the store");
+        return -1;
+    }
+    gw_log_info("store_opened", "\"path\":\"%s\",\"switches_off\":%zu", path, off ? off->count : 0);
     return 0;
 }
 
@@ -476,7 +529,7 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         return -1;
     }
     gw_health_checker_set_config(s->health, c);
-    if (open_key_store(s, c) < 0) return -1;
+    if (open_store(s, c) < 0) return -1;
     if (start_meter(s, c) < 0) return -1;
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
@@ -528,7 +581,11 @@ static void stop(gw_server *s) {
     if (s->sig_int) event_free(s->sig_int);
     if (s->exit_poll) event_free(s->exit_poll);
     if (s->pools_timer) event_free(s->pools_timer);
-    if (s->keys_timer) event_free(s->keys_timer);
+    if (s->store_timer) event_free(s->store_timer);
+    /* the workers are gone: every count is settled, the last changes are saved */
+    if (s->persist) gw_persist_save_quotas(s->persist, gw_wall_ns(), 1);
+    gw_persist_free(s->persist);
+    gw_admin_audit_use_store(NULL);
     gw_key_store_close(s->keys);
     gw_switches_unref(s->switches);
     gw_health_checker_free(s->health);

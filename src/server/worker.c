@@ -17,6 +17,7 @@
 #include "filters/request.h"
 #include "filters/access_log.h"
 #include "security/cidr_list.h"
+#include "security/jwt_cache.h"
 #include "security/pii.h"
 #include "security/words.h"
 #include "filters/switches.h"
@@ -256,6 +257,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_rules_scratch_free(w->rules_scratch);
     gw_words_scratch_free(w->words_scratch);
     gw_pii_scratch_free(w->pii_scratch);
+    gw_jwt_cache_free(w->jwt_cache);
     if (w->keys_inbox) gw_keyset_inbox_clear(w->keys_inbox);
     free(w->keys_inbox);
     gw_keyset_unref(w->keys);

@@ -10,6 +10,8 @@
 
 #include "store/keys_secret.h"
 #include "store/keys_spec.h"
+#include "store/schema.h"
+#include "store/store_db.h"
 
 struct gw_key_store {
     sqlite3 *db;
@@ -17,30 +19,6 @@ struct gw_key_store {
     int64_t counted_version; /* data_version when live was counted */
     int64_t seen_version;    /* data_version gw_key_store_changed last reported */
 };
-
-/* The schema, one step per user_version. A step is never edited once released: a change is a
- * new step, so every database migrates along the same path. */
-static const char *const migrations[] = {
-    /* 1 */
-    "CREATE TABLE keys ("
-    " id TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " tenant TEXT NOT NULL DEFAULT '',"
-    " project TEXT NOT NULL DEFAULT '',"
-    " models TEXT NOT NULL DEFAULT '[]'," /* JSON array of globs */
-    " created INTEGER NOT NULL,"          /* Unix seconds */
-    " updated INTEGER NOT NULL,"
-    " expires INTEGER," /* NULL: never */
-    " disabled INTEGER NOT NULL DEFAULT 0,"
-    " revoked INTEGER," /* when; NULL: not revoked */
-    " limits TEXT NOT NULL DEFAULT '{}',"
-    " quota TEXT,"                       /* NULL: none */
-    " secret_hash BLOB NOT NULL UNIQUE," /* SHA-256 of the secret, 32 bytes */
-    " secret_prefix TEXT NOT NULL"       /* what lists show: sk-aigw-ab12 */
-    ");"
-    "CREATE INDEX keys_owner ON keys(tenant, project);",
-};
-enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
 #define COLUMNS                                                                                    \
     "id, name, tenant, project, models, created, updated, expires, disabled, revoked, limits, "    \
@@ -72,33 +50,6 @@ static int64_t pragma_int(gw_key_store *st, const char *sql) {
     if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
-}
-
-static int migrate(gw_key_store *st, char *err, size_t errlen) {
-    /* IMMEDIATE: two processes opening a new file at once must not both create the table. */
-    if (exec(st, "BEGIN IMMEDIATE")) return db_fail(st, err, errlen), -1;
-    int64_t version = pragma_int(st, "PRAGMA user_version");
-    if (version < 0 || version > SCHEMA_VERSION) {
-        exec(st, "ROLLBACK");
-        return fail(err, errlen,
-                    "key store: schema version %lld is newer than this aigw knows (%d)",
-                    (long long)version, SCHEMA_VERSION);
-    }
-    for (int64_t v = version; v < SCHEMA_VERSION; v++) {
-        if (exec(st, migrations[v])) {
-            db_fail(st, err, errlen);
-            exec(st, "ROLLBACK");
-            return -1;
-        }
-    }
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
-    if (exec(st, sql) || exec(st, "COMMIT")) {
-        db_fail(st, err, errlen);
-        exec(st, "ROLLBACK");
-        return -1;
-    }
-    return 0;
 }
 
 static size_t count_live(gw_key_store *st) {
@@ -138,13 +89,17 @@ gw_key_store *gw_key_store_open(const char *path, char *err, size_t errlen) {
         db_fail(st, err, errlen);
         goto bad;
     }
-    if (migrate(st, err, errlen)) goto bad;
+    if (gw_store_migrate(st->db, err, errlen)) goto bad;
     st->live = count_live(st);
     st->counted_version = st->seen_version = pragma_int(st, "PRAGMA data_version");
     return st;
 bad:
     gw_key_store_close(st);
     return NULL;
+}
+
+sqlite3 *gw_key_store_db(gw_key_store *st) {
+    return st->db;
 }
 
 void gw_key_store_close(gw_key_store *st) {

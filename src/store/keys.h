@@ -1,6 +1,8 @@
-/* The key store: API keys in the embedded SQLite database (WAL), with only a hash of each
- * secret. The secret exists in memory once, when a key is created or rotated, and is handed to
- * the caller to show once; it is never written anywhere.
+/* The store: the embedded SQLite database (WAL). Its handle is the key store's: API keys live
+ * here with only a hash of each secret, and the gateway's state that outlives a restart (quota
+ * spent counts, operator switches, the audit trail: store/quota_rows.h, switch_rows.h,
+ * audit_rows.h) shares the file and the handle. The secret exists in memory once, when a key is
+ * created or rotated, and is handed to the caller to show once; it is never written anywhere.
  *
  * Every call runs on the control thread (or the CLI), never on the request path: workers read
  * keys from an immutable snapshot (store/keyset.h) built from this store, which the control
@@ -28,7 +30,8 @@ typedef enum {
 /* Opens (creating when missing) the database at path: WAL journal, synchronous=FULL (key
  * changes are rare, and a revocation lost to a power cut would be a security hole), a busy
  * timeout for the CLI and the server sharing the file, and the schema migrated to the current
- * user_version. NULL and err when it cannot, or when the file was made by a newer aigw. */
+ * user_version (store/schema.h). NULL and err when it cannot, or when the file was made by a newer
+ * aigw. */
 gw_key_store *gw_key_store_open(const char *path, char *err, size_t errlen);
 void gw_key_store_close(gw_key_store *st);
 

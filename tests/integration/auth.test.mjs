@@ -181,3 +181,68 @@ limits:
     await served.stop();
   }
 });
+
+test('verified JWTs are cached per worker, but a cached token still expires, a bad signature is never cached, and a reload forgets', async () => {
+  const config = await gatewayConfig({
+    channels: simChannel(sim),
+    models: standardModels,
+    extra: `auth:
+  mode: jwt
+  jwt: { jwks_file: jwks.json, issuer: https://idp.test, audience: aigw, leeway_s: 60, cache_size: 100 }
+log: { level: debug }`,
+  });
+  const jwksFile = path.join(config.dir, 'jwks.json');
+  const rsaJwk = { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa-1', alg: 'RS256', use: 'sig' };
+  const ecJwk = { ...ec.publicKey.export({ format: 'jwk' }), kid: 'ec-1', alg: 'ES256', use: 'sig' };
+  writeFileSync(jwksFile, JSON.stringify({ keys: [rsaJwk, ecJwk] }));
+  const cached = await startGateway(config, { env: { AIGW_TEST_CLOCK: '1' } });
+  const client = (token) => new OpenAI({ baseURL: `${cached.url}/v1`, apiKey: token, maxRetries: 0 });
+  // the status and, from the debug line auth_jwt, whether the verdict came from the cache
+  const send = async (token) => {
+    try {
+      const { response } = await client(token).chat.completions.create(chat()).withResponse();
+      const id = response.headers.get('x-request-id');
+      const line = await waitFor('the auth_jwt line', () => cached.lines().find((l) => l.event === 'auth_jwt' && l.request_id === id));
+      return line.cached ? 'cached' : 'verified';
+    } catch (err) {
+      return err.status;
+    }
+  };
+  const setClock = async (offset) => {
+    const res = await fetch(`${cached.adminUrl}/admin/clock`, {
+      method: 'POST', headers: { authorization: 'Bearer test-admin-token' }, body: JSON.stringify({ offset_s: offset }),
+    });
+    assert.equal(res.status, 200);
+  };
+  try {
+    const token = jwt({ ...good(), exp: now() + 120 });
+    // two workers: each verifies once, then serves from its cache
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await send(token));
+    assert.equal(seen[0], 'verified');
+    assert.ok(seen.filter((s) => s === 'verified').length <= 2, `each worker verifies once: ${seen}`);
+    assert.ok(seen.includes('cached'), `${seen}`);
+    // the same header and payload with another signature: another key, verified and refused,
+    // every time (a failure is never cached)
+    const tampered = token.slice(0, -4) + (token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA');
+    for (let i = 0; i < 4; i++) assert.equal(await send(tampered), 401);
+    const refusals = cached.lines().filter((l) => l.event === 'auth_refused' && l.reason === 'bad_signature');
+    assert.equal(refusals.length, 4);
+    assert.equal(await send(token), 'cached', 'the good token is unaffected');
+    // past exp + leeway on the gateway's clock: the cached verdict is not served
+    await setClock(120 + 61);
+    for (let i = 0; i < 4; i++) assert.equal(await send(token), 401);
+    assert.ok(cached.lines().some((l) => l.event === 'auth_refused' && l.reason === 'expired'));
+    await setClock(0);
+    // a reload with a JWKS that no longer has the RSA key: a token cached before is refused
+    const fresh = jwt(good());
+    for (let i = 0; i < 4; i++) assert.notEqual(await send(fresh), 401);
+    writeFileSync(jwksFile, JSON.stringify({ keys: [ecJwk] }));
+    const reload = await fetch(`${cached.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+    assert.equal(reload.status, 200);
+    for (let i = 0; i < 4; i++) assert.equal(await send(fresh), 401);
+    assert.equal(await send(jwt(good(), { key: ec, kid: 'ec-1', alg: 'ES256' })), 'verified');
+  } finally {
+    await cached.stop();
+  }
+});

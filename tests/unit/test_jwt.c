@@ -416,6 +416,46 @@ static void time_claims_with_leeway(void **state) {
     assert_int_equal(check_payload_conf(HS256, pl, &conf, &c), GW_JWT_OK);
 }
 
+/* The window verify reports is exactly where its own time checks hold: the JWT cache serves a
+ * verdict only inside it, so a cached token expires when a verified one would. */
+static void validity_window_matches_the_time_checks(void **state) {
+    (void)state;
+    char pl[512];
+    const char *const shapes[] = {
+        "\"exp\":%lld,\"nbf\":%lld,\"iat\":%lld", /* nbf later than iat */
+        "\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld", /* iat later than nbf */
+    };
+    for (size_t k = 0; k < 2; k++) {
+        char claims[160];
+        snprintf(claims, sizeof claims, shapes[k], (long long)(NOW + 600), (long long)(NOW - 5),
+                 (long long)(NOW - 20));
+        snprintf(pl, sizeof pl, "{\"iss\":\"%s\",\"aud\":\"%s\",%s}", ISSUER, AUDIENCE, claims);
+        char *tok = token(HS256, NULL, pl);
+        gw_jwt_claims c;
+        assert_int_equal(verify(tok, &c), GW_JWT_OK);
+        assert_int_equal(c.valid_until, NOW + 600 + 60); /* exp + leeway */
+        assert_int_equal(c.valid_from, NOW - 5 - 60);    /* the later of nbf and iat - leeway */
+        gw_jwt_claims at;
+        assert_int_equal(gw_jwt_verify(fx.keys, &fx.conf, tok, strlen(tok), c.valid_until - 1, &at),
+                         GW_JWT_OK);
+        assert_int_equal(gw_jwt_verify(fx.keys, &fx.conf, tok, strlen(tok), c.valid_until, &at),
+                         GW_JWT_EXPIRED);
+        assert_int_equal(gw_jwt_verify(fx.keys, &fx.conf, tok, strlen(tok), c.valid_from, &at),
+                         GW_JWT_OK);
+        assert_int_equal(gw_jwt_verify(fx.keys, &fx.conf, tok, strlen(tok), c.valid_from - 1, &at),
+                         GW_JWT_NOT_YET_VALID);
+        free(tok);
+    }
+    /* no exp (allowed by the settings), no nbf, no iat: unbounded both ways */
+    gw_jwt_conf conf = fx.conf;
+    conf.require_exp = 0;
+    snprintf(pl, sizeof pl, "{\"iss\":\"%s\",\"aud\":\"%s\"}", ISSUER, AUDIENCE);
+    gw_jwt_claims c;
+    assert_int_equal(check_payload_conf(HS256, pl, &conf, &c), GW_JWT_OK);
+    assert_true(c.valid_from == INT64_MIN);
+    assert_true(c.valid_until == INT64_MAX);
+}
+
 static void audience_string_and_array(void **state) {
     (void)state;
     const struct {
@@ -948,6 +988,7 @@ int main(void) {
         cmocka_unit_test(bad_signature_is_refused),
         cmocka_unit_test(es256_der_signature_is_refused),
         cmocka_unit_test(time_claims_with_leeway),
+        cmocka_unit_test(validity_window_matches_the_time_checks),
         cmocka_unit_test(audience_string_and_array),
         cmocka_unit_test(issuer_must_match_exactly),
         cmocka_unit_test(alg_none_and_others_refused),

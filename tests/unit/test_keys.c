@@ -26,6 +26,7 @@
 #include "store/keys_sha256.h"
 #include "store/keys_spec.h"
 #include "store/keyset.h"
+#include "store/schema.h"
 
 enum { T0 = 1717200000 }; /* 2024-06-01, the tests' "now" */
 
@@ -596,7 +597,7 @@ static void reopen_and_schema_version(void **state) {
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), gw_store_schema_version());
     sqlite3_finalize(st);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
