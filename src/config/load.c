@@ -565,6 +565,22 @@ static void h_quotas(loader *ld, yaml_node_t *v, void *t) {
         }
         q->budget = (uint64_t)tokens;
         q->tz = tz ? limits_zone(ld, item, c, tz) : NULL;
+        /* the id names what is counted (by, period, zone), not the entry's place: counts kept
+         * in the store and live ones follow a quota when the list is reordered on reload */
+        uint32_t id = 2166136261u; /* FNV-1a */
+        char what[160];
+        snprintf(what, sizeof what, "%d/%d/%s", (int)q->dim, (int)q->period, tz ? tz : "UTC");
+        for (const char *p = what; *p; p++)
+            id = (id ^ (uint8_t)*p) * 16777619u;
+        q->id = (id & 0x7fffffffu) | 1u; /* never 0, nor GW_QUOTA_ID_PER_KEY's high bit */
+        int duplicate = 0;
+        for (size_t i = 0; i < c->quota_count && !duplicate; i++)
+            duplicate = c->quotas[i].id == q->id;
+        if (duplicate) {
+            ld_error(ld, item, "two quotas count %s tokens per %s in %s: keep one", by, period,
+                     tz ? tz : "UTC");
+            continue;
+        }
         char name[80];
         snprintf(name, sizeof name, "%s tokens per %s (quotas[%zu])", by, period, index);
         q->name = gw_arena_strdup(&cfg->arena, name);

@@ -65,6 +65,42 @@ log: { level: debug }`,
   });
   after(() => { rmSync(config.dir, { recursive: true, force: true }); });
 
+  test('a quota keeps its count when the list is reordered: it is known by what it counts', async () => {
+    const dir = config.dir;
+    const reordered = await gatewayConfig({
+      channels: simChannel(sim),
+      models: standardModels,
+      extra: `auth:
+  mode: api_key
+  keys:
+    - { name: k1, tenant: acme, project: p1, key: "${K1}", models: ["*"] }
+quotas:
+  - { by: project, tokens: 1000, period: day, tz: UTC }
+  - { by: tenant, tokens: 50, period: day, tz: UTC }
+store: { path: ${path.join(dir, 'reorder.db')} }`,
+    });
+    const first = await gatewayConfig({
+      channels: simChannel(sim),
+      models: standardModels,
+      extra: reordered.yaml.slice(reordered.yaml.indexOf('auth:')).replace(
+        '  - { by: project, tokens: 1000, period: day, tz: UTC }\n', ''),
+    });
+    let gw = await startGateway(first, { env });
+    try {
+      assert.equal(await call(gw, K1), 200);
+      assert.equal((await (await adminOf(gw)('GET', '/admin/quotas/tenant/acme')).json()).spent, 21);
+    } finally {
+      await gw.stop();
+    }
+    gw = await startGateway(reordered, { env });
+    try {
+      assert.equal((await (await adminOf(gw)('GET', '/admin/quotas/tenant/acme')).json()).spent, 21,
+        'the tenant quota, now second in the list, kept its count');
+    } finally {
+      await gw.stop();
+    }
+  });
+
   test('spent counts, PATCHed values, switches and audit entries are there after a restart', async () => {
     let gw = await startGateway(config, { env });
     let admin = adminOf(gw);
