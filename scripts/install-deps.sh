@@ -8,8 +8,8 @@ packages=(build-essential cmake pkg-config
           libevent-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev
           libhttp-parser-dev libcmocka-dev libpcre2-dev libc-ares-dev libhyperscan-dev
           libsqlite3-dev
-          openssl curl valgrind clang-format dnsmasq-base nodejs npm)
-[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light sqlite3)
+          openssl curl valgrind clang-format dnsmasq-base sqlite3 nodejs npm)
+[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
 
 missing=()
 for p in "${packages[@]}"; do

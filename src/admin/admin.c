@@ -13,6 +13,8 @@
 #include "admin/keys_api.h"
 #include "admin/switches_api.h"
 #include "admin/quotas_api.h"
+#include "admin/requests_api.h"
+#include "admin/usage_api.h"
 #include "core/clock.h"
 #include "core/json_parse.h"
 #include "core/config.h"
@@ -25,6 +27,7 @@
 typedef struct admin_ctx {
     const gw_admin_ops *ops;
     void *ud;
+    struct event_base *base; /* the control loop: paces request replays */
 } admin_ctx;
 
 /* One admin listener per process: its context lives as long as the process. */
@@ -217,6 +220,16 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_keys(req, s->ops->key_store(s->ud), req->path + 11, req->path_len - 11,
                           s->ops->keys_changed, s->ud);
+    } else if (req->path_len >= 12 && !memcmp(req->path, "/admin/usage", 12) &&
+               (req->path_len == 12 || req->path[12] == '/')) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_usage(req, s->ops->meter_reader(s->ud), s->ops->config(s->ud), req->path + 12,
+                           req->path_len - 12);
+    } else if (req->path_len >= 15 && !memcmp(req->path, "/admin/requests", 15) &&
+               (req->path_len == 15 || req->path[15] == '/')) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_requests(req, s->ops->meter_reader(s->ud), s->base, req->path + 15,
+                              req->path_len - 15);
     } else if (path_is(req, "/admin/switches")) {
         if (allowed(s, req, req->method, -1, "")) gw_admin_switches(req, s->ops, s->ud);
     } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {
@@ -239,7 +252,7 @@ static void handle_admin(gw_http_req *req, void *ud) {
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,
                                const gw_config *cfg, char *err, size_t errlen) {
-    the_admin = (admin_ctx){.ops = ops, .ud = ud};
+    the_admin = (admin_ctx){.ops = ops, .ud = ud, .base = base};
     admin_ctx *s = &the_admin;
     gw_http_settings st = {.max_body_bytes = 1 << 20,
                            .max_header_bytes = 16 * 1024,

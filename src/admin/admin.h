@@ -11,6 +11,8 @@
 struct event_base;
 struct gw_key_store;
 struct gw_switches;
+struct gw_meter;
+struct gw_meter_reader;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -27,6 +29,10 @@ typedef struct gw_admin_ops {
     const struct gw_switches *(*switches)(void *ud);
     int (*set_switch)(void *ud, int kind, const char *value, int off);
     void (*quotas_changed)(void *ud); /* an admin changed a quota: save it now */
+    /* metering (meter/meter.h): the store writer, and the reader the usage and request-log
+     * endpoints query through; NULL when metering is off */
+    struct gw_meter *(*meter)(void *ud);
+    struct gw_meter_reader *(*meter_reader)(void *ud);
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

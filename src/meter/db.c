@@ -1,6 +1,8 @@
 /* The writer's side of the store: open, and one transaction per batch of records. */
 #include "meter/db_impl.h"
 
+#include "core/make_dirs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +49,9 @@ static const char insert_capture_sql[] =
 static const char upsert_rollup_sql[] =
     "INSERT INTO usage_rollup (bucket, t, tenant, project, key_id, model, requests, errors,"
     " prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost,"
-    " estimated_requests) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?,?)"
+    " estimated_requests) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(bucket, t, tenant, project, key_id, model) DO UPDATE SET"
-    " requests = requests + 1, errors = errors + excluded.errors,"
+    " requests = requests + excluded.requests, errors = errors + excluded.errors,"
     " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
     " completion_tokens = completion_tokens + excluded.completion_tokens,"
     " cached_tokens = cached_tokens + excluded.cached_tokens,"
@@ -65,6 +67,11 @@ gw_meter_db *gw_meter_db_open(const char *path, int busy_ms, char *err, size_t c
     }
     db->attempts.max = 64 * 1024;
     db->response.max = (size_t)1 << 30;
+    char why[300];
+    if (gw_make_parent_dirs(path, why, sizeof why) < 0) {
+        snprintf(err, cap, "metering store %s: %s", path, why);
+        goto bad;
+    }
     int rc = sqlite3_open_v2(
         path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -127,6 +134,7 @@ void gw_meter_db_close(gw_meter_db *db) {
     sqlite3_close(db->db);
     gw_strbuf_free(&db->attempts);
     gw_strbuf_free(&db->response);
+    free(db->sums);
     free(db);
 }
 
@@ -202,41 +210,6 @@ static size_t encode_response(gw_strbuf *b, const gw_capture *c) {
         n++;
     }
     return n;
-}
-
-/* Floor division, also for times before 1970. */
-static int64_t floor_div(int64_t t, int64_t size) {
-    int64_t q = t / size;
-    if (t % size < 0) q--;
-    return q;
-}
-
-static int write_rollups(gw_meter_db *db, const gw_request_record *rec) {
-    static const struct {
-        const char *name;
-        int64_t size;
-    } buckets[] = {{"minute", 60}, {"hour", 3600}, {"day", 86400}};
-    sqlite3_stmt *s = db->upsert_rollup;
-    int64_t t = floor_div(rec->time_ms, 1000); /* unix seconds */
-    for (size_t i = 0; i < 3; i++) {
-        sqlite3_bind_text(s, 1, buckets[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, floor_div(t, buckets[i].size) * buckets[i].size);
-        BIND_FIELD(s, 3, rec->tenant);
-        BIND_FIELD(s, 4, rec->project);
-        BIND_FIELD(s, 5, rec->key_id);
-        BIND_FIELD(s, 6, rec->model);
-        sqlite3_bind_int(s, 7, rec->status >= 500 || rec->status == 0);
-        sqlite3_bind_int64(s, 8, rec->usage.prompt_tokens);
-        sqlite3_bind_int64(s, 9, rec->usage.completion_tokens);
-        sqlite3_bind_int64(s, 10, rec->usage.cached_tokens);
-        sqlite3_bind_int64(s, 11, rec->usage.reasoning_tokens);
-        sqlite3_bind_double(s, 12, rec->cost);
-        sqlite3_bind_int(s, 13, rec->estimated != 0);
-        int rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE) return -1;
-    }
-    return 0;
 }
 
 static int write_one(gw_meter_db *db, const gw_request_record *rec) {
@@ -317,7 +290,6 @@ static int write_one(gw_meter_db *db, const gw_request_record *rec) {
         sqlite3_clear_bindings(k);
         if (rc != SQLITE_DONE) return -1;
     }
-    if (write_rollups(db, rec) < 0) return -1;
     db->log_bytes += bytes;
     return 0;
 }
@@ -327,10 +299,11 @@ int gw_meter_db_write(gw_meter_db *db, const gw_request_record *recs, size_t n, 
     int rc = gw_meter_db_begin(db, err, cap);
     if (rc != GW_METER_DB_OK) return rc;
     int64_t bytes_before = db->log_bytes;
-    for (size_t i = 0; i < n; i++) {
-        if (write_one(db, &recs[i]) < 0) {
+    for (size_t i = 0; i <= n; i++) {
+        /* the rows, then the batch's rollups: one transaction, so they always agree */
+        if (i < n ? write_one(db, &recs[i]) < 0 : gw_meter_db_write_rollups(db, recs, n) < 0) {
             db->log_bytes = bytes_before;
-            if (db->attempts.failed || db->response.failed) {
+            if (db->attempts.failed || db->response.failed || !db->sums) {
                 exec(db->db, "ROLLBACK");
                 snprintf(err, cap, "metering store: out of memory");
                 return GW_METER_DB_ERROR;

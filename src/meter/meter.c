@@ -174,8 +174,8 @@ static void *writer_main(void *arg) {
                     busy_unlogged = 0;
                 }
                 if (!past_stop_deadline(m)) continue; /* the busy timeout waited already */
+                free_captures(m->batch, pending);     /* before discard_queue reuses the batch */
                 size_t lost = pending + discard_queue(m);
-                free_captures(m->batch, pending);
                 pending = 0;
                 atomic_fetch_add_explicit(&m->failed, lost, memory_order_relaxed);
                 log_store_error("meter_records_lost",

@@ -20,6 +20,7 @@
 #include "filters/limits.h"
 #include "filters/switches.h"
 #include "meter/meter.h"
+#include "meter/reader.h"
 #include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
@@ -64,6 +65,7 @@ struct gw_server {
     gw_switches *switches; /* what the operator turned off (admin API), posted to workers */
     /* the store writer (metering), started before the workers serve; NULL: metering off */
     gw_meter *meter;
+    gw_meter_reader *meter_reader; /* the admin API's queries, on a thread of their own */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -264,6 +266,12 @@ static void admin_quotas_changed(void *ud) {
     gw_server *s = ud;
     gw_persist_save_quotas(s->persist, gw_wall_ns(), 1);
 }
+static gw_meter *admin_meter(void *ud) {
+    return ((gw_server *)ud)->meter;
+}
+static gw_meter_reader *admin_meter_reader(void *ud) {
+    return ((gw_server *)ud)->meter_reader;
+}
 
 static const gw_admin_ops admin_ops = {
     .reload = admin_reload,
@@ -275,6 +283,8 @@ static const gw_admin_ops admin_ops = {
     .switches = admin_switches,
     .set_switch = admin_set_switch,
     .quotas_changed = admin_quotas_changed,
+    .meter = admin_meter,
+    .meter_reader = admin_meter_reader,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -387,6 +397,12 @@ static int start_meter(gw_server *s, const gw_config *c) {
     }
     for (int i = 0; i < s->worker_count; i++)
         s->workers[i].meter = s->meter;
+    s->meter_reader =
+        gw_meter_reader_start(gw_meter_store_path(s->meter), s->base, err, sizeof err);
+    if (!s->meter_reader) {
+        fatal_start(err);
+        return -1;
+    }
     return 0;
 }
 
@@ -574,6 +590,7 @@ static void stop(gw_server *s) {
     }
     free(s->workers);
     gw_admin_stop(s->admin);
+    gw_meter_reader_stop(s->meter_reader); /* after the admin: no query waits for an answer */
     /* after the workers: nothing submits any more; what is queued is written */
     gw_meter_stop(s->meter, METER_STOP_MS);
     if (s->sig_hup) event_free(s->sig_hup);

@@ -1,5 +1,7 @@
 #include "store/keys.h"
 
+#include "core/make_dirs.h"
+
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
@@ -60,6 +62,11 @@ static size_t count_live(gw_key_store *st) {
 gw_key_store *gw_key_store_open(const char *path, char *err, size_t errlen) {
     gw_key_store *st = calloc(1, sizeof *st);
     if (!st) return fail(err, errlen, "key store: out of memory"), NULL;
+    char why[300];
+    if (gw_make_parent_dirs(path, why, sizeof why) < 0) {
+        fail(err, errlen, "key store %s: %s", path, why);
+        goto bad;
+    }
     /* NOMUTEX: one handle serves one thread at a time (the control thread or the CLI). */
     int rc = sqlite3_open_v2(
         path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

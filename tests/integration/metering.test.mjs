@@ -47,7 +47,8 @@ before(async () => {
   const config = await gatewayConfig({
     channels: `  - name: sim
     type: vllm
-    base_url: ${sim.url}`,
+    base_url: ${sim.url}
+    forward_headers: ["x-sim-*"]`,
     models: `  - { name: chat, targets: [ { channel: sim, upstream_model: sim-chat } ] }
   - { name: code, targets: [ { channel: sim, upstream_model: sim-code } ] }
   - { name: cut, targets: [ { channel: sim, upstream_model: sim-cut } ] }`,

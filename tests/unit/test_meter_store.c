@@ -697,9 +697,14 @@ static int fill(int argc, char **argv) {
         refused += t[i].refused;
         if (t[i].max_submit_ns > max_ns) max_ns = t[i].max_submit_ns;
     }
-    int64_t t0 = gw_now_ns();
+    /* the writer has written everything, or met a locked store (at most 5 s) */
     gw_meter_stats before;
-    gw_meter_get_stats(m, &before);
+    for (int i = 0; i < 500; i++) {
+        gw_meter_get_stats(m, &before);
+        if (before.written == before.submitted || before.store_busy > 0) break;
+        usleep(10000);
+    }
+    int64_t t0 = gw_now_ns();
     /* the stats after stop are gone with the meter: read them just before, and count what the
      * stop wrote from the file */
     gw_meter_stop(m, stop_ms);
