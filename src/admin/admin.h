@@ -11,6 +11,7 @@
 struct event_base;
 struct gw_key_store;
 struct gw_switches;
+struct gw_metrics;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -26,6 +27,8 @@ typedef struct gw_admin_ops {
     /* the operator's switches (filters/switches.h): what is off now, and a change of one */
     const struct gw_switches *(*switches)(void *ud);
     int (*set_switch)(void *ud, int kind, const char *value, int off);
+    /* the workers' metrics (meter/metrics.h), summed at each GET /metrics; NULL: none */
+    const struct gw_metrics *(*metrics)(void *ud);
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

@@ -1,5 +1,6 @@
 #include "config/load.h"
 #include "config/loader.h"
+#include "config/load_metrics.h"
 
 #include "core/config.h"
 
@@ -1598,6 +1599,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
             {"server", h_server}, {"log", h_log},       {"access", h_access_lists},
             {"guards", h_guards}, {"auth", h_auth},     {"store", h_store},
             {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
+            {"metrics", ld_metrics},
             {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
@@ -1614,7 +1616,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     ld_error(&ld, k,
                              "unknown key '%s' at the top level (expected one of: server, log, "
-                             "auth, access, guards, limits, quotas, store, channels, models)",
+                             "auth, access, guards, limits, quotas, store, metrics, channels, models)",
                              kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);

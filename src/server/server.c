@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "filters/auth.h"
 #include "filters/switches.h"
+#include "meter/metrics.h"
 #include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
@@ -50,6 +51,7 @@ struct gw_server {
     gw_key_store *keys;
     struct event *keys_timer; /* notices changes another process (aigw keys) made */
     gw_switches *switches;    /* what the operator turned off (admin API), posted to workers */
+    gw_metrics *metrics;      /* every worker's table, summed by GET /metrics */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -218,6 +220,10 @@ static int admin_set_switch(void *ud, int kind, const char *value, int off) {
     return 0;
 }
 
+static const gw_metrics *admin_metrics(void *ud) {
+    return ((gw_server *)ud)->metrics;
+}
+
 static const gw_admin_ops admin_ops = {
     .reload = admin_reload,
     .generation = admin_generation,
@@ -227,6 +233,7 @@ static const gw_admin_ops admin_ops = {
     .keys_changed = admin_keys_changed,
     .switches = admin_switches,
     .set_switch = admin_set_switch,
+    .metrics = admin_metrics,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -420,11 +427,19 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     s->worker_count = c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->worker_count < 1) s->worker_count = 1;
     s->workers = calloc((size_t)s->worker_count, sizeof *s->workers);
+    s->metrics = gw_metrics_new(s->worker_count);
+    if (!s->workers || !s->metrics) {
+        s->worker_count = 0;
+        fatal_start("out of memory for the workers");
+        return -1;
+    }
     for (int i = 0; i < s->worker_count; i++) {
         if (gw_worker_init(&s->workers[i], i, c, c->tls_ctx) < 0) {
             fatal_start(s->workers[i].error);
             return -1;
         }
+        gw_worker *w = &s->workers[i];
+        w->metrics = gw_metrics_worker(s->metrics, i, &w->cfg, &w->stats);
     }
     s->base = event_base_new();
     s->pools_timer = s->base ? event_new(s->base, -1, EV_PERSIST, on_pools_timer, s) : NULL;
@@ -484,6 +499,7 @@ static void stop(gw_server *s) {
         gw_worker_destroy(&s->workers[i]);
     }
     free(s->workers);
+    gw_metrics_free(s->metrics); /* after the workers: nothing counts any more */
     gw_admin_stop(s->admin);
     if (s->sig_hup) event_free(s->sig_hup);
     if (s->sig_term) event_free(s->sig_term);
