@@ -8,7 +8,7 @@ packages=(build-essential cmake pkg-config
           libevent-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev
           libhttp-parser-dev libcmocka-dev libpcre2-dev libc-ares-dev libhyperscan-dev
           libsqlite3-dev
-          openssl curl valgrind clang-format dnsmasq-base nodejs npm)
+          openssl curl valgrind clang-format dnsmasq-base prometheus nodejs npm)
 [ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light sqlite3)
 
 missing=()
