@@ -26,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Debian's prometheus starts a service on :9090, aigw's default admin port; the tests run a
+  # Prometheus of their own, so the one this script just installed is stopped
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+     systemctl is-active --quiet prometheus 2>/dev/null; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ "${AIGW_SKIP_NPM:-0}" != 1 ]; then
