@@ -1596,11 +1596,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     } else {
         /* channels before models, whatever the file's order, so models can name them */
         static const key_spec first_pass[] = {
-            {"server", h_server}, {"log", h_log},       {"access", h_access_lists},
-            {"guards", h_guards}, {"auth", h_auth},     {"store", h_store},
-            {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
-            {"metrics", ld_metrics},
-            {"models", NULL},     {NULL, NULL}};
+            {"server", h_server},    {"log", h_log},       {"access", h_access_lists},
+            {"guards", h_guards},    {"auth", h_auth},     {"store", h_store},
+            {"limits", h_limits},    {"quotas", h_quotas}, {"channels", h_channels},
+            {"metrics", ld_metrics}, {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1616,7 +1615,8 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     ld_error(&ld, k,
                              "unknown key '%s' at the top level (expected one of: server, log, "
-                             "auth, access, guards, limits, quotas, store, metrics, channels, models)",
+                             "auth, access, guards, limits, quotas, store, metrics, channels, "
+                             "models)",
                              kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);

@@ -65,7 +65,8 @@ typedef struct gw_worker {
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     SSL_CTX *tls;
     gw_worker_stats stats;
-    struct gw_worker_metrics *metrics; /* this worker's metrics table (meter/metrics.h) */
+    /* this worker's metrics table (meter/metrics.h): it alone writes it */
+    struct gw_worker_metrics *metrics;
     gw_http_thread_state http_state; /* shared by this worker's HTTP and HTTPS servers */
     int process_workers;             /* how many workers the process runs: sizes the fd reserve */
     char error[256];                 /* why it failed to start */

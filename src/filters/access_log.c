@@ -53,10 +53,14 @@ static int refusal_of(const char *code) {
     static const struct {
         const char *code;
         int refusal;
-    } map[] = {{"address_denied", GW_REFUSED_IP},          {"invalid_api_key", GW_REFUSED_AUTH},
-               {"model_not_allowed", GW_REFUSED_MODEL_ACCESS}, {"tenant_disabled", GW_REFUSED_SWITCH},
-               {"model_disabled", GW_REFUSED_SWITCH},      {"pii_detected", GW_REFUSED_PII},
-               {"content_filter", GW_REFUSED_WORDS},       {"rate_limit_exceeded", GW_REFUSED_RATE_LIMIT},
+    } map[] = {{"address_denied", GW_REFUSED_IP},
+               {"invalid_api_key", GW_REFUSED_AUTH},
+               {"model_not_allowed", GW_REFUSED_MODEL_ACCESS},
+               {"tenant_disabled", GW_REFUSED_SWITCH},
+               {"model_disabled", GW_REFUSED_SWITCH},
+               {"pii_detected", GW_REFUSED_PII},
+               {"content_filter", GW_REFUSED_WORDS},
+               {"rate_limit_exceeded", GW_REFUSED_RATE_LIMIT},
                {"insufficient_quota", GW_REFUSED_QUOTA}};
     for (size_t i = 0; code && i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(code, map[i].code)) return map[i].refusal;
@@ -68,7 +72,8 @@ static void metrics_done(gw_req *r) {
     metrics_wiring *st = gw_filter_state(r, &gw_filter_access_log);
     static _Thread_local gw_request_record rec;
     memset(&rec, 0, offsetof(gw_request_record, attempts));
-    snprintf(rec.model, sizeof rec.model, "%.*s", (int)(r->model_name_len < 127 ? r->model_name_len : 127),
+    snprintf(rec.model, sizeof rec.model, "%.*s",
+             (int)(r->model_name_len < 127 ? r->model_name_len : 127),
              r->model_name ? r->model_name : "");
     snprintf(rec.channel, sizeof rec.channel, "%s", r->channel ? r->channel->name : "");
     snprintf(rec.tenant, sizeof rec.tenant, "%s", tenant_of(r));

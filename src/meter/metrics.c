@@ -123,30 +123,26 @@ void gw_metrics_set_store_queue(gw_metrics *mx, gw_metrics_queue_fn fn, void *ud
     mx->store_queue = fn;
 }
 
-/* A name as a series keeps it: cut to its field, so lookups and the stored key agree. */
-static size_t bounded(const char *s, size_t field) {
-    return s ? strnlen(s, field - 1) : 0;
-}
-
-static uint32_t fnv(uint32_t h, const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return (h ^ 0xff) * 16777619u; /* a separator no name holds */
-}
-
 typedef struct series_key {
     const char *model, *channel, *tenant;
     size_t model_len, channel_len, tenant_len;
     uint32_t hash;
 } series_key;
 
+/* FNV-1a over a name cut to its field (so lookups and the stored key agree), in the pass that
+ * measures it. */
+static uint32_t hash_name(uint32_t h, const char *s, size_t field, size_t *len) {
+    size_t i = 0;
+    for (; i < field - 1 && s[i]; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    *len = i;
+    return (h ^ 0xff) * 16777619u; /* a separator no name holds */
+}
+
 static void key_hash(series_key *k) {
-    k->model_len = bounded(k->model, GW_RECORD_NAME);
-    k->channel_len = bounded(k->channel, GW_RECORD_SHORT);
-    k->tenant_len = bounded(k->tenant, GW_RECORD_NAME);
-    uint32_t h = fnv(2166136261u, k->model, k->model_len);
-    h = fnv(h, k->channel, k->channel_len);
-    k->hash = fnv(h, k->tenant, k->tenant_len);
+    uint32_t h = hash_name(2166136261u, k->model, GW_RECORD_NAME, &k->model_len);
+    h = hash_name(h, k->channel, GW_RECORD_SHORT, &k->channel_len);
+    k->hash = hash_name(h, k->tenant, GW_RECORD_NAME, &k->tenant_len);
 }
 
 static int same(const char *stored, const char *s, size_t len) {
@@ -191,7 +187,8 @@ static uint32_t insert(gw_worker_metrics *m, const series_key *k) {
 /* Whether a tenant has a label of its own: the first max_tenants the process saw do. Runs only
  * when a worker meets a series it has not counted yet. */
 static int tenant_admitted(gw_metrics *mx, const char *tenant, size_t len, int limit) {
-    uint32_t h = fnv(2166136261u, tenant, len);
+    size_t cut;
+    uint32_t h = hash_name(2166136261u, tenant, len + 1, &cut);
     for (size_t i = 0; i < GW_METRICS_TENANT_SLOTS; i++) {
         _Atomic(char *) *slot = &mx->tenants[(h + i) & (GW_METRICS_TENANT_SLOTS - 1)];
         char *cur = atomic_load_explicit(slot, memory_order_acquire);

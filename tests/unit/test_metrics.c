@@ -142,8 +142,11 @@ static void workers_are_summed_by_series(void **state) {
     gw_worker_metrics *w1 = gw_metrics_worker(mx, 1, &cfg, &stats[1]);
 
     gw_request_record *rec = record("chat", "a", "acme", 200);
-    rec->usage = (gw_usage){.prompt_tokens = 10, .completion_tokens = 5, .cached_tokens = 2,
-                            .reasoning_tokens = 1, .known = 1};
+    rec->usage = (gw_usage){.prompt_tokens = 10,
+                            .completion_tokens = 5,
+                            .cached_tokens = 2,
+                            .reasoning_tokens = 1,
+                            .known = 1};
     rec->first_token_us = 50000; /* exactly on a bound: le is inclusive */
     rec->cost = 0.25;
     snprintf(rec->currency, sizeof rec->currency, "USD");
@@ -178,24 +181,45 @@ static void workers_are_summed_by_series(void **state) {
     gw_metrics_observe(w1, record("chat", "a", "delta\"quoted", 500));
 
     char *t = scrape(mx, cfg);
-    assert_line(t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"acme\",status=\"200\"} 4");
-    assert_line(t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"prompt\"} 30");
-    assert_line(t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"completion\"} 15");
-    assert_line(t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"cached\"} 6");
-    assert_line(t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"reasoning\"} 3");
-    assert_line(t, "aigw_cost_total{model=\"chat\",channel=\"a\",tenant=\"acme\",currency=\"USD\"} 0.75");
-    assert_line(t, "aigw_first_token_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"0.05\"} 3");
-    assert_line(t, "aigw_first_token_seconds_count{model=\"chat\",channel=\"a\",tenant=\"acme\"} 3");
-    assert_line(t, "aigw_first_token_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 0.150000");
-    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"0.25\"} 0");
-    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"0.5\"} 4");
-    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"+Inf\"} 4");
-    assert_line(t, "aigw_request_duration_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 1.200000");
-    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"0.005\"} 1");
-    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"0.05\"} 2");
-    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"10\"} 2");
-    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\",le=\"+Inf\"} 3");
-    assert_line(t, "aigw_inter_token_gap_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 60.034000");
+    assert_line(
+        t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"acme\",status=\"200\"} 4");
+    assert_line(
+        t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"prompt\"} 30");
+    assert_line(
+        t,
+        "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"completion\"} 15");
+    assert_line(
+        t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"cached\"} 6");
+    assert_line(
+        t, "aigw_tokens_total{model=\"chat\",channel=\"a\",tenant=\"acme\",type=\"reasoning\"} 3");
+    assert_line(
+        t, "aigw_cost_total{model=\"chat\",channel=\"a\",tenant=\"acme\",currency=\"USD\"} 0.75");
+    assert_line(t, "aigw_first_token_seconds_bucket{model=\"chat\",channel=\"a\",tenant=\"acme\","
+                   "le=\"0.05\"} 3");
+    assert_line(t,
+                "aigw_first_token_seconds_count{model=\"chat\",channel=\"a\",tenant=\"acme\"} 3");
+    assert_line(
+        t, "aigw_first_token_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 0.150000");
+    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"0.25\"} 0");
+    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"0.5\"} 4");
+    assert_line(t, "aigw_request_duration_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"+Inf\"} 4");
+    assert_line(
+        t,
+        "aigw_request_duration_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 1.200000");
+    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"0.005\"} 1");
+    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"0.05\"} 2");
+    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"10\"} 2");
+    assert_line(t, "aigw_inter_token_gap_seconds_bucket{model=\"chat\",channel=\"a\",tenant="
+                   "\"acme\",le=\"+Inf\"} 3");
+    assert_line(
+        t,
+        "aigw_inter_token_gap_seconds_sum{model=\"chat\",channel=\"a\",tenant=\"acme\"} 60.034000");
     assert_line(t, "aigw_attempts_total{model=\"chat\",channel=\"a\",tenant=\"acme\"} 4");
     assert_line(t, "aigw_attempts_total{model=\"chat\",channel=\"b\",tenant=\"acme\"} 1");
     assert_line(t, "aigw_failovers_total{model=\"chat\",channel=\"b\",tenant=\"acme\"} 1");
@@ -204,9 +228,12 @@ static void workers_are_summed_by_series(void **state) {
     assert_null(strstr(t, "made-up"));
     assert_line(t, "aigw_refusals_total{reason=\"rate_limit\"} 1");
     assert_line(t, "aigw_refusals_total{reason=\"auth\"} 0");
-    assert_line(t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"beta\",status=\"200\"} 1");
-    assert_line(t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"other\",status=\"200\"} 1");
-    assert_line(t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"other\",status=\"500\"} 1");
+    assert_line(
+        t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"beta\",status=\"200\"} 1");
+    assert_line(
+        t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"other\",status=\"200\"} 1");
+    assert_line(
+        t, "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"other\",status=\"500\"} 1");
     assert_null(strstr(t, "gamma"));
     assert_line(t, "aigw_connections_refused_total 7");
     assert_line(t, "aigw_store_queue_dropped_total 0");
@@ -267,6 +294,47 @@ static void long_names_keep_one_series(void **state) {
     gw_metrics_free(mx);
 }
 
+/* The steady state: many requests over a few series, counted exactly. Also what docs/benchmarks.md
+ * measures: valgrind --tool=callgrind --toggle-collect=gw_metrics_observe build/test_metrics */
+static void many_observations_sum_exactly(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    gw_config *cfg = gw_config_load_string("t.yaml", yaml, strlen(yaml), NULL, &errs);
+    assert_non_null(cfg);
+    gw_metrics *mx = gw_metrics_new(1);
+    gw_worker_metrics *w = gw_metrics_worker(mx, 0, &cfg, NULL);
+    static const char *const tenants[] = {"acme", "beta"};
+    for (int i = 0; i < 100000; i++) {
+        gw_request_record *rec =
+            record(i % 3 ? "chat" : "embed", i % 3 ? "a" : "b", tenants[i & 1], i % 10 ? 200 : 502);
+        rec->usage = (gw_usage){.prompt_tokens = 100, .completion_tokens = i % 50, .known = 1};
+        rec->first_token_us = 20000 + i % 700000;
+        rec->latency_us = 100000 + i % 5000000;
+        rec->cost = 0.001;
+        memcpy(rec->currency, "USD", 4);
+        gw_metrics_observe(w, rec);
+    }
+    char *t = scrape(mx, cfg);
+    /* i % 3 == 0 -> embed; i even -> acme; i % 10 == 0 -> 502 (also even, so acme) */
+    int chat_acme_200 = 0, embed_acme_502 = 0;
+    for (int i = 0; i < 100000; i++) {
+        chat_acme_200 += i % 3 && !(i & 1) && i % 10;
+        embed_acme_502 += !(i % 3) && !(i % 10);
+    }
+    char line[256];
+    snprintf(line, sizeof line,
+             "aigw_requests_total{model=\"chat\",channel=\"a\",tenant=\"acme\",status=\"200\"} %d",
+             chat_acme_200);
+    assert_line(t, line);
+    snprintf(line, sizeof line,
+             "aigw_requests_total{model=\"embed\",channel=\"b\",tenant=\"acme\",status=\"502\"} %d",
+             embed_acme_502);
+    assert_line(t, line);
+    free(t);
+    gw_metrics_free(mx);
+    gw_config_unref(cfg);
+}
+
 static void config_errors_name_the_key(void **state) {
     (void)state;
     gw_config_errors errs;
@@ -275,7 +343,8 @@ static void config_errors_name_the_key(void **state) {
                       "models: [{name: chat, channel: a}]\n";
     assert_null(gw_config_load_string("t.yaml", bad, strlen(bad), NULL, &errs));
     assert_true(errs.count >= 1);
-    assert_non_null(strstr(errs.messages[0], "t.yaml:1:11: unknown key 'tenant_labels' in metrics"));
+    assert_non_null(
+        strstr(errs.messages[0], "t.yaml:1:11: unknown key 'tenant_labels' in metrics"));
     const char *range = "metrics: {max_series: 1}\n"
                         "channels: [{name: a, base_url: http://127.0.0.1:1/v1}]\n"
                         "models: [{name: chat, channel: a}]\n";
@@ -301,6 +370,7 @@ int main(void) {
         cmocka_unit_test(workers_are_summed_by_series),
         cmocka_unit_test(series_past_the_bound_are_other),
         cmocka_unit_test(long_names_keep_one_series),
+        cmocka_unit_test(many_observations_sum_exactly),
         cmocka_unit_test(config_errors_name_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
