@@ -8,7 +8,7 @@ packages=(build-essential cmake pkg-config
           libevent-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev
           libhttp-parser-dev libcmocka-dev libpcre2-dev libc-ares-dev libhyperscan-dev
           libsqlite3-dev
-          openssl curl valgrind clang-format dnsmasq-base sqlite3 nodejs npm)
+          openssl curl valgrind clang-format dnsmasq-base sqlite3 prometheus nodejs npm)
 [ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
 
 missing=()
@@ -26,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Debian's prometheus starts a service on :9090, aigw's default admin port; the tests run a
+  # Prometheus of their own, so the one this script just installed is stopped
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+     systemctl is-active --quiet prometheus 2>/dev/null; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ "${AIGW_SKIP_NPM:-0}" != 1 ]; then

@@ -11,6 +11,7 @@
 #include "admin/audit.h"
 #include "admin/audit_api.h"
 #include "admin/keys_api.h"
+#include "admin/metrics_api.h"
 #include "admin/switches_api.h"
 #include "admin/quotas_api.h"
 #include "admin/requests_api.h"
@@ -208,6 +209,8 @@ static void handle_admin(gw_http_req *req, void *ud) {
             respond_json(req, 503, "{\"status\":\"draining\"}");
         else
             respond_json(req, 200, "{\"status\":\"ready\"}");
+    } else if (path_is(req, "/metrics")) {
+        gw_admin_metrics(req, s->ops, s->ud, authorized(s, req));
     } else if (path_is(req, "/admin/reload")) {
         if (allowed(s, req, HTTP_POST, -1, "use POST /admin/reload")) handle_reload(s, req);
     } else if (req->path_len > 16 + 10 && !memcmp(req->path, "/admin/channels/", 16) &&

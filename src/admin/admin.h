@@ -13,6 +13,7 @@ struct gw_key_store;
 struct gw_switches;
 struct gw_meter;
 struct gw_meter_reader;
+struct gw_metrics;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -33,6 +34,8 @@ typedef struct gw_admin_ops {
      * endpoints query through; NULL when metering is off */
     struct gw_meter *(*meter)(void *ud);
     struct gw_meter_reader *(*meter_reader)(void *ud);
+    /* the workers' metrics (meter/metrics.h), summed at each GET /metrics; NULL: none */
+    const struct gw_metrics *(*metrics)(void *ud);
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

@@ -1,6 +1,7 @@
 #include "config/load.h"
 #include "config/loader.h"
 #include "config/load_metering.h"
+#include "config/load_metrics.h"
 
 #include "core/config.h"
 
@@ -1619,11 +1620,19 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
         ld_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
     } else {
         /* channels before models, whatever the file's order, so models can name them */
-        static const key_spec first_pass[] = {
-            {"server", h_server},      {"log", h_log},       {"access", h_access_lists},
-            {"guards", h_guards},      {"auth", h_auth},     {"store", h_store},
-            {"limits", h_limits},      {"quotas", h_quotas}, {"channels", h_channels},
-            {"metering", ld_metering}, {"models", NULL},     {NULL, NULL}};
+        static const key_spec first_pass[] = {{"server", h_server},
+                                              {"log", h_log},
+                                              {"access", h_access_lists},
+                                              {"guards", h_guards},
+                                              {"auth", h_auth},
+                                              {"store", h_store},
+                                              {"limits", h_limits},
+                                              {"quotas", h_quotas},
+                                              {"channels", h_channels},
+                                              {"metering", ld_metering},
+                                              {"metrics", ld_metrics},
+                                              {"models", NULL},
+                                              {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1637,11 +1646,12 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 while (s->key && strcmp(s->key, kn))
                     s++;
                 if (!s->key)
-                    ld_error(&ld, k,
-                             "unknown key '%s' at the top level (expected one of: server, log, "
-                             "auth, access, guards, limits, quotas, store, metering, channels, "
-                             "models)",
-                             kn);
+                    ld_error(
+                        &ld, k,
+                        "unknown key '%s' at the top level (expected one of: server, log, "
+                        "auth, access, guards, limits, quotas, store, metering, metrics, channels, "
+                        "models)",
+                        kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);
                 else

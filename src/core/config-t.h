@@ -18,6 +18,7 @@ struct gw_pii_guard_conf;
 struct gw_auth_conf;
 struct gw_limits_conf;
 struct gw_metering_conf;
+struct gw_metrics_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -201,6 +202,7 @@ typedef struct gw_config {
     int store_path_set;     /* store.path was written: the store opens whatever else is used */
     /* metering (meter/metering-t.h): usage store, prices, captures; NULL: metering off */
     struct gw_metering_conf *metering;
+    struct gw_metrics_conf *metrics; /* metrics (meter/metrics.h); NULL: the defaults */
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

@@ -93,6 +93,7 @@ typedef struct gw_req {
     /* what the caller received of a stream: events, the longest pause between two */
     uint32_t stream_events;
     int64_t t_last_event, max_gap_ns;
+    uint32_t metrics_series; /* + 1: the metrics series its gaps count in, 0 before the first */
     /* the generated text's estimated tokens, for when the engine reports no usage (or the
      * stream was cut before it did) */
     int64_t completion_estimate;

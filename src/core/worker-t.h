@@ -23,6 +23,7 @@ struct gw_keyset;
 struct gw_keyset_inbox;
 struct gw_switches;
 struct gw_meter;
+struct gw_worker_metrics;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -71,6 +72,8 @@ typedef struct gw_worker {
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     SSL_CTX *tls;
     gw_worker_stats stats;
+    /* this worker's metrics table (meter/metrics.h): it alone writes it */
+    struct gw_worker_metrics *metrics;
     gw_http_thread_state http_state; /* shared by this worker's HTTP and HTTPS servers */
     int process_workers;             /* how many workers the process runs: sizes the fd reserve */
     char error[256];                 /* why it failed to start */

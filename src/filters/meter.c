@@ -13,6 +13,7 @@
 #include "filters/filter.h"
 #include "meter/capture.h"
 #include "meter/meter.h"
+#include "meter/metrics.h"
 #include "meter/metering-t.h"
 #include "meter/price.h"
 #include "meter/record.h"
@@ -131,7 +132,8 @@ void gw_record_from_request(gw_req *r, gw_request_record *rec) {
     copy_str(rec->error_code, sizeof rec->error_code, r->error_code);
     rec->refused_by = gw_refusal_of(r->error_code);
     usage_of(r, rec);
-    rec->first_token_us = us_since(r, r->t_first_byte);
+    /* an error carries no token: its first byte is not a first token */
+    rec->first_token_us = r->status < 400 ? us_since(r, r->t_first_byte) : -1;
     rec->latency_us = (ended_ns - r->t_start) / 1000;
     rec->stream_events = r->stream_events;
     rec->max_gap_us = r->max_gap_ns / 1000;
@@ -161,6 +163,20 @@ void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole) {
                             whole ? m->capture.max_body_bytes : m->capture.max_stream_bytes);
 }
 
+void gw_meter_observe_gap(gw_req *r, int64_t gap_ns) {
+    gw_worker_metrics *m = r->worker->metrics;
+    if (!m) return;
+    if (!r->metrics_series) { /* once a stream: the series its gaps count in */
+        const gw_auth_identity *who = gw_auth_identity_of(r);
+        char model[GW_RECORD_NAME];
+        copy_text(model, sizeof model, r->model_name, r->model_name_len);
+        r->metrics_series = gw_metrics_series(m, model, r->channel ? r->channel->name : "",
+                                              who ? who->tenant : "") +
+                            1;
+    }
+    if (r->metrics_series) gw_metrics_observe_gap(m, r->metrics_series - 1, gap_ns / 1000);
+}
+
 static void meter_done(gw_req *r) {
     gw_meter *meter = r->worker->meter;
     gw_request_record rec;
@@ -176,6 +192,7 @@ static void meter_done(gw_req *r) {
         free(r->capture);
         r->capture = NULL;
     }
+    gw_metrics_observe(r->worker->metrics, &rec);
     if (meter)
         gw_meter_submit(meter, &rec); /* never blocks; a full queue drops and counts */
     else

@@ -17,6 +17,9 @@ struct evbuffer;
 void gw_meter_capture_request(gw_req *r);
 void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole);
 
+/* A pause of gap_ns between two stream events the caller received, for the gap histogram. */
+void gw_meter_observe_gap(gw_req *r, int64_t gap_ns);
+
 /* Which check refused a request, from the error code it answered with. */
 gw_refusal gw_refusal_of(const char *error_code);
 

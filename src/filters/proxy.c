@@ -80,8 +80,11 @@ static void log_attempt(gw_req *r, const gw_attempt *a) {
 static int sink_stream_data(gw_req *r, struct evbuffer *data) {
     if (!r->http) return 0;
     int64_t now = gw_now_ns(); /* the pause the caller saw between two events */
-    if (r->stream_events && now - r->t_last_event > r->max_gap_ns)
-        r->max_gap_ns = now - r->t_last_event;
+    if (r->stream_events) {
+        int64_t gap = now - r->t_last_event;
+        if (gap > r->max_gap_ns) r->max_gap_ns = gap;
+        gw_meter_observe_gap(r, gap);
+    }
     r->t_last_event = now;
     r->stream_events++;
     gw_meter_capture_response(r, data, 0);

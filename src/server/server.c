@@ -21,6 +21,7 @@
 #include "filters/switches.h"
 #include "meter/meter.h"
 #include "meter/reader.h"
+#include "meter/metrics.h"
 #include "security/zones.h"
 #include "store/keys.h"
 #include "store/keyset.h"
@@ -66,6 +67,7 @@ struct gw_server {
     /* the store writer (metering), started before the workers serve; NULL: metering off */
     gw_meter *meter;
     gw_meter_reader *meter_reader; /* the admin API's queries, on a thread of their own */
+    gw_metrics *metrics;           /* every worker's table, summed by GET /metrics */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -272,6 +274,9 @@ static gw_meter *admin_meter(void *ud) {
 static gw_meter_reader *admin_meter_reader(void *ud) {
     return ((gw_server *)ud)->meter_reader;
 }
+static const gw_metrics *admin_metrics(void *ud) {
+    return ((gw_server *)ud)->metrics;
+}
 
 static const gw_admin_ops admin_ops = {
     .reload = admin_reload,
@@ -285,6 +290,7 @@ static const gw_admin_ops admin_ops = {
     .quotas_changed = admin_quotas_changed,
     .meter = admin_meter,
     .meter_reader = admin_meter_reader,
+    .metrics = admin_metrics,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -385,6 +391,16 @@ static int open_store(gw_server *s, const gw_config *c) {
     return 0;
 }
 
+/* The store writer's queue, for /metrics: read from the control thread while it runs. */
+static void meter_queue_stats(void *ud, gw_metrics_queue_stats *out) {
+    gw_meter_stats st;
+    gw_meter_get_stats(ud, &st);
+    *out = (gw_metrics_queue_stats){.depth = st.queue_depth,
+                                    .capacity = st.queue_capacity,
+                                    .dropped = st.dropped,
+                                    .written = st.written};
+}
+
 /* The store writer, when metering is on: started before the workers serve, so the first
  * request's record has a queue to go to. */
 static int start_meter(gw_server *s, const gw_config *c) {
@@ -397,6 +413,7 @@ static int start_meter(gw_server *s, const gw_config *c) {
     }
     for (int i = 0; i < s->worker_count; i++)
         s->workers[i].meter = s->meter;
+    gw_metrics_set_store_queue(s->metrics, meter_queue_stats, s->meter);
     s->meter_reader =
         gw_meter_reader_start(gw_meter_store_path(s->meter), s->base, err, sizeof err);
     if (!s->meter_reader) {
@@ -524,11 +541,19 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     s->worker_count = c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->worker_count < 1) s->worker_count = 1;
     s->workers = calloc((size_t)s->worker_count, sizeof *s->workers);
+    s->metrics = gw_metrics_new(s->worker_count);
+    if (!s->workers || !s->metrics) {
+        s->worker_count = 0;
+        fatal_start("out of memory for the workers");
+        return -1;
+    }
     for (int i = 0; i < s->worker_count; i++) {
         if (gw_worker_init(&s->workers[i], i, c, c->tls_ctx) < 0) {
             fatal_start(s->workers[i].error);
             return -1;
         }
+        gw_worker *w = &s->workers[i];
+        w->metrics = gw_metrics_worker(s->metrics, i, &w->cfg, &w->stats);
     }
     s->base = event_base_new();
     s->pools_timer = s->base ? event_new(s->base, -1, EV_PERSIST, on_pools_timer, s) : NULL;
@@ -589,6 +614,7 @@ static void stop(gw_server *s) {
         gw_worker_destroy(&s->workers[i]);
     }
     free(s->workers);
+    gw_metrics_free(s->metrics); /* after the workers: nothing counts any more */
     gw_admin_stop(s->admin);
     gw_meter_reader_stop(s->meter_reader); /* after the admin: no query waits for an answer */
     /* after the workers: nothing submits any more; what is queued is written */

@@ -179,7 +179,7 @@ static void errors_name_the_place(void **state) {
     assert_true(has_error(&errs, "duplicate key 'chat' in metering.prices"));
     /* the top level names metering among its keys */
     assert_null(load_with("meterin: {}\n", &errs));
-    assert_true(has_error(&errs, "store, metering, channels"));
+    assert_true(has_error(&errs, "store, metering, metrics, channels"));
 }
 
 int main(void) {
