@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/alerts_api.h"
 #include "admin/audit.h"
 #include "admin/keys_api.h"
 #include "admin/switches_api.h"
@@ -216,6 +217,11 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_keys(req, s->ops->key_store(s->ud), req->path + 11, req->path_len - 11,
                           s->ops->keys_changed, s->ud);
+    } else if (req->path_len >= 13 && !memcmp(req->path, "/admin/alerts", 13) &&
+               (req->path_len == 13 || req->path[13] == '/')) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_alerts(req, s->ops->alerts ? s->ops->alerts(s->ud) : NULL, req->path + 13,
+                            req->path_len - 13);
     } else if (path_is(req, "/admin/switches")) {
         if (allowed(s, req, req->method, -1, "")) gw_admin_switches(req, s->ops, s->ud);
     } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {

@@ -11,6 +11,7 @@
 struct event_base;
 struct gw_key_store;
 struct gw_switches;
+struct gw_alerts;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -26,6 +27,7 @@ typedef struct gw_admin_ops {
     /* the operator's switches (filters/switches.h): what is off now, and a change of one */
     const struct gw_switches *(*switches)(void *ud);
     int (*set_switch)(void *ud, int kind, const char *value, int off);
+    struct gw_alerts *(*alerts)(void *ud); /* metering.alerts' service; NULL: none */
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

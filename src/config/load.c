@@ -1,4 +1,5 @@
 #include "config/load.h"
+#include "config/load_alerts.h"
 #include "config/loader.h"
 
 #include "core/config.h"
@@ -336,6 +337,24 @@ static void h_store_path(loader *ld, yaml_node_t *v, void *t) {
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"path", h_store_path}, {NULL, NULL}};
     ld_walk_mapping(ld, v, "store", specs, t);
+}
+
+/* --- metering (for now only where its database is and the alerts; the metering section's own
+ * parser, load_metering.c, takes this over) --- */
+static void h_metering_store(loader *ld, yaml_node_t *v, void *t) {
+    const char *path = ld_string(ld, v, "metering.store");
+    if (path && !*path)
+        ld_error(ld, v, "metering.store is empty");
+    else if (path)
+        ((gw_config *)t)->metering_store = path;
+}
+static void h_metering_alerts(loader *ld, yaml_node_t *v, void *t) {
+    ld_metering_alerts(ld, v, &((gw_config *)t)->alerts);
+}
+static void h_metering(loader *ld, yaml_node_t *v, void *t) {
+    static const key_spec specs[] = {
+        {"store", h_metering_store}, {"alerts", h_metering_alerts}, {NULL, NULL}};
+    ld_walk_mapping(ld, v, "metering", specs, t);
 }
 
 /* --- limits --- */
@@ -1595,10 +1614,10 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     } else {
         /* channels before models, whatever the file's order, so models can name them */
         static const key_spec first_pass[] = {
-            {"server", h_server}, {"log", h_log},       {"access", h_access_lists},
-            {"guards", h_guards}, {"auth", h_auth},     {"store", h_store},
-            {"limits", h_limits}, {"quotas", h_quotas}, {"channels", h_channels},
-            {"models", NULL},     {NULL, NULL}};
+            {"server", h_server},     {"log", h_log},       {"access", h_access_lists},
+            {"guards", h_guards},     {"auth", h_auth},     {"store", h_store},
+            {"limits", h_limits},     {"quotas", h_quotas}, {"channels", h_channels},
+            {"metering", h_metering}, {"models", NULL},     {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1614,7 +1633,8 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                 if (!s->key)
                     ld_error(&ld, k,
                              "unknown key '%s' at the top level (expected one of: server, log, "
-                             "auth, access, guards, limits, quotas, store, channels, models)",
+                             "auth, access, guards, limits, quotas, store, metering, channels, "
+                             "models)",
                              kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);

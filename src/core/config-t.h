@@ -17,6 +17,7 @@ struct gw_words_guard_conf;
 struct gw_pii_guard_conf;
 struct gw_auth_conf;
 struct gw_limits_conf;
+struct gw_alerts_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -197,6 +198,10 @@ typedef struct gw_config {
     struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
     struct gw_limits_conf *limits;       /* limits (filters/limits.h); NULL: none */
     const char *store_path; /* store.path: the SQLite database (API keys); opened at start */
+    /* metering.store: the usage and alerts database; metering.alerts (alerts/alerts-t.h), NULL:
+     * none. (Until the metering section lands whole, load.c reads only these two.) */
+    const char *metering_store;
+    struct gw_alerts_conf *alerts;
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "alerts/alerts.h"
 #include "config/load.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -50,6 +51,7 @@ struct gw_server {
     gw_key_store *keys;
     struct event *keys_timer; /* notices changes another process (aigw keys) made */
     gw_switches *switches;    /* what the operator turned off (admin API), posted to workers */
+    gw_alerts *alerts;        /* metering.alerts: its evaluator and webhook threads; NULL: none */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -123,6 +125,31 @@ static int same_listen(const gw_listen *a, const gw_listen *b) {
     return a->port == b->port && !strcmp(a->host, b->host);
 }
 
+/* The database of usage and alerts: metering.store, else the key store's file. */
+static const char *metering_db(const gw_config *c) {
+    return c->metering_store ? c->metering_store : c->store_path;
+}
+
+/* Alerts begin with the first config that has them (at start or at a reload); a config without
+ * them silences them. The database is the one of the start: another waits for a restart. */
+static int apply_alerts(gw_server *s, gw_config *cfg) {
+    if (s->alerts) {
+        gw_alerts_set_config(s->alerts, cfg, cfg->alerts);
+        return 0;
+    }
+    if (!cfg->alerts) return 0;
+    char err[400];
+    s->alerts = gw_alerts_start(metering_db(s->boot_cfg), cfg, cfg->alerts, err, sizeof err);
+    if (!s->alerts) {
+        char esc[500];
+        gw_json_escape(esc, sizeof esc, err, strlen(err));
+        gw_log_error("alerts_failed", "\"message\":\"%s\"", esc);
+        return -1;
+    }
+    gw_endpoints_set_health_hook(gw_alerts_endpoint_health, s->alerts);
+    return 0;
+}
+
 static int uses_key_store(const gw_config *c) {
     return c->auth && (c->auth->mode == GW_AUTH_API_KEY || c->auth->mode == GW_AUTH_API_KEY_OR_JWT);
 }
@@ -137,6 +164,7 @@ static size_t restart_only_changes(const gw_config *next, const gw_config *now,
     if (next->workers != now->workers) pending->names[n++] = "server.workers";
     if (strcmp(next->access_log, now->access_log)) pending->names[n++] = "log.access";
     if (strcmp(next->store_path, now->store_path)) pending->names[n++] = "store.path";
+    if (strcmp(metering_db(next), metering_db(now))) pending->names[n++] = "metering.store";
     /* the key store is opened at start when the mode takes API keys */
     if (uses_key_store(next) != uses_key_store(now)) pending->names[n++] = "auth.mode";
     pending->count = n;
@@ -173,6 +201,7 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     gw_config_unref(old);
     gw_pools_sync(s->base); /* discoveries of new channels start, those of removed ones stop */
     if (s->health) gw_health_checker_set_config(s->health, cfg);
+    apply_alerts(s, cfg);
     gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
     return 0;
@@ -202,6 +231,9 @@ static const gw_config *admin_config(void *ud) {
 }
 static gw_key_store *admin_key_store(void *ud);
 static void admin_keys_changed(void *ud);
+static struct gw_alerts *admin_alerts(void *ud) {
+    return ((gw_server *)ud)->alerts;
+}
 
 static const gw_switches *admin_switches(void *ud) {
     return ((gw_server *)ud)->switches;
@@ -227,6 +259,7 @@ static const gw_admin_ops admin_ops = {
     .keys_changed = admin_keys_changed,
     .switches = admin_switches,
     .set_switch = admin_set_switch,
+    .alerts = admin_alerts,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -442,6 +475,10 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     }
     gw_health_checker_set_config(s->health, c);
     if (open_key_store(s, c) < 0) return -1;
+    if (apply_alerts(s, c) < 0) {
+        fatal_start("cannot start the alerts (see alerts_failed)");
+        return -1;
+    }
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -494,6 +531,9 @@ static void stop(gw_server *s) {
     gw_key_store_close(s->keys);
     gw_switches_unref(s->switches);
     gw_health_checker_free(s->health);
+    /* after the workers and the checker: nothing reports health any more */
+    gw_endpoints_set_health_hook(NULL, NULL);
+    gw_alerts_stop(s->alerts);
     gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);
     if (s->sim) sim_stop(s->sim);
