@@ -7,9 +7,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 packages=(build-essential cmake pkg-config
           libevent-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev libssl-dev
           libhttp-parser-dev libcmocka-dev libpcre2-dev libc-ares-dev libhyperscan-dev
-          libsqlite3-dev
+          libsqlite3-dev sqlite3
           openssl curl valgrind clang-format dnsmasq-base nodejs npm)
-[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light sqlite3)
+[ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
 
 missing=()
 for p in "${packages[@]}"; do

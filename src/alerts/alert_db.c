@@ -146,6 +146,26 @@ int gw_alert_db_resume(sqlite3 *db, int64_t since, int limit,
     return rc == SQLITE_DONE ? n : -1;
 }
 
+int gw_alert_db_prune(sqlite3 *db, int64_t before, int max) {
+    sqlite3_stmt *st;
+    int rc = SQLITE_ERROR;
+    if (sqlite3_prepare_v2(db, "DELETE FROM alerts WHERE time < ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, before);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    if (rc != SQLITE_DONE) return -1;
+    if (sqlite3_prepare_v2(db,
+                           "DELETE FROM alerts WHERE rowid IN (SELECT rowid FROM alerts WHERE "
+                           "dedup IS NULL ORDER BY time DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int(st, 1, max);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int gw_alert_db_list(sqlite3 *db, const gw_alert_query *q, struct evbuffer *out, char *err,
                      size_t errlen) {
     sqlite3_stmt *st;

@@ -32,6 +32,10 @@ int gw_alert_db_set_delivery(sqlite3 *db, const char *id, const char *status, in
 int gw_alert_db_resume(sqlite3 *db, int64_t since, int limit,
                        void (*cb)(void *ud, const char *id, const char *body), void *ud);
 
+/* Forgets alerts older than `before` and, past `max`, the oldest (budget marks of the running
+ * periods are younger than any `before` the config allows, and never counted against max). */
+int gw_alert_db_prune(sqlite3 *db, int64_t before, int max);
+
 typedef struct gw_alert_query {
     int64_t from, to; /* unix seconds, [from, to]; -1: open */
     char type[48];    /* "": every type */

@@ -75,9 +75,11 @@ typedef struct gw_alerts_conf {
     gw_alert_anomaly anomaly;
     gw_alert_error_rate error_rate;
     int evaluate_every_ms;
-    int endpoints;   /* endpoint_down / endpoint_up */
-    int channels;    /* channel_down / channel_up: every endpoint of a channel down, or one back */
-    int max_pending; /* alerts waiting for delivery; past it a new one is recorded as dropped */
+    int endpoints;    /* endpoint_down / endpoint_up */
+    int channels;     /* channel_down / channel_up: every endpoint of a channel down, or one back */
+    int max_pending;  /* alerts waiting for delivery; past it a new one is recorded as dropped */
+    int history_days; /* the history keeps alerts this long (at least 32: a budget's month) */
+    int history_max;  /* and at most this many (a budget's once-only marks are kept apart) */
 } gw_alerts_conf;
 
 #endif

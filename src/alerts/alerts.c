@@ -294,6 +294,9 @@ static void evaluate(gw_alerts *s, int64_t now_ms) {
                     esc);
     }
     s->checks_failing = rc < 0;
+    if (gw_alert_db_prune(s->db, now_ms / 1000 - (int64_t)s->conf->history_days * 86400,
+                          s->conf->history_max) < 0)
+        gw_log_warn("alerts_prune_failed", "\"reason\":\"%s\"", "database busy or failing");
     s->last_eval_ms = now_ms;
     s->next_eval_ms = now_ms + s->conf->evaluate_every_ms;
     atomic_store(&s->last_evaluation, now_ms / 1000);

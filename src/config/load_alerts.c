@@ -336,6 +336,8 @@ static void h_error_rate(loader *ld, yaml_node_t *v, void *t) {
 INT_FIELD(h_every, gw_alerts_conf, evaluate_every_ms, "metering.alerts.evaluate_every_ms", 1000,
           86400000)
 INT_FIELD(h_max_pending, gw_alerts_conf, max_pending, "metering.alerts.max_pending", 1, 100000)
+INT_FIELD(h_history_days, gw_alerts_conf, history_days, "metering.alerts.history_days", 32, 3650)
+INT_FIELD(h_history_max, gw_alerts_conf, history_max, "metering.alerts.history_max", 100, 10000000)
 static void h_endpoints(loader *ld, yaml_node_t *v, void *t) {
     ld_bool(ld, v, "metering.alerts.endpoints", &((gw_alerts_conf *)t)->endpoints);
 }
@@ -344,15 +346,24 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
 }
 
 void ld_metering_alerts(loader *ld, yaml_node_t *v, gw_alerts_conf **out) {
-    static const key_spec specs[] = {
-        {"webhooks", h_webhooks},     {"budgets", h_budgets},         {"anomaly", h_anomaly},
-        {"error_rate", h_error_rate}, {"evaluate_every_ms", h_every}, {"endpoints", h_endpoints},
-        {"channels", h_channels},     {"max_pending", h_max_pending}, {NULL, NULL}};
+    static const key_spec specs[] = {{"webhooks", h_webhooks},
+                                     {"budgets", h_budgets},
+                                     {"anomaly", h_anomaly},
+                                     {"error_rate", h_error_rate},
+                                     {"evaluate_every_ms", h_every},
+                                     {"endpoints", h_endpoints},
+                                     {"channels", h_channels},
+                                     {"max_pending", h_max_pending},
+                                     {"history_days", h_history_days},
+                                     {"history_max", h_history_max},
+                                     {NULL, NULL}};
     gw_alerts_conf *c = gw_arena_alloc(&ld->cfg->arena, sizeof *c);
     c->evaluate_every_ms = 60000;
     c->endpoints = 1;
     c->channels = 1;
     c->max_pending = 1000;
+    c->history_days = 90;
+    c->history_max = 100000;
     c->anomaly = (gw_alert_anomaly){.window_minutes = 60,
                                     .baseline_days = 7,
                                     .factor = 3,
