@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -252,6 +252,20 @@ test('an engine that stops is an endpoint and a channel down, and up again when 
   assert.equal(deliveredOf('endpoint_down').length, 1, 'told once');
   const types = (await history('?limit=4')).data.map((a) => a.type);
   assert.deepEqual(types.sort(), ['channel_down', 'channel_up', 'endpoint_down', 'endpoint_up']);
+});
+
+test('a reload changes the alerts at once', async () => {
+  const budgets = 'budgets: [ { tenant: acme, monthly: 500, at: [50, 80, 100] } ]';
+  assert.ok(config.yaml.includes(budgets));
+  writeFileSync(config.file, config.yaml.replace(budgets,
+    'budgets: [ { tenant: acme, monthly: 500, at: [50, 80, 100] }, { tenant: steady, daily: 1, at: [100] } ]'));
+  assert.equal((await admin('POST', '/admin/reload')).status, 200);
+  await evaluateAt(420); // steady spent 1.0 today, in its latest hour
+  const steady = (await history('?type=budget')).data.filter((b) => b.subject.tenant === 'steady');
+  assert.equal(steady.length, 1);
+  assert.equal(steady[0].values.period, 'daily');
+  assert.equal(steady[0].values.period_start, '2030-03-15T00:00:00Z');
+  await waitFor('the daily budget delivered', () => deliveredOf('budget').some((b) => b.subject.tenant === 'steady'));
 });
 
 test('a test alert goes to every webhook', async () => {

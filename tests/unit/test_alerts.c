@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <event2/buffer.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "alerts/alert_db.h"
 #include "alerts/alert_health.h"
 #include "alerts/alert_math.h"
+#include "alerts/alert_webhook.h"
 #include "config/load.h"
 #include "core/config.h"
 
@@ -449,6 +451,59 @@ static void config_errors_say_where(void **state) {
     }
 }
 
+/* --- webhook delivery --- */
+
+typedef struct outcome {
+    pthread_mutex_t lock;
+    pthread_cond_t told;
+    int done, delivered, attempts;
+    char last_error[300];
+} outcome;
+
+static void on_done(void *ud, const char *id, int delivered, int attempts, const char *err) {
+    outcome *o = ud;
+    (void)id;
+    pthread_mutex_lock(&o->lock);
+    o->done++;
+    o->delivered = delivered;
+    o->attempts = attempts;
+    snprintf(o->last_error, sizeof o->last_error, "%s", err ? err : "");
+    pthread_cond_signal(&o->told);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* A webhook nobody listens on: every attempt fails, the retries come after their back-off, the
+ * failure is told once with its reason; the queue is bounded. */
+static void webhook_failures_are_retried_then_told(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    gw_config *cfg = load("    webhooks: [ {url: \"http://127.0.0.1:1/hook\", max_retries: 2, "
+                          "backoff_ms: 10, timeout_ms: 1000} ]\n    max_pending: 1\n",
+                          &errs);
+    if (!cfg) fail_msg("%s", errs.messages[0]);
+    outcome o = {.lock = PTHREAD_MUTEX_INITIALIZER, .told = PTHREAD_COND_INITIALIZER};
+    char err[200];
+    gw_webhook_sender *s = gw_webhook_sender_start(on_done, &o, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(gw_webhook_send(s, cfg, cfg->alerts, "alr_1", "{}"), 0);
+    assert_int_equal(gw_webhook_send(s, cfg, cfg->alerts, "alr_2", "{}"), -1); /* full */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&o.lock);
+    while (!o.done && pthread_cond_timedwait(&o.told, &o.lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&o.lock);
+    assert_int_equal(o.done, 1);
+    assert_false(o.delivered);
+    assert_int_equal(o.attempts, 3);
+    assert_non_null(strstr(o.last_error, "http://127.0.0.1:1/hook: "));
+    assert_int_equal(gw_webhook_pending(s), 0);
+    assert_int_equal(gw_webhook_send(s, cfg, cfg->alerts, "alr_3", "{}"), 0); /* room again */
+    gw_webhook_sender_stop(s); /* with one waiting: dropped, its config released */
+    gw_config_unref(cfg);
+}
+
 /* --- health events --- */
 
 static void health_ring_and_channels(void **state) {
@@ -511,6 +566,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(history_is_bounded, setup_db, teardown_db),
         cmocka_unit_test(config_as_the_issue_writes),
         cmocka_unit_test(config_errors_say_where),
+        cmocka_unit_test(webhook_failures_are_retried_then_told),
         cmocka_unit_test(health_ring_and_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
