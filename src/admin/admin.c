@@ -57,7 +57,7 @@ static void handle_reload(const admin_ctx *s, gw_http_req *req) {
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"reloaded\",\"generation\":%llu,\"restart_required\":[",
                          (unsigned long long)s->ops->generation(s->ud));
-        for (size_t i = 0; i < pending.count; i++) /* 8 short fixed names: fits */
+        for (size_t i = 0; i < pending.count; i++) /* at most 12 short fixed names: fits */
             n += snprintf(body + n, sizeof body - (size_t)n, "%s\"%s\"", i ? "," : "",
                           pending.names[i]);
         snprintf(body + n, sizeof body - (size_t)n, "]}");

@@ -226,7 +226,7 @@ typedef struct gw_config_errors {
 /* The settings a reload read but cannot apply before a restart (listen addresses, workers,
  * log.access). */
 typedef struct gw_restart_pending {
-    const char *names[8];
+    const char *names[12]; /* every setting restart_only_changes names fits (8 today) */
     size_t count;
 } gw_restart_pending;
 

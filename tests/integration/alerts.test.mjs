@@ -118,11 +118,16 @@ before(async () => {
   prefill();
   receiver = await startReceiver();
   sim = await startSim();
+  const nobody = await freePort(); // nothing listens there
   config = await gatewayConfig({
     channels: `  - name: checked
     base_url: ${sim.url}/v1
-    health: {path: /health, interval_ms: 100, timeout_ms: 500, failures: 1, backoff_ms: 600000, max_backoff_ms: 600000}`,
-    models: '  - {name: chat, channel: checked, upstream_model: sim-model}',
+    health: {path: /health, interval_ms: 100, timeout_ms: 500, failures: 1, backoff_ms: 600000, max_backoff_ms: 600000}
+  - name: passive
+    base_url: http://127.0.0.1:${nobody}/v1
+    health: {failures: 1, backoff_ms: 600000, max_backoff_ms: 600000}`,
+    models: `  - {name: chat, channel: checked, upstream_model: sim-model}
+  - {name: lost, channel: passive}`,
     extra: `metering:
   store: ${db}
   alerts:
@@ -237,21 +242,34 @@ test('an engine that stops is an endpoint and a channel down, and up again when 
   const port = sim.port;
   await sim.stop();
   sim = null;
-  await waitFor('endpoint and channel down delivered', () => deliveredOf('endpoint_down').length === 1 && deliveredOf('channel_down').length === 1);
-  const down = deliveredOf('endpoint_down')[0];
+  const checked = (type) => deliveredOf(type).filter((b) => b.subject.channel === 'checked');
+  await waitFor('endpoint and channel down delivered', () => checked('endpoint_down').length === 1 && checked('channel_down').length === 1);
+  const down = checked('endpoint_down')[0];
   assert.deepEqual(down.subject, { channel: 'checked', endpoint: `http://127.0.0.1:${port}/v1` });
   assert.equal(down.values.reason, 'health_check_failed');
   assert.equal(down.severity, 'warning');
-  const channel = deliveredOf('channel_down')[0];
+  const channel = checked('channel_down')[0];
   assert.equal(channel.severity, 'critical');
   assert.deepEqual(channel.values, { endpoints: 1, endpoints_down: 1 });
   assert.ok(channel.time.startsWith('2030-03-15'), 'the gateway\'s clock');
 
   sim = await startSim(['--port', String(port)]);
-  await waitFor('endpoint and channel up delivered', () => deliveredOf('endpoint_up').length === 1 && deliveredOf('channel_up').length === 1);
-  assert.equal(deliveredOf('endpoint_down').length, 1, 'told once');
+  await waitFor('endpoint and channel up delivered', () => checked('endpoint_up').length === 1 && checked('channel_up').length === 1);
+  assert.equal(checked('endpoint_down').length, 1, 'told once');
   const types = (await history('?limit=4')).data.map((a) => a.type);
   assert.deepEqual(types.sort(), ['channel_down', 'channel_up', 'endpoint_down', 'endpoint_up']);
+});
+
+test('an endpoint ejected by a request\'s failure is told from the worker that saw it', async () => {
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'lost', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 502);
+  const passive = (type) => deliveredOf(type).filter((b) => b.subject.channel === 'passive');
+  await waitFor('endpoint and channel down delivered', () => passive('endpoint_down').length === 1 && passive('channel_down').length === 1);
+  assert.match(passive('endpoint_down')[0].values.reason, /^upstream_/);
 });
 
 test('a reload changes the alerts at once', async () => {
