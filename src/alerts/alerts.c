@@ -240,12 +240,11 @@ static void raise_health(gw_alerts *s, const gw_health_event *ev, const gw_healt
         gw_alert_subject(&a, "channel", ev->channel);
         gw_alert_subject(&a, "endpoint", ev->url);
         if (!ev->up) gw_alert_value_str(&a, "reason", ev->code ? ev->code : "unknown");
-        gw_alert_message(&a, "endpoint %s of channel %s is %s%s%s%s", ev->url, ev->channel,
-                         ev->up ? "up again" : "down", ev->up ? "" : " (",
-                         ev->up     ? ""
-                         : ev->code ? ev->code
-                                    : "unknown",
-                         ev->up ? "" : ")");
+        if (ev->up)
+            gw_alert_message(&a, "endpoint %s of channel %s is up again", ev->url, ev->channel);
+        else
+            gw_alert_message(&a, "endpoint %s of channel %s is down (%s)", ev->url, ev->channel,
+                             ev->code ? ev->code : "unknown");
         raise_alert(s, &a);
         gw_alert_clear(&a);
     }
