@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/alerts_api.h"
 #include "admin/audit.h"
 #include "admin/audit_api.h"
 #include "admin/keys_api.h"
@@ -61,7 +62,7 @@ static void handle_reload(const admin_ctx *s, gw_http_req *req) {
         int n = snprintf(body, sizeof body,
                          "{\"status\":\"reloaded\",\"generation\":%llu,\"restart_required\":[",
                          (unsigned long long)s->ops->generation(s->ud));
-        for (size_t i = 0; i < pending.count; i++) /* 8 short fixed names: fits */
+        for (size_t i = 0; i < pending.count; i++) /* at most 12 short fixed names: fits */
             n += snprintf(body + n, sizeof body - (size_t)n, "%s\"%s\"", i ? "," : "",
                           pending.names[i]);
         snprintf(body + n, sizeof body - (size_t)n, "]}");
@@ -233,6 +234,11 @@ static void handle_admin(gw_http_req *req, void *ud) {
         if (allowed(s, req, req->method, -1, ""))
             gw_admin_requests(req, s->ops->meter_reader(s->ud), s->base, req->path + 15,
                               req->path_len - 15);
+    } else if (req->path_len >= 13 && !memcmp(req->path, "/admin/alerts", 13) &&
+               (req->path_len == 13 || req->path[13] == '/')) {
+        if (allowed(s, req, req->method, -1, ""))
+            gw_admin_alerts(req, s->ops->alerts ? s->ops->alerts(s->ud) : NULL, req->path + 13,
+                            req->path_len - 13);
     } else if (path_is(req, "/admin/switches")) {
         if (allowed(s, req, req->method, -1, "")) gw_admin_switches(req, s->ops, s->ud);
     } else if (req->path_len > 13 && !memcmp(req->path, "/admin/quotas", 13)) {

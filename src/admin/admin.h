@@ -14,6 +14,7 @@ struct gw_switches;
 struct gw_meter;
 struct gw_meter_reader;
 struct gw_metrics;
+struct gw_alerts;
 typedef struct gw_http_server gw_http_server;
 
 /* What the admin API asks of the process that runs it: handed in, so the admin listener knows
@@ -36,6 +37,7 @@ typedef struct gw_admin_ops {
     struct gw_meter_reader *(*meter_reader)(void *ud);
     /* the workers' metrics (meter/metrics.h), summed at each GET /metrics; NULL: none */
     const struct gw_metrics *(*metrics)(void *ud);
+    struct gw_alerts *(*alerts)(void *ud); /* metering.alerts' service; NULL: none */
 } gw_admin_ops;
 
 gw_http_server *gw_admin_start(const gw_admin_ops *ops, void *ud, struct event_base *base,

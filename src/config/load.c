@@ -1,4 +1,5 @@
 #include "config/load.h"
+#include "config/load_alerts.h"
 #include "config/loader.h"
 #include "config/load_metering.h"
 #include "config/load_metrics.h"

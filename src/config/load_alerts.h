@@ -1,10 +1,13 @@
-/* metering.alerts: parsed by its own loader into conf->alerts. Internal to src/config/. */
+/* The parser of metering.alerts (alerts/alerts-t.h): called by the metering: section's parser
+ * with the value node of `alerts`. Internal to src/config/. */
 #ifndef AIGW_CONFIG_LOAD_ALERTS_H
 #define AIGW_CONFIG_LOAD_ALERTS_H
 
+#include "alerts/alerts-t.h"
 #include "config/loader.h"
-#include "meter/metering-t.h"
 
-void ld_metering_alerts(loader *ld, yaml_node_t *node, gw_metering_conf *conf);
+/* Reads the mapping into a new gw_alerts_conf in the config's arena (defaults filled in) and
+ * sets *out; errors go to the loader with file:line:column. */
+void ld_metering_alerts(loader *ld, yaml_node_t *v, gw_alerts_conf **out);
 
 #endif

@@ -174,7 +174,7 @@ static void h_retention(loader *ld, yaml_node_t *v, void *t) {
 
 /* alerts: parsed by the alerts' own loader (config/load_alerts.c). */
 static void h_alerts(loader *ld, yaml_node_t *v, void *t) {
-    ld_metering_alerts(ld, v, conf_of(t));
+    ld_metering_alerts(ld, v, &conf_of(t)->alerts);
 }
 
 void ld_metering(loader *ld, yaml_node_t *node, void *target) {

@@ -19,6 +19,7 @@ struct gw_auth_conf;
 struct gw_limits_conf;
 struct gw_metering_conf;
 struct gw_metrics_conf;
+struct gw_alerts_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -227,7 +228,7 @@ typedef struct gw_config_errors {
 /* The settings a reload read but cannot apply before a restart (listen addresses, workers,
  * log.access). */
 typedef struct gw_restart_pending {
-    const char *names[8];
+    const char *names[12]; /* every setting restart_only_changes names fits (8 today) */
     size_t count;
 } gw_restart_pending;
 

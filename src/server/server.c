@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "admin/audit.h"
+#include "alerts/alerts.h"
 #include "config/load.h"
 #include "core/clock.h"
 #include "core/http_server.h"
@@ -68,6 +69,7 @@ struct gw_server {
     gw_meter *meter;
     gw_meter_reader *meter_reader; /* the admin API's queries, on a thread of their own */
     gw_metrics *metrics;           /* every worker's table, summed by GET /metrics */
+    gw_alerts *alerts; /* metering.alerts: its evaluator and webhook threads; NULL: none */
 };
 
 static void log_config_errors(const gw_config_errors *errs) {
@@ -139,6 +141,32 @@ static gw_config *load_config(gw_server *s, gw_config_errors *errs) {
 static int same_listen(const gw_listen *a, const gw_listen *b) {
     if (!a->host || !b->host) return a->host == b->host;
     return a->port == b->port && !strcmp(a->host, b->host);
+}
+
+/* The database of usage and alerts: metering.store, else the key store's file. */
+static const char *metering_db(const gw_config *c) {
+    return c->metering && c->metering->store ? c->metering->store : c->store_path;
+}
+
+/* Alerts begin with the first config that has them (at start or at a reload); a config without
+ * them silences them. The database is the one of the start: another waits for a restart. */
+static int apply_alerts(gw_server *s, gw_config *cfg) {
+    gw_alerts_conf *alerts = cfg->metering ? cfg->metering->alerts : NULL;
+    if (s->alerts) {
+        gw_alerts_set_config(s->alerts, cfg, alerts);
+        return 0;
+    }
+    if (!alerts) return 0;
+    char err[400];
+    s->alerts = gw_alerts_start(metering_db(s->boot_cfg), cfg, alerts, err, sizeof err);
+    if (!s->alerts) {
+        char esc[500];
+        gw_json_escape(esc, sizeof esc, err, strlen(err));
+        gw_log_error("alerts_failed", "\"message\":\"%s\"", esc);
+        return -1;
+    }
+    gw_endpoints_set_health_hook(gw_alerts_endpoint_health, s->alerts);
+    return 0;
 }
 
 static int uses_key_store(const gw_config *c) {
@@ -213,6 +241,7 @@ int gw_server_reload(gw_server *s, gw_config_errors *errs, gw_restart_pending *p
     gw_pools_sync(s->base); /* discoveries of new channels start, those of removed ones stop */
     if (s->meter && cfg->metering) gw_meter_set_retention(s->meter, &cfg->metering->retention);
     if (s->health) gw_health_checker_set_config(s->health, cfg);
+    apply_alerts(s, cfg);
     gw_endpoints_sweep(); /* those no snapshot lists any more; the rest keep their health */
     gw_log_info("reloaded", "\"generation\":%llu", (unsigned long long)s->generation);
     return 0;
@@ -242,6 +271,9 @@ static const gw_config *admin_config(void *ud) {
 }
 static gw_key_store *admin_key_store(void *ud);
 static void admin_keys_changed(void *ud);
+static struct gw_alerts *admin_alerts(void *ud) {
+    return ((gw_server *)ud)->alerts;
+}
 
 static const gw_switches *admin_switches(void *ud) {
     return ((gw_server *)ud)->switches;
@@ -291,6 +323,7 @@ static const gw_admin_ops admin_ops = {
     .meter = admin_meter,
     .meter_reader = admin_meter_reader,
     .metrics = admin_metrics,
+    .alerts = admin_alerts,
 };
 
 /* A new snapshot of the store's live keys to every worker: a revocation holds from each one's
@@ -572,6 +605,10 @@ static int start(gw_server *s, const gw_serve_options *opts) {
     gw_health_checker_set_config(s->health, c);
     if (open_store(s, c) < 0) return -1;
     if (start_meter(s, c) < 0) return -1;
+    if (apply_alerts(s, c) < 0) {
+        fatal_start("cannot start the alerts (see alerts_failed)");
+        return -1;
+    }
     if (c->admin.host) {
         s->admin = gw_admin_start(&admin_ops, s, s->base, c, err, sizeof err);
         if (!s->admin) {
@@ -632,6 +669,9 @@ static void stop(gw_server *s) {
     gw_key_store_close(s->keys);
     gw_switches_unref(s->switches);
     gw_health_checker_free(s->health);
+    /* after the workers and the checker: nothing reports health any more */
+    gw_endpoints_set_health_hook(NULL, NULL);
+    gw_alerts_stop(s->alerts);
     gw_pools_stop_all(); /* their events are on the control loop */
     if (s->base) event_base_free(s->base);
     if (s->sim) sim_stop(s->sim);

@@ -11,6 +11,18 @@
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_endpoint *registry;
+static _Atomic(gw_endpoint_health_hook) health_hook;
+static void *_Atomic health_hook_ud;
+
+void gw_endpoints_set_health_hook(gw_endpoint_health_hook hook, void *ud) {
+    atomic_store(&health_hook_ud, ud);
+    atomic_store(&health_hook, hook);
+}
+
+static void tell_health(const char *channel, const gw_endpoint *ep, int up, const char *code) {
+    gw_endpoint_health_hook hook = atomic_load_explicit(&health_hook, memory_order_acquire);
+    if (hook) hook(channel, ep->base_url, up, code, atomic_load(&health_hook_ud));
+}
 
 static void endpoint_free(gw_endpoint *ep) {
     free(ep->base_url);
@@ -111,6 +123,7 @@ void gw_endpoint_report(gw_endpoint *ep, const gw_health_policy *policy, const c
         if (state != GW_ENDPOINT_HEALTHY) {
             atomic_store(&ep->backoff_ms, 0);
             log_transition("endpoint_recovered", channel, ep, NULL, 0);
+            tell_health(channel, ep, 1, NULL);
         }
         return;
     }
@@ -129,6 +142,7 @@ void gw_endpoint_report(gw_endpoint *ep, const gw_health_policy *policy, const c
     atomic_store(&ep->ejected_until_ns, now_ns + (int64_t)backoff * 1000000);
     atomic_store(&ep->state, GW_ENDPOINT_EJECTED);
     log_transition("endpoint_ejected", channel, ep, code, backoff);
+    if (state == GW_ENDPOINT_HEALTHY) tell_health(channel, ep, 0, code); /* not a failed probe */
 }
 
 static int skipped(const gw_endpoint *ep, gw_endpoint *const *skip, size_t skip_count) {

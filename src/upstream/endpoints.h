@@ -41,6 +41,15 @@ gw_endpoint *gw_channel_pick_endpoint(const gw_channel *ch, gw_endpoint *const *
 int gw_channel_usable(const gw_channel *ch, gw_endpoint *const *skip, size_t skip_count,
                       int64_t now_ns);
 
+/* Told when an endpoint goes down (ejected while healthy) or comes back up (healthy again), on
+ * the thread that saw it: a worker (a request's result) or the control thread (an active
+ * check). It must not block, lock or allocate (the alerts post it to a lock-free queue). Two
+ * workers may report the same change: the receiver keeps the state it told last. */
+typedef void (*gw_endpoint_health_hook)(const char *channel, const char *base_url, int up,
+                                        const char *code, void *ud);
+/* Control thread, before the workers start and after they stopped (NULL: none). */
+void gw_endpoints_set_health_hook(gw_endpoint_health_hook hook, void *ud);
+
 /* The endpoint as JSON for the admin API. */
 void gw_endpoint_describe(const gw_endpoint *ep, struct evbuffer *out, int64_t now_ns);
 
