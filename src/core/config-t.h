@@ -17,6 +17,7 @@ struct gw_words_guard_conf;
 struct gw_pii_guard_conf;
 struct gw_auth_conf;
 struct gw_limits_conf;
+struct gw_mcp_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -197,6 +198,7 @@ typedef struct gw_config {
     struct gw_auth_conf *auth;           /* auth (filters/auth.h); NULL: mode off */
     struct gw_limits_conf *limits;       /* limits (filters/limits.h); NULL: none */
     const char *store_path; /* store.path: the SQLite database (API keys); opened at start */
+    struct gw_mcp_conf *mcp; /* mcp: the MCP servers and their routes (mcp/mcp-t.h); NULL: none */
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

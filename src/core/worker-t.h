@@ -20,6 +20,8 @@ struct gw_pii_scratch;
 struct gw_keyset;
 struct gw_keyset_inbox;
 struct gw_switches;
+struct gw_drain_watch;
+struct gw_mcp_worker;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -62,6 +64,9 @@ typedef struct gw_worker {
     uint64_t request_seq;
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
+    /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
+    struct gw_drain_watch *drain_watches;
+    struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */
     SSL_CTX *tls;
     gw_worker_stats stats;
     gw_http_thread_state http_state; /* shared by this worker's HTTP and HTTPS servers */
