@@ -11,8 +11,8 @@ enum { MAX_DEPTH = 128 };
 static json_object *scalar(yaml_node_t *n) {
     const char *s = (const char *)n->data.scalar.value;
     size_t len = n->data.scalar.length;
-    const char *tag = (const char *)n->tag;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || (tag && !strcmp(tag, YAML_STR_TAG)))
+    /* libyaml tags every untagged scalar !!str: the style alone tells a quoted one */
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return json_object_new_string_len(s, (int)len);
     if (len == 0 || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
         !strcmp(s, "NULL"))
