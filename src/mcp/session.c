@@ -89,7 +89,7 @@ static int live(const slot *s, uint32_t gen) {
 }
 
 int gw_mcp_session_find(const char *id, size_t len, uint32_t server_id, int64_t now,
-                        gw_mcp_session_ref *ref, gw_mcp_session_info *info) {
+                        int64_t idle_ns, gw_mcp_session_ref *ref, gw_mcp_session_info *info) {
     uint64_t k, gen, a, b;
     if (len != GW_MCP_SESSION_ID_LEN || parse_hex(id, 8, &k) || parse_hex(id + 8, 8, &gen) ||
         parse_hex(id + 16, 16, &a) || parse_hex(id + 32, 16, &b) || k >= GW_MCP_SESSIONS_MAX)
@@ -108,6 +108,12 @@ int gw_mcp_session_find(const char *id, size_t len, uint32_t server_id, int64_t 
     if (atomic_load(&s->seq) != seq1) return -1; /* reused meanwhile */
     /* the secret compared without an early exit: its bits must not leak through timing */
     if (((s0 ^ a) | (s1 ^ b)) != 0 || got.server_id != server_id) return -1;
+    if (atomic_load(&s->stream_worker) < 0 &&
+        now - atomic_load_explicit(&s->last_ns, memory_order_relaxed) >= idle_ns) {
+        /* idle past its time, not yet swept: ended now (the home worker frees the slot) */
+        gw_mcp_session_close((gw_mcp_session_ref){(uint32_t)k, (uint32_t)gen});
+        return -1;
+    }
     atomic_store_explicit(&s->last_ns, now, memory_order_relaxed);
     *ref = (gw_mcp_session_ref){(uint32_t)k, (uint32_t)gen};
     if (info) *info = got;

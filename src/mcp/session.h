@@ -33,9 +33,10 @@ typedef struct gw_mcp_session_info {
 int gw_mcp_session_create(int max, const gw_mcp_session_info *info, int64_t now,
                           gw_mcp_session_ref *ref, char *id);
 /* The open session id names on server server_id, touched (its idle time starts again). 0 with
- * *ref and *info, or -1 when there is none (unknown, ended, expired or another server's). */
+ * *ref and *info, or -1 when there is none (unknown, ended, another server's, or idle for
+ * idle_ns without a stream: then it is ended here). */
 int gw_mcp_session_find(const char *id, size_t len, uint32_t server_id, int64_t now,
-                        gw_mcp_session_ref *ref, gw_mcp_session_info *info);
+                        int64_t idle_ns, gw_mcp_session_ref *ref, gw_mcp_session_info *info);
 /* The version a legacy SSE session's initialize agreed on (it is made before). */
 void gw_mcp_session_set_version(gw_mcp_session_ref ref, int version);
 /* Whether the session ref names is still open. */

@@ -131,6 +131,10 @@ static void respond_error(gw_http_req *req, int status, json_object *id, int cod
     gw_strbuf_free(&out);
 }
 
+static int64_t idle_ns(const gw_config *cfg) {
+    return (int64_t)cfg->mcp->session_idle_ms * 1000000;
+}
+
 /* ---------- checks every request passes ---------- */
 
 static int origin_allowed(const gw_config *cfg, const gw_http_req *req) {
@@ -424,7 +428,7 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
                             NULL);
             return;
         }
-        if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), &x->session, &info) < 0 ||
+        if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &x->session, &info) < 0 ||
             info.kind != GW_MCP_SESSION_STREAMABLE) {
             mcp_reply_error(x, 404, GW_MCP_REFUSED,
                             "Session not found: it ended or expired; initialize a new one", NULL);
@@ -450,8 +454,8 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
 
 /* ---------- GET and DELETE <path> ---------- */
 
-static int find_session_of(gw_http_req *req, const gw_mcp_server *srv, gw_mcp_session_ref *ref,
-                           gw_mcp_session_kind kind) {
+static int find_session_of(gw_worker *w, gw_http_req *req, const gw_mcp_server *srv,
+                           gw_mcp_session_ref *ref, gw_mcp_session_kind kind) {
     size_t slen = 0;
     const char *sid = header_value(req, "mcp-session-id", &slen);
     gw_mcp_session_info info;
@@ -463,7 +467,7 @@ static int find_session_of(gw_http_req *req, const gw_mcp_server *srv, gw_mcp_se
                       allow, 1);
         return -1;
     }
-    if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), ref, &info) < 0 || info.kind != kind) {
+    if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), ref, &info) < 0 || info.kind != kind) {
         respond_error(req, 404, NULL, GW_MCP_REFUSED, "Session not found", NULL, 0);
         return -1;
     }
@@ -479,7 +483,7 @@ static void on_get(void *ctx, gw_http_req *req, const gw_http_route *rt, const c
     if (!admit(w, req, &caller)) return;
     mcp_caller_release(&caller);
     gw_mcp_session_ref ref;
-    if (find_session_of(req, rt->data, &ref, GW_MCP_SESSION_STREAMABLE) < 0) return;
+    if (find_session_of(w, req, rt->data, &ref, GW_MCP_SESSION_STREAMABLE) < 0) return;
     if (w->draining) {
         respond_error(req, 503, NULL, GW_MCP_BUSY, "the gateway is shutting down", NULL, 0);
         return;
@@ -509,7 +513,7 @@ static void on_delete(void *ctx, gw_http_req *req, const gw_http_route *rt, cons
     if (!admit(w, req, &caller)) return;
     mcp_caller_release(&caller);
     gw_mcp_session_ref ref;
-    if (find_session_of(req, rt->data, &ref, GW_MCP_SESSION_STREAMABLE) < 0) return;
+    if (find_session_of(w, req, rt->data, &ref, GW_MCP_SESSION_STREAMABLE) < 0) return;
     mcp_close_session(ref);
     gw_http_respond(req, 200, NULL, NULL, 0, NULL, 0);
 }
@@ -583,7 +587,7 @@ static void on_sse_post(void *ctx, gw_http_req *req, const gw_http_route *rt, co
     const char *sid = query_param(req, "sessionId", &slen);
     gw_mcp_session_ref ref;
     gw_mcp_session_info info;
-    if (!sid || gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), &ref, &info) < 0 ||
+    if (!sid || gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &ref, &info) < 0 ||
         info.kind != GW_MCP_SESSION_SSE) {
         mcp_caller_release(&caller);
         respond_error(req, 404, NULL, GW_MCP_REFUSED, "Session not found", NULL, 0);
