@@ -16,9 +16,9 @@ static size_t ref_end(const char *s, size_t len, size_t i) {
 char *gw_config_quote_env_refs(const char *s, size_t len, size_t *out_len) {
     char *out = NULL;
     size_t o = 0, cap = 0;
-    int depth = 0;       /* flow collections open at this point */
-    char quote = 0;      /* inside '...' or "..." */
-    int line_start = 1;  /* only spaces since the line began */
+    int depth = 0;         /* flow collections open at this point */
+    char quote = 0;        /* inside '...' or "..." */
+    int line_start = 1;    /* only spaces since the line began */
     int block_indent = -1; /* inside a block scalar: its indicator's line's indent */
     int indent = 0;
     for (size_t i = 0; i < len; i++) {

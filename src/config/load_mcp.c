@@ -48,8 +48,8 @@ static void fields(loader *ld, yaml_node_t *node, const char *what, const char *
         char expected[300] = "";
         size_t used = 0;
         for (size_t j = 0; names[j] && used < sizeof expected - 40; j++)
-            used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s",
-                                     j ? ", " : "", names[j]);
+            used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s", j ? ", " : "",
+                                     names[j]);
         ld_error(ld, k, "unknown key '%s' in %s (expected one of: %s)",
                  (const char *)k->data.scalar.value, what, expected);
     }
@@ -126,7 +126,8 @@ static const gw_mcp_credentials *credentials(loader *ld, yaml_node_t *v) {
             }
             snprintf(pair, sizeof pair, "%s", s);
         }
-        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         size_t n = strlen(pair), o = 0;
         o += (size_t)snprintf(line, sizeof line, "Authorization: Basic ");
         for (size_t i = 0; i < n && o + 5 < sizeof line; i += 3) {
@@ -184,8 +185,8 @@ static void set_schema(loader *ld, yaml_node_t *node, gw_mcp_tool *t, json_objec
     }
     t->schema = s;
     t->schema_json = gw_arena_strdup(
-        &ld->cfg->arena,
-        json_object_to_json_string_ext(schema, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        &ld->cfg->arena, json_object_to_json_string_ext(
+                             schema, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static const char *method_name(loader *ld, yaml_node_t *node) {
@@ -194,13 +195,14 @@ static const char *method_name(loader *ld, yaml_node_t *node) {
     if (!m) return NULL;
     for (size_t i = 0; ok[i]; i++)
         if (!strcasecmp(ok[i], m)) return ok[i];
-    ld_error(ld, node, "expected GET, POST, PUT, PATCH, DELETE or HEAD for request.method, found '%s'",
-             m);
+    ld_error(ld, node,
+             "expected GET, POST, PUT, PATCH, DELETE or HEAD for request.method, found '%s'", m);
     return NULL;
 }
 
 static void parse_request(loader *ld, yaml_node_t *v, gw_mcp_tool *t) {
-    static const char *const names[] = {"method", "url", "query", "headers", "body", "timeout_ms", NULL};
+    static const char *const names[] = {"method", "url",        "query", "headers",
+                                        "body",   "timeout_ms", NULL};
     yaml_node_t *f[6];
     fields(ld, v, "request", names, f);
     if (v->type != YAML_MAPPING_NODE) return;
@@ -283,7 +285,8 @@ static void build_tools_json(loader *ld, gw_mcp_server *s) {
         gw_strbuf_add(&all, one.data, one.len);
     }
     gw_strbuf_adds(&all, "]");
-    if (all.failed || one.failed) ld_error(ld, NULL, "out of memory for server '%s''s tools", s->name);
+    if (all.failed || one.failed)
+        ld_error(ld, NULL, "out of memory for server '%s''s tools", s->name);
     s->tools_json = gw_arena_strndup(&ld->cfg->arena, all.data, all.len);
     s->tools_json_len = all.len;
     gw_strbuf_free(&all);
@@ -292,15 +295,17 @@ static void build_tools_json(loader *ld, gw_mcp_server *s) {
 
 static void parse_tool(loader *ld, yaml_node_t *v, gw_mcp_server *s, gw_mcp_tool *t,
                        const gw_mcp_credentials *server_auth) {
-    static const char *const names[] = {"name", "description", "input_schema", "request",
-                                        "result", "auth", NULL};
+    static const char *const names[] = {"name", "description", "input_schema", "request", "result",
+                                        "auth", NULL};
     yaml_node_t *f[6];
     fields(ld, v, "a tool", names, f);
     if (v->type != YAML_MAPPING_NODE) return;
     t->name = f[0] ? ld_string(ld, f[0], "tool name") : NULL;
     if (!t->name || !valid_name(t->name)) {
-        ld_error(ld, f[0] ? f[0] : v, "server '%s': a tool needs a name of 1 to 64 letters, digits, "
-                                      "'_' or '-'", s->name);
+        ld_error(ld, f[0] ? f[0] : v,
+                 "server '%s': a tool needs a name of 1 to 64 letters, digits, "
+                 "'_' or '-'",
+                 s->name);
         t->name = NULL;
         return;
     }
@@ -438,7 +443,8 @@ static void parse_proxy(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
         return;
     }
     s->upstreams = gw_arena_alloc(&ld->cfg->arena, (n ? n : 1) * sizeof *s->upstreams);
-    static const char *const names[] = {"name", "url", "transport", "allow", "auth", "timeout_ms", NULL};
+    static const char *const names[] = {"name", "url",        "transport", "allow",
+                                        "auth", "timeout_ms", NULL};
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = ld_node(ld, v->data.sequence.items.start[i]), *f[6];
         fields(ld, item, "a proxied server", names, f);
@@ -461,8 +467,9 @@ static void parse_proxy(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
         if (f[2]) {
             const char *tr = ld_string(ld, f[2], "proxy transport");
             if (tr && strcmp(tr, "streamable_http"))
-                ld_error(ld, f[2], "expected streamable_http for transport, found '%s' (an "
-                                   "upstream's legacy SSE transport is not supported yet)",
+                ld_error(ld, f[2],
+                         "expected streamable_http for transport, found '%s' (an "
+                         "upstream's legacy SSE transport is not supported yet)",
                          tr);
         }
         if (f[3]) u->allow = string_list(ld, f[3], "proxy allow", &u->allow_count);
@@ -540,8 +547,8 @@ static void add_route(gw_mcp_conf *mc, int method, const char *path, int kind,
 }
 
 static void parse_server(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
-    static const char *const names[] = {"name",      "path",  "instructions", "tools", "auth",
-                                        "openapi",   "proxy", "rate_limit",   NULL};
+    static const char *const names[] = {"name",    "path",  "instructions", "tools", "auth",
+                                        "openapi", "proxy", "rate_limit",   NULL};
     yaml_node_t *f[8];
     fields(ld, v, "an MCP server", names, f);
     if (v->type != YAML_MAPPING_NODE) return;
@@ -605,8 +612,12 @@ static void parse_server(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
 
 void ld_mcp(loader *ld, yaml_node_t *v, void *target) {
     gw_config *cfg = target;
-    static const char *const names[] = {"servers",          "max_sessions", "session_idle_ms",
-                                        "max_result_bytes", "timeout_ms",   "allowed_origins",
+    static const char *const names[] = {"servers",
+                                        "max_sessions",
+                                        "session_idle_ms",
+                                        "max_result_bytes",
+                                        "timeout_ms",
+                                        "allowed_origins",
                                         NULL};
     yaml_node_t *f[6];
     fields(ld, v, "mcp", names, f);
@@ -625,7 +636,9 @@ void ld_mcp(loader *ld, yaml_node_t *v, void *target) {
     if (f[3] && ld_int(ld, f[3], "mcp.max_result_bytes", 1024, 1L << 30, &x) == 0)
         mc->max_result_bytes = (size_t)x;
     if (f[4] && ld_int(ld, f[4], "mcp.timeout_ms", 1, 3600000, &x) == 0) mc->timeout_ms = (int)x;
-    if (f[5]) mc->allowed_origins = string_list(ld, f[5], "mcp.allowed_origins", &mc->allowed_origin_count);
+    if (f[5])
+        mc->allowed_origins =
+            string_list(ld, f[5], "mcp.allowed_origins", &mc->allowed_origin_count);
     cfg->mcp = mc;
     if (!f[0]) {
         ld_error(ld, v, "mcp needs servers");

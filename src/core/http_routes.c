@@ -43,8 +43,9 @@ size_t gw_http_route_allow(const gw_http_route *table, size_t n, const gw_http_r
     if (outlen) out[0] = '\0';
     for (size_t i = 0; n ? i < n : table[i].path != NULL; i++) {
         if (!path_matches(&table[i], req, NULL, NULL)) continue;
-        const char *name = table[i].method == GW_ROUTE_GET_HEAD    ? "GET, HEAD"
-                           : table[i].method == GW_ROUTE_ANY_METHOD ? "*"
+        const char *name = table[i].method == GW_ROUTE_GET_HEAD ? "GET, HEAD"
+                           : table[i].method == GW_ROUTE_ANY_METHOD
+                               ? "*"
                                : http_method_str((enum http_method)table[i].method);
         if (strstr(out, name)) continue;
         int w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", name);

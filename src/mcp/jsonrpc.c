@@ -26,8 +26,8 @@ int gw_jsonrpc_parse(const char *text, size_t len, gw_jsonrpc_msg *msg, char *er
     }
     json_object *v = NULL, *id = NULL, *method = NULL, *params = NULL;
     int has_id = json_object_object_get_ex(msg->root, "id", &id);
-    if (has_id && (json_object_is_type(id, json_type_string) ||
-                   json_object_is_type(id, json_type_int)))
+    if (has_id &&
+        (json_object_is_type(id, json_type_string) || json_object_is_type(id, json_type_int)))
         msg->id = id;
     if (!json_object_object_get_ex(msg->root, "jsonrpc", &v) ||
         !json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), "2.0")) {

@@ -34,7 +34,7 @@ typedef enum {
 typedef struct gw_jsonrpc_msg {
     struct json_object *root; /* owned: json_object_put when done */
     gw_jsonrpc_kind kind;
-    const char *method; /* inside root; NULL for a response */
+    const char *method;         /* inside root; NULL for a response */
     struct json_object *id;     /* inside root; NULL for a notification */
     struct json_object *params; /* an object, or NULL */
 } gw_jsonrpc_msg;

@@ -58,7 +58,8 @@ typedef struct gw_mcp_rest {
     gw_mcp_header_template *headers;
     size_t header_count;
     gw_mcp_body_kind body;
-    const char *body_arg; /* the body is this argument's value, whole (an OpenAPI non-object body) */
+    const char
+        *body_arg; /* the body is this argument's value, whole (an OpenAPI non-object body) */
     const gw_mcp_credentials *auth; /* NULL: none */
     int timeout_ms;
     /* the result: the whole body, a field of it (a JSON pointer), or a template of its fields */
@@ -116,16 +117,21 @@ typedef struct gw_mcp_conf {
     size_t server_count;
     gw_http_route *routes; /* each server's routes, for the API listener (server/api_routes.c) */
     size_t route_count;
-    int max_sessions;    /* Streamable HTTP and SSE sessions over all workers */
-    int session_idle_ms; /* a session without a request (or an open stream) this long ends */
+    int max_sessions;        /* Streamable HTTP and SSE sessions over all workers */
+    int session_idle_ms;     /* a session without a request (or an open stream) this long ends */
     size_t max_result_bytes; /* a REST or upstream answer, read whole */
     const char **allowed_origins; /* browsers' Origin values accepted besides the Host's own */
     size_t allowed_origin_count;
-    int timeout_ms;          /* a tool call's upstream exchange, unless the tool says */
+    int timeout_ms; /* a tool call's upstream exchange, unless the tool says */
 } gw_mcp_conf;
 
 /* The kinds of route (gw_http_route.kind) a server gets. */
-enum { GW_MCP_ROUTE_POST, GW_MCP_ROUTE_GET, GW_MCP_ROUTE_DELETE, GW_MCP_ROUTE_SSE,
-       GW_MCP_ROUTE_SSE_POST };
+enum {
+    GW_MCP_ROUTE_POST,
+    GW_MCP_ROUTE_GET,
+    GW_MCP_ROUTE_DELETE,
+    GW_MCP_ROUTE_SSE,
+    GW_MCP_ROUTE_SSE_POST
+};
 
 #endif

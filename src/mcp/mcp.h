@@ -20,12 +20,12 @@ typedef struct gw_mcp_call_report {
     /* "ok", "tool_error" (isError: the REST API or upstream said no, or invalid arguments),
      * "error" (a JSON-RPC error), "refused" (key, permission or limit), "client_gone" */
     const char *status;
-    int upstream_status;     /* the REST API's HTTP status; 0 when none */
-    int64_t latency_ns;      /* from the request's arrival to the answer */
-    const char *key_id;      /* the caller's key id or token subject; "" when anonymous */
+    int upstream_status; /* the REST API's HTTP status; 0 when none */
+    int64_t latency_ns;  /* from the request's arrival to the answer */
+    const char *key_id;  /* the caller's key id or token subject; "" when anonymous */
     const char *tenant, *project;
-    const char *client;      /* the client's address */
-    const char *transport;   /* "stateless", "streamable_http" or "sse" */
+    const char *client;    /* the client's address */
+    const char *transport; /* "stateless", "streamable_http" or "sse" */
 } gw_mcp_call_report;
 
 typedef void (*gw_mcp_call_hook)(const gw_mcp_call_report *report, void *ud);

@@ -60,9 +60,9 @@ typedef struct mcp_stream {
 
 /* Who called: from the API key or token (auth:), for permissions, limits and logs. */
 typedef struct mcp_caller {
-    const struct gw_key *key;  /* NULL: no key (auth off, or a JWT) */
-    struct gw_keyset *keyset;  /* a reference to the store snapshot key lives in, or NULL */
-    char subject[128];         /* the key's id or the token's sub; "" when anonymous */
+    const struct gw_key *key; /* NULL: no key (auth off, or a JWT) */
+    struct gw_keyset *keyset; /* a reference to the store snapshot key lives in, or NULL */
+    char subject[128];        /* the key's id or the token's sub; "" when anonymous */
     char tenant[128], project[128];
 } mcp_caller;
 

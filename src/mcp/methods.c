@@ -36,8 +36,8 @@ void gw_mcp_on_call_done(const gw_mcp_call_report *r) {
                 "\"upstream_status\":%d,\"latency_ms\":%.3f,\"key\":\"%s\",\"client\":\"%s\","
                 "\"transport\":\"%s\"",
                 r->server, tool, r->upstream ? "\"" : "", r->upstream ? r->upstream : "null",
-                r->upstream ? "\"" : "", r->status, r->upstream_status,
-                (double)r->latency_ns / 1e6, key, client, r->transport);
+                r->upstream ? "\"" : "", r->status, r->upstream_status, (double)r->latency_ns / 1e6,
+                key, client, r->transport);
     gw_mcp_call_hook hook = atomic_load(&call_hook);
     if (hook) hook(r, atomic_load(&call_hook_ud));
 }
@@ -84,7 +84,8 @@ static void tools_list(mcp_exchange *x) {
     int all = !x->caller.key;
     if (all) {
         /* the prebuilt array, without its brackets */
-        if (srv->tools_json_len > 2) gw_strbuf_add(acc, srv->tools_json + 1, srv->tools_json_len - 2);
+        if (srv->tools_json_len > 2)
+            gw_strbuf_add(acc, srv->tools_json + 1, srv->tools_json_len - 2);
     } else {
         size_t n = 0;
         for (size_t i = 0; i < srv->tool_count; i++) {
@@ -102,7 +103,8 @@ static void tools_list(mcp_exchange *x) {
     if (x->version >= GW_MCP_FIRST_MODERN) {
         gw_strbuf_adds(acc, ",\"ttlMs\":");
         gw_strbuf_add_int(acc, LIST_TTL_MS);
-        gw_strbuf_adds(acc, x->caller.key ? ",\"cacheScope\":\"private\"" : ",\"cacheScope\":\"public\"");
+        gw_strbuf_adds(acc, x->caller.key ? ",\"cacheScope\":\"private\""
+                                          : ",\"cacheScope\":\"public\"");
     }
     mcp_result_tail(x, acc);
     gw_strbuf_adds(acc, "}");
@@ -116,8 +118,8 @@ static void tools_list(mcp_exchange *x) {
 static int rate_limited(mcp_exchange *x) {
     const gw_limit_rule *rule = x->srv->rate;
     if (!rule || !gw_limits_table()) return 0;
-    const char *value = rule->dim == GW_LIMIT_DIM_KEY && x->caller.subject[0] ? x->caller.subject
-                                                                               : x->client;
+    const char *value =
+        rule->dim == GW_LIMIT_DIM_KEY && x->caller.subject[0] ? x->caller.subject : x->client;
     char ip[64];
     if (rule->dim == GW_LIMIT_DIM_IP) {
         const char *colon = strrchr(x->client, ':'); /* the address without its port */
@@ -133,10 +135,11 @@ static int rate_limited(mcp_exchange *x) {
     if (gw_limit_reserve(gw_limits_table(), &check, 1, 0, gw_wall_ns(), &res, &out) == GW_LIMIT_OK)
         return 0;
     char msg[200];
-    long long retry_s = out.retry_after_ns == INT64_MAX ? -1 : (out.retry_after_ns + 999999999) / 1000000000;
-    snprintf(msg, sizeof msg, "Rate limit exceeded: %s allows %llu tool calls per %s; retry in %lld s",
-             x->srv->name, (unsigned long long)rule->limit, gw_limit_window_name(rule->window),
-             retry_s);
+    long long retry_s =
+        out.retry_after_ns == INT64_MAX ? -1 : (out.retry_after_ns + 999999999) / 1000000000;
+    snprintf(msg, sizeof msg,
+             "Rate limit exceeded: %s allows %llu tool calls per %s; retry in %lld s", x->srv->name,
+             (unsigned long long)rule->limit, gw_limit_window_name(rule->window), retry_s);
     mcp_call_report(x, "refused", 0);
     mcp_reply_error(x, 429, GW_MCP_REFUSED, msg, NULL);
     return 1;
@@ -190,7 +193,8 @@ static void tools_call(mcp_exchange *x) {
     for (size_t i = 0; !tool && i < srv->upstream_count && !up; i++) {
         const gw_mcp_upstream *u = &srv->upstreams[i];
         if (len > u->name_len + 1 && !memcmp(name, u->name, u->name_len) &&
-            name[u->name_len] == '_' && mcp_upstream_allows(u, name + u->name_len + 1, len - u->name_len - 1)) {
+            name[u->name_len] == '_' &&
+            mcp_upstream_allows(u, name + u->name_len + 1, len - u->name_len - 1)) {
             up = u;
             up_tool = name + u->name_len + 1;
         }
@@ -205,8 +209,9 @@ static void tools_call(mcp_exchange *x) {
     x->upstream = up;
     if (!mcp_caller_may(&x->caller, srv, name, len)) {
         char msg[700];
-        snprintf(msg, sizeof msg, "Forbidden: this API key may not call the tool %s of %s "
-                                  "(its models list needs mcp:%s/%s or a glob of it)",
+        snprintf(msg, sizeof msg,
+                 "Forbidden: this API key may not call the tool %s of %s "
+                 "(its models list needs mcp:%s/%s or a glob of it)",
                  x->tool_name, srv->name, srv->name, x->tool_name);
         mcp_call_report(x, "refused", 0);
         mcp_reply_error(x, 403, GW_MCP_REFUSED, msg, NULL);

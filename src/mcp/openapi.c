@@ -12,8 +12,8 @@
 enum { MAX_REF_DEPTH = 32 };
 
 static const char *const methods[] = {"get", "put", "post", "delete", "patch", "head", "options"};
-static const char *const method_names[] = {"GET",    "PUT",  "POST",   "DELETE",
-                                           "PATCH",  "HEAD", "OPTIONS"};
+static const char *const method_names[] = {"GET",   "PUT",  "POST",   "DELETE",
+                                           "PATCH", "HEAD", "OPTIONS"};
 
 typedef struct resolver {
     json_object *doc;
@@ -218,7 +218,8 @@ int gw_openapi_operations(json_object *doc, const char *const *allow, size_t all
     int *used = allow_count ? calloc(allow_count, sizeof *used) : NULL;
     json_object_object_foreach(paths, path, item_in) {
         json_object *item = item_in, *ref;
-        if (json_object_object_get_ex(item, "$ref", &ref)) item = ref_target(&r, json_object_get_string(ref));
+        if (json_object_object_get_ex(item, "$ref", &ref))
+            item = ref_target(&r, json_object_get_string(ref));
         if (!item || !json_object_is_type(item, json_type_object)) continue;
         for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
             json_object *opj;
@@ -232,7 +233,8 @@ int gw_openapi_operations(json_object *doc, const char *const *allow, size_t all
                 used[k] = 1;
             }
             if (n == GW_MCP_TOOLS_MAX) {
-                snprintf(err, errlen, "more than %d operations: name the ones to serve (operations:)",
+                snprintf(err, errlen,
+                         "more than %d operations: name the ones to serve (operations:)",
                          GW_MCP_TOOLS_MAX);
                 gw_openapi_ops_free(ops, n);
                 free(used);

@@ -54,9 +54,8 @@ static void result_text(mcp_exchange *x, const gw_mcp_rest *rest, const gw_fetch
     json_object *root = json_tokener_parse(res->body);
     gw_strbuf out = {0};
     if (rest->result_pointer) {
-        json_object *v = root ? gw_mcp_json_at(root, rest->result_pointer,
-                                               strlen(rest->result_pointer))
-                              : NULL;
+        json_object *v =
+            root ? gw_mcp_json_at(root, rest->result_pointer, strlen(rest->result_pointer)) : NULL;
         if (v)
             gw_mcp_value_text(v, &out);
         else
@@ -82,11 +81,12 @@ static void on_rest_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
                                                                   : "unreachable";
         char err[300];
         gw_json_escape(err, sizeof err, res->error, strlen(res->error));
-        gw_log_warn("mcp_rest_failed", "\"server\":%s,\"tool\":\"%s\",\"reason\":\"%s\",\"error\":\"%s\"",
+        gw_log_warn("mcp_rest_failed",
+                    "\"server\":%s,\"tool\":\"%s\",\"reason\":\"%s\",\"error\":\"%s\"",
                     x->srv->name_json, x->tool->name, why, err);
         char msg[200];
         snprintf(msg, sizeof msg, "%s: the REST API %s", x->tool->name,
-                 res->too_large ? "answered more than mcp.max_result_bytes"
+                 res->too_large                          ? "answered more than mcp.max_result_bytes"
                  : res->code == CURLE_OPERATION_TIMEDOUT ? "did not answer in time"
                                                          : "could not be reached");
         mcp_call_report(x, "tool_error", 0);
@@ -185,14 +185,14 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
         rc = -1;
     }
     if (rc == 0) {
-        gw_fetch_request req = {.method = rest->method,
-                                .url = url.data,
-                                .headers = headers,
-                                .body = body.len ? body.data : (rest->body || rest->body_arg ? "" : NULL),
-                                .body_len = body.len,
-                                .timeout_ms = rest->timeout_ms ? rest->timeout_ms
-                                                               : x->cfg->mcp->timeout_ms,
-                                .max_response_bytes = x->cfg->mcp->max_result_bytes};
+        gw_fetch_request req = {
+            .method = rest->method,
+            .url = url.data,
+            .headers = headers,
+            .body = body.len ? body.data : (rest->body || rest->body_arg ? "" : NULL),
+            .body_len = body.len,
+            .timeout_ms = rest->timeout_ms ? rest->timeout_ms : x->cfg->mcp->timeout_ms,
+            .max_response_bytes = x->cfg->mcp->max_result_bytes};
         x->fetch = gw_fetch_start(x->mw->w->curl, &req, on_rest_done, x);
         if (!x->fetch) {
             snprintf(err, sizeof err, "out of memory");

@@ -118,8 +118,7 @@ static gw_schema **compile_list(compiler *c, json_object *v, const char *key, si
     return list;
 }
 
-static void compile_keyword(compiler *c, gw_schema *s, const char *key, json_object *v,
-                            int depth) {
+static void compile_keyword(compiler *c, gw_schema *s, const char *key, json_object *v, int depth) {
     size_t saved = strlen(c->where);
     if (!strcmp(key, "type")) {
         if (json_object_is_type(v, json_type_string)) {
@@ -250,8 +249,8 @@ static void compile_keyword(compiler *c, gw_schema *s, const char *key, json_obj
         PCRE2_SIZE off;
         const char *text = json_object_get_string(v);
         /* ECMA-262 patterns are unanchored, and UTF-8 aware */
-        s->pattern = pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off,
-                                   NULL);
+        s->pattern =
+            pcre2_compile((PCRE2_SPTR)text, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
         if (!s->pattern) {
             PCRE2_UCHAR msg[120];
             pcre2_get_error_message(code, msg, sizeof msg);
@@ -379,8 +378,7 @@ static unsigned value_type(json_object *v) {
         return T_INTEGER | T_NUMBER;
     case json_type_double: {
         double d = json_object_get_double(v);
-        return (isfinite(d) && d == floor(d) && fabs(d) < 9e15) ? (T_INTEGER | T_NUMBER)
-                                                                 : T_NUMBER;
+        return (isfinite(d) && d == floor(d) && fabs(d) < 9e15) ? (T_INTEGER | T_NUMBER) : T_NUMBER;
     }
     case json_type_string:
         return T_STRING;
@@ -411,7 +409,7 @@ static const char *type_name(json_object *v) {
 }
 
 static void expected_types(unsigned types, char *out, size_t outlen) {
-    static const char *const names[] = {"null",   "a boolean", "an integer", "a number",
+    static const char *const names[] = {"null",     "a boolean", "an integer", "a number",
                                         "a string", "an array",  "an object"};
     size_t used = 0;
     out[0] = '\0';
@@ -481,7 +479,8 @@ static int check(checker *c, const gw_schema *s, json_object *v, int depth) {
             return vfail(c, "must be %s %g", s->max_exclusive ? "under" : "at most", s->maximum);
         if (s->has_multiple) {
             double q = d / s->multiple_of;
-            if (fabs(q - round(q)) > 1e-9) return vfail(c, "must be a multiple of %g", s->multiple_of);
+            if (fabs(q - round(q)) > 1e-9)
+                return vfail(c, "must be a multiple of %g", s->multiple_of);
         }
     }
     if (vt == T_STRING) {
@@ -536,8 +535,7 @@ static int check(checker *c, const gw_schema *s, json_object *v, int depth) {
             for (size_t i = 0; i < s->prop_count && !ps; i++)
                 if (!strcmp(s->props[i].name, key)) ps = s->props[i].schema;
             if (!ps) {
-                if (s->additional_forbidden)
-                    return vfail(c, "unexpected property '%s'", key);
+                if (s->additional_forbidden) return vfail(c, "unexpected property '%s'", key);
                 ps = s->additional;
             }
             if (ps && check_in(c, ps, val, depth, key, 0, 0) < 0) return -1;
@@ -555,8 +553,7 @@ static int check(checker *c, const gw_schema *s, json_object *v, int depth) {
         size_t ok = 0;
         for (size_t i = 0; i < s->one_count; i++)
             ok += check_quiet(c, s->one_of[i], v, depth + 1) == 0;
-        if (ok != 1)
-            return vfail(c, "must match exactly one schema of oneOf (matches %zu)", ok);
+        if (ok != 1) return vfail(c, "must match exactly one schema of oneOf (matches %zu)", ok);
     }
     if (s->not_schema && check_quiet(c, s->not_schema, v, depth + 1) == 0)
         return vfail(c, "matches the schema of not");

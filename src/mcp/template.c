@@ -105,7 +105,8 @@ json_object *gw_mcp_json_at(json_object *root, const char *path, size_t len) {
         size_t k = 0;
         for (size_t j = 0; j < seg_len && k + 1 < sizeof key; j++) {
             /* JSON pointer escapes: ~1 is '/', ~0 is '~' */
-            if (sep == '/' && seg[j] == '~' && j + 1 < seg_len && (seg[j + 1] == '0' || seg[j + 1] == '1')) {
+            if (sep == '/' && seg[j] == '~' && j + 1 < seg_len &&
+                (seg[j + 1] == '0' || seg[j + 1] == '1')) {
                 key[k++] = seg[j + 1] == '1' ? '/' : '~';
                 j++;
             } else {
@@ -162,8 +163,8 @@ int gw_mcp_template_render(const gw_mcp_template *t, json_object *args, gw_mcp_f
             if (how == GW_MCP_FILL_HEADER && value.len &&
                 (memchr(value.data, '\r', value.len) || memchr(value.data, '\n', value.len) ||
                  memchr(value.data, '\0', value.len))) {
-                snprintf(err, errlen, "the argument '%s' cannot go in a header: it holds a line break",
-                         p->text);
+                snprintf(err, errlen,
+                         "the argument '%s' cannot go in a header: it holds a line break", p->text);
                 rc = -1;
                 break;
             }

@@ -81,8 +81,8 @@ static void respond_json(gw_http_req *req, int status, const gw_strbuf *body,
         gw_http_respond(req, 500, "application/json", oom, sizeof oom - 1, NULL, 0);
         return;
     }
-    gw_http_respond(req, status, "application/json", body->data ? body->data : "", body->len,
-                    extra, extra_count);
+    gw_http_respond(req, status, "application/json", body->data ? body->data : "", body->len, extra,
+                    extra_count);
 }
 
 static void deliver(mcp_exchange *x, int status, gw_strbuf *body, const gw_http_header *extra,
@@ -148,7 +148,8 @@ static int origin_allowed(const gw_config *cfg, const gw_http_req *req) {
     if (h && h->value_len == hlen && !strncasecmp(h->value, host, hlen)) return 1;
     for (size_t i = 0; i < cfg->mcp->allowed_origin_count; i++) {
         const char *a = cfg->mcp->allowed_origins[i];
-        if ((strlen(a) == o->value_len && !strncasecmp(a, o->value, o->value_len)) || !strcmp(a, "*"))
+        if ((strlen(a) == o->value_len && !strncasecmp(a, o->value, o->value_len)) ||
+            !strcmp(a, "*"))
             return 1;
     }
     return 0;
@@ -238,14 +239,15 @@ static int headers_match(mcp_exchange *x, const char *version, size_t vlen, char
     }
     h = header_value(x->http, "mcp-method", &len);
     if (!h || len != strlen(x->msg.method) || memcmp(h, x->msg.method, len)) {
-        snprintf(err, errlen, "Header mismatch: Mcp-Method must be present and equal the body's "
-                              "method");
+        snprintf(err, errlen,
+                 "Header mismatch: Mcp-Method must be present and equal the body's "
+                 "method");
         return 0;
     }
-    const char *field = !strcmp(x->msg.method, "tools/call") || !strcmp(x->msg.method, "prompts/get")
-                            ? "name"
-                        : !strcmp(x->msg.method, "resources/read") ? "uri"
-                                                                     : NULL;
+    const char *field =
+        !strcmp(x->msg.method, "tools/call") || !strcmp(x->msg.method, "prompts/get") ? "name"
+        : !strcmp(x->msg.method, "resources/read")                                    ? "uri"
+                                                                                      : NULL;
     if (!field) return 1;
     json_object *v = NULL;
     const char *want = x->msg.params && json_object_object_get_ex(x->msg.params, field, &v) &&
@@ -287,8 +289,8 @@ static int negotiate(const mcp_exchange *x) {
     json_object *pv = NULL;
     if (x->msg.params && json_object_object_get_ex(x->msg.params, "protocolVersion", &pv) &&
         json_object_is_type(pv, json_type_string)) {
-        int v = gw_mcp_version_find(json_object_get_string(pv),
-                                    (size_t)json_object_get_string_len(pv));
+        int v =
+            gw_mcp_version_find(json_object_get_string(pv), (size_t)json_object_get_string_len(pv));
         if (v >= 0 && v <= GW_MCP_LATEST_LEGACY) return v;
     }
     return GW_MCP_LATEST_LEGACY;
@@ -316,7 +318,8 @@ static void reply_created(mcp_exchange *x, const char *session_id) {
     gw_strbuf_adds(&result, "}");
     gw_strbuf out = {0};
     gw_jsonrpc_write_result(&out, x->msg.id, result.data, result.len);
-    gw_http_header hdr[1] = {{"Mcp-Session-Id", session_id, 14, session_id ? strlen(session_id) : 0}};
+    gw_http_header hdr[1] = {
+        {"Mcp-Session-Id", session_id, 14, session_id ? strlen(session_id) : 0}};
     deliver(x, 200, &out, hdr, session_id ? 1 : 0);
     gw_strbuf_free(&out);
     gw_strbuf_free(&result);
@@ -428,7 +431,8 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
                             NULL);
             return;
         }
-        if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &x->session, &info) < 0 ||
+        if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &x->session,
+                                &info) < 0 ||
             info.kind != GW_MCP_SESSION_STREAMABLE) {
             mcp_reply_error(x, 404, GW_MCP_REFUSED,
                             "Session not found: it ended or expired; initialize a new one", NULL);
@@ -467,7 +471,8 @@ static int find_session_of(gw_worker *w, gw_http_req *req, const gw_mcp_server *
                       allow, 1);
         return -1;
     }
-    if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), ref, &info) < 0 || info.kind != kind) {
+    if (gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), ref, &info) < 0 ||
+        info.kind != kind) {
         respond_error(req, 404, NULL, GW_MCP_REFUSED, "Session not found", NULL, 0);
         return -1;
     }
@@ -587,7 +592,8 @@ static void on_sse_post(void *ctx, gw_http_req *req, const gw_http_route *rt, co
     const char *sid = query_param(req, "sessionId", &slen);
     gw_mcp_session_ref ref;
     gw_mcp_session_info info;
-    if (!sid || gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &ref, &info) < 0 ||
+    if (!sid ||
+        gw_mcp_session_find(sid, slen, srv->id, gw_wall_ns(), idle_ns(w->cfg), &ref, &info) < 0 ||
         info.kind != GW_MCP_SESSION_SSE) {
         mcp_caller_release(&caller);
         respond_error(req, 404, NULL, GW_MCP_REFUSED, "Session not found", NULL, 0);

@@ -56,8 +56,8 @@ static void up_fail_queue(mcp_upconn *c, const char *why);
 static mcp_upconn *conn_for(gw_mcp_worker *mw, const gw_mcp_upstream *up) {
     const char *auth = up->auth ? up->auth->header_line : NULL;
     for (mcp_upconn *c = mw->upconns; c; c = c->next)
-        if (!strcmp(c->url, up->url) && ((!auth && !c->auth_line) ||
-                                         (auth && c->auth_line && !strcmp(auth, c->auth_line))))
+        if (!strcmp(c->url, up->url) &&
+            ((!auth && !c->auth_line) || (auth && c->auth_line && !strcmp(auth, c->auth_line))))
             return c;
     mcp_upconn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -121,7 +121,8 @@ static json_object *find_response(const gw_fetch_result *res, long long id) {
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
         size_t l = len && p[len - 1] == '\r' ? len - 1 : len;
         if (l == 0) { /* an event ends */
-            json_object *v = data.len ? gw_json_object_only(gw_json_parse(data.data, data.len, 64, 0)) : NULL;
+            json_object *v =
+                data.len ? gw_json_object_only(gw_json_parse(data.data, data.len, 64, 0)) : NULL;
             json_object *idv;
             if (v && json_object_object_get_ex(v, "id", &idv) && json_object_get_int64(idv) == id)
                 found = v;
@@ -182,8 +183,12 @@ static void on_initialized(gw_fetch *f, const gw_fetch_result *res, void *ud) {
     char sid_line[300], ver_line[64];
     up_headers(c, h, sid_line, sizeof sid_line, ver_line, sizeof ver_line);
     static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
-    gw_fetch_request req = {.method = "POST", .url = c->url, .headers = h, .body = note,
-                            .body_len = sizeof note - 1, .timeout_ms = 10000};
+    gw_fetch_request req = {.method = "POST",
+                            .url = c->url,
+                            .headers = h,
+                            .body = note,
+                            .body_len = sizeof note - 1,
+                            .timeout_ms = 10000};
     gw_fetch_start(c->mw->w->curl, &req, on_notified, NULL);
     c->state = UP_READY;
     while (c->queue) { /* in order */
@@ -204,10 +209,14 @@ static void up_initialize(mcp_upconn *c, int timeout_ms) {
     up_headers(c, h, sid_line, sizeof sid_line, ver_line, sizeof ver_line);
     static const char body[] =
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-        "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"aigw\",\"version\":\"" AIGW_VERSION
-        "\"}}}";
-    gw_fetch_request req = {.method = "POST", .url = c->url, .headers = h, .body = body,
-                            .body_len = sizeof body - 1, .timeout_ms = timeout_ms,
+        "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"aigw\",\"version\":"
+        "\"" AIGW_VERSION "\"}}}";
+    gw_fetch_request req = {.method = "POST",
+                            .url = c->url,
+                            .headers = h,
+                            .body = body,
+                            .body_len = sizeof body - 1,
+                            .timeout_ms = timeout_ms,
                             .max_response_bytes = 1 << 20};
     c->init = gw_fetch_start(c->mw->w->curl, &req, on_initialized, c);
     if (!c->init) {
@@ -243,14 +252,15 @@ static void on_op_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
         up_send(op);
         return;
     }
-    json_object *resp = res->code == CURLE_OK && res->status == 200 ? find_response(res, op->id)
-                                                                     : NULL;
+    json_object *resp =
+        res->code == CURLE_OK && res->status == 200 ? find_response(res, op->id) : NULL;
     if (!resp) {
-        gw_log_warn("mcp_upstream_failed", "\"url\":\"%s\",\"step\":\"%s\",\"status\":%d",
-                    c->url, op->method, res->status);
-        op_finish(op, NULL, res->code == CURLE_OPERATION_TIMEDOUT
-                                ? "the upstream MCP server did not answer in time"
-                                : "the upstream MCP server failed");
+        gw_log_warn("mcp_upstream_failed", "\"url\":\"%s\",\"step\":\"%s\",\"status\":%d", c->url,
+                    op->method, res->status);
+        op_finish(op, NULL,
+                  res->code == CURLE_OPERATION_TIMEDOUT
+                      ? "the upstream MCP server did not answer in time"
+                      : "the upstream MCP server failed");
         return;
     }
     op_finish(op, resp, NULL);
@@ -285,7 +295,10 @@ static void up_send(mcp_upop *op) {
     const char *h[8];
     char sid_line[300], ver_line[64];
     up_headers(c, h, sid_line, sizeof sid_line, ver_line, sizeof ver_line);
-    gw_fetch_request req = {.method = "POST", .url = c->url, .headers = h, .body = body.data,
+    gw_fetch_request req = {.method = "POST",
+                            .url = c->url,
+                            .headers = h,
+                            .body = body.data,
                             .body_len = body.len,
                             .timeout_ms = op->up->timeout_ms ? op->up->timeout_ms
                                                              : op->x->cfg->mcp->timeout_ms,
@@ -388,7 +401,8 @@ static void on_list_page(mcp_upop *op, json_object *resp, const char *failure) {
         for (size_t i = 0; i < json_object_array_length(tools); i++) {
             json_object *t = json_object_array_get_idx(tools, i), *nm = NULL;
             if (!json_object_is_type(t, json_type_object) ||
-                !json_object_object_get_ex(t, "name", &nm) || !json_object_is_type(nm, json_type_string))
+                !json_object_object_get_ex(t, "name", &nm) ||
+                !json_object_is_type(nm, json_type_string))
                 continue;
             const char *name = json_object_get_string(nm);
             size_t len = (size_t)json_object_get_string_len(nm);

@@ -105,7 +105,8 @@ static void route_ready(void *ctx, gw_http_req *req, const gw_http_route *rt, co
     respond_status(req, ready ? 200 : 503, ready ? "ready" : "draining");
 }
 
-#define PROXIED(p, kind, proto) {HTTP_POST, p, 0, 0, start_proxied, proto, kind}
+#define PROXIED(p, kind, proto)                                                                    \
+    { HTTP_POST, p, 0, 0, start_proxied, proto, kind }
 static const gw_http_route routes[] = {
     PROXIED("/v1/chat/completions", GW_API_CHAT, &gw_protocol_openai),
     PROXIED("/v1/completions", GW_API_COMPLETIONS, &gw_protocol_openai),

@@ -108,8 +108,13 @@ static void composition_and_nullable(void **state) {
 
 static void bad_schemas_are_refused(void **state) {
     (void)state;
-    const char *bad[] = {"{\"type\":\"text\"}", "{\"pattern\":\"(\"}", "{\"minLength\":-1}",
-                         "{\"properties\":[]}", "{\"$ref\":\"#/x\"}", "{\"anyOf\":[]}", "3"};
+    const char *bad[] = {"{\"type\":\"text\"}",
+                         "{\"pattern\":\"(\"}",
+                         "{\"minLength\":-1}",
+                         "{\"properties\":[]}",
+                         "{\"$ref\":\"#/x\"}",
+                         "{\"anyOf\":[]}",
+                         "3"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         json_object *j = json_tokener_parse(bad[i]);
         char err[300];

@@ -63,7 +63,8 @@ static void results_read_fields_and_literal_braces(void **state) {
     (void)state;
     int rc;
     const char *doc = "{\"name\":\"Ada\",\"tags\":[\"x\",\"y\"],\"a\":{\"b/c\":5}}";
-    char *s = render("{name} has {tags.1}, {/a/b~1c} {{ok}} {missing}!", doc, GW_MCP_FILL_TEXT, &rc);
+    char *s =
+        render("{name} has {tags.1}, {/a/b~1c} {{ok}} {missing}!", doc, GW_MCP_FILL_TEXT, &rc);
     assert_int_equal(rc, 0);
     assert_string_equal(s, "Ada has y, 5 {ok} !");
     free(s);
