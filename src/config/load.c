@@ -3,6 +3,9 @@
 #include "config/loader.h"
 #include "config/load_metering.h"
 #include "config/load_metrics.h"
+#include "config/env_refs.h"
+#include "config/load_mcp.h"
+#include "mcp/mcp-t.h"
 
 #include "core/config.h"
 
@@ -1546,6 +1549,7 @@ static void release_snapshot(gw_config *cfg) {
     }
     for (size_t i = 0; i < cfg->model_count; i++)
         gw_rules_free(cfg->models[i].rules);
+    gw_mcp_conf_release(cfg->mcp);
     for (size_t i = 0; i < cfg->channel_count; i++) {
         for (size_t k = 0; k < cfg->channels[i].endpoint_count; k++)
             gw_endpoint_release(cfg->channels[i].endpoints[k]);
@@ -1605,35 +1609,37 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
 
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
+    size_t quoted_len; /* ${VAR} inside { } written bare, as mcp:'s examples do */
+    char *quoted = gw_config_quote_env_refs(yaml, len, &quoted_len);
+    if (quoted) {
+        yaml = quoted;
+        len = quoted_len;
+    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         yaml_node_t where = {.start_mark = parser.problem_mark};
         ld_error(&ld, &where, "invalid YAML: %s%s%s", parser.problem ? parser.problem : "error",
                  parser.context ? " " : "", parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
+        free(quoted);
         gw_config_unref(cfg);
         return NULL;
     }
     yaml_parser_delete(&parser);
+    free(quoted);
 
     yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
     if (!root) {
         ld_error(&ld, NULL, "the config is empty: expected a mapping with models: and channels:");
     } else {
         /* channels before models, whatever the file's order, so models can name them */
-        static const key_spec first_pass[] = {{"server", h_server},
-                                              {"log", h_log},
-                                              {"access", h_access_lists},
-                                              {"guards", h_guards},
-                                              {"auth", h_auth},
-                                              {"store", h_store},
-                                              {"limits", h_limits},
-                                              {"quotas", h_quotas},
-                                              {"channels", h_channels},
-                                              {"metering", ld_metering},
-                                              {"metrics", ld_metrics},
-                                              {"models", NULL},
-                                              {NULL, NULL}};
+        static const key_spec first_pass[] = {{"server", h_server},       {"log", h_log},
+                                              {"access", h_access_lists}, {"guards", h_guards},
+                                              {"auth", h_auth},           {"store", h_store},
+                                              {"limits", h_limits},       {"quotas", h_quotas},
+                                              {"channels", h_channels},   {"metering", ld_metering},
+                                              {"metrics", ld_metrics},    {"mcp", ld_mcp},
+                                              {"models", NULL},           {NULL, NULL}};
         yaml_node_t *models = NULL;
         if (ld_expect_kind(&ld, root, YAML_MAPPING_NODE, "the config") == 0) {
             for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1651,7 +1657,7 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
                         &ld, k,
                         "unknown key '%s' at the top level (expected one of: server, log, "
                         "auth, access, guards, limits, quotas, store, metering, metrics, channels, "
-                        "models)",
+                        "models, mcp)",
                         kn);
                 else if (s->handle)
                     s->handle(&ld, ld_node(&ld, p->value), cfg);

@@ -20,6 +20,7 @@ struct gw_limits_conf;
 struct gw_metering_conf;
 struct gw_metrics_conf;
 struct gw_alerts_conf;
+struct gw_mcp_conf;
 struct curl_slist;
 struct ssl_ctx_st;
 
@@ -204,6 +205,7 @@ typedef struct gw_config {
     /* metering (meter/metering-t.h): usage store, prices, captures; NULL: metering off */
     struct gw_metering_conf *metering;
     struct gw_metrics_conf *metrics; /* metrics (meter/metrics.h); NULL: the defaults */
+    struct gw_mcp_conf *mcp; /* mcp: the MCP servers and their routes (mcp/mcp-t.h); NULL: none */
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

@@ -24,6 +24,8 @@ struct gw_keyset_inbox;
 struct gw_switches;
 struct gw_meter;
 struct gw_worker_metrics;
+struct gw_drain_watch;
+struct gw_mcp_worker;
 typedef struct gw_curl_multi gw_curl_multi;
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -70,6 +72,9 @@ typedef struct gw_worker {
     gw_fast_random rng; /* trace and span ids */
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
+    /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
+    struct gw_drain_watch *drain_watches;
+    struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */
     SSL_CTX *tls;
     gw_worker_stats stats;
     /* this worker's metrics table (meter/metrics.h): it alone writes it */

@@ -6,31 +6,14 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/http_routes.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/error_response.h"
 #include "core/openai_error.h"
 #include "filters/request.h"
 #include "inbound/protocol.h"
-
-typedef struct api_route {
-    const char *path;
-    int method;
-    int kind; /* gw_api_kind for proxied routes, else -1 - gw_route_kind */
-    const gw_protocol_ops *protocol;
-} api_route;
-
-static const api_route routes[] = {
-    {"/v1/chat/completions", HTTP_POST, GW_API_CHAT, &gw_protocol_openai},
-    {"/v1/completions", HTTP_POST, GW_API_COMPLETIONS, &gw_protocol_openai},
-    {"/v1/embeddings", HTTP_POST, GW_API_EMBEDDINGS, &gw_protocol_openai},
-    /* Anthropic's Messages API, served by any channel through the canonical chat form */
-    {"/v1/messages", HTTP_POST, GW_API_CHAT, &gw_protocol_anthropic},
-    {"/v1/models", HTTP_GET, -1 - GW_ROUTE_MODELS, NULL},
-    {"/healthz", HTTP_GET, -1 - GW_ROUTE_HEALTH, NULL},
-    {"/readyz", HTTP_GET, -1 - GW_ROUTE_READY, NULL},
-    {NULL, 0, 0, NULL},
-};
+#include "mcp/mcp-t.h"
 
 static void respond_oom(gw_http_req *req) {
     static const char oom[] = GW_OPENAI_OOM_BODY;
@@ -86,39 +69,89 @@ static void respond_status(gw_http_req *req, int status, const char *text) {
     gw_http_respond(req, status, "application/json", body, (size_t)n, NULL, 0);
 }
 
+/* The inference APIs: a gw_req through the filter chain, in the caller's protocol. */
+static void start_proxied(void *ctx, gw_http_req *req, const gw_http_route *rt, const char *rest,
+                          size_t rest_len) {
+    (void)rest;
+    (void)rest_len;
+    gw_req_start(ctx, req, rt->path, (gw_api_kind)rt->kind, rt->data);
+}
+
+static void route_models(void *ctx, gw_http_req *req, const gw_http_route *rt, const char *rest,
+                         size_t rest_len) {
+    (void)rt;
+    if (rest_len)
+        respond_one_model(ctx, req, rest, rest_len);
+    else
+        respond_models(ctx, req);
+}
+
+static void route_health(void *ctx, gw_http_req *req, const gw_http_route *rt, const char *rest,
+                         size_t rest_len) {
+    (void)ctx;
+    (void)rt;
+    (void)rest;
+    (void)rest_len;
+    respond_status(req, 200, "ok");
+}
+
+static void route_ready(void *ctx, gw_http_req *req, const gw_http_route *rt, const char *rest,
+                        size_t rest_len) {
+    gw_worker *w = ctx;
+    (void)rt;
+    (void)rest;
+    (void)rest_len;
+    int ready = !w->draining;
+    respond_status(req, ready ? 200 : 503, ready ? "ready" : "draining");
+}
+
+#define PROXIED(p, kind, proto)                                                                    \
+    { HTTP_POST, p, 0, 0, start_proxied, proto, kind }
+static const gw_http_route routes[] = {
+    PROXIED("/v1/chat/completions", GW_API_CHAT, &gw_protocol_openai),
+    PROXIED("/v1/completions", GW_API_COMPLETIONS, &gw_protocol_openai),
+    PROXIED("/v1/embeddings", GW_API_EMBEDDINGS, &gw_protocol_openai),
+    /* Anthropic's Messages API, served by any channel through the canonical chat form */
+    PROXIED("/v1/messages", GW_API_CHAT, &gw_protocol_anthropic),
+    {GW_ROUTE_GET_HEAD, "/v1/models", 0, 0, route_models, NULL, 0},
+    /* GET /v1/models/{id}, which the SDKs' models.retrieve() calls; ids may contain '/' */
+    {GW_ROUTE_GET_HEAD, "/v1/models/", 0, 1, route_models, NULL, 0},
+    {GW_ROUTE_GET_HEAD, "/healthz", 0, 0, route_health, NULL, 0},
+    {GW_ROUTE_GET_HEAD, "/readyz", 0, 0, route_ready, NULL, 0},
+    {0, NULL, 0, 0, NULL, NULL, 0},
+};
+
 void gw_api_dispatch(gw_worker *w, gw_http_req *req) {
-    const api_route *path_match = NULL;
-    for (const api_route *rt = routes; rt->path; rt++) {
-        if (strlen(rt->path) != req->path_len || memcmp(rt->path, req->path, req->path_len))
-            continue;
-        path_match = rt;
-        if (rt->method != req->method && !(rt->method == HTTP_GET && req->method == HTTP_HEAD))
-            continue;
-        if (rt->kind >= 0) {
-            gw_req_start(w, req, rt->path, (gw_api_kind)rt->kind, rt->protocol);
-        } else if (rt->kind == -1 - GW_ROUTE_MODELS) {
-            respond_models(w, req);
-        } else if (rt->kind == -1 - GW_ROUTE_HEALTH) {
-            respond_status(req, 200, "ok");
-        } else {
-            int ready = !w->draining;
-            respond_status(req, ready ? 200 : 503, ready ? "ready" : "draining");
-        }
-        return;
+    /* the fixed routes, then those of the running config (each MCP server's path) */
+    const gw_http_route *tables[2] = {routes, NULL};
+    size_t sizes[2] = {0, 0};
+    const gw_mcp_conf *mcp = w->cfg->mcp;
+    if (mcp && mcp->route_count) {
+        tables[1] = mcp->routes;
+        sizes[1] = mcp->route_count;
     }
-    static const char model_prefix[] = "/v1/models/";
-    size_t plen = sizeof model_prefix - 1;
-    if (req->path_len > plen && !memcmp(req->path, model_prefix, plen) &&
-        (req->method == HTTP_GET || req->method == HTTP_HEAD)) {
-        respond_one_model(w, req, req->path + plen, req->path_len - plen);
+    int path_taken = 0;
+    for (size_t t = 0; t < 2 && tables[t]; t++) {
+        const gw_http_route *rt = gw_http_route_find(tables[t], sizes[t], req, &path_taken);
+        if (!rt) continue;
+        size_t len = rt->path_len ? rt->path_len : strlen(rt->path);
+        rt->handler(w, req, rt, req->path + len, req->path_len - len);
         return;
     }
     char message[300];
-    if (path_match) {
-        const char *allowed = http_method_str((enum http_method)path_match->method);
-        snprintf(message, sizeof message, "method %s is not allowed on %s; use %s",
-                 req->method_name, path_match->path, allowed);
-        gw_http_header allow[] = {{"Allow", allowed, 5, strlen(allowed)}};
+    if (path_taken) {
+        char allowed[100] = "";
+        size_t alen = 0;
+        for (size_t t = 0; t < 2 && tables[t]; t++) {
+            char part[48];
+            if (!gw_http_route_allow(tables[t], sizes[t], req, part, sizeof part)) continue;
+            int n = snprintf(allowed + alen, sizeof allowed - alen, "%s%s", alen ? ", " : "", part);
+            if (n > 0 && (size_t)n < sizeof allowed - alen) alen += (size_t)n;
+        }
+        snprintf(message, sizeof message, "method %s is not allowed on %.*s; use %s",
+                 req->method_name, (int)(req->path_len > 200 ? 200 : req->path_len), req->path,
+                 allowed);
+        gw_http_header allow[] = {{"Allow", allowed, 5, alen}};
         struct evbuffer *body = evbuffer_new();
         if (!body) {
             respond_oom(req);

@@ -11,6 +11,7 @@
 #include "server/api_routes.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/drain_watch.h"
 #include "core/fd_limit.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -24,6 +25,7 @@
 #include "store/keyset.h"
 #include "upstream/curl_multi.h"
 #include "upstream/attempt.h"
+#include "mcp/mcp_worker.h"
 
 enum {
     DRAIN_POLL_MS = 20,
@@ -156,6 +158,8 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         w->drain_deadline_ns = gw_now_ns() + (int64_t)w->cfg->shutdown_timeout_ms * 1000000;
         if (w->http) gw_http_server_drain(w->http);
         if (w->https) gw_http_server_drain(w->https);
+        /* long-lived streams end now rather than hold the drain until its deadline */
+        gw_drain_watch_notify(&w->drain_watches);
         on_drain_poll(-1, 0, w);
     } else if (w->draining && atomic_load(&w->stop_now) && !w->cutting) {
         on_drain_poll(-1, 0, w); /* a second signal during the drain */
@@ -194,7 +198,8 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     w->wakeup = event_new(w->base, -1, 0, on_wakeup, w);
     w->drain_timer = evtimer_new(w->base, on_drain_poll, w);
     w->curl = gw_curl_multi_new(w->base, max_host_connections(cfg), gw_attempt_on_curl_done);
-    if (!w->wakeup || !w->drain_timer || !w->curl) {
+    w->mcp = gw_mcp_worker_new(w);
+    if (!w->wakeup || !w->drain_timer || !w->curl || !w->mcp) {
         snprintf(w->error, sizeof w->error, "cannot create the worker's handles");
         return -1;
     }
@@ -250,6 +255,7 @@ void gw_worker_join(gw_worker *w) {
 void gw_worker_destroy(gw_worker *w) {
     gw_http_server_free(w->http);
     gw_http_server_free(w->https);
+    gw_mcp_worker_free(w->mcp); /* its transfers before the multi they run on */
     gw_curl_multi_free(w->curl);
     if (w->wakeup) event_free(w->wakeup);
     if (w->drain_timer) event_free(w->drain_timer);

@@ -1,6 +1,7 @@
 #include "upstream/curl_multi.h"
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 enum { EASY_POOL_MAX = 64 };
@@ -26,7 +27,14 @@ static void check_done(gw_curl_multi *m) {
         if (msg->msg != CURLMSG_DONE) continue;
         /* read the result before the handle is removed: removal invalidates msg */
         CURLcode result = msg->data.result;
-        m->on_done(msg->easy_handle, result);
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        if ((uintptr_t)priv & 1) { /* a job of another handler (curl_multi.h) */
+            gw_curl_job *job = (gw_curl_job *)(priv - 1);
+            job->done(job, msg->easy_handle, result);
+        } else {
+            m->on_done(msg->easy_handle, result);
+        }
     }
 }
 
@@ -145,4 +153,13 @@ void gw_curl_multi_free(gw_curl_multi *m) {
     if (m->multi) curl_multi_cleanup(m->multi);
     if (m->timer) event_free(m->timer);
     free(m);
+}
+
+void gw_curl_job_add(gw_curl_multi *m, CURL *easy, gw_curl_job *job) {
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)job + 1);
+    curl_multi_add_handle(m->multi, easy);
+}
+
+struct event_base *gw_curl_multi_base(gw_curl_multi *m) {
+    return m->base;
 }

@@ -23,4 +23,15 @@ void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connectio
 CURL *gw_curl_easy_get(gw_curl_multi *m);
 void gw_curl_easy_put(gw_curl_multi *m, CURL *easy);
 
+/* A transfer of a handler other than the proxy's attempts (the plain client, upstream/fetch.h):
+ * its CURLOPT_PRIVATE is the job's address plus one, a tag no malloc'd attempt can carry, and
+ * the finished transfer goes to the job's own callback instead of the multi's. The job outlives
+ * the transfer; the callback removes the handle. */
+typedef struct gw_curl_job gw_curl_job;
+struct gw_curl_job {
+    void (*done)(gw_curl_job *job, CURL *easy, CURLcode result);
+};
+void gw_curl_job_add(gw_curl_multi *m, CURL *easy, gw_curl_job *job);
+struct event_base *gw_curl_multi_base(gw_curl_multi *m);
+
 #endif
