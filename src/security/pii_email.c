@@ -8,7 +8,7 @@
 
 #include "security/pii_internal.h"
 
-enum { LOCAL_MAX = 64, LABEL_MAX = 63, DOMAIN_MAX = 253 };
+enum { LOCAL_MAX = 64, LABEL_MAX = 63, DOMAIN_MAX = 253, ADDRESS_MAX = 254 };
 
 static int local_char(unsigned char c) {
     return pii_digit(c) || pii_alpha(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
@@ -73,7 +73,10 @@ int gw_pii_find_email(const char *text, size_t len, size_t from, gw_pii_span *sp
         size_t s = local_start(text, a);
         /* an address that starts before `from` overlaps a value already taken */
         if (s == a || s < from) continue;
-        size_t e = domain_end(text, len, a);
+        /* RFC 5321 takes 254 bytes at most: the domain is read no further, so whether an
+         * address is one never depends on more than 254 bytes from its start (what a stream
+         * holds back for it) */
+        size_t e = domain_end(text, len - s > ADDRESS_MAX ? s + ADDRESS_MAX : len, a);
         if (e) return pii_found(span, s, e, GW_PII_EMAIL);
     }
     return 0;

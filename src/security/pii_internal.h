@@ -85,6 +85,7 @@ typedef struct pii_detector {
     char name[GW_PII_NAME_MAX + 1];  /* "email", or the custom name as written */
     char label[GW_PII_NAME_MAX + 1]; /* uppercased: masks and placeholders */
     size_t label_len;
+    size_t max_len; /* the longest value a stream must see whole (gw_pii_kind_max_length) */
 } pii_detector;
 
 struct gw_pii_set {
@@ -92,6 +93,7 @@ struct gw_pii_set {
     unsigned count;
     int has_restore;
     size_t max_entries, max_bytes;
+    size_t window; /* gw_pii_set_window */
 };
 
 /* ---- The scratch: regex state and the scan cursor ---------------------------------------- */

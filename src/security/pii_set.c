@@ -41,6 +41,27 @@ static const struct {
     {GW_PII_IP, pii_find_ipv6},
 };
 
+size_t gw_pii_kind_max_length(gw_pii_kind kind) {
+    switch (kind) {
+    case GW_PII_EMAIL:
+        return 254;
+    case GW_PII_PHONE:
+        return 44; /* "+", 15 digits, and up to two separators between each */
+    case GW_PII_CHINA_ID:
+        return 18;
+    case GW_PII_BANK_CARD:
+        return 23; /* 19 digits in groups of 4 */
+    case GW_PII_IP:
+        return 45; /* INET6_ADDRSTRLEN less its NUL */
+    case GW_PII_SECRET:
+        /* keys are reported as they grow, once their shape shows: within 72 bytes for every
+         * shape (a PEM key's BEGIN line is the longest, a JWT takes 16) */
+        return 72;
+    default:
+        return 0;
+    }
+}
+
 const char *gw_pii_kind_name(gw_pii_kind kind) {
     return (unsigned)kind <= GW_PII_BUILTIN_COUNT ? kind_names[kind] : "unknown";
 }
@@ -150,6 +171,7 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
         d->kind = builtins[b].kind;
         d->action = a;
         d->find = builtins[b].find;
+        d->max_len = gw_pii_kind_max_length(d->kind);
         set_names(d, kind_names[d->kind]);
     }
     for (size_t c = 0; c < config->custom_count; c++) {
@@ -157,15 +179,21 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
         if (name_ok(set, desc->name, err, err_size) < 0) return refuse(set, err, 0, NULL, NULL);
         if ((unsigned)desc->action > GW_PII_RESTORE)
             return refuse(set, err, err_size, "unknown action", desc->name);
+        if (desc->max_length > GW_PII_CUSTOM_MAX_LENGTH)
+            return refuse(set, err, err_size, "max_length is at most 4096", desc->name);
         if (desc->action == GW_PII_OFF) continue;
         pii_detector *d = &set->det[set->count++];
         d->kind = GW_PII_CUSTOM;
         d->action = desc->action;
+        d->max_len =
+            desc->max_length ? desc->max_length : (size_t)GW_PII_CUSTOM_MAX_LENGTH_DEFAULT;
         set_names(d, desc->name);
         if (compile(d, desc->pattern, err, err_size) < 0) return refuse(set, err, 0, NULL, NULL);
     }
-    for (unsigned d = 0; d < set->count; d++)
+    for (unsigned d = 0; d < set->count; d++) {
         if (set->det[d].action == GW_PII_RESTORE) set->has_restore = 1;
+        if (set->det[d].max_len + 1 > set->window) set->window = set->det[d].max_len + 1;
+    }
     return set;
 }
 
@@ -178,6 +206,10 @@ void gw_pii_set_free(gw_pii_set *set) {
 
 int gw_pii_set_has_restore(const gw_pii_set *set) {
     return set && set->has_restore;
+}
+
+size_t gw_pii_set_window(const gw_pii_set *set) {
+    return set ? set->window : 0;
 }
 
 const char *gw_pii_detector_name(const gw_pii_set *set, unsigned detector) {
