@@ -138,8 +138,8 @@ static size_t pem_at(const char *t, size_t len, size_t s) {
     return close ? (size_t)(close + 5 - t) : len;
 }
 
-int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *span) {
-    for (size_t i = from; i < len; i++) {
+int pii_find_secret(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
+    for (size_t i = from; i < limit; i++) {
         unsigned char c = (unsigned char)text[i];
         if (c != 's' && c != 'r' && c != 'A' && c != 'g' && c != 'x' && c != 'e' && c != '-')
             continue;
@@ -155,4 +155,8 @@ int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *s
         if (e) return pii_found(span, i, e, GW_PII_SECRET);
     }
     return 0;
+}
+
+int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_secret(text, len, from, len, span);
 }

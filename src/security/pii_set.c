@@ -32,11 +32,11 @@ static const struct {
     gw_pii_kind kind;
     pii_find_fn find;
 } builtins[] = {
-    {GW_PII_SECRET, gw_pii_find_secret},
-    {GW_PII_CHINA_ID, gw_pii_find_china_id},
-    {GW_PII_BANK_CARD, gw_pii_find_bank_card},
-    {GW_PII_PHONE, gw_pii_find_phone},
-    {GW_PII_EMAIL, gw_pii_find_email},
+    {GW_PII_SECRET, pii_find_secret},
+    {GW_PII_CHINA_ID, pii_find_china_id},
+    {GW_PII_BANK_CARD, pii_find_bank_card},
+    {GW_PII_PHONE, pii_find_phone},
+    {GW_PII_EMAIL, pii_find_email},
     {GW_PII_IP, pii_find_ipv4},
     {GW_PII_IP, pii_find_ipv6},
 };
@@ -123,7 +123,9 @@ static int compile(pii_detector *d, const char *pattern, char *err, size_t err_s
     /* Text may hold any bytes: an invalid UTF-8 sequence matches nothing instead of failing
      * the match. \C could split a character: refused. */
     d->regex = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
+                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                                 PCRE2_USE_OFFSET_LIMIT,
+                             &code,
                              &offset, NULL);
     if (!d->regex) {
         PCRE2_UCHAR message[256];

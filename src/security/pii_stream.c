@@ -43,6 +43,7 @@ static gw_pii_status release(const gw_pii_set *set, gw_pii_scratch *scratch, con
     size_t pos = from, written = from;
     gw_pii_span sp;
     pii_scan_begin(set, scratch);
+    scratch->start_limit = cut; /* what starts later is decided with later pieces */
     while (pii_scan_next(set, scratch, text, len, &pos, &sp)) {
         if (sp.end > cut) {
             if (sp.start >= cut) break;
