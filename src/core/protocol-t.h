@@ -70,9 +70,8 @@ typedef struct gw_text_field {
  * hold a piece back until the next decides it, or rewrite it); final: the text is complete,
  * release what is held (the slot then starts afresh with its next text). 0, or -1 with *err
  * (message in msg) to end the answer with that error. */
-typedef int (*gw_text_hook)(gw_req *r, gw_text_field field, const char *text, size_t len,
-                            int final, struct gw_strbuf *out, gw_error_info *err, char *msg,
-                            size_t msg_cap);
+typedef int (*gw_text_hook)(gw_req *r, gw_text_field field, const char *text, size_t len, int final,
+                            struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
 
 typedef struct gw_protocol_ops {
     const char *name; /* "openai", "anthropic" */

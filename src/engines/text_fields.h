@@ -15,11 +15,11 @@ enum {
 };
 
 typedef struct gw_text_span {
-    size_t start, end;  /* the string literal's inside (escapes as written); 0, 0 for a finish */
-    int64_t choice;     /* choices[].index, else the choice's position in the array */
-    int64_t tool_index; /* tool_calls[].index when has_tool_index */
-    uint8_t kind;       /* a gw_text_kind, or GW_TEXT_SPAN_FINISH (a string finish_reason) */
-    uint8_t reasoning_key;  /* written as "reasoning" rather than "reasoning_content" */
+    size_t start, end;     /* the string literal's inside (escapes as written); 0, 0 for a finish */
+    int64_t choice;        /* choices[].index, else the choice's position in the array */
+    int64_t tool_index;    /* tool_calls[].index when has_tool_index */
+    uint8_t kind;          /* a gw_text_kind, or GW_TEXT_SPAN_FINISH (a string finish_reason) */
+    uint8_t reasoning_key; /* written as "reasoning" rather than "reasoning_content" */
     uint8_t has_tool_index; /* the tool call has a numeric index */
 } gw_text_span;
 

@@ -146,9 +146,7 @@ static int emit_held(gw_engine_io *io, const gw_guard_text *t, const gw_strbuf *
         gw_strbuf_adds(c, ",\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"");
     }
     gw_strbuf_add_json_escaped(c, text->data, text->len);
-    gw_strbuf_adds(c, completions                     ? "\""
-                      : t->kind == GW_TEXT_TOOL_ARGS ? "\"}}]}"
-                                                     : "\"}");
+    gw_strbuf_adds(c, completions ? "\"" : t->kind == GW_TEXT_TOOL_ARGS ? "\"}}]}" : "\"}");
     gw_engine_add_finish(c, NULL);
     gw_strbuf_adds(c, "}]}");
     if (c->failed) {

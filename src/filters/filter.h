@@ -27,9 +27,8 @@ typedef struct gw_filter_ops {
      * says (hold back, rewrite, or end the answer with an error; append to out). Chained in
      * order: each one sees what the one before released. Runs once some guard asked for it
      * (gw_chain_guard_answer), for every guard of the chain. */
-    int (*on_response_text)(gw_req *r, gw_text_field field, const char *text, size_t len,
-                            int final, struct gw_strbuf *out, gw_error_info *err, char *msg,
-                            size_t msg_cap);
+    int (*on_response_text)(gw_req *r, gw_text_field field, const char *text, size_t len, int final,
+                            struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
     void (*on_done)(gw_req *r); /* always runs, for every filter, once the request ends */
     /* The gateway stops before the request ended: end it now in the caller's protocol and
      * return 1, or return 0 to leave it to the next filter (and finally a plain 503). */

@@ -100,8 +100,8 @@ static gw_filter_rc pii_request(gw_req *r) {
     return GW_FILTER_CONTINUE;
 }
 
-static int fail_answer(gw_req *r, gw_pii_status st, const gw_pii_result *result,
-                       gw_error_info *err, char *msg, size_t msg_cap) {
+static int fail_answer(gw_req *r, gw_pii_status st, const gw_pii_result *result, gw_error_info *err,
+                       char *msg, size_t msg_cap) {
     int blocked = st == GW_PII_BLOCKED;
     if (blocked)
         snprintf(msg, msg_cap,

@@ -63,8 +63,7 @@ static size_t grouped_at(const char *t, size_t len, size_t s, size_t e) {
     return 0;
 }
 
-int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit,
-                       gw_pii_span *span) {
+int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
     while (i < limit) {
         if (!pii_digit((unsigned char)text[i])) {

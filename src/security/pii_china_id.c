@@ -46,8 +46,7 @@ static int id_ok(const char *s) {
     return province_ok(s) && date_ok(s + 6) && check_ok(s);
 }
 
-int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit,
-                      gw_pii_span *span) {
+int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
     while (i < limit) {
         if (!pii_digit((unsigned char)text[i])) {

@@ -77,10 +77,8 @@ typedef int (*pii_find_fn)(const char *text, size_t len, size_t from, size_t lim
                            gw_pii_span *span);
 int pii_find_email(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
 int pii_find_phone(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
-int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit,
-                      gw_pii_span *span);
-int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit,
-                       gw_pii_span *span);
+int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
 int pii_find_secret(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
 /* gw_pii_find_ip's halves: a set runs them as two detectors, so each keeps its own place in
  * the text and neither scans it again for every value the other finds. */

@@ -69,8 +69,8 @@ static int write_value(const char *value, size_t len, int json, gw_pii_write_fn 
 /* Writes d[0, n) with placeholders replaced, stopping once past `stop` (at a position >= stop
  * that is not inside a placeholder). Unless `final`, a partial placeholder at the end is not
  * written. Returns where it stopped, or (size_t)-1 when the write function refused. */
-static size_t run(const gw_pii_table *t, const char *d, size_t n, size_t stop, int final,
-                  int json, gw_pii_write_fn write, void *ud) {
+static size_t run(const gw_pii_table *t, const char *d, size_t n, size_t stop, int final, int json,
+                  gw_pii_write_fn write, void *ud) {
     size_t pos = 0, lit = 0; /* d[lit, pos) is literal text not yet written */
     while (pos < stop && pos < n) {
         const char *b = memchr(d + pos, '[', (stop < n ? stop : n) - pos);
@@ -106,7 +106,8 @@ gw_pii_status gw_pii_restore(const gw_pii_table *table, const char *text, size_t
     if ((!text && len) || !write) return GW_PII_ERR_ARGUMENT;
     if (len == 0) return GW_PII_OK;
     if (passthrough(table)) return write(ud, text, len) < 0 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
-    return run(table, text, len, len, 1, 0, write, ud) == (size_t)-1 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
+    return run(table, text, len, len, 1, 0, write, ud) == (size_t)-1 ? GW_PII_ERR_OUTPUT
+                                                                     : GW_PII_OK;
 }
 
 void gw_pii_restorer_init(gw_pii_restorer *r, const gw_pii_table *table) {
@@ -135,7 +136,8 @@ gw_pii_status gw_pii_restorer_feed(gw_pii_restorer *r, const char *piece, size_t
     if (passthrough(t)) return write(ud, piece, len) < 0 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
     size_t p;
     if (r->held == 0) {
-        if ((p = run(t, piece, len, len, 0, r->json, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+        if ((p = run(t, piece, len, len, 0, r->json, write, ud)) == (size_t)-1)
+            return GW_PII_ERR_OUTPUT;
         hold(r, piece, p, len);
         return GW_PII_OK;
     }
@@ -146,11 +148,13 @@ gw_pii_status gw_pii_restorer_feed(gw_pii_restorer *r, const char *piece, size_t
     memcpy(joined, r->hold, held);
     memcpy(joined + held, piece, take);
     if (take == len) {
-        if ((p = run(t, joined, n, n, 0, r->json, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+        if ((p = run(t, joined, n, n, 0, r->json, write, ud)) == (size_t)-1)
+            return GW_PII_ERR_OUTPUT;
         hold(r, joined, p, n);
         return GW_PII_OK;
     }
-    if ((p = run(t, joined, n, held, 0, r->json, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+    if ((p = run(t, joined, n, held, 0, r->json, write, ud)) == (size_t)-1)
+        return GW_PII_ERR_OUTPUT;
     /* past the held bytes now (a partial would need more than longest bytes): go on in the
      * piece itself */
     r->held = 0;

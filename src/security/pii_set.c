@@ -125,8 +125,7 @@ static int compile(pii_detector *d, const char *pattern, char *err, size_t err_s
     d->regex = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
                              PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
                                  PCRE2_USE_OFFSET_LIMIT,
-                             &code,
-                             &offset, NULL);
+                             &code, &offset, NULL);
     if (!d->regex) {
         PCRE2_UCHAR message[256];
         if (pcre2_get_error_message(code, message, sizeof(message)) < 0)
@@ -187,8 +186,7 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
         pii_detector *d = &set->det[set->count++];
         d->kind = GW_PII_CUSTOM;
         d->action = desc->action;
-        d->max_len =
-            desc->max_length ? desc->max_length : (size_t)GW_PII_CUSTOM_MAX_LENGTH_DEFAULT;
+        d->max_len = desc->max_length ? desc->max_length : (size_t)GW_PII_CUSTOM_MAX_LENGTH_DEFAULT;
         set_names(d, desc->name);
         if (compile(d, desc->pattern, err, err_size) < 0) return refuse(set, err, 0, NULL, NULL);
     }

@@ -8,8 +8,8 @@
 #include "security/pii_internal.h"
 
 enum {
-    CONTEXT = 72,    /* released bytes kept before the held text: what detectors look back at */
-    SEGMENT = 4096,  /* a big piece goes in this much at a time, so the buffer stays small */
+    CONTEXT = 72,   /* released bytes kept before the held text: what detectors look back at */
+    SEGMENT = 4096, /* a big piece goes in this much at a time, so the buffer stays small */
 };
 
 void gw_pii_stream_init(gw_pii_stream *st, const gw_pii_set *set) {
@@ -121,8 +121,7 @@ gw_pii_status gw_pii_stream_feed(gw_pii_stream *st, gw_pii_scratch *scratch, con
         st->len += n;
         done += n;
         gw_pii_result step = {0};
-        rc = release(st->set, scratch, st->buf, st->context, st->len, last, write, ud, &step,
-                     &cut);
+        rc = release(st->set, scratch, st->buf, st->context, st->len, last, write, ud, &step, &cut);
         result->masked += step.masked;
         result->changed |= step.changed;
         result->regex_errors += step.regex_errors;

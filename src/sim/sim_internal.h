@@ -160,12 +160,12 @@ typedef struct sim_generation {
     bool length_limited;    /* finish_reason "length" rather than "stop" */
     bool stream;
     bool include_usage;
-    long message_count;  /* chat: the messages sent (names tool call ids) */
-    sim_tool_call *tool; /* owned; NULL = a text answer */
-    char *stop;          /* owned: the stop sequence that ended the text; NULL = none */
-    sim_script *script;  /* owned: the scripted text; NULL = the vocabulary */
+    long message_count;    /* chat: the messages sent (names tool call ids) */
+    sim_tool_call *tool;   /* owned; NULL = a text answer */
+    char *stop;            /* owned: the stop sequence that ended the text; NULL = none */
+    sim_script *script;    /* owned: the scripted text; NULL = the vocabulary */
     sim_script *reasoning; /* owned: scripted reasoning said before the answer; NULL = none */
-    long seed;           /* TGI / MindIE: echoed in details */
+    long seed;             /* TGI / MindIE: echoed in details */
     bool has_seed;
 } sim_generation;
 

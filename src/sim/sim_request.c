@@ -215,8 +215,8 @@ bool sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, 
 }
 
 long sim_generation_completion(const sim_generation *gen) {
-    long per_choice = gen->tokens + (gen->tool != NULL ? gen->tool->fragments : 0) +
-                      sim_reasoning_tokens(gen);
+    long per_choice =
+        gen->tokens + (gen->tool != NULL ? gen->tool->fragments : 0) + sim_reasoning_tokens(gen);
     return per_choice * gen->choices;
 }
 

@@ -18,9 +18,9 @@ bool sim_script_parts_from_headers(struct evhttp_request *req, sim_options *opt,
     int tokens;
     opt->reasoning = evhttp_find_header(headers, "x-sim-reasoning");
     opt->tool_args = evhttp_find_header(headers, "x-sim-tool-args");
-    if (opt->reasoning != NULL && !sim_script_check("x-sim-reasoning", opt->reasoning,
-                                                    opt->text_percent, opt->chunk_bytes, &tokens,
-                                                    problem))
+    if (opt->reasoning != NULL &&
+        !sim_script_check("x-sim-reasoning", opt->reasoning, opt->text_percent, opt->chunk_bytes,
+                          &tokens, problem))
         return false;
     return opt->tool_args == NULL || sim_script_check("x-sim-tool-args", opt->tool_args,
                                                       opt->text_percent, 0, &tokens, problem);

@@ -97,8 +97,8 @@ static char luhn_digit(const char *digits) {
 }
 
 /* Whole-text masking by the request path's code (gw_pii_apply): what a stream must equal. */
-static void mask_whole(const gw_pii_set *set, gw_pii_scratch *scratch, const char *text,
-                       size_t len, out *o) {
+static void mask_whole(const gw_pii_set *set, gw_pii_scratch *scratch, const char *text, size_t len,
+                       out *o) {
     gw_pii_result r;
     o->len = 0;
     assert_int_equal(gw_pii_apply(set, scratch, text, len, out_write, o, NULL, &r), GW_PII_OK);
@@ -107,9 +107,9 @@ static void mask_whole(const gw_pii_set *set, gw_pii_scratch *scratch, const cha
 
 /* The text through a stream in pieces of 1..max_piece bytes (random), the last one final;
  * checks the hold-back bound after every piece. */
-static gw_pii_status stream_in_pieces(gw_pii_stream *st, gw_pii_scratch *scratch,
-                                      const char *text, size_t len, unsigned max_piece,
-                                      size_t hold_bound, out *o, gw_pii_result *result) {
+static gw_pii_status stream_in_pieces(gw_pii_stream *st, gw_pii_scratch *scratch, const char *text,
+                                      size_t len, unsigned max_piece, size_t hold_bound, out *o,
+                                      gw_pii_result *result) {
     o->len = 0;
     if (o->data) o->data[0] = '\0';
     size_t at = 0;
@@ -117,7 +117,8 @@ static gw_pii_status stream_in_pieces(gw_pii_stream *st, gw_pii_scratch *scratch
         size_t n = 1 + next_rand(max_piece);
         if (n > len - at) n = len - at;
         int final = at + n == len && next_rand(2);
-        gw_pii_status rc = gw_pii_stream_feed(st, scratch, text + at, n, final, out_write, o, result);
+        gw_pii_status rc =
+            gw_pii_stream_feed(st, scratch, text + at, n, final, out_write, o, result);
         at += n;
         if (rc != GW_PII_OK || final) return rc;
         assert_true(gw_pii_stream_held(st) <= hold_bound);
@@ -129,9 +130,9 @@ static gw_pii_status stream_in_pieces(gw_pii_stream *st, gw_pii_scratch *scratch
  * digits so they are not values, joined by spaces, punctuation or nothing. */
 static size_t random_text(char *buf, size_t cap) {
     static const char *const prose[] = {
-        "the",   "quick",  "brown", "fox",    "order",   "v1.2.3", "会议", "电话", "邮箱",
-        "a::b",  "12:30",  "3.14",  "sk-learn", "eyJump", "x",      "-----", "BEGIN", "END",
-        "user=", "mail:",  "+",     "1",       "86",     "0086",   "(415)", "..",   "-",
+        "the",   "quick", "brown", "fox",      "order",  "v1.2.3", "会议",  "电话",  "邮箱",
+        "a::b",  "12:30", "3.14",  "sk-learn", "eyJump", "x",      "-----", "BEGIN", "END",
+        "user=", "mail:", "+",     "1",        "86",     "0086",   "(415)", "..",    "-",
     };
     static const char *const seps[] = {" ", " ", " ", ", ", ".", "\n", "", "(", ")", "，", "\""};
     size_t len = 0;
@@ -140,8 +141,8 @@ static size_t random_text(char *buf, size_t cap) {
         char v[512];
         switch (next_rand(17)) {
         case 0:
-            snprintf(v, sizeof v, "%s.%s%u@exa-mple%u.com", prose[next_rand(4)],
-                     "u", next_rand(1000), next_rand(10));
+            snprintf(v, sizeof v, "%s.%s%u@exa-mple%u.com", prose[next_rand(4)], "u",
+                     next_rand(1000), next_rand(10));
             break;
         case 1:
             snprintf(v, sizeof v, "1%u%09u", 3 + next_rand(7), next_rand(1000000000));
@@ -341,9 +342,9 @@ static void random_splits_equal_whole_texts(void **state) {
             gw_pii_stream_init(&st, set);
             gw_pii_result r;
             size_t bound = GW_PII_STREAM_HOLD_MAX + 4096 + gw_pii_set_window(set);
-            assert_int_equal(stream_in_pieces(&st, scratch, text, len, pieces[p], bound,
-                                              &streamed, &r),
-                             GW_PII_OK);
+            assert_int_equal(
+                stream_in_pieces(&st, scratch, text, len, pieces[p], bound, &streamed, &r),
+                GW_PII_OK);
             if (streamed.len != whole.len || memcmp(out_str(&streamed), out_str(&whole), whole.len))
                 fail_msg("pieces of up to %u bytes differ from the whole text\ntext:   %s\n"
                          "whole:  %s\nstream: %s",
@@ -566,9 +567,8 @@ static void cost_per_event(void **state) {
             size_t n = 4;
             if (at + n > plen) at = 0;
             o.len = 0;
-            assert_int_equal(
-                gw_pii_stream_feed(&st, scratch, para + at, n, 0, out_write, &o, NULL),
-                GW_PII_OK);
+            assert_int_equal(gw_pii_stream_feed(&st, scratch, para + at, n, 0, out_write, &o, NULL),
+                             GW_PII_OK);
             at += n;
         }
         double per = us_since(&start) / events;

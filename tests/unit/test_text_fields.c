@@ -27,13 +27,12 @@ static const char *describe(const char *json, char *buf, size_t size) {
                          s->reasoning_key ? "*" : "", (long long)s->choice);
         used += (size_t)w;
         if (s->kind == GW_TEXT_TOOL_ARGS)
-            used += (size_t)(s->has_tool_index
-                                 ? snprintf(buf + used, size - used, ":%lld",
-                                            (long long)s->tool_index)
-                                 : snprintf(buf + used, size - used, ":-"));
+            used += (size_t)(s->has_tool_index ? snprintf(buf + used, size - used, ":%lld",
+                                                          (long long)s->tool_index)
+                                               : snprintf(buf + used, size - used, ":-"));
         if (s->kind != GW_TEXT_SPAN_FINISH)
-            used += (size_t)snprintf(buf + used, size - used, "=%.*s",
-                                     (int)(s->end - s->start), json + s->start);
+            used += (size_t)snprintf(buf + used, size - used, "=%.*s", (int)(s->end - s->start),
+                                     json + s->start);
         assert_true(used < size);
     }
     return buf;
