@@ -1,6 +1,6 @@
 /* A walk down the few paths of a canonical answer that hold the caller's texts:
  *   choices[].index, choices[].finish_reason, choices[].text,
- *   choices[].delta|message .content .reasoning_content .reasoning
+ *   choices[].delta|message .content .refusal .reasoning_content .reasoning
  *   choices[].delta|message .tool_calls[].index .function.arguments
  * Everything else is skipped by counting brackets outside strings: the text was validated when
  * it came in (or built by the gateway), so the walk only has to stay within its bytes. Keys are
@@ -216,7 +216,9 @@ static int tool_element(walk *w, size_t index, void *ctx) {
 
 static int message_member(walk *w, const char *key, void *ctx) {
     (void)ctx;
-    if (!strcmp(key, "content")) return text_member(w, GW_TEXT_CONTENT, 0);
+    /* a refusal is the model's text for the caller too (Anthropic's protocol writes it as text) */
+    if (!strcmp(key, "content") || !strcmp(key, "refusal"))
+        return text_member(w, GW_TEXT_CONTENT, 0);
     if (!strcmp(key, "reasoning_content")) return text_member(w, GW_TEXT_REASONING, 0);
     if (!strcmp(key, "reasoning")) return text_member(w, GW_TEXT_REASONING, 1);
     if (!strcmp(key, "tool_calls")) return array(w, tool_element, NULL);

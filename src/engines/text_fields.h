@@ -1,7 +1,7 @@
 /* Where the texts for the caller sit in a canonical answer or stream chunk, found without
- * building a tree: for each choice its content (or a completion's text), its reasoning
- * (reasoning_content, or reasoning as some engines name it), each tool call's arguments, and
- * whether it finishes. The response guards read and rewrite exactly these string literals, in
+ * building a tree: for each choice its content (or a completion's text, or a refusal), its
+ * reasoning (reasoning_content, or reasoning as some engines name it), each tool call's arguments,
+ * and whether it finishes. The response guards read and rewrite exactly these string literals, in
  * every choice, wherever the engine put them and in whatever key order. */
 #ifndef AIGW_ENGINES_TEXT_FIELDS_H
 #define AIGW_ENGINES_TEXT_FIELDS_H

@@ -46,6 +46,9 @@ static void chunks(void **state) {
                  "\"content\":\"Hi \\\"you\\\"\"},\"finish_reason\":null}],\"usage\":null}",
                  buf, sizeof buf),
         "content:0=Hi \\\"you\\\"");
+    assert_string_equal(
+        describe("{\"choices\":[{\"delta\":{\"refusal\":\"no\"}}]}", buf, sizeof buf),
+        "content:0=no");
     /* reasoning under both names, content null, and a finish */
     assert_string_equal(
         describe("{\"choices\":[{\"delta\":{\"reasoning_content\":\"a\",\"content\":null,"
