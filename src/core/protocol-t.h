@@ -59,10 +59,11 @@ enum { GW_TEXT_SLOTS = 8 };
 
 /* Which text a piece belongs to: its kind, and the slot that holds the guards' state for it
  * while it runs (a guard keeps one state per slot; a slot serves one text at a time, from its
- * first piece to the piece marked final). */
+ * first piece, marked start, to the piece marked final). */
 typedef struct gw_text_field {
     gw_text_kind kind;
     unsigned slot; /* < GW_TEXT_SLOTS */
+    int start;     /* the text's first piece: the guard starts the slot's state afresh */
 } gw_text_field;
 
 /* Response guards see the text a model generates, piece by piece (decoded UTF-8), before the

@@ -84,6 +84,7 @@ typedef struct gw_req {
      * chunk, so a guarded stream allocates once, not per event; freed with the request */
     gw_strbuf guard_buf[GW_GUARD_BUFS];
     gw_guard_text guard_text[GW_TEXT_SLOTS];
+    size_t guard_attempt; /* the attempt (attempt_count) guard_text follows */
 
     const gw_model *model;
     const gw_target_group *group; /* the model's targets, or those of the rule that held */

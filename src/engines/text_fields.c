@@ -23,23 +23,50 @@ static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int peek(walk *w) {
+static inline int peek(walk *w) {
     while (w->i < w->n && is_space(w->s[w->i]))
         w->i++;
     return w->i < w->n ? (unsigned char)w->s[w->i] : -1;
 }
 
-/* At a '"': moves past the string literal; its inside is [*a, *b). */
-static int string(walk *w, size_t *a, size_t *b) {
+/* At a '"': moves past the string literal; its inside is [*a, *b), and *escaped says whether it
+ * has a backslash. Short literals (keys, most values) are read a byte at a time; a long one's
+ * closing quote is found with memchr: a quote ends it unless an odd run of backslashes comes
+ * before. */
+static int string_esc(walk *w, size_t *a, size_t *b, int *escaped) {
     if (peek(w) != '"') return -1;
-    size_t i = w->i + 1;
-    while (i < w->n && w->s[i] != '"')
-        i += w->s[i] == '\\' ? 2 : 1;
-    if (i >= w->n) return -1;
-    *a = w->i + 1;
+    const char *t = w->s;
+    size_t n = w->n, start = w->i + 1, i = start, quick = n - start < 32 ? n : start + 32;
+    int esc = 0;
+    for (; i < quick; i++) {
+        char c = t[i];
+        if (c == '"') break;
+        if (c == '\\') {
+            esc = 1;
+            i++;
+        }
+    }
+    if (i >= quick) {
+        for (esc = 1;; i++) {
+            const char *q = i < n ? memchr(t + i, '"', n - i) : NULL;
+            if (!q) return -1;
+            i = (size_t)(q - t);
+            size_t backslashes = 0;
+            while (i - backslashes > start && t[i - backslashes - 1] == '\\')
+                backslashes++;
+            if (backslashes % 2 == 0) break;
+        }
+    }
+    *escaped = esc;
+    *a = start;
     *b = i;
     w->i = i + 1;
     return 0;
+}
+
+static int string(walk *w, size_t *a, size_t *b) {
+    int escaped;
+    return string_esc(w, a, b, &escaped);
 }
 
 /* Any value, passed over. */
@@ -82,12 +109,22 @@ static int hex(char c) {
     return -1;
 }
 
-/* A member's key, decoded into key (cap bytes with its NUL); a key that is longer, or escapes
- * something other than ASCII, reads as "" and matches nothing the walk looks for. */
-static int read_key(walk *w, char *key, size_t cap) {
+/* A member's key: its bytes as written, or decoded into buf when it has escapes. */
+typedef struct key {
+    const char *p;
+    size_t n;
+} key;
+
+#define IS(k, literal) ((k).n == sizeof literal - 1 && !memcmp((k).p, literal, sizeof literal - 1))
+
+/* A key that is long, or escapes something other than ASCII, reads as "" and matches nothing
+ * the walk looks for. */
+static int read_key(walk *w, key *k, char *buf, size_t cap) {
     size_t a, b, n = 0;
-    int bad = 0;
-    if (string(w, &a, &b) < 0) return -1;
+    int bad = 0, escaped;
+    if (string_esc(w, &a, &b, &escaped) < 0) return -1;
+    *k = (key){w->s + a, b - a};
+    if (!escaped) return 0; /* as written: the usual case */
     for (size_t i = a; i < b && !bad; i++) {
         int c = (unsigned char)w->s[i];
         if (c == '\\') { /* string() saw a byte after every backslash */
@@ -95,21 +132,21 @@ static int read_key(walk *w, char *key, size_t cap) {
             c = e == '"' || e == '\\' || e == '/' ? e : -1;
             if (e == 'u' && b - i >= 6) {
                 c = 0;
-                for (int k = 2; k < 6 && c >= 0; k++)
-                    c = hex(w->s[i + k]) < 0 ? -1 : c * 16 + hex(w->s[i + k]);
+                for (int j = 2; j < 6 && c >= 0; j++)
+                    c = hex(w->s[i + j]) < 0 ? -1 : c * 16 + hex(w->s[i + j]);
                 i += 4;
             }
             i++;
             bad = c <= 0 || c > 0x7f;
         }
-        bad |= n + 1 >= cap;
-        if (!bad) key[n++] = (char)c;
+        bad |= n >= cap;
+        if (!bad) buf[n++] = (char)c;
     }
-    key[bad ? 0 : n] = '\0';
+    *k = (key){buf, bad ? 0 : n};
     return 0;
 }
 
-typedef int (*member_fn)(walk *w, const char *key, void *ctx);
+typedef int (*member_fn)(walk *w, key k, void *ctx);
 typedef int (*element_fn)(walk *w, size_t index, void *ctx);
 
 static int object(walk *w, member_fn member, void *ctx) {
@@ -120,10 +157,11 @@ static int object(walk *w, member_fn member, void *ctx) {
         return 0;
     }
     for (;;) {
-        char key[24];
-        if (read_key(w, key, sizeof key) < 0 || peek(w) != ':') return -1;
+        char buf[24];
+        key k;
+        if (read_key(w, &k, buf, sizeof buf) < 0 || peek(w) != ':') return -1;
         w->i++;
-        if (member(w, key, ctx) < 0) return -1;
+        if (member(w, k, ctx) < 0) return -1;
         int c = peek(w);
         w->i++;
         if (c == '}') return 0;
@@ -183,9 +221,9 @@ static int text_member(walk *w, uint8_t kind, int reasoning_key) {
     return 0;
 }
 
-static int function_member(walk *w, const char *key, void *ctx) {
+static int function_member(walk *w, key k, void *ctx) {
     (void)ctx;
-    return strcmp(key, "arguments") ? skip(w) : text_member(w, GW_TEXT_TOOL_ARGS, 0);
+    return IS(k, "arguments") ? text_member(w, GW_TEXT_TOOL_ARGS, 0) : skip(w);
 }
 
 typedef struct tool_ctx {
@@ -193,10 +231,10 @@ typedef struct tool_ctx {
     uint8_t has_index;
 } tool_ctx;
 
-static int tool_member(walk *w, const char *key, void *ctx) {
+static int tool_member(walk *w, key k, void *ctx) {
     tool_ctx *t = ctx;
-    if (!strcmp(key, "index")) return integer(w, &t->index, &t->has_index);
-    if (!strcmp(key, "function")) return object(w, function_member, NULL);
+    if (IS(k, "index")) return integer(w, &t->index, &t->has_index);
+    if (IS(k, "function")) return object(w, function_member, NULL);
     return skip(w);
 }
 
@@ -214,14 +252,13 @@ static int tool_element(walk *w, size_t index, void *ctx) {
     return 0;
 }
 
-static int message_member(walk *w, const char *key, void *ctx) {
+static int message_member(walk *w, key k, void *ctx) {
     (void)ctx;
     /* a refusal is the model's text for the caller too (Anthropic's protocol writes it as text) */
-    if (!strcmp(key, "content") || !strcmp(key, "refusal"))
-        return text_member(w, GW_TEXT_CONTENT, 0);
-    if (!strcmp(key, "reasoning_content")) return text_member(w, GW_TEXT_REASONING, 0);
-    if (!strcmp(key, "reasoning")) return text_member(w, GW_TEXT_REASONING, 1);
-    if (!strcmp(key, "tool_calls")) return array(w, tool_element, NULL);
+    if (IS(k, "content") || IS(k, "refusal")) return text_member(w, GW_TEXT_CONTENT, 0);
+    if (IS(k, "reasoning_content")) return text_member(w, GW_TEXT_REASONING, 0);
+    if (IS(k, "reasoning")) return text_member(w, GW_TEXT_REASONING, 1);
+    if (IS(k, "tool_calls")) return array(w, tool_element, NULL);
     return skip(w);
 }
 
@@ -230,12 +267,12 @@ typedef struct choice_ctx {
     uint8_t has_index;
 } choice_ctx;
 
-static int choice_member(walk *w, const char *key, void *ctx) {
+static int choice_member(walk *w, key k, void *ctx) {
     choice_ctx *c = ctx;
-    if (!strcmp(key, "index")) return integer(w, &c->index, &c->has_index);
-    if (!strcmp(key, "text")) return text_member(w, GW_TEXT_CONTENT, 0);
-    if (!strcmp(key, "delta") || !strcmp(key, "message")) return object(w, message_member, NULL);
-    if (!strcmp(key, "finish_reason") && peek(w) == '"') {
+    if (IS(k, "index")) return integer(w, &c->index, &c->has_index);
+    if (IS(k, "text")) return text_member(w, GW_TEXT_CONTENT, 0);
+    if (IS(k, "delta") || IS(k, "message")) return object(w, message_member, NULL);
+    if (IS(k, "finish_reason") && peek(w) == '"') {
         size_t a, b;
         if (string(w, &a, &b) < 0) return -1;
         add(w, GW_TEXT_SPAN_FINISH, 0, 0);
@@ -254,15 +291,38 @@ static int choice_element(walk *w, size_t index, void *ctx) {
     return 0;
 }
 
-static int top_member(walk *w, const char *key, void *ctx) {
+static int top_member(walk *w, key k, void *ctx) {
     (void)ctx;
-    return strcmp(key, "choices") ? skip(w) : array(w, choice_element, NULL);
+    return IS(k, "choices") ? array(w, choice_element, NULL) : skip(w);
+}
+
+/* Most chunks are {"id":..,"object":..,"created":..,"model":..,"choices":[..],"usage":..}: the
+ * choices array is the first '[' of the text, right after its key, and nothing before it opens
+ * an object, so the key belongs to the top object; no '[' after it, so no other array (another
+ * "choices" would need one). Then only the array is walked. 1: not that shape, walk everything. */
+static int choices_alone(walk *w) {
+    static const char key_colon[] = "\"choices\":";
+    enum { KEY = sizeof key_colon - 1 };
+    const char *p = memchr(w->s, '[', w->n);
+    if (!p || peek(w) != '{') return 1;
+    size_t open = w->i + 1, at = (size_t)(p - w->s);
+    if (at < open + KEY || memcmp(w->s + at - KEY, key_colon, KEY) ||
+        memchr(w->s + open, '{', at - open))
+        return 1;
+    w->i = at;
+    if (array(w, choice_element, NULL) < 0) return -1;
+    return memchr(w->s + w->i, '[', w->n - w->i) ? 1 : 0;
 }
 
 int gw_text_spans(const char *json, size_t len, gw_text_span *spans, size_t cap, size_t *count) {
     walk w = {.s = json, .n = len, .spans = spans, .cap = cap};
     *count = 0;
-    if (peek(&w) != '{' || object(&w, top_member, NULL) < 0) return -1;
+    int rc = choices_alone(&w);
+    if (rc == 1) {
+        w = (walk){.s = json, .n = len, .spans = spans, .cap = cap};
+        rc = peek(&w) == '{' ? object(&w, top_member, NULL) : -1;
+    }
+    if (rc < 0) return -1;
     *count = w.count;
     return w.overflow ? -2 : 0;
 }

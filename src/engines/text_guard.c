@@ -163,7 +163,7 @@ static int end_text(gw_engine_io *io, int slot) {
     gw_guard_text t = r->guard_text[slot];
     r->guard_text[slot].open = 0;
     gw_strbuf *out = gw_strbuf_reset(&r->guard_buf[GW_GUARD_FLUSH]);
-    gw_text_field field = {(gw_text_kind)t.kind, (unsigned)slot};
+    gw_text_field field = {(gw_text_kind)t.kind, (unsigned)slot, 0};
     if (run_hook(io, field, NULL, 0, 1, out) < 0) return -1;
     return out->len ? emit_held(io, &t, out) : 0;
 }
@@ -200,21 +200,31 @@ static int rewrite(gw_engine_io *io, const char *json, size_t len, size_t model_
 
 /* One literal decoded and through the guards; what they released is appended to released. */
 static int guard_span(gw_engine_io *io, const char *json, const gw_text_span *s, unsigned slot,
-                      int final) {
+                      int start, int final) {
     gw_req *r = io->r;
     gw_strbuf *text = gw_strbuf_reset(&r->guard_buf[GW_GUARD_TEXT]);
     if (gw_json_string_decode(json + s->start, s->end - s->start, text) < 0 || text->failed) {
         io->err = "a malformed string in the engine's answer";
         return -1;
     }
-    gw_text_field field = {(gw_text_kind)s->kind, slot};
+    gw_text_field field = {(gw_text_kind)s->kind, slot, start};
     return run_hook(io, field, text->data ? text->data : "", text->len, final,
                     &r->guard_buf[GW_GUARD_RELEASED]);
+}
+
+/* The texts running belong to one attempt at a channel: a failover starts them afresh (it
+ * happens before anything reached the caller, and the first chunk an attempt passes on always
+ * writes something, so this is a belt to those braces). */
+static void follow_attempt(gw_req *r) {
+    if (r->guard_attempt == r->attempt_count) return;
+    memset(r->guard_text, 0, sizeof r->guard_text);
+    r->guard_attempt = r->attempt_count;
 }
 
 int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                         size_t model_end) {
     gw_req *r = io->r;
+    follow_attempt(r);
     gw_text_span spans[GW_TEXT_SPANS_MAX];
     size_t n;
     if (spans_of(io, json, len, spans, &n) < 0) return -1;
@@ -247,8 +257,8 @@ int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t m
             for (size_t m = j + 1; m < end && !next; m++)
                 if (is_text(&spans[order[m]])) next = &spans[order[m]];
             int final = next ? !spans_same(s, next) : finish;
-            int slot = slot_of_choice(r, choice);
-            if (slot < 0) {
+            int slot = slot_of_choice(r, choice), start = slot < 0;
+            if (start) {
                 if ((slot = slot_free(r)) < 0) return too_many(io, "8 choices of a stream");
                 r->guard_text[slot] = (gw_guard_text){.open = 1,
                                                       .kind = s->kind,
@@ -258,7 +268,7 @@ int gw_text_guard_chunk(gw_engine_io *io, const char *json, size_t len, size_t m
                                                       .tool_index = s->tool_index};
             }
             off[order[j]] = released->len;
-            if (guard_span(io, json, s, (unsigned)slot, final) < 0) return -1;
+            if (guard_span(io, json, s, (unsigned)slot, start, final) < 0) return -1;
             rel_len[order[j]] = released->len - off[order[j]];
             guarded[order[j]] = 1;
             if (final) r->guard_text[slot].open = 0;
@@ -279,7 +289,7 @@ int gw_text_guard_response(gw_engine_io *io, const char *json, size_t len, size_
     for (size_t i = 0; i < n; i++) {
         if (!is_text(&spans[i])) continue;
         off[i] = released->len;
-        if (guard_span(io, json, &spans[i], 0, 1) < 0) return -1;
+        if (guard_span(io, json, &spans[i], 0, 1, 1) < 0) return -1;
         rel_len[i] = released->len - off[i];
         guarded[i] = any = 1;
     }
@@ -289,6 +299,7 @@ int gw_text_guard_response(gw_engine_io *io, const char *json, size_t len, size_
 
 /* The stream ends: every text still running ends with it. */
 int gw_text_guard_end(gw_engine_io *io) {
+    follow_attempt(io->r);
     for (int slot = 0; slot < GW_TEXT_SLOTS; slot++)
         if (io->r->guard_text[slot].open && end_text(io, slot) < 0) return -1;
     return 0;

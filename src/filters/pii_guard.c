@@ -130,7 +130,7 @@ static int pii_response_text(gw_req *r, gw_text_field field, const char *text, s
         return 0;
     }
     pii_text *t = &state->text[field.slot];
-    if (!t->running) {
+    if (field.start || !t->running) {
         if (detect) gw_pii_stream_init(&t->detect, c->set);
         if (restore && field.kind == GW_TEXT_TOOL_ARGS)
             gw_pii_restorer_init_json(&t->restorer, state->table);

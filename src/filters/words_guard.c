@@ -92,7 +92,7 @@ static int words_response_text(gw_req *r, gw_text_field field, const char *text,
     }
     gw_words_stream *st = &state->stream[field.slot];
     gw_words_scratch *s = scratch_for(r, c->matcher);
-    if (!state->running[field.slot]) {
+    if (field.start || !state->running[field.slot]) {
         gw_words_stream_init(st, c->matcher, c->action);
         state->running[field.slot] = 1;
     }

@@ -90,6 +90,15 @@ static void escaped_keys_and_odd_values(void **state) {
                                  buf, sizeof buf),
                         "");
     assert_string_equal(describe("{\"choices\":[]}", buf, sizeof buf), "");
+    /* a second "choices" (a JSON reader keeps the last): both are read */
+    assert_string_equal(describe("{\"choices\":[{\"text\":\"a\"}],\"choices\":[{\"text\":\"b\"}]}",
+                                 buf, sizeof buf),
+                        "content:0=a|content:0=b");
+    /* something before the choices opens an object: the whole walk, nested names ignored */
+    assert_string_equal(
+        describe("{\"x\":{\"choices\":[{\"text\":\"no\"}]},\"choices\":[{\"text\":\"yes\"}]}", buf,
+                 sizeof buf),
+        "content:0=yes");
     assert_string_equal(describe("{\"choices\":null}", buf, sizeof buf), "");
     /* a big index is no index */
     assert_string_equal(describe("{\"choices\":[{\"index\":1e3,\"text\":\"a\"},{\"index\":"
@@ -108,11 +117,15 @@ static void malformed_and_too_many(void **state) {
         "{\"choices\":[{\"text\":\"open",
         "{\"choices\":[{\"text\":\"a\"}",
         "{\"choices\" [}",
-        "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]",
         "{\"a\":{\"b\":[1,2,{\"c\":\"]\"}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(gw_text_spans(bad[i], strlen(bad[i]), spans, GW_TEXT_SPANS_MAX, &n), -1);
+    /* no validator: what follows the choices is not read when nothing there is a text (the
+     * engine's text was validated when it came in) */
+    const char *unended = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]";
+    assert_int_equal(gw_text_spans(unended, strlen(unended), spans, GW_TEXT_SPANS_MAX, &n), 0);
+    assert_int_equal(n, 1);
     char json[8192];
     size_t len = (size_t)snprintf(json, sizeof json, "{\"choices\":[");
     for (int i = 0; i < GW_TEXT_SPANS_MAX + 1; i++)
