@@ -1,6 +1,10 @@
 // guards.words: sensitive words in requests and in answers, streams included, also when a word
 // is split across two stream chunks (the simulator streams a word a chunk: "The", " quick",
 // " brown", " fox", ...). The caller never receives the word, not even its first half.
+// guards.pii: personal data in requests (block, mask, restore) and, with on: [response], in what
+// the model writes, a value split across 1-3 byte chunks included. Every text of an answer is
+// guarded on its own: each choice, its reasoning and each tool call's arguments (the simulator
+// scripts them with x-sim-reasoning and x-sim-tool-args), through OpenAI's and Anthropic's APIs.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -111,6 +115,29 @@ describe('mask', () => {
     assert.equal(text, whole.choices[0].message.content);
     const last = await sim.lastRequest();
     assert.match(JSON.stringify(last.body), /the quick question/, 'on: [response] leaves the request alone');
+  });
+});
+
+describe('every choice is guarded', () => {
+  let gw, client;
+  before(async () => {
+    ({ gw, client } = await gatewayWith(`guards:
+  words: { list: [brown fox, quick], action: mask, on: [response] }`));
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('n choices, whole and streamed, each its own text; a stream of more than 8 is refused', async () => {
+    const whole = await client.chat.completions.create(ask('hi', { max_tokens: 6, n: 3 }));
+    assert.deepEqual(whole.choices.map((c) => c.message.content), Array(3).fill('The ***** ********* jumps over'));
+    const texts = [];
+    const stream = await client.chat.completions.create({ ...ask('hi', { max_tokens: 100, n: 3 }), stream: true },
+      { headers: { 'x-sim-chunk-bytes': '2', 'x-sim-text': 'the quick brown fox jumps over' } });
+    for await (const chunk of stream)
+      for (const c of chunk.choices) texts[c.index] = (texts[c.index] ?? '') + (c.delta?.content ?? '');
+    assert.deepEqual(texts, Array(3).fill('the ***** ********* jumps over'));
+    const { err } = await streamText(client, ask('hi', { max_tokens: 6, n: 9 }));
+    assert.ok(err, 'the stream ended with an error');
+    assert.match(String(err.message), /at most 8 choices/);
   });
 });
 
