@@ -249,3 +249,28 @@ curl -sf -X POST -H 'Authorization: Bearer bench' "http://127.0.0.1:$sec_admin/a
 AUTH=$jwt measure "aigw JWT, verified each time" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model 0 "$sec_pid"
 awk '/^aigw API key/ {k = $NF} /^aigw JWT, cached/ {c = $NF} /^aigw JWT, verified/ {v = $NF}
      END {printf "\nJWT cached / API key requests/s: %.2f; JWT verified / API key: %.2f\n", c / k, v / k}' "$tmp/rps"
+
+# PII detection on answers (guards.pii.on: [request, response]): the same chain on a third
+# gateway whose detectors also read the model's text, every stream event through the window of
+# pii_stream.c (255 bytes with email on), against the chain that reads requests only.
+pii_port=$(free_port); pii_admin=$(free_port)
+sed -e "s/127.0.0.1:$sec_port/127.0.0.1:$pii_port/" -e "s/127.0.0.1:$sec_admin/127.0.0.1:$pii_admin/" \
+  -e 's/phone: restore }/phone: restore, on: [request, response] }/' "$tmp/aigw-sec.yaml" > "$tmp/aigw-pii.yaml"
+grep -q 'on: \[request, response\] }$' "$tmp/aigw-pii.yaml"
+"$build/aigw" serve -c "$tmp/aigw-pii.yaml" > "$tmp/aigw-pii.log" 2>&1 &
+pids+=($!)
+pii_pid=${pids[-1]}
+wait_http "http://127.0.0.1:$pii_admin/readyz"
+for stream in 0 1; do
+  kind=$([ "$stream" = 1 ] && echo "stream, 64 tokens" || echo "non-stream, 1 KB body")
+  echo
+  echo "### PII detection on answers, $kind, aigw only"
+  echo
+  echo "| target | req/s | p50 | p99 | proxy CPU us/req | proxy RSS MB | non-2xx | socket errors |"
+  echo "|---|---|---|---|---|---|---|---|"
+  : > "$tmp/rps"
+  AUTH=$bench_key measure "aigw security chain" "http://127.0.0.1:$sec_port/v1/chat/completions" bench-model "$stream" "$sec_pid"
+  AUTH=$bench_key measure "aigw chain + PII on answers" "http://127.0.0.1:$pii_port/v1/chat/completions" bench-model "$stream" "$pii_pid"
+  awk '/^aigw security/ {c = $NF} /^aigw chain \+ PII/ {p = $NF}
+       END {printf "\nPII on answers / chain requests/s: %.2f\n", p / c}' "$tmp/rps"
+done

@@ -696,6 +696,27 @@ static int pii_action(loader *ld, yaml_node_t *v, const char *what, gw_pii_actio
     ld_error(ld, v, "expected block, mask or restore for %s, found '%s'", what, a);
     return -1;
 }
+static void pii_max_length(loader *ld, yaml_node_t *v, gw_pii_custom_desc *c) {
+    long n;
+    if (ld_int(ld, v, "guards.pii.custom max_length", 1, GW_PII_CUSTOM_MAX_LENGTH, &n) == 0)
+        c->max_length = (size_t)n;
+}
+/* guards.pii.on: where the detectors run; [request] unless given. */
+static void pii_on(loader *ld, yaml_node_t *v, gw_pii_guard_conf *conf) {
+    if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.pii.on") < 0) return;
+    conf->on_request = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = ld_node(ld, *it);
+        const char *where = ld_string(ld, item, "a guards.pii.on entry");
+        if (where && !strcmp(where, "request"))
+            conf->on_request = 1;
+        else if (where && !strcmp(where, "response"))
+            conf->on_response = 1;
+        else if (where)
+            ld_error(ld, item, "expected request or response in guards.pii.on, found '%s'", where);
+    }
+}
 static void h_pii_custom(loader *ld, yaml_node_t *v, pii_draft *d) {
     if (ld_expect_kind(ld, v, YAML_SEQUENCE_NODE, "guards.pii.custom") < 0) return;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
@@ -718,10 +739,12 @@ static void h_pii_custom(loader *ld, yaml_node_t *v, pii_draft *d) {
                 c->pattern = ld_string(ld, val, "guards.pii.custom pattern");
             else if (!strcmp(key, "action"))
                 pii_action(ld, val, "guards.pii.custom action", &c->action);
+            else if (!strcmp(key, "max_length"))
+                pii_max_length(ld, val, c);
             else
                 ld_error(ld, k,
                          "unknown key '%s' in a guards.pii.custom entry (expected one "
-                         "of: name, pattern, action)",
+                         "of: name, pattern, action, max_length)",
                          key);
         }
         if (!c->name || !c->pattern)
@@ -735,6 +758,7 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
     if (ld_expect_kind(ld, v, YAML_MAPPING_NODE, "guards.pii") < 0) return;
     pii_draft d = {0};
     d.config.custom = d.custom;
+    gw_pii_guard_conf where = {.on_request = 1};
     int bad = 0;
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         yaml_node_t *k = ld_node(ld, p->key), *val = ld_node(ld, p->value);
@@ -743,6 +767,8 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
         gw_pii_kind kind;
         if (!strcmp(key, "custom")) {
             h_pii_custom(ld, val, &d);
+        } else if (!strcmp(key, "on")) {
+            pii_on(ld, val, &where);
         } else if (gw_pii_kind_parse(key, &kind) == 0 && kind < GW_PII_BUILTIN_COUNT) {
             char what[64];
             snprintf(what, sizeof what, "guards.pii.%s", key);
@@ -750,7 +776,7 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
         } else {
             ld_error(ld, k,
                      "unknown key '%s' in guards.pii (expected one of: email, phone, china_id, "
-                     "bank_card, ip, secret, custom)",
+                     "bank_card, ip, secret, custom, on)",
                      key);
         }
     }
@@ -763,6 +789,8 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
         return;
     }
     conf->restores = gw_pii_set_has_restore(conf->set);
+    conf->on_request = where.on_request;
+    conf->on_response = where.on_response;
     cfg->pii_guard = conf;
 }
 static void h_guards(loader *ld, yaml_node_t *v, void *t) {

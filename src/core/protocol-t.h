@@ -48,11 +48,30 @@ typedef struct gw_usage {
 
 struct gw_strbuf;
 
+/* The texts of an answer the response guards read, each a stream of its own: a choice's
+ * content (or a completion's text), its reasoning (reasoning_content), and each tool call's
+ * arguments (JSON text, so a guard that writes values into them escapes them for JSON). */
+typedef enum { GW_TEXT_CONTENT, GW_TEXT_REASONING, GW_TEXT_TOOL_ARGS } gw_text_kind;
+
+/* The most texts the guards follow at once in a stream: one open text per choice (a choice's
+ * text ends when it moves on to another), so a stream of up to this many choices. */
+enum { GW_TEXT_SLOTS = 8 };
+
+/* Which text a piece belongs to: its kind, and the slot that holds the guards' state for it
+ * while it runs (a guard keeps one state per slot; a slot serves one text at a time, from its
+ * first piece, marked start, to the piece marked final). */
+typedef struct gw_text_field {
+    gw_text_kind kind;
+    unsigned slot; /* < GW_TEXT_SLOTS */
+    int start;     /* the text's first piece: the guard starts the slot's state afresh */
+} gw_text_field;
+
 /* Response guards see the text a model generates, piece by piece (decoded UTF-8), before the
- * caller's protocol writes it: into out goes what may reach the caller now (a guard may hold a
- * piece back until the next decides it, or rewrite it); final: the text is complete, release
- * what is held. 0, or -1 with *err (message in msg) to end the answer with that error. */
-typedef int (*gw_text_hook)(gw_req *r, const char *text, size_t len, int final,
+ * caller's protocol writes it: appended to out goes what may reach the caller now (a guard may
+ * hold a piece back until the next decides it, or rewrite it); final: the text is complete,
+ * release what is held (the slot then starts afresh with its next text). 0, or -1 with *err
+ * (message in msg) to end the answer with that error. */
+typedef int (*gw_text_hook)(gw_req *r, gw_text_field field, const char *text, size_t len, int final,
                             struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
 
 typedef struct gw_protocol_ops {

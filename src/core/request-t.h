@@ -18,9 +18,29 @@ typedef struct gw_attempt gw_attempt;
 
 enum { GW_MAX_ATTEMPTS = 10, GW_REQ_EXTRA_HEADERS = 8 };
 
-/* guard_buf's roles: the decoded text, what the guards released, the chunk written again, and
- * two between chained guards */
-enum { GW_GUARD_TEXT, GW_GUARD_RELEASED, GW_GUARD_CHUNK, GW_GUARD_BETWEEN, GW_GUARD_BUFS = 5 };
+/* guard_buf's roles: the decoded text, what the guards released (every text of a chunk, one
+ * after the other), the chunk written again, what a text's end released (a chunk of its own),
+ * and two between chained guards */
+enum {
+    GW_GUARD_TEXT,
+    GW_GUARD_RELEASED,
+    GW_GUARD_CHUNK,
+    GW_GUARD_FLUSH,
+    GW_GUARD_BETWEEN,
+    GW_GUARD_BUFS = 6
+};
+
+/* The text a guard slot serves in a stream (engines/text_guard.c; see gw_text_field): which
+ * choice, which of its texts, and how the engine named it, so what is held can be released
+ * later in a chunk of the same shape. */
+typedef struct gw_guard_text {
+    uint8_t open;           /* the slot serves a text now */
+    uint8_t kind;           /* gw_text_kind */
+    uint8_t reasoning_key;  /* the engine wrote "reasoning", not "reasoning_content" */
+    uint8_t has_tool_index; /* the engine numbered its tool call */
+    int64_t choice;         /* the choice's index */
+    int64_t tool_index;     /* tool_calls[].index as the engine wrote it */
+} gw_guard_text;
 
 /* A header a filter adds to every answer of the request (x-ratelimit-*, Retry-After). */
 typedef struct gw_req_header {
@@ -73,6 +93,8 @@ typedef struct gw_req {
     /* the guards' working buffers (engines/text_guard.c, the chain's hook): reused chunk after
      * chunk, so a guarded stream allocates once, not per event; freed with the request */
     gw_strbuf guard_buf[GW_GUARD_BUFS];
+    gw_guard_text guard_text[GW_TEXT_SLOTS];
+    size_t guard_attempt; /* the attempt (attempt_count) guard_text follows */
 
     const gw_model *model;
     const gw_target_group *group; /* the model's targets, or those of the rule that held */

@@ -59,9 +59,10 @@ void *gw_filter_state(gw_req *r, const gw_filter_ops *ops) {
     return NULL;
 }
 
-/* The response guards in order, each fed what the one before released. */
-static int text_hook(gw_req *r, const char *text, size_t len, int final, gw_strbuf *out,
-                     gw_error_info *err, char *msg, size_t msg_cap) {
+/* The response guards in order, each fed what the one before released; the last one appends
+ * to out. */
+static int text_hook(gw_req *r, gw_text_field field, const char *text, size_t len, int final,
+                     gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap) {
     gw_strbuf *between = &r->guard_buf[GW_GUARD_BETWEEN];
     const char *in = text;
     size_t in_len = len;
@@ -71,20 +72,23 @@ static int text_hook(gw_req *r, const char *text, size_t len, int final, gw_strb
     for (int i = 0; i <= last && rc == 0; i++) {
         const gw_filter_ops *f = r->cfg->chain[i].ops;
         if (!f->on_response_text) continue;
-        gw_strbuf *to = i == last ? gw_strbuf_reset(out) : gw_strbuf_reset(&between[k]);
-        rc = f->on_response_text(r, in, in_len, final, to, err, msg, msg_cap);
+        gw_strbuf *to = i == last ? out : gw_strbuf_reset(&between[k]);
+        size_t from = to->len;
+        rc = f->on_response_text(r, field, in, in_len, final, to, err, msg, msg_cap);
         if (to->failed) rc = -1;
-        in = to->data ? to->data : "";
-        in_len = to->len;
+        in = to->data ? to->data + from : "";
+        in_len = to->len - from;
         k ^= 1;
     }
     return rc;
 }
 
+void gw_chain_guard_answer(gw_req *r) {
+    r->text_hook = text_hook;
+}
+
 /* One allocation for every filter's state: most requests pass several stateful filters. */
 int gw_chain_begin(gw_req *r) {
-    for (size_t i = 0; i < r->cfg->chain_len; i++)
-        if (r->cfg->chain[i].ops->on_response_text) r->text_hook = text_hook;
     size_t total = 0, offset[GW_MAX_FILTERS];
     for (size_t i = 0; i < r->cfg->chain_len; i++) {
         offset[i] = total;

@@ -23,10 +23,11 @@ typedef struct gw_filter_ops {
     /* A response chunk on its way to the client (a whole body, or one stream event). A filter
      * may rewrite it in place; return -1 to fail the response. */
     int (*on_response_chunk)(gw_req *r, struct evbuffer *chunk, int eos);
-    /* A response guard: the model's text, piece by piece, as core/protocol-t.h's gw_text_hook
-     * says (hold back, rewrite, or end the answer with an error). Chained in order: each one
-     * sees what the one before released. */
-    int (*on_response_text)(gw_req *r, const char *text, size_t len, int final,
+    /* A response guard: the model's texts, piece by piece, as core/protocol-t.h's gw_text_hook
+     * says (hold back, rewrite, or end the answer with an error; append to out). Chained in
+     * order: each one sees what the one before released. Runs once some guard asked for it
+     * (gw_chain_guard_answer), for every guard of the chain. */
+    int (*on_response_text)(gw_req *r, gw_text_field field, const char *text, size_t len, int final,
                             struct gw_strbuf *out, gw_error_info *err, char *msg, size_t msg_cap);
     void (*on_done)(gw_req *r); /* always runs, for every filter, once the request ends */
     /* The gateway stops before the request ended: end it now in the caller's protocol and
@@ -56,6 +57,11 @@ int gw_chain_build(gw_config *cfg);
  * the filter is not in the chain (or has none). */
 const void *gw_filter_conf(const gw_req *r, const gw_filter_ops *ops);
 void *gw_filter_state(gw_req *r, const gw_filter_ops *ops);
+
+/* A guard's on_request calls this when the answer must pass the response guards (it checks
+ * answers, or it has placeholders to restore): only then are answers decoded and guarded, so a
+ * request no guard looks back at streams as if there were none. */
+void gw_chain_guard_answer(gw_req *r);
 
 /* Allocates the filters' per-request state; -1 when out of memory. */
 int gw_chain_begin(gw_req *r);

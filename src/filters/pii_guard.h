@@ -7,6 +7,8 @@
 typedef struct gw_pii_guard_conf {
     gw_pii_set *set; /* owned by the snapshot (freed with it) */
     int restores;    /* some detector restores: requests keep a table, answers are restored */
+    int on_request;  /* the detectors run on requests (the default) */
+    int on_response; /* and on answers (on: [response]) */
 } gw_pii_guard_conf;
 
 #endif

@@ -2,7 +2,8 @@
  * (the model's text, streamed or whole). block refuses the request with a 400, or ends the
  * answer with an explicit error (in a stream: an error event; not one byte of the word ever
  * reaches the caller, also when it is split across chunks); mask writes one '*' per character.
- * The message never quotes the word. */
+ * The message never quotes the word. Every text of the answer is checked on its own: the
+ * content, the reasoning and each tool call's arguments. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static int check_text(void *ctx, gw_req_text *at, const char *text, size_t len) 
 
 static gw_filter_rc words_request(gw_req *r) {
     const gw_words_guard_conf *c = gw_filter_conf(r, &gw_filter_words_guard);
+    if (c->on_response) gw_chain_guard_answer(r);
     if (!c->on_request) return GW_FILTER_CONTINUE;
     words_walk walk = {.conf = c, .scratch = scratch_for(r, c->matcher)};
     int rc = walk.scratch ? gw_req_texts(r->json, check_text, &walk) : -1;
@@ -71,24 +73,29 @@ static gw_filter_rc words_request(gw_req *r) {
     return GW_FILTER_CONTINUE;
 }
 
-/* Per request: the answer's stream, and whether its end was released already (the end of a
- * stream comes with the finish chunk, and once more when the stream closes). */
+/* Per request: each running text of the answer (a slot: a choice's content, its reasoning, a
+ * tool call's arguments) has its own stream, started by its first piece and ended by its final
+ * one. */
 typedef struct words_state {
-    gw_words_stream stream;
-    int finished;
+    gw_words_stream stream[GW_TEXT_SLOTS];
+    unsigned char running[GW_TEXT_SLOTS];
 } words_state;
 
-static int words_response_text(gw_req *r, const char *text, size_t len, int final, gw_strbuf *out,
-                               gw_error_info *err, char *msg, size_t msg_cap) {
+static int words_response_text(gw_req *r, gw_text_field field, const char *text, size_t len,
+                               int final, gw_strbuf *out, gw_error_info *err, char *msg,
+                               size_t msg_cap) {
     const gw_words_guard_conf *c = gw_filter_conf(r, &gw_filter_words_guard);
     words_state *state = gw_filter_state(r, &gw_filter_words_guard);
-    gw_words_stream *st = &state->stream;
-    if (!c->on_response || state->finished) {
+    if (!c->on_response || field.slot >= GW_TEXT_SLOTS) {
         gw_strbuf_add(out, text, len);
         return 0;
     }
+    gw_words_stream *st = &state->stream[field.slot];
     gw_words_scratch *s = scratch_for(r, c->matcher);
-    if (!st->m) gw_words_stream_init(st, c->matcher, c->action);
+    if (field.start || !state->running[field.slot]) {
+        gw_words_stream_init(st, c->matcher, c->action);
+        state->running[field.slot] = 1;
+    }
     char buf[4096 + GW_WORDS_HOLD_MAX];
     int rc = GW_WORDS_PASS;
     for (size_t done = 0; s && rc == GW_WORDS_PASS && done < len;) { /* bounded pieces */
@@ -102,8 +109,8 @@ static int words_response_text(gw_req *r, const char *text, size_t len, int fina
         size_t n = 0;
         rc = gw_words_stream_finish(st, s, buf, sizeof buf, &n);
         gw_strbuf_add(out, buf, n);
-        state->finished = 1;
     }
+    if (final) state->running[field.slot] = 0;
     if (s && rc == GW_WORDS_PASS) return 0;
     int blocked = s && rc == GW_WORDS_BLOCKED;
     snprintf(msg, msg_cap, "%s (request id %s)",

@@ -21,7 +21,11 @@
  *   everything else becomes its kind in brackets: [EMAIL], [IP], [SECRET], and a custom
  *   pattern's name uppercased: [EMPLOYEE_ID].
  * Placeholders (restore): "[[PII_<LABEL>_<n>]]", LABEL as in the brackets above, n counting
- * from 1 over the whole request, so no two values share one, whatever their kinds. */
+ * from 1 over the whole request, so no two values share one, whatever their kinds.
+ *
+ * Answers: the same detectors can run on what the model writes, whole or streamed
+ * (gw_pii_stream). There block ends the answer, mask masks, and restore masks too: the caller
+ * never sent that value, so there is nothing to give back. */
 #ifndef AIGW_SECURITY_PII_H
 #define AIGW_SECURITY_PII_H
 
@@ -50,6 +54,11 @@ enum {
     GW_PII_NAME_MAX = 32, /* a custom pattern's name: [A-Za-z0-9_]{1,32} */
     /* "[[PII_" + a 32-byte label + "_" + 5 digits + "]]": the most a restorer holds back */
     GW_PII_PLACEHOLDER_MAX = 48,
+    GW_PII_CUSTOM_MAX_LENGTH_DEFAULT = 64,
+    GW_PII_CUSTOM_MAX_LENGTH = 4096,
+    /* A stream holds a value that is still growing (a key whose end has not come) up to this
+     * many bytes; past it the value is judged as it stands. */
+    GW_PII_STREAM_HOLD_MAX = 16384,
     GW_PII_TABLE_MAX_ENTRIES = 65535, /* placeholders number at most 5 digits */
 };
 
@@ -69,6 +78,8 @@ typedef struct gw_pii_span {
  * (CJK and other scripts) separate values like spaces do: "手机13812345678谢谢" holds a phone.
  * Whether a value starts at a position never depends on `from`, so scanning again from the
  * end of a value that overlapped finds what a scan from there would. */
+/* At most 254 bytes in all (RFC 5321's limit on a path): a longer run keeps the longest
+ * address within it. */
 int gw_pii_find_email(const char *text, size_t len, size_t from, gw_pii_span *span);
 /* Mainland China mobile 1[3-9]X{9}, contiguous or 3-4-4 with spaces or dashes, after an
  * optional +86 / 0086 / 86 prefix (itself optionally followed by a space or dash); and
@@ -91,7 +102,10 @@ int gw_pii_find_ip(const char *text, size_t len, size_t from, gw_pii_span *span)
  * lower case, upper case and digits, so "sk-learn-..." is not one), sk_/rk_ live/test
  * (Stripe), AKIA/ASIA (AWS), AIza (Google), gh[pousr]_ and github_pat_ (GitHub),
  * xox[baprs]- (Slack), JWTs (eyJ...eyJ...sig), and PEM private keys from their BEGIN line
- * through their END line (to the end of the text when it has none). */
+ * through their END line (to the end of the text when it has none). A text that ends inside a
+ * JWT's first two parts holds a cut one (to its end) once it is 16 bytes long: like a PEM key's
+ * BEGIN line, a key shows what it is long before it ends, which is what lets a stream hold
+ * back only a short window and still catch keys of any length (gw_pii_stream). */
 int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *span);
 
 /* ---- A detector set ---------------------------------------------------------------------- */
@@ -102,6 +116,9 @@ typedef struct gw_pii_custom_desc {
     const char *name;    /* [A-Za-z0-9_]{1,32}, unique, not a built-in kind's name */
     const char *pattern; /* PCRE2, UTF-8; matched with PCRE2_NOTEMPTY */
     gw_pii_action action;
+    /* The longest value the pattern matches, in bytes: what a stream holds back for it (see
+     * gw_pii_stream). 0: GW_PII_CUSTOM_MAX_LENGTH_DEFAULT; at most GW_PII_CUSTOM_MAX_LENGTH. */
+    size_t max_length;
 } gw_pii_custom_desc;
 
 typedef struct gw_pii_config {
@@ -118,6 +135,14 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
 void gw_pii_set_free(gw_pii_set *set);
 /* Whether any detector restores: only then does a request need a table and a restorer. */
 int gw_pii_set_has_restore(const gw_pii_set *set);
+/* What a stream holds back (gw_pii_stream): one byte more than the longest text some detector
+ * could still be reading without having reported it. email 254 (the longest address), phone 44
+ * ("+" and 15 digits, each group apart), ip 45 (the longest IPv6 text), bank_card 23 (19 digits
+ * in groups), china_id 18, secret 72 (a PEM key's BEGIN line: keys are reported as they grow),
+ * a custom pattern its max_length. 0 for an empty set. */
+size_t gw_pii_set_window(const gw_pii_set *set);
+/* The same for one detector kind's longest value (secret: 72); custom: 0. */
+size_t gw_pii_kind_max_length(gw_pii_kind kind);
 /* "email", "phone", "china_id", "bank_card", "ip", "secret", or the custom pattern's name:
  * what a 400 names. */
 const char *gw_pii_detector_name(const gw_pii_set *set, unsigned detector);
@@ -203,13 +228,52 @@ gw_pii_status gw_pii_restore(const gw_pii_table *table, const char *text, size_t
 typedef struct gw_pii_restorer {
     const gw_pii_table *table;
     size_t held;
+    int json; /* originals are written escaped for the inside of a JSON string */
     char hold[GW_PII_PLACEHOLDER_MAX];
 } gw_pii_restorer;
 
 void gw_pii_restorer_init(gw_pii_restorer *r, const gw_pii_table *table);
+/* The same for text that is JSON (a tool call's arguments): a placeholder sits inside one of
+ * its strings, so an original with a quote, a backslash or a line break is written escaped
+ * ("\"", "\\", "\n") and the JSON stays valid. */
+void gw_pii_restorer_init_json(gw_pii_restorer *r, const gw_pii_table *table);
 gw_pii_status gw_pii_restorer_feed(gw_pii_restorer *r, const char *piece, size_t len,
                                    gw_pii_write_fn write, void *ud);
 gw_pii_status gw_pii_restorer_flush(gw_pii_restorer *r, gw_pii_write_fn write, void *ud);
 size_t gw_pii_restorer_held(const gw_pii_restorer *r); /* bytes held back now */
+
+/* ---- Detecting in the model's output -------------------------------------------------------
+ * A stream of text (an answer's content, streamed or whole) through the set's detectors, with
+ * their actions as answers take them: mask and restore write the mask, block stops the stream.
+ *
+ * Pieces come in any sizes, and a value may be split across them, so the stream holds back a
+ * window of K = gw_pii_set_window bytes: K is more than any value a detector can be reading
+ * without reporting it. After each piece the whole held text is scanned; what lies before
+ * (held - K) is released, values in it masked, except that a value that crosses that cut (it
+ * may still grow, or was seen only in part) moves the cut back to its start. A value that ends
+ * before the cut is decided: at least K bytes follow it, more than it could ever grow by or any
+ * detector looks at past it. A value before the cut that has not been reported could only be
+ * one that is longer than K without being reported: there is none. Released text keeps the
+ * last 72 bytes as context, so a value's edges are judged as in the whole text ("order" +
+ * "13812345678" is still no phone). A value still growing past GW_PII_STREAM_HOLD_MAX is
+ * judged as it stands. The final piece releases everything. Released text ends on a UTF-8
+ * character boundary. Whole texts (one final piece) are scanned in place, without a copy.
+ *
+ * The struct lives in a per-request slot; its buffer is allocated when first needed, grows to
+ * about K + a piece and is kept for the stream's next texts; free it with gw_pii_stream_free. */
+typedef struct gw_pii_stream {
+    const gw_pii_set *set;
+    char *buf; /* context (released), then the held text */
+    size_t context, len, cap;
+} gw_pii_stream;
+
+void gw_pii_stream_init(gw_pii_stream *st, const gw_pii_set *set); /* keeps buf for reuse */
+/* Feeds a piece (final: the text ends with it). Writes what may be released through write.
+ * GW_PII_BLOCKED: a blocking value (result->blocked_*); the text is to be dropped. */
+gw_pii_status gw_pii_stream_feed(gw_pii_stream *st, gw_pii_scratch *scratch, const char *piece,
+                                 size_t len, int final, gw_pii_write_fn write, void *ud,
+                                 gw_pii_result *result);
+size_t gw_pii_stream_held(const gw_pii_stream *st); /* bytes held back now */
+void gw_pii_stream_free(gw_pii_stream *st);
 
 #endif

@@ -63,9 +63,9 @@ static size_t grouped_at(const char *t, size_t len, size_t s, size_t e) {
     return 0;
 }
 
-int gw_pii_find_bank_card(const char *text, size_t len, size_t from, gw_pii_span *span) {
+int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
-    while (i < len) {
+    while (i < limit) {
         if (!pii_digit((unsigned char)text[i])) {
             i++;
             continue;
@@ -85,4 +85,8 @@ int gw_pii_find_bank_card(const char *text, size_t len, size_t from, gw_pii_span
         i = e;
     }
     return 0;
+}
+
+int gw_pii_find_bank_card(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_bank_card(text, len, from, len, span);
 }

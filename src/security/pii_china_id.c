@@ -46,9 +46,9 @@ static int id_ok(const char *s) {
     return province_ok(s) && date_ok(s + 6) && check_ok(s);
 }
 
-int gw_pii_find_china_id(const char *text, size_t len, size_t from, gw_pii_span *span) {
+int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
-    while (i < len) {
+    while (i < limit) {
         if (!pii_digit((unsigned char)text[i])) {
             i++;
             continue;
@@ -67,4 +67,8 @@ int gw_pii_find_china_id(const char *text, size_t len, size_t from, gw_pii_span 
         i = run_end;
     }
     return 0;
+}
+
+int gw_pii_find_china_id(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_china_id(text, len, from, len, span);
 }

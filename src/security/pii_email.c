@@ -8,7 +8,7 @@
 
 #include "security/pii_internal.h"
 
-enum { LOCAL_MAX = 64, LABEL_MAX = 63, DOMAIN_MAX = 253 };
+enum { LOCAL_MAX = 64, LABEL_MAX = 63, DOMAIN_MAX = 253, ADDRESS_MAX = 254 };
 
 static int local_char(unsigned char c) {
     return pii_digit(c) || pii_alpha(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
@@ -43,8 +43,8 @@ static size_t local_start(const char *t, size_t at) {
 }
 
 /* The end of the domain after the '@' at `at`: after the last label that is a TLD with at
- * least one label before it; 0 when there is none. */
-static size_t domain_end(const char *t, size_t len, size_t at) {
+ * least one label before it and ends by `limit`; 0 when there is none. */
+static size_t domain_end(const char *t, size_t len, size_t at, size_t limit) {
     size_t i = at + 1, labels = 0, end = 0;
     while (i < len && i - at <= DOMAIN_MAX) {
         size_t ls = i;
@@ -52,6 +52,7 @@ static size_t domain_end(const char *t, size_t len, size_t at) {
             i++;
         if (i == ls || t[ls] == '-' || t[i - 1] == '-') break;
         if (i < len && label_char((unsigned char)t[i])) break; /* a label over 63 bytes */
+        if (i > limit) break; /* past the longest address: it ends before this label */
         labels++;
         if (labels >= 2 && tld_ok(t + ls, i - ls)) end = i;
         if (i + 1 < len && t[i] == '.' && label_char((unsigned char)t[i + 1])) {
@@ -63,18 +64,27 @@ static size_t domain_end(const char *t, size_t len, size_t at) {
     return end;
 }
 
-int gw_pii_find_email(const char *text, size_t len, size_t from, gw_pii_span *span) {
-    size_t i = from;
-    while (i < len) {
-        const char *at = memchr(text + i, '@', len - i);
+int pii_find_email(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
+    /* an address that starts before limit has its '@' within the longest local part after it */
+    size_t i = from, at_end = len - limit > LOCAL_MAX ? limit + LOCAL_MAX : len;
+    while (i < at_end) {
+        const char *at = memchr(text + i, '@', at_end - i);
         if (!at) return 0;
         size_t a = (size_t)(at - text);
         i = a + 1;
         size_t s = local_start(text, a);
+        if (s != a && s >= limit) return 0; /* later ones start later still */
         /* an address that starts before `from` overlaps a value already taken */
         if (s == a || s < from) continue;
-        size_t e = domain_end(text, len, a);
+        /* RFC 5321 takes 254 bytes at most: a label that ends past them is not part of the
+         * address, so where an address ends never depends on more than the 254 bytes from its
+         * start and the label that crosses them (what a stream holds back for it) */
+        size_t e = domain_end(text, len, a, s + ADDRESS_MAX);
         if (e) return pii_found(span, s, e, GW_PII_EMAIL);
     }
     return 0;
+}
+
+int gw_pii_find_email(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_email(text, len, from, len, span);
 }

@@ -70,12 +70,20 @@ enum { PII_MAX_DETECTORS = GW_PII_BUILTIN_COUNT + 1 + GW_PII_MAX_CUSTOM };
 
 /* ---- The set ---------------------------------------------------------------------------- */
 
-typedef int (*pii_find_fn)(const char *text, size_t len, size_t from, gw_pii_span *span);
-
+/* The detectors as a set runs them: the first value that starts in [from, limit) (limit <=
+ * len; the value itself may run to len). A stream only needs values that start before its
+ * cut, so a detector stops looking there instead of crossing the whole window every time. */
+typedef int (*pii_find_fn)(const char *text, size_t len, size_t from, size_t limit,
+                           gw_pii_span *span);
+int pii_find_email(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_phone(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_china_id(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_bank_card(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_secret(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
 /* gw_pii_find_ip's halves: a set runs them as two detectors, so each keeps its own place in
  * the text and neither scans it again for every value the other finds. */
-int pii_find_ipv4(const char *text, size_t len, size_t from, gw_pii_span *span);
-int pii_find_ipv6(const char *text, size_t len, size_t from, gw_pii_span *span);
+int pii_find_ipv4(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
+int pii_find_ipv6(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span);
 
 typedef struct pii_detector {
     gw_pii_kind kind;
@@ -85,6 +93,7 @@ typedef struct pii_detector {
     char name[GW_PII_NAME_MAX + 1];  /* "email", or the custom name as written */
     char label[GW_PII_NAME_MAX + 1]; /* uppercased: masks and placeholders */
     size_t label_len;
+    size_t max_len; /* the longest value a stream must see whole (gw_pii_kind_max_length) */
 } pii_detector;
 
 struct gw_pii_set {
@@ -92,6 +101,7 @@ struct gw_pii_set {
     unsigned count;
     int has_restore;
     size_t max_entries, max_bytes;
+    size_t window; /* gw_pii_set_window */
 };
 
 /* ---- The scratch: regex state and the scan cursor ---------------------------------------- */
@@ -106,6 +116,7 @@ struct gw_pii_scratch {
     gw_pii_span next[PII_MAX_DETECTORS];
     unsigned char state[PII_MAX_DETECTORS];
     unsigned regex_errors;
+    size_t start_limit; /* values must start before it; SIZE_MAX: anywhere (pii_scan_begin) */
 };
 
 /* Starts a scan of a new text. */

@@ -34,9 +34,9 @@ static size_t ipv4_at(const char *t, size_t len, size_t s) {
     return pii_number_ends(t, len, i) ? i : 0;
 }
 
-int pii_find_ipv4(const char *t, size_t len, size_t from, gw_pii_span *span) {
+int pii_find_ipv4(const char *t, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
-    while (i < len) {
+    while (i < limit) {
         if (!pii_digit((unsigned char)t[i])) {
             i++;
             continue;
@@ -74,9 +74,9 @@ static size_t ipv6_token(const char *t, size_t s, size_t e) {
     return inet_pton(AF_INET6, buf, addr) == 1 ? e : 0;
 }
 
-int pii_find_ipv6(const char *t, size_t len, size_t from, gw_pii_span *span) {
+int pii_find_ipv6(const char *t, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
-    while (i < len) {
+    while (i < limit) {
         unsigned char c = (unsigned char)t[i];
         if (!(pii_hex(c) || c == ':')) {
             i++;
@@ -99,7 +99,8 @@ int pii_find_ipv6(const char *t, size_t len, size_t from, gw_pii_span *span) {
 
 int gw_pii_find_ip(const char *text, size_t len, size_t from, gw_pii_span *span) {
     gw_pii_span v4, v6;
-    int has4 = pii_find_ipv4(text, len, from, &v4), has6 = pii_find_ipv6(text, len, from, &v6);
+    int has4 = pii_find_ipv4(text, len, from, len, &v4),
+        has6 = pii_find_ipv6(text, len, from, len, &v6);
     if (has4 && has6) {
         /* "::ffff:10.0.0.1" holds an IPv4 too: the earlier, then the longer one wins */
         if (v6.start < v4.start || (v6.start == v4.start && v6.end > v4.end)) has4 = 0;

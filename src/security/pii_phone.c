@@ -77,9 +77,9 @@ static size_t e164_at(const char *t, size_t len, size_t s) {
     return end;
 }
 
-int gw_pii_find_phone(const char *text, size_t len, size_t from, gw_pii_span *span) {
+int pii_find_phone(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
     size_t i = from;
-    while (i < len) {
+    while (i < limit) {
         unsigned char c = (unsigned char)text[i];
         if (c == '+') {
             if (i == 0 || !pii_word((unsigned char)text[i - 1])) {
@@ -100,4 +100,8 @@ int gw_pii_find_phone(const char *text, size_t len, size_t from, gw_pii_span *sp
         }
     }
     return 0;
+}
+
+int gw_pii_find_phone(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_phone(text, len, from, len, span);
 }

@@ -5,6 +5,7 @@
  * placeholder the table does not hold, and any '[' that starts none, pass as they are. */
 #include <string.h>
 
+#include "core/json_string.h"
 #include "security/pii_internal.h"
 
 static const char OPEN[] = "[[PII_";
@@ -46,10 +47,29 @@ static shape classify(const gw_pii_table *t, const char *d, size_t n, size_t *le
     return pii_table_find(t, num, d, *len, value, value_len) ? PLACEHOLDER : NOT_PLACEHOLDER;
 }
 
+typedef struct escaped_sink {
+    gw_pii_write_fn write;
+    void *ud;
+    int failed;
+} escaped_sink;
+
+static void escaped_run(void *ctx, const char *s, size_t len) {
+    escaped_sink *e = ctx;
+    if (!e->failed && e->write(e->ud, s, len) < 0) e->failed = 1;
+}
+
+/* An original, as it is or (json) escaped for the inside of a JSON string. */
+static int write_value(const char *value, size_t len, int json, gw_pii_write_fn write, void *ud) {
+    if (!json) return write(ud, value, len);
+    escaped_sink e = {write, ud, 0};
+    gw_json_string_escape(value, len, escaped_run, &e);
+    return e.failed ? -1 : 0;
+}
+
 /* Writes d[0, n) with placeholders replaced, stopping once past `stop` (at a position >= stop
  * that is not inside a placeholder). Unless `final`, a partial placeholder at the end is not
  * written. Returns where it stopped, or (size_t)-1 when the write function refused. */
-static size_t run(const gw_pii_table *t, const char *d, size_t n, size_t stop, int final,
+static size_t run(const gw_pii_table *t, const char *d, size_t n, size_t stop, int final, int json,
                   gw_pii_write_fn write, void *ud) {
     size_t pos = 0, lit = 0; /* d[lit, pos) is literal text not yet written */
     while (pos < stop && pos < n) {
@@ -69,7 +89,7 @@ static size_t run(const gw_pii_table *t, const char *d, size_t n, size_t stop, i
         }
         if (pos > lit && write(ud, d + lit, pos - lit) < 0) return (size_t)-1;
         if (s == PARTIAL) return pos;
-        if (write(ud, value, value_len) < 0) return (size_t)-1;
+        if (write_value(value, value_len, json, write, ud) < 0) return (size_t)-1;
         pos += len;
         lit = pos;
     }
@@ -86,12 +106,19 @@ gw_pii_status gw_pii_restore(const gw_pii_table *table, const char *text, size_t
     if ((!text && len) || !write) return GW_PII_ERR_ARGUMENT;
     if (len == 0) return GW_PII_OK;
     if (passthrough(table)) return write(ud, text, len) < 0 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
-    return run(table, text, len, len, 1, write, ud) == (size_t)-1 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
+    return run(table, text, len, len, 1, 0, write, ud) == (size_t)-1 ? GW_PII_ERR_OUTPUT
+                                                                     : GW_PII_OK;
 }
 
 void gw_pii_restorer_init(gw_pii_restorer *r, const gw_pii_table *table) {
     r->table = table;
     r->held = 0;
+    r->json = 0;
+}
+
+void gw_pii_restorer_init_json(gw_pii_restorer *r, const gw_pii_table *table) {
+    gw_pii_restorer_init(r, table);
+    r->json = 1;
 }
 
 /* Keeps d[from, n) for the next piece: fewer bytes than the longest placeholder, since they
@@ -109,7 +136,8 @@ gw_pii_status gw_pii_restorer_feed(gw_pii_restorer *r, const char *piece, size_t
     if (passthrough(t)) return write(ud, piece, len) < 0 ? GW_PII_ERR_OUTPUT : GW_PII_OK;
     size_t p;
     if (r->held == 0) {
-        if ((p = run(t, piece, len, len, 0, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+        if ((p = run(t, piece, len, len, 0, r->json, write, ud)) == (size_t)-1)
+            return GW_PII_ERR_OUTPUT;
         hold(r, piece, p, len);
         return GW_PII_OK;
     }
@@ -120,16 +148,18 @@ gw_pii_status gw_pii_restorer_feed(gw_pii_restorer *r, const char *piece, size_t
     memcpy(joined, r->hold, held);
     memcpy(joined + held, piece, take);
     if (take == len) {
-        if ((p = run(t, joined, n, n, 0, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+        if ((p = run(t, joined, n, n, 0, r->json, write, ud)) == (size_t)-1)
+            return GW_PII_ERR_OUTPUT;
         hold(r, joined, p, n);
         return GW_PII_OK;
     }
-    if ((p = run(t, joined, n, held, 0, write, ud)) == (size_t)-1) return GW_PII_ERR_OUTPUT;
+    if ((p = run(t, joined, n, held, 0, r->json, write, ud)) == (size_t)-1)
+        return GW_PII_ERR_OUTPUT;
     /* past the held bytes now (a partial would need more than longest bytes): go on in the
      * piece itself */
     r->held = 0;
     size_t skip = p - held;
-    if ((p = run(t, piece + skip, len - skip, len - skip, 0, write, ud)) == (size_t)-1)
+    if ((p = run(t, piece + skip, len - skip, len - skip, 0, r->json, write, ud)) == (size_t)-1)
         return GW_PII_ERR_OUTPUT;
     hold(r, piece + skip, p, len - skip);
     return GW_PII_OK;

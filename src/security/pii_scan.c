@@ -3,6 +3,7 @@
  * never overlap. Each detector's next value is kept until the scan passes its start; only a
  * value that was overlapped sends its detector looking again, from the end of the winner.
  * So each detector crosses the text about once, whatever the number of values. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "security/pii_internal.h"
@@ -42,12 +43,16 @@ void pii_scan_begin(const gw_pii_set *set, gw_pii_scratch *scratch) {
     for (unsigned d = 0; d < set->count; d++)
         scratch->state[d] = PII_NEXT_UNKNOWN;
     scratch->regex_errors = 0;
+    scratch->start_limit = SIZE_MAX;
 }
 
 /* NOTEMPTY: a pattern that can match nothing ("a*") reports its non-empty matches instead of
  * an empty one at every position. */
 static int find_custom(const pii_detector *d, gw_pii_scratch *scratch, const char *text, size_t len,
-                       size_t from, gw_pii_span *span) {
+                       size_t from, size_t limit, gw_pii_span *span) {
+    if (from >= limit) return 0;
+    /* the offset limit is the last start allowed */
+    pcre2_set_offset_limit(scratch->limits, limit < len ? limit - 1 : PCRE2_UNSET);
     int rc = pcre2_match(d->regex, (PCRE2_SPTR)text, len, from, PCRE2_NOTEMPTY, scratch->match,
                          scratch->limits);
     if (rc < 0) {
@@ -64,8 +69,9 @@ static void refresh(const gw_pii_set *set, gw_pii_scratch *scratch, unsigned d, 
                     size_t len, size_t pos) {
     const pii_detector *det = &set->det[d];
     gw_pii_span *next = &scratch->next[d];
-    int found = det->find ? det->find(text, len, pos, next)
-                          : find_custom(det, scratch, text, len, pos, next);
+    size_t limit = scratch->start_limit < len ? scratch->start_limit : len;
+    int found = det->find ? det->find(text, len, pos, limit, next)
+                          : find_custom(det, scratch, text, len, pos, limit, next);
     if (found) {
         next->kind = det->kind;
         next->detector = d;

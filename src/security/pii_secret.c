@@ -88,17 +88,30 @@ static size_t shape_at(const char *t, size_t len, size_t s, const key_shape *k) 
     return e;
 }
 
-/* "eyJ" is base64url for '{"': a JWT is two such JSON parts and a signature. */
+/* "eyJ" is base64url for '{"': a JWT is two such JSON parts and a signature. A text that ends
+ * before the signature began holds a cut one once it is JWT_CUT_MIN bytes long: its header
+ * alone says what it is (and a stream is not left waiting for a payload of any length). */
+enum { JWT_CUT_MIN = 16 };
+
+static size_t jwt_cut(size_t len, size_t s) {
+    return len - s >= JWT_CUT_MIN ? len : 0;
+}
+
 static size_t jwt_at(const char *t, size_t len, size_t s) {
     size_t i = s;
     for (int part = 0; part < 3; part++) {
-        if (part < 2 && (len - i < 4 || memcmp(t + i, "eyJ", 3))) return 0;
+        if (part < 2) {
+            size_t have = len - i < 3 ? len - i : 3;
+            if (memcmp(t + i, "eyJ", have)) return 0;
+            if (have < 3) return part ? jwt_cut(len, s) : 0; /* cut after a dot */
+        }
         size_t b = i;
         while (i < len && token_char((unsigned char)t[i]))
             i++;
-        if (i == b || (part < 2 && i - b < 4)) return 0;
+        if (part < 2 && i == len) return jwt_cut(len, s);
+        if (i == b || (part < 2 && i - b < 4)) return part == 2 && i == len ? jwt_cut(len, s) : 0;
         if (part < 2) {
-            if (i >= len || t[i] != '.') return 0;
+            if (t[i] != '.') return 0;
             i++;
         }
     }
@@ -125,8 +138,8 @@ static size_t pem_at(const char *t, size_t len, size_t s) {
     return close ? (size_t)(close + 5 - t) : len;
 }
 
-int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *span) {
-    for (size_t i = from; i < len; i++) {
+int pii_find_secret(const char *text, size_t len, size_t from, size_t limit, gw_pii_span *span) {
+    for (size_t i = from; i < limit; i++) {
         unsigned char c = (unsigned char)text[i];
         if (c != 's' && c != 'r' && c != 'A' && c != 'g' && c != 'x' && c != 'e' && c != '-')
             continue;
@@ -142,4 +155,8 @@ int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *s
         if (e) return pii_found(span, i, e, GW_PII_SECRET);
     }
     return 0;
+}
+
+int gw_pii_find_secret(const char *text, size_t len, size_t from, gw_pii_span *span) {
+    return pii_find_secret(text, len, from, len, span);
 }

@@ -32,14 +32,35 @@ static const struct {
     gw_pii_kind kind;
     pii_find_fn find;
 } builtins[] = {
-    {GW_PII_SECRET, gw_pii_find_secret},
-    {GW_PII_CHINA_ID, gw_pii_find_china_id},
-    {GW_PII_BANK_CARD, gw_pii_find_bank_card},
-    {GW_PII_PHONE, gw_pii_find_phone},
-    {GW_PII_EMAIL, gw_pii_find_email},
+    {GW_PII_SECRET, pii_find_secret},
+    {GW_PII_CHINA_ID, pii_find_china_id},
+    {GW_PII_BANK_CARD, pii_find_bank_card},
+    {GW_PII_PHONE, pii_find_phone},
+    {GW_PII_EMAIL, pii_find_email},
     {GW_PII_IP, pii_find_ipv4},
     {GW_PII_IP, pii_find_ipv6},
 };
+
+size_t gw_pii_kind_max_length(gw_pii_kind kind) {
+    switch (kind) {
+    case GW_PII_EMAIL:
+        return 254;
+    case GW_PII_PHONE:
+        return 44; /* "+", 15 digits, and up to two separators between each */
+    case GW_PII_CHINA_ID:
+        return 18;
+    case GW_PII_BANK_CARD:
+        return 23; /* 19 digits in groups of 4 */
+    case GW_PII_IP:
+        return 45; /* INET6_ADDRSTRLEN less its NUL */
+    case GW_PII_SECRET:
+        /* keys are reported as they grow, once their shape shows: within 72 bytes for every
+         * shape (a PEM key's BEGIN line is the longest, a JWT takes 16) */
+        return 72;
+    default:
+        return 0;
+    }
+}
 
 const char *gw_pii_kind_name(gw_pii_kind kind) {
     return (unsigned)kind <= GW_PII_BUILTIN_COUNT ? kind_names[kind] : "unknown";
@@ -102,8 +123,9 @@ static int compile(pii_detector *d, const char *pattern, char *err, size_t err_s
     /* Text may hold any bytes: an invalid UTF-8 sequence matches nothing instead of failing
      * the match. \C could split a character: refused. */
     d->regex = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
-                             &offset, NULL);
+                             PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                                 PCRE2_USE_OFFSET_LIMIT,
+                             &code, &offset, NULL);
     if (!d->regex) {
         PCRE2_UCHAR message[256];
         if (pcre2_get_error_message(code, message, sizeof(message)) < 0)
@@ -150,6 +172,7 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
         d->kind = builtins[b].kind;
         d->action = a;
         d->find = builtins[b].find;
+        d->max_len = gw_pii_kind_max_length(d->kind);
         set_names(d, kind_names[d->kind]);
     }
     for (size_t c = 0; c < config->custom_count; c++) {
@@ -157,15 +180,20 @@ gw_pii_set *gw_pii_set_new(const gw_pii_config *config, char *err, size_t err_si
         if (name_ok(set, desc->name, err, err_size) < 0) return refuse(set, err, 0, NULL, NULL);
         if ((unsigned)desc->action > GW_PII_RESTORE)
             return refuse(set, err, err_size, "unknown action", desc->name);
+        if (desc->max_length > GW_PII_CUSTOM_MAX_LENGTH)
+            return refuse(set, err, err_size, "max_length is at most 4096", desc->name);
         if (desc->action == GW_PII_OFF) continue;
         pii_detector *d = &set->det[set->count++];
         d->kind = GW_PII_CUSTOM;
         d->action = desc->action;
+        d->max_len = desc->max_length ? desc->max_length : (size_t)GW_PII_CUSTOM_MAX_LENGTH_DEFAULT;
         set_names(d, desc->name);
         if (compile(d, desc->pattern, err, err_size) < 0) return refuse(set, err, 0, NULL, NULL);
     }
-    for (unsigned d = 0; d < set->count; d++)
+    for (unsigned d = 0; d < set->count; d++) {
         if (set->det[d].action == GW_PII_RESTORE) set->has_restore = 1;
+        if (set->det[d].max_len + 1 > set->window) set->window = set->det[d].max_len + 1;
+    }
     return set;
 }
 
@@ -178,6 +206,10 @@ void gw_pii_set_free(gw_pii_set *set) {
 
 int gw_pii_set_has_restore(const gw_pii_set *set) {
     return set && set->has_restore;
+}
+
+size_t gw_pii_set_window(const gw_pii_set *set) {
+    return set ? set->window : 0;
 }
 
 const char *gw_pii_detector_name(const gw_pii_set *set, unsigned detector) {

@@ -53,10 +53,10 @@ void sim_completion_body(sim_worker *w, struct evbuffer *out, const sim_generati
                         gen->model_json);
     for (int i = 0; i < gen->choices; i++) {
         if (chat && gen->tool != NULL) {
-            evbuffer_add_printf(out,
-                                "%s{\"index\":%d,\"message\":{\"role\":\"assistant\","
-                                "\"reasoning_content\":null,\"content\":null,\"tool_calls\":",
+            evbuffer_add_printf(out, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",",
                                 i ? "," : "", i);
+            sim_reasoning_member(gen, out);
+            evbuffer_add_printf(out, ",\"content\":null,\"tool_calls\":");
             tool_calls(out, gen->tool);
             evbuffer_add_printf(out,
                                 "},\"logprobs\":null,\"finish_reason\":\"%s\","
@@ -64,12 +64,12 @@ void sim_completion_body(sim_worker *w, struct evbuffer *out, const sim_generati
                                 finish);
             continue;
         }
-        if (chat)
-            evbuffer_add_printf(out,
-                                "%s{\"index\":%d,\"message\":{\"role\":\"assistant\","
-                                "\"reasoning_content\":null,\"content\":\"",
+        if (chat) {
+            evbuffer_add_printf(out, "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",",
                                 i ? "," : "", i);
-        else
+            sim_reasoning_member(gen, out);
+            evbuffer_add_printf(out, ",\"content\":\"");
+        } else
             evbuffer_add_printf(out, "%s{\"index\":%d,\"text\":\"", i ? "," : "", i);
         sim_text_append(out, gen->script, gen->tokens);
         if (chat)

@@ -185,11 +185,12 @@ bool sim_options_from_headers(const sim_server *s, struct evhttp_request *req, s
     }
     const char *text = evhttp_find_header(headers, "x-sim-text");
     if (text != NULL) {
-        if (!sim_script_check(text, opt->text_percent, opt->chunk_bytes, &opt->text_tokens,
-                              problem))
+        if (!sim_script_check("x-sim-text", text, opt->text_percent, opt->chunk_bytes,
+                              &opt->text_tokens, problem))
             return false;
         opt->text = text;
     }
+    if (!sim_script_parts_from_headers(req, opt, problem)) return false;
     const char *fault = evhttp_find_header(headers, "x-sim-fault");
     if (fault != NULL && !parse_fault(fault, false, &opt->fault, &opt->fault_arg)) {
         sim_problem_set(problem, 400, NULL,

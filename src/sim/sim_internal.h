@@ -98,6 +98,9 @@ typedef struct sim_options {
     bool text_percent; /* x-sim-text-encoding: percent */
     int chunk_bytes;   /* x-sim-chunk-bytes; 0 = a token per word */
     int text_tokens;   /* the script's tokens: its natural length */
+    /* x-sim-reasoning and x-sim-tool-args (sim_script_parts.c), validated, read like text */
+    const char *reasoning;
+    const char *tool_args;
 } sim_options;
 
 /* The instance-wide defaults set with POST /sim/fault; x-sim-* headers override them. */
@@ -157,11 +160,12 @@ typedef struct sim_generation {
     bool length_limited;    /* finish_reason "length" rather than "stop" */
     bool stream;
     bool include_usage;
-    long message_count;  /* chat: the messages sent (names tool call ids) */
-    sim_tool_call *tool; /* owned; NULL = a text answer */
-    char *stop;          /* owned: the stop sequence that ended the text; NULL = none */
-    sim_script *script;  /* owned: the scripted text; NULL = the vocabulary */
-    long seed;           /* TGI / MindIE: echoed in details */
+    long message_count;    /* chat: the messages sent (names tool call ids) */
+    sim_tool_call *tool;   /* owned; NULL = a text answer */
+    char *stop;            /* owned: the stop sequence that ended the text; NULL = none */
+    sim_script *script;    /* owned: the scripted text; NULL = the vocabulary */
+    sim_script *reasoning; /* owned: scripted reasoning said before the answer; NULL = none */
+    long seed;             /* TGI / MindIE: echoed in details */
     bool has_seed;
 } sim_generation;
 
@@ -357,12 +361,32 @@ int sim_text_stop_index(json_object *stop, const sim_script *script, int count,
 int sim_token_id(const sim_script *script, int k);
 /* Validates an x-sim-text value (at most SIM_MAX_TEXT_BYTES, percent-encoded when `percent`,
  * UTF-8, not empty) and counts its tokens; false with a 400 problem otherwise. */
-bool sim_script_check(const char *value, bool percent, int chunk_bytes, int *tokens,
-                      sim_problem *problem);
+bool sim_script_check(const char *header, const char *value, bool percent, int chunk_bytes,
+                      int *tokens, sim_problem *problem);
 /* Builds the script of a value sim_script_check accepted; NULL when out of memory. */
 sim_script *sim_script_new(const char *value, bool percent, int chunk_bytes);
 void sim_script_free(sim_script *script);
 int sim_script_tokens(const sim_script *script);
+/* The whole decoded text. */
+const char *sim_script_text(const sim_script *script, size_t *len);
+
+/* sim_script_parts.c: the parts of a chat answer a test scripts besides its text. */
+/* Reads and checks x-sim-reasoning and x-sim-tool-args (encoded like x-sim-text); false with
+ * a 400 problem when one is bad. */
+bool sim_script_parts_from_headers(struct evhttp_request *req, sim_options *opt,
+                                   sim_problem *problem);
+/* gen->reasoning from opt (chat only), and a tool call's arguments replaced by
+ * x-sim-tool-args, streamed in x-sim-chunk-bytes pieces when given; false with a 500 problem
+ * when out of memory. */
+bool sim_script_parts_apply(sim_generation *gen, const sim_options *opt, sim_problem *problem);
+/* The reasoning's tokens (0 without any): in streams they come first, one step each. */
+int sim_reasoning_tokens(const sim_generation *gen);
+/* A stream step of the reasoning, as a choice of an OpenAI chunk (delta_prefix goes first in
+ * the delta: MindIE's role); returns its tokens (1). */
+int sim_reasoning_frame(const sim_generation *gen, struct evbuffer *out, int choice, int step,
+                        const char *delta_prefix, const char *finish);
+/* "reasoning_content": the whole reasoning, or null. */
+void sim_reasoning_member(const sim_generation *gen, struct evbuffer *out);
 /* A deterministic logprob for generated token k. */
 double sim_token_logprob(int k);
 
@@ -411,6 +435,9 @@ bool sim_tools_openai(json_object *body, long message_count, sim_tool_call **too
 bool sim_tools_anthropic(json_object *body, long message_count, bool due, sim_tool_call **tool,
                          sim_problem *problem);
 void sim_tool_call_free(sim_tool_call *tool);
+/* Takes arguments (malloc'd JSON text) in place of the generated ones; streams send them in
+ * pieces of about piece_bytes (0: the usual size). */
+void sim_tool_call_arguments(sim_tool_call *tool, char *arguments, size_t len, int piece_bytes);
 /* Bytes [*start, *start + *len) of the arguments are piece i of tool->fragments. */
 void sim_tool_fragment(const sim_tool_call *tool, int i, size_t *start, size_t *len);
 

@@ -88,8 +88,13 @@ static int frame(sim_stream *st, struct evbuffer *out, int choice, int step, boo
     char finish[24] = "null";
     if (last) snprintf(finish, sizeof(finish), "\"%s\"", finish_reason(gen));
     evbuffer_add(out, st->prefix, st->prefix_len);
-    int tokens = 1;
-    if (gen->tool != NULL) {
+    int tokens = 1, reasoning = sim_reasoning_tokens(gen);
+    bool thinking = step < reasoning; /* scripted reasoning comes first */
+    if (!thinking) step -= reasoning;
+    if (thinking) {
+        tokens = sim_reasoning_frame(gen, out, choice, step,
+                                     is_mindie(st) ? "\"role\":\"assistant\"," : "", finish);
+    } else if (gen->tool != NULL) {
         evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{", choice);
         tokens = tool_delta(st, out, step);
         evbuffer_add_printf(out, "},\"logprobs\":null,\"finish_reason\":%s}", finish);
@@ -240,7 +245,7 @@ void sim_openai_stream_start(sim_worker *w, struct evhttp_request *req, sim_gene
     const sim_stream_format *fmt = engine == SIM_ENGINE_MINDIE ? &mindie_format
                                    : engine == SIM_ENGINE_TGI  ? &tgi_format
                                                                : &vllm_format;
-    int steps = gen->tool ? 1 + gen->tool->fragments : gen->tokens;
+    int steps = sim_reasoning_tokens(gen) + (gen->tool ? 1 + gen->tool->fragments : gen->tokens);
     sim_stream *st = sim_stream_new(w, fmt, gen, opt, steps);
     char id[64];
     sim_make_id(w, gen->api == SIM_API_CHAT ? "chatcmpl-" : "cmpl-", id, sizeof(id));

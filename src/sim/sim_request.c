@@ -215,7 +215,8 @@ bool sim_plan_tokens(sim_generation *gen, const sim_options *opt, bool limited, 
 }
 
 long sim_generation_completion(const sim_generation *gen) {
-    long per_choice = gen->tokens + (gen->tool != NULL ? gen->tool->fragments : 0);
+    long per_choice =
+        gen->tokens + (gen->tool != NULL ? gen->tool->fragments : 0) + sim_reasoning_tokens(gen);
     return per_choice * gen->choices;
 }
 
@@ -226,6 +227,8 @@ void sim_generation_release(sim_generation *gen) {
     gen->stop = NULL;
     sim_script_free(gen->script);
     gen->script = NULL;
+    sim_script_free(gen->reasoning);
+    gen->reasoning = NULL;
 }
 
 bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const sim_options *opt,
@@ -297,6 +300,10 @@ bool sim_request_generation(sim_worker *w, json_object *body, sim_api api, const
                 sim_problem_set(problem, 400, "n", "Too many tool-call choices.");
                 return false;
             }
+        }
+        if (!sim_script_parts_apply(gen, opt, problem)) {
+            sim_generation_release(gen);
+            return false;
         }
     }
     return true;

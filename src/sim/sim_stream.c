@@ -175,6 +175,7 @@ sim_stream *sim_stream_new(sim_worker *w, const sim_stream_format *fmt, sim_gene
     gen->tool = NULL;
     gen->stop = NULL;
     gen->script = NULL;
+    gen->reasoning = NULL;
     st->opt = *opt;
     st->steps = steps;
     st->base.worker = w;

@@ -136,11 +136,11 @@ static long split(const char *text, size_t len, int chunk_bytes, uint32_t *ends)
     return n + 1;
 }
 
-bool sim_script_check(const char *value, bool percent, int chunk_bytes, int *tokens,
-                      sim_problem *problem) {
+bool sim_script_check(const char *header, const char *value, bool percent, int chunk_bytes,
+                      int *tokens, sim_problem *problem) {
     size_t raw = strlen(value);
     if (raw > SIM_MAX_TEXT_BYTES) {
-        sim_problem_set(problem, 400, NULL, "Invalid x-sim-text header: at most %d bytes.",
+        sim_problem_set(problem, 400, NULL, "Invalid %s header: at most %d bytes.", header,
                         SIM_MAX_TEXT_BYTES);
         return false;
     }
@@ -148,21 +148,22 @@ bool sim_script_check(const char *value, bool percent, int chunk_bytes, int *tok
     size_t len;
     if (!decode(value, percent, text, &len)) {
         sim_problem_set(problem, 400, NULL,
-                        "Invalid x-sim-text header: a %% must start a %%XX escape (two hex "
-                        "digits) with x-sim-text-encoding: percent.");
+                        "Invalid %s header: a %% must start a %%XX escape (two hex "
+                        "digits) with x-sim-text-encoding: percent.",
+                        header);
         return false;
     }
     if (len == 0) {
-        sim_problem_set(problem, 400, NULL, "Invalid x-sim-text header: the text is empty.");
+        sim_problem_set(problem, 400, NULL, "Invalid %s header: the text is empty.", header);
         return false;
     }
     if (!valid_utf8(text, len)) {
-        sim_problem_set(problem, 400, NULL, "Invalid x-sim-text header: the text is not UTF-8.");
+        sim_problem_set(problem, 400, NULL, "Invalid %s header: the text is not UTF-8.", header);
         return false;
     }
     long n = split(text, len, chunk_bytes, NULL);
     if (n < 0) {
-        sim_problem_set(problem, 400, NULL, "Invalid x-sim-text header: more than %d tokens.",
+        sim_problem_set(problem, 400, NULL, "Invalid %s header: more than %d tokens.", header,
                         SIM_MAX_OUTPUT_TOKENS);
         return false;
     }
@@ -200,6 +201,11 @@ void sim_script_free(sim_script *script) {
 
 int sim_script_tokens(const sim_script *script) {
     return script->count;
+}
+
+const char *sim_script_text(const sim_script *script, size_t *len) {
+    *len = script->len;
+    return script->text;
 }
 
 const char *sim_token_text(const sim_script *script, int k, size_t *len) {

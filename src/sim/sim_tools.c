@@ -65,6 +65,13 @@ static char *arguments_for(json_object *schema, size_t *len) {
     return copy;
 }
 
+static void cut_in_pieces(sim_tool_call *tool, size_t bytes) {
+    size_t pieces = (tool->arguments_len + bytes - 1) / bytes;
+    if (pieces < 2) pieces = 2; /* "2+ argument chunks", even for "{}" */
+    if (pieces > SIM_MAX_TOOL_FRAGMENTS) pieces = SIM_MAX_TOOL_FRAGMENTS;
+    tool->fragments = (int)pieces;
+}
+
 static sim_tool_call *tool_call_new(const char *prefix, long n, json_object *name,
                                     json_object *schema, sim_problem *problem) {
     sim_tool_call *tool = calloc(1, sizeof(*tool));
@@ -80,11 +87,15 @@ static sim_tool_call *tool_call_new(const char *prefix, long n, json_object *nam
     memcpy(tool->name, json_object_get_string(name), name_len + 1);
     tool->name_len = name_len;
     snprintf(tool->id, sizeof(tool->id), "%s%ld", prefix, n);
-    size_t pieces = (tool->arguments_len + SIM_TOOL_FRAGMENT_BYTES - 1) / SIM_TOOL_FRAGMENT_BYTES;
-    if (pieces < 2) pieces = 2; /* "2+ argument chunks", even for "{}" */
-    if (pieces > SIM_MAX_TOOL_FRAGMENTS) pieces = SIM_MAX_TOOL_FRAGMENTS;
-    tool->fragments = (int)pieces;
+    cut_in_pieces(tool, SIM_TOOL_FRAGMENT_BYTES);
     return tool;
+}
+
+void sim_tool_call_arguments(sim_tool_call *tool, char *arguments, size_t len, int piece_bytes) {
+    free(tool->arguments);
+    tool->arguments = arguments;
+    tool->arguments_len = len;
+    cut_in_pieces(tool, piece_bytes > 0 ? (size_t)piece_bytes : SIM_TOOL_FRAGMENT_BYTES);
 }
 
 void sim_tool_call_free(sim_tool_call *tool) {

@@ -515,9 +515,9 @@ static void custom_patterns(void **state) {
     (void)state;
     char buf[512], err[256];
     gw_pii_custom_desc custom[] = {
-        {"employee_id", "EMP-\\d{6}", GW_PII_MASK},
-        {"Plate", "[京沪粤][A-Z][0-9A-Z]{5}", GW_PII_RESTORE},
-        {"empty_ok", "x*", GW_PII_MASK}, /* NOTEMPTY: only real runs of x */
+        {"employee_id", "EMP-\\d{6}", GW_PII_MASK, 0},
+        {"Plate", "[京沪粤][A-Z][0-9A-Z]{5}", GW_PII_RESTORE, 0},
+        {"empty_ok", "x*", GW_PII_MASK, 0}, /* NOTEMPTY: only real runs of x */
     };
     gw_pii_config c = config_all(GW_PII_OFF);
     c.builtin[GW_PII_PHONE] = GW_PII_MASK;
@@ -542,19 +542,19 @@ static void custom_patterns(void **state) {
     gw_pii_set_free(set);
 
     /* errors name the pattern and where */
-    gw_pii_custom_desc bad[] = {{"bad", "a(b", GW_PII_MASK}};
+    gw_pii_custom_desc bad[] = {{"bad", "a(b", GW_PII_MASK, 0}};
     c.custom = bad;
     c.custom_count = 1;
     assert_null(gw_pii_set_new(&c, err, sizeof(err)));
     assert_non_null(strstr(err, "custom bad: PCRE2 error at offset 3"));
     gw_pii_custom_desc names[][2] = {
-        {{"email", "x", GW_PII_MASK}, {NULL, NULL, GW_PII_OFF}},
-        {{"bad name", "x", GW_PII_MASK}, {NULL, NULL, GW_PII_OFF}},
-        {{"", "x", GW_PII_MASK}, {NULL, NULL, GW_PII_OFF}},
-        {{"abcdefghijklmnopqrstuvwxyz0123456", "x", GW_PII_MASK}, {NULL, NULL, GW_PII_OFF}},
-        {{"twice", "x", GW_PII_MASK}, {"TWICE", "y", GW_PII_MASK}},
-        {{"act", "x", (gw_pii_action)9}, {NULL, NULL, GW_PII_OFF}},
-        {{"nopattern", NULL, GW_PII_MASK}, {NULL, NULL, GW_PII_OFF}},
+        {{"email", "x", GW_PII_MASK, 0}, {NULL, NULL, GW_PII_OFF, 0}},
+        {{"bad name", "x", GW_PII_MASK, 0}, {NULL, NULL, GW_PII_OFF, 0}},
+        {{"", "x", GW_PII_MASK, 0}, {NULL, NULL, GW_PII_OFF, 0}},
+        {{"abcdefghijklmnopqrstuvwxyz0123456", "x", GW_PII_MASK, 0}, {NULL, NULL, GW_PII_OFF, 0}},
+        {{"twice", "x", GW_PII_MASK, 0}, {"TWICE", "y", GW_PII_MASK, 0}},
+        {{"act", "x", (gw_pii_action)9, 0}, {NULL, NULL, GW_PII_OFF, 0}},
+        {{"nopattern", NULL, GW_PII_MASK, 0}, {NULL, NULL, GW_PII_OFF, 0}},
     };
     for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
         c.custom = names[k];
@@ -572,7 +572,7 @@ static void custom_patterns(void **state) {
 
 static void custom_regex_match_limit(void **state) {
     (void)state;
-    gw_pii_custom_desc custom[] = {{"evil", "(a+)+$", GW_PII_MASK}};
+    gw_pii_custom_desc custom[] = {{"evil", "(a+)+$", GW_PII_MASK, 0}};
     gw_pii_config c = config_all(GW_PII_OFF);
     c.builtin[GW_PII_EMAIL] = GW_PII_MASK;
     c.custom = custom;
@@ -798,7 +798,7 @@ typedef struct restore_fixture {
 
 static restore_fixture fixture_new(void) {
     restore_fixture f;
-    gw_pii_custom_desc custom[] = {{"employee_id_long_name_x", "EMP-\\d{4}", GW_PII_RESTORE}};
+    gw_pii_custom_desc custom[] = {{"employee_id_long_name_x", "EMP-\\d{4}", GW_PII_RESTORE, 0}};
     gw_pii_config c = config_all(GW_PII_RESTORE);
     c.custom = custom;
     c.custom_count = 1;
@@ -999,7 +999,7 @@ static size_t random_text(uint32_t *x, char *buf, size_t cap) {
  * replaced, and a stream cut anywhere restores to the same text. */
 static void random_text_round_trips(void **state) {
     (void)state;
-    gw_pii_custom_desc custom[] = {{"digits", "\\d{5,}", GW_PII_RESTORE}};
+    gw_pii_custom_desc custom[] = {{"digits", "\\d{5,}", GW_PII_RESTORE, 0}};
     gw_pii_config c = config_all(GW_PII_RESTORE);
     c.custom = custom;
     c.custom_count = 1;
@@ -1080,7 +1080,7 @@ static void ten_kib_in_well_under_a_millisecond(void **state) {
         len += sizeof(para) - 1;
     }
     text[len] = '\0';
-    gw_pii_custom_desc custom[] = {{"employee_id", "EMP-\\d{6}", GW_PII_MASK}};
+    gw_pii_custom_desc custom[] = {{"employee_id", "EMP-\\d{6}", GW_PII_MASK, 0}};
     gw_pii_config c = config_all(GW_PII_RESTORE);
     c.custom = custom;
     c.custom_count = 1;
