@@ -466,11 +466,10 @@ static void parse_proxy(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
         u->name_len = strlen(u->name);
         if (f[2]) {
             const char *tr = ld_string(ld, f[2], "proxy transport");
-            if (tr && strcmp(tr, "streamable_http"))
-                ld_error(ld, f[2],
-                         "expected streamable_http for transport, found '%s' (an "
-                         "upstream's legacy SSE transport is not supported yet)",
-                         tr);
+            if (tr && !strcmp(tr, "sse"))
+                u->transport = GW_MCP_UPSTREAM_SSE; /* url is then its SSE stream's */
+            else if (tr && strcmp(tr, "streamable_http"))
+                ld_error(ld, f[2], "expected streamable_http or sse for transport, found '%s'", tr);
         }
         if (f[3]) u->allow = string_list(ld, f[3], "proxy allow", &u->allow_count);
         if (f[4]) u->auth = credentials(ld, f[4]);

@@ -12,26 +12,44 @@
 /* Indexed by GW_MCP_ROUTE_* (mcp-t.h); route.data is the gw_mcp_server. */
 extern const gw_http_route_handler gw_mcp_route_handlers[];
 
-/* One finished tool call, as the access log and the hook see it. */
+struct gw_worker;
+struct gw_trace;
+
+/* One finished tool call, as the access log, metering, metrics and the hook see it. */
 typedef struct gw_mcp_call_report {
-    const char *server;   /* the gateway's MCP server */
-    const char *tool;     /* as the caller named it (prefixed for a proxied one) */
-    const char *upstream; /* the proxied server's name, or NULL for a REST tool */
+    struct gw_worker *worker;  /* the worker it ran on (its meter and metrics) */
+    const char *server;        /* the gateway's MCP server */
+    const char *path;          /* the server's path */
+    const char *tool;          /* as the caller named it (prefixed for a proxied one) */
+    const char *upstream;      /* the proxied server's name, or NULL for a REST tool */
+    const char *upstream_tool; /* the tool's name at the proxied server; NULL for a REST tool */
+    /* where the call went: the REST API's or the proxied server's host[:port]; "" when it was
+     * refused or failed before any upstream was asked */
+    const char *endpoint;
     /* "ok", "tool_error" (isError: the REST API or upstream said no, or invalid arguments),
      * "error" (a JSON-RPC error), "refused" (key, permission or limit), "client_gone" */
     const char *status;
-    int upstream_status; /* the REST API's HTTP status; 0 when none */
-    int64_t latency_ns;  /* from the request's arrival to the answer */
-    const char *key_id;  /* the caller's key id or token subject; "" when anonymous */
+    /* the request record's view: 200 for a result (isError too), else the failure's HTTP-ish
+     * status (400, 403, 429, 499, 502, 503, 504); error_code "" for a plain success */
+    int http_status;
+    const char *error_code;
+    int upstream_status;                        /* the REST API's HTTP status; 0 when none */
+    int64_t latency_ns;                         /* from the request's arrival to the answer */
+    int64_t upstream_start_ns, upstream_end_ns; /* from the arrival; -1: never asked */
+    const char *request_id;                     /* the caller's X-Request-Id, or the gateway's */
+    const struct gw_trace *trace;               /* the call's span (W3C trace context) */
+    const char *key_id; /* the caller's key id or token subject; "" when anonymous */
     const char *tenant, *project;
-    const char *client;    /* the client's address */
+    const char *client;    /* the client's address (behind trusted proxies: X-Forwarded-For's) */
     const char *transport; /* "stateless", "streamable_http" or "sse" */
 } gw_mcp_call_report;
 
 typedef void (*gw_mcp_call_hook)(const gw_mcp_call_report *report, void *ud);
 
 /* Called on the worker's thread for every tool call that ended: writes its access-log line
- * ("event":"mcp_call") and hands the report to the hook, if one is set. Keep the hook short and
+ * ("event":"mcp_call"), makes it a request record for metering and metrics (mcp/metering.c:
+ * the worker's meter queue and metrics table, model "mcp:<server>/<tool>") and hands the
+ * report to the hook, if one is set. Keep the hook short and
  * lock-free: it runs on the request path. */
 void gw_mcp_on_call_done(const gw_mcp_call_report *report);
 /* Sets (or, with NULL, clears) the hook; once, before the workers start. */

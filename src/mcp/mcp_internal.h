@@ -9,8 +9,10 @@
 #include "core/drain_watch.h"
 #include "core/http_server.h"
 #include "core/strbuf.h"
+#include "core/trace_context.h"
 #include "core/worker-t.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/mcp.h"
 #include "mcp/mcp-t.h"
 #include "mcp/mcp_worker.h"
 #include "mcp/protocol.h"
@@ -24,7 +26,13 @@ typedef struct gw_fetch gw_fetch;
 typedef struct mcp_upconn mcp_upconn;
 typedef struct mcp_upop mcp_upop;
 
-enum { MCP_INBOX_CAP = 1024 };
+enum {
+    MCP_INBOX_CAP = 1024,
+    MCP_SPARE_MAX = 64,
+    /* a stream whose client reads nothing while this much more is queued for it ends: the
+     * answers of a legacy SSE session are never dropped silently, nor kept without bound */
+    MCP_STREAM_BEHIND_MAX = 32 << 20,
+};
 
 typedef enum { MCP_NOTE_WRITE, MCP_NOTE_CLOSE } mcp_note_kind;
 
@@ -55,6 +63,7 @@ typedef struct mcp_stream {
     gw_mcp_session_ref ref;
     gw_mcp_session_kind kind;
     gw_drain_watch watch;
+    size_t behind; /* bytes written while the client was behind (since it last caught up) */
     struct mcp_stream *prev, *next;
 } mcp_stream;
 
@@ -68,6 +77,28 @@ typedef struct mcp_caller {
 
 typedef enum { MCP_MODE_STATELESS, MCP_MODE_SESSION, MCP_MODE_SSE } mcp_mode;
 
+/* How a tool call ended: the word of its log line, and its request record's status and error
+ * code (methods.c has the table). A result with isError is a 200; a failure the caller reads as
+ * an isError result (the upstream could not be reached, timed out) keeps the failure's status,
+ * so error rates see it. */
+typedef enum {
+    MCP_CALL_OK,             /* 200 */
+    MCP_CALL_TOOL_ERROR,     /* 200 tool_error: the REST API's HTTP error, the upstream's isError,
+                                arguments failing the schema (2025-11-25 on) */
+    MCP_CALL_INVALID_ARGS,   /* 400 invalid_arguments: a JSON-RPC -32602 */
+    MCP_CALL_FORBIDDEN,      /* 403 model_not_allowed */
+    MCP_CALL_RATE_LIMITED,   /* 429 rate_limit_exceeded */
+    MCP_CALL_CLIENT_GONE,    /* 499 client_closed */
+    MCP_CALL_UNREACHABLE,    /* 502 upstream_unreachable */
+    MCP_CALL_TOO_LARGE,      /* 502 upstream_too_large */
+    MCP_CALL_UPSTREAM_ERROR, /* 502 upstream_error: a JSON-RPC error or no answer of the kind */
+    MCP_CALL_BUSY,           /* 503 upstream_busy: too many calls wait for the upstream */
+    MCP_CALL_INTERNAL,       /* 503 server_error: out of memory */
+    MCP_CALL_TIMEOUT,        /* 504 upstream_timeout */
+} mcp_call_outcome;
+
+typedef struct mcp_batch mcp_batch;
+
 typedef struct mcp_exchange mcp_exchange;
 struct mcp_exchange {
     gw_mcp_worker *mw;
@@ -79,17 +110,22 @@ struct mcp_exchange {
     gw_mcp_session_ref session;
     gw_jsonrpc_msg msg;
     mcp_caller caller;
-    char client[64];
+    char client[48]; /* the client's address (X-Forwarded-For's behind trusted proxies) */
+    char request_id[40];
+    gw_trace trace;   /* the exchange's span; upstream requests name it as their parent */
+    mcp_batch *batch; /* the JSON-RPC batch it answers into, or NULL */
     /* a tool call in flight */
     const gw_mcp_tool *tool;
     const gw_mcp_upstream *upstream;
     char tool_name[GW_MCP_NAME_MAX * 2 + 2];
     gw_fetch *fetch;
-    mcp_upop **ops; /* upstream operations this exchange waits on */
+    mcp_upop *ops[GW_MCP_UPSTREAMS_MAX]; /* upstream operations this exchange waits on */
     size_t op_count, ops_pending;
     gw_strbuf acc; /* tools/list over upstreams: what came back */
     gw_limit_reservation limit;
     int64_t t_start;
+    int64_t t_up_start, t_up_end; /* the upstream exchange (gw_now_ns); 0: none */
+    char endpoint[128];           /* its host[:port] */
     mcp_exchange *prev, *next;
 };
 
@@ -101,12 +137,23 @@ struct gw_mcp_worker {
     size_t home_count, home_cap;
     mcp_stream *streams;
     mcp_exchange *exchanges;
+    mcp_exchange *spare; /* freed exchanges kept for reuse (at most MCP_SPARE_MAX) */
+    size_t spare_count;
     mcp_upconn *upconns;
+    mcp_upop *upop_spare; /* freed upstream operations kept for reuse */
+    size_t upop_spare_count;
+    /* the stream of each session slot this worker holds one for (GW_MCP_SESSIONS_MAX entries,
+     * zero pages until touched): a note for a session finds its stream in one load */
+    mcp_stream **stream_of;
+    struct evbuffer *scratch; /* one stream write at a time */
 };
 
 /* mcp_worker.c */
 int mcp_post(int worker, mcp_note *note); /* 0, or -1 (inbox full: note not taken) */
 void mcp_home_add(gw_mcp_worker *mw, uint32_t slot);
+/* A zeroed exchange, from the worker's spares when it has one; and its return. */
+mcp_exchange *mcp_exchange_alloc(gw_mcp_worker *mw);
+void mcp_exchange_release(gw_mcp_worker *mw, mcp_exchange *x);
 mcp_stream *mcp_stream_open(gw_mcp_worker *mw, gw_http_req *req, gw_mcp_session_ref ref,
                             gw_mcp_session_kind kind, const char *first_event, size_t len);
 void mcp_stream_end(mcp_stream *st);
@@ -130,7 +177,14 @@ void mcp_dispatch(mcp_exchange *x);
 /* A tool result with one text block, isError as given. */
 void mcp_tool_result_text(mcp_exchange *x, const char *text, size_t len, int is_error);
 /* gw_mcp_on_call_done for the exchange's tool call */
-void mcp_call_report(mcp_exchange *x, const char *status, int upstream_status);
+void mcp_call_report(mcp_exchange *x, mcp_call_outcome outcome, int upstream_status);
+/* The "traceparent: ..." line upstream requests of x carry (out holds 80 bytes). */
+void mcp_traceparent_line(const mcp_exchange *x, char *out, size_t cap);
+/* The host[:port] of url into out (for the record's endpoint and channel). */
+void mcp_url_host(const char *url, char *out, size_t cap);
+
+/* metering.c */
+void mcp_meter_call(const gw_mcp_call_report *r);
 
 /* whether an upstream's allow-list takes one of its tools (by its own name) */
 int mcp_upstream_allows(const gw_mcp_upstream *up, const char *tool, size_t len);
@@ -145,6 +199,8 @@ void mcp_upstream_call(mcp_exchange *x, const gw_mcp_upstream *up, const char *t
                        struct json_object *args);
 void mcp_upstream_cancel_ops(mcp_exchange *x);
 void mcp_upconns_free(gw_mcp_worker *mw);
+/* Closes the connections idle for long, or whose upstream is no longer configured. */
+void mcp_upconns_sweep(gw_mcp_worker *mw, int64_t now);
 
 /* caller.c */
 int mcp_authenticate(gw_worker *w, const gw_config *cfg, gw_http_req *req, mcp_caller *out);

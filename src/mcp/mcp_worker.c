@@ -64,12 +64,36 @@ int mcp_post(int worker, mcp_note *note) {
     return 0;
 }
 
+/* ---------- exchanges ---------- */
+
+mcp_exchange *mcp_exchange_alloc(gw_mcp_worker *mw) {
+    mcp_exchange *x = mw->spare;
+    if (!x) return calloc(1, sizeof *x);
+    mw->spare = x->next;
+    mw->spare_count--;
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+void mcp_exchange_release(gw_mcp_worker *mw, mcp_exchange *x) {
+    if (mw->spare_count >= MCP_SPARE_MAX) {
+        free(x);
+        return;
+    }
+    x->next = mw->spare;
+    mw->spare = x;
+    mw->spare_count++;
+}
+
 /* ---------- streams ---------- */
 
+static int stream_write(mcp_stream *st, const char *data, size_t len);
+static void on_stream_caught_up(gw_http_req *req, void *ud);
+
 static mcp_stream *find_stream(gw_mcp_worker *mw, gw_mcp_session_ref ref) {
-    for (mcp_stream *st = mw->streams; st; st = st->next)
-        if (st->ref.slot == ref.slot && st->ref.gen == ref.gen) return st;
-    return NULL;
+    if (ref.slot >= GW_MCP_SESSIONS_MAX) return NULL;
+    mcp_stream *st = mw->stream_of[ref.slot];
+    return st && st->ref.gen == ref.gen ? st : NULL;
 }
 
 static void stream_unlink(mcp_stream *st) {
@@ -79,6 +103,7 @@ static void stream_unlink(mcp_stream *st) {
     else
         mw->streams = st->next;
     if (st->next) st->next->prev = st->prev;
+    if (mw->stream_of[st->ref.slot] == st) mw->stream_of[st->ref.slot] = NULL;
     gw_drain_watch_remove(&mw->w->drain_watches, &st->watch);
     gw_mcp_session_detach_stream(st->ref, mw->w->index);
     /* a legacy session is its stream: it ends with it */
@@ -119,29 +144,41 @@ mcp_stream *mcp_stream_open(gw_mcp_worker *mw, gw_http_req *req, gw_mcp_session_
     st->next = mw->streams;
     if (mw->streams) mw->streams->prev = st;
     mw->streams = st;
+    mw->stream_of[ref.slot] = st;
     gw_drain_watch_add(&mw->w->drain_watches, &st->watch);
     req->on_abort = on_stream_abort;
+    req->on_drain = on_stream_caught_up;
     req->handler_ud = st;
     static const gw_http_header sse_headers[] = {{"Cache-Control", "no-cache", 13, 8},
                                                  {"X-Accel-Buffering", "no", 17, 2}};
     gw_http_stream_begin(req, 200, "text/event-stream", sse_headers, 2);
-    if (len) {
-        struct evbuffer *b = evbuffer_new();
-        if (b) {
-            evbuffer_add(b, first_event, len);
-            gw_http_stream_write(req, b);
-            evbuffer_free(b);
-        }
-    }
+    if (len) stream_write(st, first_event, len); /* nothing is queued yet: it cannot end */
     return st;
 }
 
-static void stream_write(mcp_stream *st, const char *data, size_t len) {
-    struct evbuffer *b = evbuffer_new();
-    if (!b) return;
+static void on_stream_caught_up(gw_http_req *req, void *ud) {
+    mcp_stream *st = ud;
+    (void)req;
+    st->behind = 0;
+}
+
+/* 0, or -1 when the stream ended here (its client is too far behind). */
+static int stream_write(mcp_stream *st, const char *data, size_t len) {
+    if (gw_http_output_full(st->http)) {
+        st->behind += len;
+        if (st->behind > MCP_STREAM_BEHIND_MAX) {
+            gw_log_warn("mcp_stream_behind", "\"worker\":%d,\"queued_bytes\":%zu", st->mw->w->index,
+                        st->behind);
+            mcp_stream_end(st);
+            return -1;
+        }
+    }
+    struct evbuffer *b = st->mw->scratch;
+    evbuffer_drain(b, evbuffer_get_length(b));
     evbuffer_add(b, data, len);
     gw_http_stream_write(st->http, b);
-    evbuffer_free(b);
+    evbuffer_drain(b, evbuffer_get_length(b));
+    return 0;
 }
 
 void mcp_send_to_session(gw_mcp_session_ref ref, const char *json, size_t len) {
@@ -215,6 +252,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
         (void)notify;
         i++;
     }
+    if (mw->upconns) mcp_upconns_sweep(mw, gw_now_ns());
 }
 
 gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
@@ -225,7 +263,9 @@ gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
     inbox_init(&mw->inbox);
     mw->inbox.wake = event_new(w->base, -1, 0, on_inbox, mw);
     mw->sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, mw);
-    if (!mw->inbox.wake || !mw->sweep) {
+    mw->stream_of = calloc(GW_MCP_SESSIONS_MAX, sizeof *mw->stream_of);
+    mw->scratch = evbuffer_new();
+    if (!mw->inbox.wake || !mw->sweep || !mw->stream_of || !mw->scratch) {
         gw_mcp_worker_free(mw);
         return NULL;
     }
@@ -251,6 +291,13 @@ void gw_mcp_worker_free(gw_mcp_worker *mw) {
         free(note.data);
     if (mw->inbox.wake) event_free(mw->inbox.wake);
     if (mw->sweep) event_free(mw->sweep);
+    while (mw->spare) {
+        mcp_exchange *x = mw->spare;
+        mw->spare = x->next;
+        free(x);
+    }
+    if (mw->scratch) evbuffer_free(mw->scratch);
+    free(mw->stream_of);
     free(mw->home);
     free(mw);
 }

@@ -32,30 +32,85 @@ void gw_mcp_on_call_done(const gw_mcp_call_report *r) {
     gw_json_escape(key, sizeof key, r->key_id, strlen(r->key_id));
     gw_json_escape(client, sizeof client, r->client, strlen(r->client));
     gw_log_info("mcp_call",
-                "\"server\":\"%s\",\"tool\":\"%s\",\"upstream\":%s%s%s,\"status\":\"%s\","
+                "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"server\":\"%s\",\"tool\":\"%s\","
+                "\"upstream\":%s%s%s,\"status\":\"%s\",\"http_status\":%d,\"error_code\":\"%s\","
                 "\"upstream_status\":%d,\"latency_ms\":%.3f,\"key\":\"%s\",\"client\":\"%s\","
                 "\"transport\":\"%s\"",
-                r->server, tool, r->upstream ? "\"" : "", r->upstream ? r->upstream : "null",
-                r->upstream ? "\"" : "", r->status, r->upstream_status, (double)r->latency_ns / 1e6,
-                key, client, r->transport);
+                r->request_id, r->trace ? r->trace->trace_id : "", r->server, tool,
+                r->upstream ? "\"" : "", r->upstream ? r->upstream : "null",
+                r->upstream ? "\"" : "", r->status, r->http_status, r->error_code,
+                r->upstream_status, (double)r->latency_ns / 1e6, key, client, r->transport);
+    mcp_meter_call(r);
     gw_mcp_call_hook hook = atomic_load(&call_hook);
     if (hook) hook(r, atomic_load(&call_hook_ud));
 }
 
-void mcp_call_report(mcp_exchange *x, const char *status, int upstream_status) {
+static const struct {
+    const char *word; /* the log line's status */
+    int http_status;
+    const char *error_code;
+} outcomes[] = {
+    [MCP_CALL_OK] = {"ok", 200, ""},
+    [MCP_CALL_TOOL_ERROR] = {"tool_error", 200, "tool_error"},
+    [MCP_CALL_INVALID_ARGS] = {"error", 400, "invalid_arguments"},
+    [MCP_CALL_FORBIDDEN] = {"refused", 403, "model_not_allowed"},
+    [MCP_CALL_RATE_LIMITED] = {"refused", 429, "rate_limit_exceeded"},
+    [MCP_CALL_CLIENT_GONE] = {"client_gone", 499, "client_closed"},
+    [MCP_CALL_UNREACHABLE] = {"tool_error", 502, "upstream_unreachable"},
+    [MCP_CALL_TOO_LARGE] = {"tool_error", 502, "upstream_too_large"},
+    [MCP_CALL_UPSTREAM_ERROR] = {"error", 502, "upstream_error"},
+    [MCP_CALL_BUSY] = {"tool_error", 503, "upstream_busy"},
+    [MCP_CALL_INTERNAL] = {"error", 503, "server_error"},
+    [MCP_CALL_TIMEOUT] = {"tool_error", 504, "upstream_timeout"},
+};
+
+void mcp_call_report(mcp_exchange *x, mcp_call_outcome outcome, int upstream_status) {
     static const char *const transports[] = {"stateless", "streamable_http", "sse"};
-    gw_mcp_call_report r = {.server = x->srv->name,
-                            .tool = x->tool_name,
-                            .upstream = x->upstream ? x->upstream->name : NULL,
-                            .status = status,
-                            .upstream_status = upstream_status,
-                            .latency_ns = gw_now_ns() - x->t_start,
-                            .key_id = x->caller.subject,
-                            .tenant = x->caller.tenant,
-                            .project = x->caller.project,
-                            .client = x->client,
-                            .transport = transports[x->mode]};
+    int64_t now = gw_now_ns();
+    gw_mcp_call_report r = {
+        .worker = x->mw->w,
+        .server = x->srv->name,
+        .path = x->srv->path,
+        .tool = x->tool_name,
+        .upstream = x->upstream ? x->upstream->name : NULL,
+        .upstream_tool =
+            x->upstream && x->tool_name[0] ? x->tool_name + x->upstream->name_len + 1 : NULL,
+        .endpoint = x->endpoint,
+        .status = outcomes[outcome].word,
+        .http_status = outcomes[outcome].http_status,
+        .error_code = outcomes[outcome].error_code,
+        .upstream_status = upstream_status,
+        .latency_ns = now - x->t_start,
+        .upstream_start_ns = x->t_up_start ? x->t_up_start - x->t_start : -1,
+        .upstream_end_ns = x->t_up_start ? (x->t_up_end ? x->t_up_end : now) - x->t_start : -1,
+        .request_id = x->request_id,
+        .trace = &x->trace,
+        .key_id = x->caller.subject,
+        .tenant = x->caller.tenant,
+        .project = x->caller.project,
+        .client = x->client,
+        .transport = transports[x->mode]};
     gw_mcp_on_call_done(&r);
+}
+
+void mcp_traceparent_line(const mcp_exchange *x, char *out, size_t cap) {
+    char value[GW_TRACEPARENT_LEN + 1];
+    gw_trace_header_value(&x->trace, value);
+    snprintf(out, cap, "traceparent: %s", value);
+}
+
+void mcp_url_host(const char *url, char *out, size_t cap) {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = NULL; /* credentials in a URL are never shown */
+    size_t n = strcspn(p, "/?#");
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '@') at = p + i;
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    snprintf(out, cap, "%.*s", (int)n, p);
 }
 
 void mcp_tool_result_text(mcp_exchange *x, const char *text, size_t len, int is_error) {
@@ -118,17 +173,9 @@ static void tools_list(mcp_exchange *x) {
 static int rate_limited(mcp_exchange *x) {
     const gw_limit_rule *rule = x->srv->rate;
     if (!rule || !gw_limits_table()) return 0;
+    /* by key (anonymous callers by address), or by the client's address */
     const char *value =
         rule->dim == GW_LIMIT_DIM_KEY && x->caller.subject[0] ? x->caller.subject : x->client;
-    char ip[64];
-    if (rule->dim == GW_LIMIT_DIM_IP) {
-        const char *colon = strrchr(x->client, ':'); /* the address without its port */
-        size_t n = colon ? (size_t)(colon - x->client) : strlen(x->client);
-        if (n >= sizeof ip) n = sizeof ip - 1;
-        memcpy(ip, x->client, n);
-        ip[n] = '\0';
-        value = ip;
-    }
     gw_limit_check check = {rule, value, strlen(value)};
     gw_limit_reservation res;
     gw_limit_result out;
@@ -140,7 +187,7 @@ static int rate_limited(mcp_exchange *x) {
     snprintf(msg, sizeof msg,
              "Rate limit exceeded: %s allows %llu tool calls per %s; retry in %lld s", x->srv->name,
              (unsigned long long)rule->limit, gw_limit_window_name(rule->window), retry_s);
-    mcp_call_report(x, "refused", 0);
+    mcp_call_report(x, MCP_CALL_RATE_LIMITED, 0);
     mcp_reply_error(x, 429, GW_MCP_REFUSED, msg, NULL);
     return 1;
 }
@@ -213,7 +260,7 @@ static void tools_call(mcp_exchange *x) {
                  "Forbidden: this API key may not call the tool %s of %s "
                  "(its models list needs mcp:%s/%s or a glob of it)",
                  x->tool_name, srv->name, srv->name, x->tool_name);
-        mcp_call_report(x, "refused", 0);
+        mcp_call_report(x, MCP_CALL_FORBIDDEN, 0);
         mcp_reply_error(x, 403, GW_MCP_REFUSED, msg, NULL);
         return;
     }
@@ -225,10 +272,10 @@ static void tools_call(mcp_exchange *x) {
             snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", tool->name, err);
             /* 2025-11-25 on: a tool error the model can correct; before: invalid params */
             if (x->version >= GW_MCP_V2025_11_25) {
-                mcp_call_report(x, "tool_error", 0);
+                mcp_call_report(x, MCP_CALL_TOOL_ERROR, 0);
                 mcp_tool_result_text(x, msg, strlen(msg), 1);
             } else {
-                mcp_call_report(x, "error", 0);
+                mcp_call_report(x, MCP_CALL_INVALID_ARGS, 0);
                 mcp_reply_error(x, 200, GW_JSONRPC_INVALID_PARAMS, msg, NULL);
             }
             return;

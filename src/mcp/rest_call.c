@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/config.h"
+#include "core/json_parse.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "mcp/mcp_internal.h"
@@ -51,7 +53,8 @@ static void result_text(mcp_exchange *x, const gw_mcp_rest *rest, const gw_fetch
         mcp_tool_result_text(x, res->body, res->body_len, 0);
         return;
     }
-    json_object *root = json_tokener_parse(res->body);
+    /* the worker's tokener (strict, reused): an answer that is not plain JSON is shown whole */
+    json_object *root = gw_json_parse_with(x->mw->w->tokener, res->body, res->body_len);
     gw_strbuf out = {0};
     if (rest->result_pointer) {
         json_object *v =
@@ -74,6 +77,7 @@ static void on_rest_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
     mcp_exchange *x = ud;
     (void)f;
     x->fetch = NULL;
+    x->t_up_end = gw_now_ns();
     const gw_mcp_rest *rest = &x->tool->rest;
     if (res->code != CURLE_OK || res->status == 0) {
         const char *why = res->too_large                          ? "too_large"
@@ -89,7 +93,11 @@ static void on_rest_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
                  res->too_large                          ? "answered more than mcp.max_result_bytes"
                  : res->code == CURLE_OPERATION_TIMEDOUT ? "did not answer in time"
                                                          : "could not be reached");
-        mcp_call_report(x, "tool_error", 0);
+        mcp_call_report(x,
+                        res->too_large                          ? MCP_CALL_TOO_LARGE
+                        : res->code == CURLE_OPERATION_TIMEDOUT ? MCP_CALL_TIMEOUT
+                                                                : MCP_CALL_UNREACHABLE,
+                        res->status);
         mcp_tool_result_text(x, msg, strlen(msg), 1);
         return;
     }
@@ -103,12 +111,12 @@ static void on_rest_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
             gw_strbuf_add(&msg, res->body,
                           res->body_len > ERROR_BODY_SHOWN ? ERROR_BODY_SHOWN : res->body_len);
         }
-        mcp_call_report(x, "tool_error", res->status);
+        mcp_call_report(x, MCP_CALL_TOOL_ERROR, res->status);
         mcp_tool_result_text(x, msg.data, msg.len, 1);
         gw_strbuf_free(&msg);
         return;
     }
-    mcp_call_report(x, "ok", res->status);
+    mcp_call_report(x, MCP_CALL_OK, res->status);
     result_text(x, rest, res);
 }
 
@@ -120,6 +128,7 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
     size_t nh = 0;
     memset(lines, 0, sizeof lines);
     char err[300];
+    mcp_call_outcome fail = MCP_CALL_TOOL_ERROR; /* arguments the request cannot take */
     int rc = gw_mcp_template_render(&rest->url, args, GW_MCP_FILL_URL, &url, err, sizeof err);
     int first = 1;
     for (size_t i = 0; rc == 0 && i < rest->query_count; i++) {
@@ -166,6 +175,9 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
     }
     headers[nh++] = "Accept: application/json, */*;q=0.5";
     if (rest->auth) headers[nh++] = rest->auth->header_line;
+    char traceparent[96];
+    mcp_traceparent_line(x, traceparent, sizeof traceparent);
+    headers[nh++] = traceparent;
     for (size_t i = 0; rc == 0 && i < rest->header_count && nh < MAX_HEADERS - 1; i++) {
         gw_strbuf *line = &lines[i < MAX_HEADERS ? i : 0];
         gw_strbuf_adds(line, rest->headers[i].name);
@@ -193,8 +205,12 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
             .body_len = body.len,
             .timeout_ms = rest->timeout_ms ? rest->timeout_ms : x->cfg->mcp->timeout_ms,
             .max_response_bytes = x->cfg->mcp->max_result_bytes};
+        mcp_url_host(url.data, x->endpoint, sizeof x->endpoint);
+        x->t_up_start = gw_now_ns();
         x->fetch = gw_fetch_start(x->mw->w->curl, &req, on_rest_done, x);
         if (!x->fetch) {
+            x->t_up_start = 0;
+            fail = MCP_CALL_INTERNAL;
             snprintf(err, sizeof err, "out of memory");
             rc = -1;
         }
@@ -207,7 +223,7 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
     if (rc < 0) {
         char msg[400];
         snprintf(msg, sizeof msg, "%s: %s", tool->name, err);
-        mcp_call_report(x, "tool_error", 0);
+        mcp_call_report(x, fail, 0);
         mcp_tool_result_text(x, msg, strlen(msg), 1);
     }
 }

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "mcp/mcp.h"
 #include "mcp/mcp_internal.h"
+#include "security/client_address.h"
 #include "store/keyset.h"
 #include "upstream/fetch.h"
 
@@ -32,20 +33,62 @@ static void on_exchange_abort(gw_http_req *req, void *ud) {
     mcp_exchange *x = ud;
     (void)req;
     x->http = NULL;
-    if (x->tool || x->upstream) mcp_call_report(x, "client_gone", 0);
+    if (x->tool || x->upstream) mcp_call_report(x, MCP_CALL_CLIENT_GONE, 0);
     mcp_exchange_free(x);
 }
 
+/* The client's address as filters see it: the peer, or behind trusted proxies the one
+ * X-Forwarded-For names; without the port. */
+static void client_address(const gw_config *cfg, const gw_http_req *req, char *out, size_t cap) {
+    gw_xff_line lines[GW_HTTP_MAX_HEADERS];
+    size_t n = 0;
+    for (size_t i = 0; cfg->trusted_proxies && i < req->header_count; i++) {
+        const gw_http_header *h = &req->headers[i];
+        if (h->name_len == 15 && !strncasecmp(h->name, "x-forwarded-for", 15))
+            lines[n++] = (gw_xff_line){h->value, h->value_len};
+    }
+    gw_ip ip;
+    if (req->peer_addr &&
+        gw_client_address_lines(req->peer_addr, lines, n, cfg->trusted_proxies, &ip) >= 0) {
+        gw_ip_format(&ip, out, cap);
+        return;
+    }
+    snprintf(out, cap, "%s", req->peer ? req->peer : "");
+}
+
+/* A caller's X-Request-Id is kept when it is short and plain, as for model calls. */
+static int usable_request_id(const gw_http_header *h) {
+    if (!h || h->value_len == 0 || h->value_len > 36) return 0;
+    for (size_t i = 0; i < h->value_len; i++) {
+        char c = h->value[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 mcp_exchange *mcp_exchange_new(gw_mcp_worker *mw, gw_http_req *req, const gw_mcp_server *srv) {
-    mcp_exchange *x = calloc(1, sizeof *x);
+    mcp_exchange *x = mcp_exchange_alloc(mw);
     if (!x) return NULL;
+    gw_worker *w = mw->w;
     x->mw = mw;
-    x->cfg = gw_config_ref(mw->w->cfg);
+    x->cfg = gw_config_ref(w->cfg);
     x->srv = srv;
     x->http = req;
-    x->t_start = gw_now_ns();
-    x->acc.max = 64 << 20;
-    snprintf(x->client, sizeof x->client, "%s", req->peer ? req->peer : "");
+    x->t_start = req->start_ns ? req->start_ns : gw_now_ns();
+    x->acc.max = x->cfg->mcp->max_result_bytes * (srv->upstream_count + 1) + 65536;
+    client_address(x->cfg, req, x->client, sizeof x->client);
+    const gw_http_header *rid = gw_http_find_header(req, "x-request-id");
+    if (usable_request_id(rid))
+        snprintf(x->request_id, sizeof x->request_id, "%.*s", (int)rid->value_len, rid->value);
+    else
+        snprintf(x->request_id, sizeof x->request_id, "mcp_%02x%014llx", w->index & 0xff,
+                 (unsigned long long)++w->request_seq);
+    const gw_http_header *tp = gw_http_find_header(req, "traceparent");
+    gw_trace_begin(&x->trace, tp ? tp->value : NULL, tp ? tp->value_len : 0,
+                   gw_fast_random_next(&w->rng), gw_fast_random_next(&w->rng),
+                   gw_fast_random_next(&w->rng));
     x->next = mw->exchanges;
     if (mw->exchanges) mw->exchanges->prev = x;
     mw->exchanges = x;
@@ -64,12 +107,11 @@ void mcp_exchange_free(mcp_exchange *x) {
     if (x->http) x->http->on_abort = NULL;
     gw_fetch_cancel(x->fetch);
     mcp_upstream_cancel_ops(x);
-    free(x->ops);
     gw_strbuf_free(&x->acc);
     gw_jsonrpc_msg_free(&x->msg);
     mcp_caller_release(&x->caller);
     gw_config_unref(x->cfg);
-    free(x);
+    mcp_exchange_release(mw, x);
 }
 
 static void respond_json(gw_http_req *req, int status, const gw_strbuf *body,
