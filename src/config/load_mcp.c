@@ -639,6 +639,7 @@ void ld_mcp(loader *ld, yaml_node_t *v, void *target) {
         mc->allowed_origins =
             string_list(ld, f[5], "mcp.allowed_origins", &mc->allowed_origin_count);
     cfg->mcp = mc;
+    cfg->knows_name = gw_mcp_knows_name; /* tools' metrics labels */
     if (!f[0]) {
         ld_error(ld, v, "mcp needs servers");
         return;

@@ -206,6 +206,9 @@ typedef struct gw_config {
     struct gw_metering_conf *metering;
     struct gw_metrics_conf *metrics; /* metrics (meter/metrics.h); NULL: the defaults */
     struct gw_mcp_conf *mcp; /* mcp: the MCP servers and their routes (mcp/mcp-t.h); NULL: none */
+    /* names besides the models that metrics may give a label of their own (an MCP tool's
+     * "mcp:<server>/<tool>"), judged by the part of the config that makes them; NULL: none */
+    int (*knows_name)(const struct gw_config *cfg, const char *name, size_t len);
 
     /* the request chain, in order, each filter with its settings: a reload builds a new one and
      * a request keeps the chain of the snapshot it started with */

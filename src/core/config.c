@@ -22,6 +22,11 @@ const gw_model *gw_config_find_model(const gw_config *cfg, const char *name, siz
     return NULL;
 }
 
+int gw_config_knows_name(const gw_config *cfg, const char *name, size_t len) {
+    return gw_config_find_model(cfg, name, len) ||
+           (cfg->knows_name && cfg->knows_name(cfg, name, len));
+}
+
 void gw_config_unref(gw_config *cfg) {
     if (!cfg) return;
     if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;

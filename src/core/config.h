@@ -10,6 +10,10 @@ uint32_t gw_config_name_hash(const char *s, size_t len);
 
 const gw_model *gw_config_find_model(const gw_config *cfg, const char *name, size_t len);
 
+/* Whether name is the config's: a model, or another name it defines for metrics and logs (an
+ * MCP tool, "mcp:<server>/<tool>"). What callers make up is neither. */
+int gw_config_knows_name(const gw_config *cfg, const char *name, size_t len);
+
 /* The channel's endpoints now: its static list, or its discovered set (possibly empty). */
 static inline gw_endpoint *const *gw_channel_endpoints(const gw_channel *ch, size_t *count) {
     if (!ch->source) {

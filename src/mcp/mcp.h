@@ -14,6 +14,7 @@ extern const gw_http_route_handler gw_mcp_route_handlers[];
 
 struct gw_worker;
 struct gw_trace;
+struct gw_config;
 
 /* One finished tool call, as the access log, metering, metrics and the hook see it. */
 typedef struct gw_mcp_call_report {
@@ -52,6 +53,10 @@ typedef void (*gw_mcp_call_hook)(const gw_mcp_call_report *report, void *ud);
  * report to the hook, if one is set. Keep the hook short and
  * lock-free: it runs on the request path. */
 void gw_mcp_on_call_done(const gw_mcp_call_report *report);
+/* Whether name is "mcp:<server>/<tool>" of one of cfg's servers' tools (proxied ones: the
+ * upstream's prefix and a name its allow-list takes), for gw_config.knows_name: such names get
+ * a metrics label of their own. */
+int gw_mcp_knows_name(const struct gw_config *cfg, const char *name, size_t len);
 /* Sets (or, with NULL, clears) the hook; once, before the workers start. */
 void gw_mcp_set_call_hook(gw_mcp_call_hook hook, void *ud);
 

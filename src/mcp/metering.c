@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/config-t.h"
 #include "core/trace_context.h"
 #include "core/worker-t.h"
 #include "filters/meter.h"
@@ -26,6 +27,33 @@ static void copy_str(char *dst, size_t cap, const char *src) {
 
 static int64_t us_or_none(int64_t ns) {
     return ns < 0 ? -1 : ns / 1000;
+}
+
+/* "mcp:<server>/<tool>" of a configured server: one of its own tools, or a proxied server's
+ * prefix and a name its allow-list takes. Asked once per new metrics series, not per call. */
+int gw_mcp_knows_name(const gw_config *cfg, const char *name, size_t len) {
+    const gw_mcp_conf *mc = cfg->mcp;
+    if (!mc || len < 6 || memcmp(name, "mcp:", 4)) return 0;
+    const char *server = name + 4, *slash = memchr(server, '/', len - 4);
+    if (!slash) return 0;
+    size_t slen = (size_t)(slash - server);
+    const char *tool = slash + 1;
+    size_t tlen = len - 5 - slen;
+    for (size_t i = 0; i < mc->server_count; i++) {
+        const gw_mcp_server *s = &mc->servers[i];
+        if (strlen(s->name) != slen || memcmp(s->name, server, slen)) continue;
+        for (size_t k = 0; k < s->tool_count; k++)
+            if (s->tools[k].name_len == tlen && !memcmp(s->tools[k].name, tool, tlen)) return 1;
+        for (size_t k = 0; k < s->upstream_count; k++) {
+            const gw_mcp_upstream *u = &s->upstreams[k];
+            if (tlen > u->name_len + 1 && !memcmp(tool, u->name, u->name_len) &&
+                tool[u->name_len] == '_' &&
+                mcp_upstream_allows(u, tool + u->name_len + 1, tlen - u->name_len - 1))
+                return 1;
+        }
+        return 0;
+    }
+    return 0;
 }
 
 void mcp_meter_call(const gw_mcp_call_report *r) {

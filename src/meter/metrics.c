@@ -223,7 +223,7 @@ uint32_t gw_metrics_series(gw_worker_metrics *m, const char *model, const char *
     /* a series not seen yet: only configured models and admitted tenants get their own label,
      * so what callers send cannot grow the table */
     int changed = 0;
-    if (k.model_len && cfg && !gw_config_find_model(cfg, k.model, k.model_len)) {
+    if (k.model_len && cfg && !gw_config_knows_name(cfg, k.model, k.model_len)) {
         k.model = "";
         changed = 1;
     }
