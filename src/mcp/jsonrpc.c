@@ -9,17 +9,31 @@
 enum { MAX_DEPTH = 64 };
 
 int gw_jsonrpc_parse(const char *text, size_t len, gw_jsonrpc_msg *msg, char *err, size_t errlen) {
+    return gw_jsonrpc_parse_with(NULL, text, len, msg, err, errlen);
+}
+
+int gw_jsonrpc_parse_with(struct json_tokener *tok, const char *text, size_t len,
+                          gw_jsonrpc_msg *msg, char *err, size_t errlen) {
     memset(msg, 0, sizeof *msg);
-    msg->root = len ? gw_json_parse(text, len, MAX_DEPTH, JSON_TOKENER_STRICT) : NULL;
-    if (!msg->root) {
+    json_object *root = NULL;
+    if (len)
+        root = tok ? gw_json_parse_with(tok, text, len)
+                   : gw_json_parse(text, len, MAX_DEPTH, JSON_TOKENER_STRICT);
+    if (!root) {
         snprintf(err, errlen, "Parse error: the body is not one valid JSON text");
         return GW_JSONRPC_PARSE_ERROR;
     }
-    if (json_object_is_type(msg->root, json_type_array)) {
-        msg->kind = GW_JSONRPC_BATCH;
-        snprintf(err, errlen, "Invalid Request: batches are not supported; send one message");
-        return GW_JSONRPC_INVALID_REQUEST;
+    if (json_object_is_type(root, json_type_array)) {
+        msg->root = root;
+        msg->kind = GW_JSONRPC_BATCH; /* the caller decides whether its revision takes one */
+        return 0;
     }
+    return gw_jsonrpc_from_object(root, msg, err, errlen);
+}
+
+int gw_jsonrpc_from_object(json_object *root, gw_jsonrpc_msg *msg, char *err, size_t errlen) {
+    memset(msg, 0, sizeof *msg);
+    msg->root = root;
     if (!json_object_is_type(msg->root, json_type_object)) {
         snprintf(err, errlen, "Invalid Request: expected a JSON-RPC object");
         return GW_JSONRPC_INVALID_REQUEST;

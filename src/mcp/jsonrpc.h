@@ -1,4 +1,5 @@
-/* JSON-RPC 2.0 as MCP uses it: one message per POST (or per SSE event), parsed strictly and
+/* JSON-RPC 2.0 as MCP uses it: one message per POST (or per SSE event; a batch, an array of
+ * them, where the revision allows one), parsed strictly and
  * bounded (depth 64, the HTTP layer bounds the size), sorted into request, notification or
  * response, and answers written with the id the caller sent, byte for byte. */
 #ifndef AIGW_MCP_JSONRPC_H
@@ -9,6 +10,7 @@
 #include "core/strbuf.h"
 
 struct json_object;
+struct json_tokener;
 
 enum {
     GW_JSONRPC_PARSE_ERROR = -32700,
@@ -28,7 +30,7 @@ typedef enum {
     GW_JSONRPC_REQUEST,
     GW_JSONRPC_NOTIFICATION,
     GW_JSONRPC_RESPONSE, /* a client's answer to a server request: MCP servers here send none */
-    GW_JSONRPC_BATCH,    /* an array: not taken (see README) */
+    GW_JSONRPC_BATCH,    /* an array (root): its messages taken one by one (from_object) */
 } gw_jsonrpc_kind;
 
 typedef struct gw_jsonrpc_msg {
@@ -39,10 +41,16 @@ typedef struct gw_jsonrpc_msg {
     struct json_object *params; /* an object, or NULL */
 } gw_jsonrpc_msg;
 
-/* Parses one message. 0, or the JSON-RPC error code (-32700 malformed JSON, -32600 not a valid
- * message) with why in err; msg->id is set when the message had a usable one, so the error can
- * carry it. msg->root is set whenever parsing got that far (free it either way). */
+/* Parses one message, or a batch (kind GW_JSONRPC_BATCH, root the array, unchecked). 0, or the
+ * JSON-RPC error code (-32700 malformed JSON, -32600 not a valid message) with why in err;
+ * msg->id is set when the message had a usable one, so the error can carry it. msg->root is set
+ * whenever parsing got that far (free it either way). */
 int gw_jsonrpc_parse(const char *text, size_t len, gw_jsonrpc_msg *msg, char *err, size_t errlen);
+/* The same with a tokener of gw_json_tokener_new's kind (reused: no allocation of its own). */
+int gw_jsonrpc_parse_with(struct json_tokener *tok, const char *text, size_t len,
+                          gw_jsonrpc_msg *msg, char *err, size_t errlen);
+/* One message of a batch: root (a reference, taken over) checked as a message, as above. */
+int gw_jsonrpc_from_object(struct json_object *root, gw_jsonrpc_msg *msg, char *err, size_t errlen);
 void gw_jsonrpc_msg_free(gw_jsonrpc_msg *msg);
 
 /* {"jsonrpc":"2.0","id":<id>,"result":<result_json>} */

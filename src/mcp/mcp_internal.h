@@ -97,9 +97,23 @@ typedef enum {
     MCP_CALL_TIMEOUT,        /* 504 upstream_timeout */
 } mcp_call_outcome;
 
-typedef struct mcp_batch mcp_batch;
+enum { MCP_BATCH_MAX = 64 }; /* messages in one JSON-RPC batch */
 
+/* A JSON-RPC batch (2025-03-26 and the legacy 2024-11-05): each request of it runs as an
+ * exchange of its own, each answer is added to one array, sent when the last one ended (the
+ * POST's answer, or one event on a legacy session's stream). */
 typedef struct mcp_exchange mcp_exchange;
+typedef struct mcp_batch {
+    gw_http_req *http; /* NULL: a legacy SSE session's (or the client left) */
+    mcp_mode mode;
+    gw_mcp_session_ref session;
+    gw_strbuf out; /* "[" and the answers so far */
+    size_t answers;
+    size_t live; /* exchanges not yet ended, and one while it is being made */
+    mcp_exchange *children[MCP_BATCH_MAX];
+    size_t count;
+} mcp_batch;
+
 struct mcp_exchange {
     gw_mcp_worker *mw;
     gw_config *cfg; /* a reference: the snapshot the exchange began with */
@@ -114,6 +128,7 @@ struct mcp_exchange {
     char request_id[40];
     gw_trace trace;   /* the exchange's span; upstream requests name it as their parent */
     mcp_batch *batch; /* the JSON-RPC batch it answers into, or NULL */
+    size_t batch_index;
     /* a tool call in flight */
     const gw_mcp_tool *tool;
     const gw_mcp_upstream *upstream;

@@ -97,8 +97,11 @@ mcp_exchange *mcp_exchange_new(gw_mcp_worker *mw, gw_http_req *req, const gw_mcp
     return x;
 }
 
+static void batch_release(mcp_batch *b);
+
 void mcp_exchange_free(mcp_exchange *x) {
     gw_mcp_worker *mw = x->mw;
+    mcp_batch *batch = x->batch;
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -112,6 +115,10 @@ void mcp_exchange_free(mcp_exchange *x) {
     mcp_caller_release(&x->caller);
     gw_config_unref(x->cfg);
     mcp_exchange_release(mw, x);
+    if (batch) {
+        batch->children[x->batch_index] = NULL;
+        batch_release(batch);
+    }
 }
 
 static void respond_json(gw_http_req *req, int status, const gw_strbuf *body,
@@ -127,9 +134,25 @@ static void respond_json(gw_http_req *req, int status, const gw_strbuf *body,
                     extra_count);
 }
 
+static void batch_add(mcp_batch *b, const char *answer, size_t len) {
+    gw_strbuf_adds(&b->out, b->answers++ ? "," : "");
+    gw_strbuf_add(&b->out, answer, len);
+}
+
 static void deliver(mcp_exchange *x, int status, gw_strbuf *body, const gw_http_header *extra,
                     size_t extra_count) {
-    if (x->mode == MCP_MODE_SSE) {
+    if (x->batch) {
+        if (!body->failed) {
+            batch_add(x->batch, body->data, body->len);
+        } else {
+            gw_strbuf err = {0};
+            gw_jsonrpc_write_error(&err, x->msg.id, GW_JSONRPC_INTERNAL_ERROR,
+                                   "the answer could not be built (out of memory or too large)",
+                                   NULL);
+            batch_add(x->batch, err.data, err.len);
+            gw_strbuf_free(&err);
+        }
+    } else if (x->mode == MCP_MODE_SSE) {
         if (!body->failed) mcp_send_to_session(x->session, body->data, body->len);
     } else if (x->http) {
         gw_http_req *req = x->http;
@@ -321,6 +344,169 @@ static void supported_versions_json(gw_strbuf *out, int modern) {
     gw_strbuf_adds(out, "]");
 }
 
+/* ---------- JSON-RPC batches ---------- */
+
+static void batch_release(mcp_batch *b) {
+    if (--b->live) return;
+    gw_strbuf_adds(&b->out, "]");
+    if (b->mode == MCP_MODE_SSE) {
+        if (b->answers && !b->out.failed) mcp_send_to_session(b->session, b->out.data, b->out.len);
+    } else if (b->http) {
+        gw_http_req *req = b->http;
+        b->http = NULL;
+        req->on_abort = NULL;
+        if (b->answers)
+            respond_json(req, 200, &b->out, NULL, 0);
+        else /* notifications and responses only */
+            gw_http_respond(req, 202, NULL, NULL, 0, NULL, 0);
+    }
+    gw_strbuf_free(&b->out);
+    free(b);
+}
+
+/* The client left: what still runs is cancelled. */
+static void on_batch_abort(gw_http_req *req, void *ud) {
+    mcp_batch *b = ud;
+    (void)req;
+    b->http = NULL;
+    b->live++; /* held while its exchanges go */
+    for (size_t i = 0; i < b->count; i++) {
+        mcp_exchange *c = b->children[i];
+        if (!c) continue;
+        if (c->tool || c->upstream) mcp_call_report(c, MCP_CALL_CLIENT_GONE, 0);
+        mcp_exchange_free(c);
+    }
+    batch_release(b);
+}
+
+static void batch_error(mcp_batch *b, json_object *id, int code, const char *message) {
+    gw_strbuf err = {0};
+    gw_jsonrpc_write_error(&err, id, code, message, NULL);
+    batch_add(b, err.data ? err.data : "", err.len);
+    gw_strbuf_free(&err);
+}
+
+/* Runs the batch x holds (its revision allows one): each request as an exchange of its own with
+ * x's caller, mode, session and trace; x is freed. Each answer joins the batch's array; element
+ * errors are answered in it (with the element's id when it had one). */
+static void run_batch(mcp_exchange *x) {
+    gw_http_req *req = x->http;
+    json_object *messages = x->msg.root;
+    size_t n = json_object_array_length(messages);
+    mcp_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        mcp_reply_error(x, 503, GW_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    b->mode = x->mode;
+    b->session = x->session;
+    b->http = x->mode == MCP_MODE_SSE ? NULL : req;
+    b->out.max = (x->cfg->mcp->max_result_bytes * 2 + 4096) * n + 64;
+    b->live = 1;
+    gw_strbuf_adds(&b->out, "[");
+    for (size_t i = 0; i < n; i++) {
+        gw_jsonrpc_msg m;
+        char err[300];
+        int code = gw_jsonrpc_from_object(json_object_get(json_object_array_get_idx(messages, i)),
+                                          &m, err, sizeof err);
+        if (!code && m.kind == GW_JSONRPC_REQUEST && !strcmp(m.method, "initialize")) {
+            code = GW_JSONRPC_INVALID_REQUEST;
+            snprintf(err, sizeof err, "Invalid Request: initialize must not be part of a batch");
+        }
+        if (code || m.kind != GW_JSONRPC_REQUEST) { /* notifications, responses: no answer */
+            if (code) batch_error(b, m.id, code, err);
+            gw_jsonrpc_msg_free(&m);
+            continue;
+        }
+        mcp_exchange *c = mcp_exchange_new(x->mw, req, x->srv);
+        if (!c) {
+            batch_error(b, m.id, GW_JSONRPC_INTERNAL_ERROR, "out of memory");
+            gw_jsonrpc_msg_free(&m);
+            continue;
+        }
+        c->http = NULL;
+        c->msg = m;
+        c->mode = x->mode;
+        c->version = x->version;
+        c->session = x->session;
+        c->caller = x->caller;
+        if (c->caller.keyset) gw_keyset_ref(c->caller.keyset);
+        /* one trace for the batch, a span for each of its calls */
+        memcpy(c->trace.trace_id, x->trace.trace_id, sizeof c->trace.trace_id);
+        memcpy(c->trace.parent_id, x->trace.parent_id, sizeof c->trace.parent_id);
+        c->trace.flags = x->trace.flags;
+        c->batch = b;
+        c->batch_index = b->count;
+        b->children[b->count++] = c;
+        b->live++;
+        req->on_abort = b->http ? on_batch_abort : NULL;
+        req->handler_ud = b;
+        mcp_dispatch(c);
+    }
+    req->on_abort = b->http ? on_batch_abort : NULL;
+    req->handler_ud = b;
+    x->http = NULL;
+    mcp_exchange_free(x);
+    batch_release(b);
+}
+
+/* Whether the revision takes batches (2025-03-26 and before); otherwise answered -32600. */
+static int batch_allowed(mcp_exchange *x) {
+    if (x->version <= GW_MCP_V2025_03_26) return 1;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "Invalid Request: JSON-RPC batches are not part of protocol revision %s (only "
+             "2025-03-26 and 2024-11-05 take them); send one message per request",
+             gw_mcp_versions[x->version]);
+    mcp_reply_error(x, 400, GW_JSONRPC_INVALID_REQUEST, msg, NULL);
+    return 0;
+}
+
+static int batch_size_ok(mcp_exchange *x) {
+    size_t n = json_object_array_length(x->msg.root);
+    if (n >= 1 && n <= MCP_BATCH_MAX) return 1;
+    char msg[120];
+    if (n)
+        snprintf(msg, sizeof msg, "Invalid Request: a batch holds at most %d messages",
+                 MCP_BATCH_MAX);
+    else
+        snprintf(msg, sizeof msg, "Invalid Request: an empty batch");
+    mcp_reply_error(x, 400, GW_JSONRPC_INVALID_REQUEST, msg, NULL);
+    return 0;
+}
+
+/* POST <path> with an array: only within a session of a revision that takes batches. */
+static void post_batch(gw_worker *w, mcp_exchange *x) {
+    gw_http_req *req = x->http;
+    if (!batch_size_ok(x)) return;
+    size_t hlen = 0, slen = 0;
+    const char *hver = header_value(req, "mcp-protocol-version", &hlen);
+    const char *sid = header_value(req, "mcp-session-id", &slen);
+    if (hver && gw_mcp_version_is_modern_shape(hver, hlen)) {
+        x->version = GW_MCP_FIRST_MODERN;
+        batch_allowed(x);
+        return;
+    }
+    if (!sid) {
+        mcp_reply_error(x, 400, GW_JSONRPC_INVALID_REQUEST,
+                        "Bad Request: a batch needs a session (Mcp-Session-Id) of revision "
+                        "2025-03-26; initialize is sent alone, first",
+                        NULL);
+        return;
+    }
+    gw_mcp_session_info info;
+    if (gw_mcp_session_find(sid, slen, x->srv->id, gw_wall_ns(), idle_ns(w->cfg), &x->session,
+                            &info) < 0 ||
+        info.kind != GW_MCP_SESSION_STREAMABLE) {
+        mcp_reply_error(x, 404, GW_MCP_REFUSED,
+                        "Session not found: it ended or expired; initialize a new one", NULL);
+        return;
+    }
+    x->mode = MCP_MODE_SESSION;
+    x->version = info.version;
+    if (batch_allowed(x)) run_batch(x);
+}
+
 /* ---------- POST <path> ---------- */
 
 static void reply_created(mcp_exchange *x, const char *session_id);
@@ -407,9 +593,13 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
     size_t len = evbuffer_get_length(req->body);
     const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
     char err[600];
-    int code = gw_jsonrpc_parse(body, len, &x->msg, err, sizeof err);
+    int code = gw_jsonrpc_parse_with(w->tokener, body, len, &x->msg, err, sizeof err);
     if (code) {
         mcp_reply_error(x, 400, code, err, NULL);
+        return;
+    }
+    if (x->msg.kind == GW_JSONRPC_BATCH) {
+        post_batch(w, x);
         return;
     }
     if (x->msg.kind == GW_JSONRPC_RESPONSE) { /* an answer to a request this server never sent */
@@ -651,18 +841,28 @@ static void on_sse_post(void *ctx, gw_http_req *req, const gw_http_route *rt, co
     size_t len = evbuffer_get_length(req->body);
     const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
     char err[600];
-    int code = gw_jsonrpc_parse(body, len, &x->msg, err, sizeof err);
+    int code = gw_jsonrpc_parse_with(w->tokener, body, len, &x->msg, err, sizeof err);
     if (code) { /* answered on the POST itself: there is no id to answer on the stream with */
         mcp_reply_error(x, 400, code, err, NULL);
         return;
     }
+    x->session = ref;
+    x->version = info.version;
+    if (x->msg.kind == GW_JSONRPC_BATCH) {
+        /* refused on the POST itself; else its exchanges are made while the request is here,
+         * and the array goes out on the stream */
+        if (!batch_size_ok(x) || !batch_allowed(x)) return;
+        x->mode = MCP_MODE_SSE;
+        run_batch(x);
+        req->on_abort = NULL;
+        gw_http_respond(req, 202, "text/plain", "Accepted", 8, NULL, 0);
+        return;
+    }
     /* accepted: the answer goes out on the session's stream */
+    x->mode = MCP_MODE_SSE;
     x->http = NULL;
     req->on_abort = NULL;
     gw_http_respond(req, 202, "text/plain", "Accepted", 8, NULL, 0);
-    x->mode = MCP_MODE_SSE;
-    x->session = ref;
-    x->version = info.version;
     if (x->msg.kind != GW_JSONRPC_REQUEST) {
         mcp_exchange_free(x);
         return;
