@@ -607,6 +607,7 @@ static void parse_server(loader *ld, yaml_node_t *v, gw_mcp_server *s) {
             if (!strcmp(s->tools[i].name, s->tools[k].name))
                 ld_error(ld, v, "server '%s' has two tools named '%s'", s->name, s->tools[i].name);
     build_tools_json(ld, s);
+    gw_mcp_tools_index(s, a);
 }
 
 void ld_mcp(loader *ld, yaml_node_t *v, void *target) {

@@ -5,11 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "filters/auth.h"
 #include "mcp/mcp_internal.h"
+#include "security/jwt_cache.h"
 #include "store/keyset.h"
 
 static int credential(const gw_http_req *http, const char **value, size_t *len) {
@@ -37,6 +38,45 @@ static void copy(char *out, size_t cap, const char *s, size_t len) {
     out[n] = '\0';
 }
 
+/* The worker's cache of verified tokens (auth.jwt.cache_size), the one filters/auth.c fills:
+ * a token an agent sends with every tool call is verified once, not at each call. Made for the
+ * snapshot cfg is; NULL when off, or when the worker moved on to a newer snapshot. */
+static gw_jwt_cache *jwt_cache(gw_worker *w, const gw_config *cfg, const gw_auth_conf *c) {
+    if (w->jwt_cache && gw_jwt_cache_generation(w->jwt_cache) != cfg->generation) {
+        if (gw_jwt_cache_generation(w->jwt_cache) > cfg->generation) return NULL;
+        if (gw_jwt_cache_capacity(w->jwt_cache) == gw_jwt_cache_capacity_for(c->jwt_cache_size)) {
+            gw_jwt_cache_reset(w->jwt_cache, cfg->generation);
+        } else {
+            gw_jwt_cache_free(w->jwt_cache);
+            w->jwt_cache = NULL;
+        }
+    }
+    if (!w->jwt_cache && c->jwt_cache_size)
+        w->jwt_cache = gw_jwt_cache_new(c->jwt_cache_size, cfg->generation);
+    return w->jwt_cache;
+}
+
+static int verify_jwt(gw_worker *w, const gw_config *cfg, const gw_auth_conf *c, const char *token,
+                      size_t len, int64_t now, mcp_caller *out) {
+    gw_jwt_cache *cache = jwt_cache(w, cfg, c);
+    uint8_t digest[GW_JWT_DIGEST_LEN];
+    if (cache && gw_jwt_cache_digest(cache, token, len, digest) < 0) cache = NULL;
+    gw_jwt_cached hit;
+    if (cache && gw_jwt_cache_get(cache, digest, now, &hit)) {
+        copy(out->tenant, sizeof out->tenant, hit.tenant, strlen(hit.tenant));
+        copy(out->project, sizeof out->project, hit.project, strlen(hit.project));
+        copy(out->subject, sizeof out->subject, hit.subject, strlen(hit.subject));
+        return 0;
+    }
+    gw_jwt_claims claims;
+    if (gw_jwt_verify(c->jwks, &c->jwt, token, len, now, &claims) != GW_JWT_OK) return -1;
+    if (cache) gw_jwt_cache_put(cache, digest, &claims, now);
+    copy(out->tenant, sizeof out->tenant, claims.tenant, strlen(claims.tenant));
+    copy(out->project, sizeof out->project, claims.project, strlen(claims.project));
+    copy(out->subject, sizeof out->subject, claims.subject, strlen(claims.subject));
+    return 0;
+}
+
 int mcp_authenticate(gw_worker *w, const gw_config *cfg, gw_http_req *req, mcp_caller *out) {
     memset(out, 0, sizeof *out);
     const gw_auth_conf *c = cfg->auth;
@@ -44,16 +84,11 @@ int mcp_authenticate(gw_worker *w, const gw_config *cfg, gw_http_req *req, mcp_c
     const char *token;
     size_t len;
     if (!credential(req, &token, &len)) return -1;
-    int64_t now = (int64_t)time(NULL);
+    /* the gateway's wall clock, as filters/auth.c reads it: tests move expiry with it */
+    int64_t now = gw_wall_ns() / 1000000000;
     if (c->mode == GW_AUTH_JWT ||
-        (c->mode == GW_AUTH_API_KEY_OR_JWT && gw_jwt_looks_like(token, len))) {
-        gw_jwt_claims claims;
-        if (gw_jwt_verify(c->jwks, &c->jwt, token, len, now, &claims) != GW_JWT_OK) return -1;
-        copy(out->tenant, sizeof out->tenant, claims.tenant, strlen(claims.tenant));
-        copy(out->project, sizeof out->project, claims.project, strlen(claims.project));
-        copy(out->subject, sizeof out->subject, claims.subject, strlen(claims.subject));
-        return 0;
-    }
+        (c->mode == GW_AUTH_API_KEY_OR_JWT && gw_jwt_looks_like(token, len)))
+        return verify_jwt(w, cfg, c, token, len, now, out);
     const gw_key *key = NULL;
     gw_key_verdict v = c->keys ? gw_keyset_check(c->keys, token, len, now, &key) : GW_KEY_UNKNOWN;
     if (v == GW_KEY_UNKNOWN && w->keys_inbox) { /* the key store's */

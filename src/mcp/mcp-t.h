@@ -105,6 +105,8 @@ typedef struct gw_mcp_server {
     size_t tool_count;
     gw_mcp_upstream *upstreams;
     size_t upstream_count;
+    uint32_t *tool_slots; /* its tools by name (tool_index.c): index + 1, 0 empty */
+    uint32_t tool_slot_mask;
     const char *tools_json; /* the tools/list array of its own tools, built once */
     size_t tools_json_len;
     const struct gw_limit_rule *rate; /* calls per window (rate_limit:); NULL: none */

@@ -9,6 +9,13 @@
 #include "core/http_routes.h"
 #include "mcp/mcp-t.h"
 
+struct gw_arena;
+
+/* Indexes a loaded server's tools by name (tool_index.c), in the snapshot's arena. */
+void gw_mcp_tools_index(gw_mcp_server *s, struct gw_arena *arena);
+/* Its own (REST) tool of that name, or NULL. */
+const gw_mcp_tool *gw_mcp_tool_find(const gw_mcp_server *s, const char *name, size_t len);
+
 /* Indexed by GW_MCP_ROUTE_* (mcp-t.h); route.data is the gw_mcp_server. */
 extern const gw_http_route_handler gw_mcp_route_handlers[];
 

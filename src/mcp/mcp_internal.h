@@ -105,6 +105,7 @@ enum { MCP_BATCH_MAX = 64 }; /* messages in one JSON-RPC batch */
 typedef struct mcp_exchange mcp_exchange;
 typedef struct mcp_batch {
     gw_http_req *http; /* NULL: a legacy SSE session's (or the client left) */
+    gw_mcp_worker *mw;
     mcp_mode mode;
     gw_mcp_session_ref session;
     gw_strbuf out; /* "[" and the answers so far */
@@ -161,6 +162,7 @@ struct gw_mcp_worker {
      * zero pages until touched): a note for a session finds its stream in one load */
     mcp_stream **stream_of;
     struct evbuffer *scratch; /* one stream write at a time */
+    void *schema_md;          /* match data for schemas' patterns (schema.h) */
 };
 
 /* mcp_worker.c */
@@ -172,8 +174,9 @@ void mcp_exchange_release(gw_mcp_worker *mw, mcp_exchange *x);
 mcp_stream *mcp_stream_open(gw_mcp_worker *mw, gw_http_req *req, gw_mcp_session_ref ref,
                             gw_mcp_session_kind kind, const char *first_event, size_t len);
 void mcp_stream_end(mcp_stream *st);
-/* Sends a legacy SSE session's answer to the worker holding its stream. */
-void mcp_send_to_session(gw_mcp_session_ref ref, const char *json, size_t len);
+/* Sends a legacy SSE session's answer to its stream: written at once when from holds it, else
+ * through the inbox of the worker that does. */
+void mcp_send_to_session(gw_mcp_worker *from, gw_mcp_session_ref ref, const char *json, size_t len);
 /* Ends a session and tells the worker holding its stream. */
 void mcp_close_session(gw_mcp_session_ref ref);
 

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "mcp/mcp_internal.h"
+#include "mcp/schema.h"
 
 enum { SWEEP_MS = 500 };
 
@@ -162,10 +163,13 @@ static void on_stream_caught_up(gw_http_req *req, void *ud) {
     st->behind = 0;
 }
 
-/* 0, or -1 when the stream ended here (its client is too far behind). */
-static int stream_write(mcp_stream *st, const char *data, size_t len) {
+/* data[0..len) and, when given, more[0..more_len) and tail: 0, or -1 when the stream ended
+ * here (its client is too far behind). */
+static int stream_write_parts(mcp_stream *st, const char *data, size_t len, const char *more,
+                              size_t more_len, const char *tail, size_t tail_len) {
+    size_t total = len + more_len + tail_len;
     if (gw_http_output_full(st->http)) {
-        st->behind += len;
+        st->behind += total;
         if (st->behind > MCP_STREAM_BEHIND_MAX) {
             gw_log_warn("mcp_stream_behind", "\"worker\":%d,\"queued_bytes\":%zu", st->mw->w->index,
                         st->behind);
@@ -176,15 +180,27 @@ static int stream_write(mcp_stream *st, const char *data, size_t len) {
     struct evbuffer *b = st->mw->scratch;
     evbuffer_drain(b, evbuffer_get_length(b));
     evbuffer_add(b, data, len);
+    if (more_len) evbuffer_add(b, more, more_len);
+    if (tail_len) evbuffer_add(b, tail, tail_len);
     gw_http_stream_write(st->http, b);
     evbuffer_drain(b, evbuffer_get_length(b));
     return 0;
 }
 
-void mcp_send_to_session(gw_mcp_session_ref ref, const char *json, size_t len) {
+static int stream_write(mcp_stream *st, const char *data, size_t len) {
+    return stream_write_parts(st, data, len, NULL, 0, NULL, 0);
+}
+
+void mcp_send_to_session(gw_mcp_worker *from, gw_mcp_session_ref ref, const char *json,
+                         size_t len) {
     int to = gw_mcp_session_stream_worker(ref);
     if (to < 0) return; /* the stream is gone: the answer has nowhere to go */
     static const char head[] = "event: message\ndata: ", tail[] = "\n\n";
+    if (from && to == from->w->index) { /* the stream is here: written at once, no copy */
+        mcp_stream *st = find_stream(from, ref);
+        if (st) stream_write_parts(st, head, sizeof head - 1, json, len, tail, sizeof tail - 1);
+        return;
+    }
     char *data = malloc(sizeof head - 1 + len + sizeof tail - 1);
     if (!data) return;
     memcpy(data, head, sizeof head - 1);
@@ -265,7 +281,8 @@ gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
     mw->sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, mw);
     mw->stream_of = calloc(GW_MCP_SESSIONS_MAX, sizeof *mw->stream_of);
     mw->scratch = evbuffer_new();
-    if (!mw->inbox.wake || !mw->sweep || !mw->stream_of || !mw->scratch) {
+    mw->schema_md = gw_schema_match_data_new();
+    if (!mw->inbox.wake || !mw->sweep || !mw->stream_of || !mw->scratch || !mw->schema_md) {
         gw_mcp_worker_free(mw);
         return NULL;
     }
@@ -297,6 +314,7 @@ void gw_mcp_worker_free(gw_mcp_worker *mw) {
         free(x);
     }
     if (mw->scratch) evbuffer_free(mw->scratch);
+    gw_schema_match_data_free(mw->schema_md);
     free(mw->stream_of);
     free(mw->home);
     free(mw);

@@ -42,8 +42,7 @@ int gw_mcp_knows_name(const gw_config *cfg, const char *name, size_t len) {
     for (size_t i = 0; i < mc->server_count; i++) {
         const gw_mcp_server *s = &mc->servers[i];
         if (strlen(s->name) != slen || memcmp(s->name, server, slen)) continue;
-        for (size_t k = 0; k < s->tool_count; k++)
-            if (s->tools[k].name_len == tlen && !memcmp(s->tools[k].name, tool, tlen)) return 1;
+        if (gw_mcp_tool_find(s, tool, tlen)) return 1;
         for (size_t k = 0; k < s->upstream_count; k++) {
             const gw_mcp_upstream *u = &s->upstreams[k];
             if (tlen > u->name_len + 1 && !memcmp(tool, u->name, u->name_len) &&

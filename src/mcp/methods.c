@@ -192,14 +192,28 @@ static int rate_limited(mcp_exchange *x) {
     return 1;
 }
 
+/* '*' matches any run of characters; the rest is literal. Iterative, backtracking only to the
+ * last star: time linear in the name times the pattern, whatever the stars. */
 static int glob_match(const char *pat, const char *s, size_t len) {
-    if (!*pat) return len == 0;
-    if (*pat == '*') {
-        for (size_t i = 0; i <= len; i++)
-            if (glob_match(pat + 1, s + i, len - i)) return 1;
-        return 0;
+    const char *star = NULL;
+    size_t i = 0, star_i = 0;
+    while (i < len) {
+        if (*pat == '*') {
+            star = ++pat;
+            star_i = i;
+        } else if (*pat && *pat == s[i]) {
+            pat++;
+            i++;
+        } else if (star) {
+            pat = star;
+            i = ++star_i;
+        } else {
+            return 0;
+        }
     }
-    return len && *pat == *s && glob_match(pat + 1, s + 1, len - 1);
+    while (*pat == '*')
+        pat++;
+    return !*pat;
 }
 
 int mcp_upstream_allows(const gw_mcp_upstream *up, const char *tool, size_t len) {
@@ -231,10 +245,7 @@ static void tools_call(mcp_exchange *x) {
     size_t len = (size_t)json_object_get_string_len(name_obj);
     snprintf(x->tool_name, sizeof x->tool_name, "%.*s", (int)(len < 130 ? len : 130), name);
     const gw_mcp_server *srv = x->srv;
-    const gw_mcp_tool *tool = NULL;
-    for (size_t i = 0; i < srv->tool_count && !tool; i++)
-        if (srv->tools[i].name_len == len && !memcmp(srv->tools[i].name, name, len))
-            tool = &srv->tools[i];
+    const gw_mcp_tool *tool = gw_mcp_tool_find(srv, name, len);
     const gw_mcp_upstream *up = NULL;
     const char *up_tool = NULL;
     for (size_t i = 0; !tool && i < srv->upstream_count && !up; i++) {
@@ -267,7 +278,8 @@ static void tools_call(mcp_exchange *x) {
     if (rate_limited(x)) return;
     if (tool) {
         char err[600];
-        if (tool->schema && gw_schema_validate(tool->schema, args, err, sizeof err) < 0) {
+        if (tool->schema &&
+            gw_schema_validate_with(tool->schema, x->mw->schema_md, args, err, sizeof err) < 0) {
             char msg[700];
             snprintf(msg, sizeof msg, "Invalid arguments for %s: %s", tool->name, err);
             /* 2025-11-25 on: a tool error the model can correct; before: invalid params */

@@ -43,6 +43,7 @@ struct gw_schema {
     long min_length, max_length, min_items, max_items, min_props, max_props; /* -1: none */
     int unique_items;
     pcre2_code *pattern;
+    pcre2_match_context *match_limits; /* read-only while matching: shared by every thread */
     char *pattern_text;
     gw_schema **all_of, **any_of, **one_of;
     size_t all_count, any_count, one_count;
@@ -259,6 +260,12 @@ static void compile_keyword(compiler *c, gw_schema *s, const char *key, json_obj
         }
         pcre2_jit_compile(s->pattern, PCRE2_JIT_COMPLETE); /* when JIT is there */
         s->pattern_text = strdup(text);
+        s->match_limits = pcre2_match_context_create(NULL);
+        if (!s->pattern_text || !s->match_limits) {
+            cfail(c, "pattern: out of memory");
+            return;
+        }
+        pcre2_set_match_limit(s->match_limits, 100000); /* a caller's text cannot make it spin */
     } else if (!strcmp(key, "allOf")) {
         s->all_of = compile_list(c, v, key, &s->all_count, depth);
     } else if (!strcmp(key, "anyOf")) {
@@ -338,6 +345,7 @@ void gw_schema_free(gw_schema *s) {
     json_object_put(s->enum_values);
     json_object_put(s->const_value);
     if (s->pattern) pcre2_code_free(s->pattern);
+    if (s->match_limits) pcre2_match_context_free(s->match_limits);
     free(s->pattern_text);
     free_list(s->all_of, s->all_count);
     free_list(s->any_of, s->any_count);
@@ -352,7 +360,9 @@ typedef struct checker {
     char *err;
     size_t errlen;
     char where[512];
-    int quiet; /* inside anyOf/oneOf/not: failures are tried, not reported */
+    int quiet;            /* inside anyOf/oneOf/not: failures are tried, not reported */
+    pcre2_match_data *md; /* the caller's, or made at the first pattern and freed at the end */
+    int own_md;
 } checker;
 
 static int vfail(checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -493,13 +503,10 @@ static int check(checker *c, const gw_schema *s, json_object *v, int depth) {
             return vfail(c, "must be at most %ld characters long", s->max_length);
         if (s->pattern) {
             /* only whether it matched is asked: one pair of offsets does for any pattern */
-            pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-            pcre2_match_context *mc = pcre2_match_context_create(NULL);
-            if (mc) pcre2_set_match_limit(mc, 100000); /* a caller's text cannot make it spin */
-            int rc = md ? pcre2_match(s->pattern, (PCRE2_SPTR)str, len, 0, 0, md, mc)
-                        : PCRE2_ERROR_NOMEMORY;
-            pcre2_match_data_free(md);
-            pcre2_match_context_free(mc);
+            if (!c->md && (c->md = pcre2_match_data_create(1, NULL))) c->own_md = 1;
+            int rc =
+                c->md ? pcre2_match(s->pattern, (PCRE2_SPTR)str, len, 0, 0, c->md, s->match_limits)
+                      : PCRE2_ERROR_NOMEMORY;
             if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
                 return vfail(c, "could not be matched against the pattern %s", s->pattern_text);
             if (rc < 0) return vfail(c, "must match the pattern %s", s->pattern_text);
@@ -561,7 +568,22 @@ static int check(checker *c, const gw_schema *s, json_object *v, int depth) {
 }
 
 int gw_schema_validate(const gw_schema *s, json_object *value, char *err, size_t errlen) {
-    checker c = {.err = err, .errlen = errlen};
+    return gw_schema_validate_with(s, NULL, value, err, errlen);
+}
+
+void *gw_schema_match_data_new(void) {
+    return pcre2_match_data_create(1, NULL);
+}
+
+void gw_schema_match_data_free(void *md) {
+    pcre2_match_data_free(md);
+}
+
+int gw_schema_validate_with(const gw_schema *s, void *match_data, json_object *value, char *err,
+                            size_t errlen) {
+    checker c = {.err = err, .errlen = errlen, .md = match_data};
     if (errlen) err[0] = '\0';
-    return check(&c, s, value, 0);
+    int rc = check(&c, s, value, 0);
+    if (c.own_md) pcre2_match_data_free(c.md);
+    return rc;
 }

@@ -21,5 +21,11 @@ void gw_schema_free(gw_schema *s);
 /* 0 when value is valid; else -1 and err names where and why ("/customer: expected a string,
  * found a number"). Bounded: at most 64 levels deep. */
 int gw_schema_validate(const gw_schema *s, struct json_object *value, char *err, size_t errlen);
+/* The same with match data of the caller's (gw_schema_match_data_new: a worker keeps one), so
+ * patterns are matched without an allocation; NULL: made for the call. */
+int gw_schema_validate_with(const gw_schema *s, void *match_data, struct json_object *value,
+                            char *err, size_t errlen);
+void *gw_schema_match_data_new(void);
+void gw_schema_match_data_free(void *match_data);
 
 #endif

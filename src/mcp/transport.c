@@ -153,7 +153,7 @@ static void deliver(mcp_exchange *x, int status, gw_strbuf *body, const gw_http_
             gw_strbuf_free(&err);
         }
     } else if (x->mode == MCP_MODE_SSE) {
-        if (!body->failed) mcp_send_to_session(x->session, body->data, body->len);
+        if (!body->failed) mcp_send_to_session(x->mw, x->session, body->data, body->len);
     } else if (x->http) {
         gw_http_req *req = x->http;
         req->on_abort = NULL;
@@ -350,7 +350,8 @@ static void batch_release(mcp_batch *b) {
     if (--b->live) return;
     gw_strbuf_adds(&b->out, "]");
     if (b->mode == MCP_MODE_SSE) {
-        if (b->answers && !b->out.failed) mcp_send_to_session(b->session, b->out.data, b->out.len);
+        if (b->answers && !b->out.failed)
+            mcp_send_to_session(b->mw, b->session, b->out.data, b->out.len);
     } else if (b->http) {
         gw_http_req *req = b->http;
         b->http = NULL;
@@ -398,6 +399,7 @@ static void run_batch(mcp_exchange *x) {
         mcp_reply_error(x, 503, GW_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
         return;
     }
+    b->mw = x->mw;
     b->mode = x->mode;
     b->session = x->session;
     b->http = x->mode == MCP_MODE_SSE ? NULL : req;
