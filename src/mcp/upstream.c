@@ -94,7 +94,7 @@ static int in_config(const gw_config *cfg, const mcp_upconn *c) {
 void mcp_upconns_sweep(gw_mcp_worker *mw, int64_t now) {
     for (mcp_upconn **p = &mw->upconns; *p;) {
         mcp_upconn *c = *p;
-        int idle = !c->queued && !c->init && !up_sse_busy(c);
+        int idle = !c->ops && !c->init && !up_sse_busy(c);
         if (idle && (now - c->last_used_ns > UPCONN_IDLE_NS || !in_config(mw->w->cfg, c))) {
             *p = c->next;
             conn_free(c);
@@ -399,6 +399,7 @@ static mcp_upop *op_new(mcp_exchange *x, const gw_mcp_upstream *up, const char *
         return NULL;
     }
     op->conn = c;
+    c->ops++;
     op->x = x;
     op->up = up;
     op->method = method;
@@ -408,6 +409,7 @@ static mcp_upop *op_new(mcp_exchange *x, const gw_mcp_upstream *up, const char *
     gw_strbuf_add(&op->params, params, params_len);
     mcp_traceparent_line(x, op->traceparent, sizeof op->traceparent);
     if (op->params.failed) {
+        c->ops--;
         gw_strbuf_free(&op->params);
         free(op);
         return NULL;
@@ -435,6 +437,7 @@ static void op_free(mcp_upop *op) {
     }
     gw_fetch_cancel(op->fetch);
     if (c->transport == GW_MCP_UPSTREAM_SSE) up_sse_forget(op);
+    c->ops--;
     json_object_put(op->answer);
     mcp_exchange *x = op->x;
     for (size_t i = 0; i < x->op_count; i++)

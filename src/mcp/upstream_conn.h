@@ -47,6 +47,7 @@ struct mcp_upconn {
     gw_fetch *init;               /* Streamable HTTP: the initialize POST */
     mcp_upop *queue, *queue_tail; /* waiting for the connection, in order */
     size_t queued;
+    size_t ops; /* operations that name it (queued, in flight or finishing): it stays while any */
     long long next_id;
     int64_t last_used_ns;
     int timeout_ms; /* of the session's setup: the first operation's upstream's */

@@ -136,6 +136,21 @@ test('an answer later than timeout_ms is a tool error; the late answer is droppe
   await waitFor('the call logged', () => gw.lines().some((l) => l.event === 'mcp_call' && l.tool === 'legacy_slow' && l.error_code === 'upstream_timeout' && l.http_status === 504));
 });
 
+test('a reload that drops the SSE upstream closes the sessions the workers held', async () => {
+  assert.ok(legacy.openStreams() >= 1);
+  const yaml = gw.config.yaml.replace(/    - name: agg[\s\S]*$/, `    - name: agg
+      path: /mcp/agg
+      proxy:
+        - { name: docs, url: "http://127.0.0.1:${modern.port}/mcp" }
+`);
+  writeFileSync(gw.config.file, yaml);
+  const res = await fetch(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+  assert.equal(res.status, 200, await res.text());
+  await waitFor('the upstream streams closed', () => legacy.openStreams() === 0);
+  const r = await call('/mcp/agg', 'docs_add', { a: 1, b: 2 });
+  assert.equal(text(r), '3');
+});
+
 test('an SSE upstream that cannot be reached, or names another origin, fails the call clearly', async () => {
   const { createServer } = await import('node:http');
   const evil = createServer((req, res) => {
