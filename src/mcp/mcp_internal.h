@@ -161,8 +161,9 @@ struct gw_mcp_worker {
     /* the stream of each session slot this worker holds one for (GW_MCP_SESSIONS_MAX entries,
      * zero pages until touched): a note for a session finds its stream in one load */
     mcp_stream **stream_of;
-    struct evbuffer *scratch; /* one stream write at a time */
-    void *schema_md;          /* match data for schemas' patterns (schema.h) */
+    struct evbuffer *scratch;                /* one stream write at a time */
+    void *schema_md;                         /* match data for schemas' patterns (schema.h) */
+    gw_strbuf rest_url, rest_body, rest_tmp; /* a REST request being built (rest_call.c) */
 };
 
 /* mcp_worker.c */

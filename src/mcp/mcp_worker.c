@@ -315,6 +315,9 @@ void gw_mcp_worker_free(gw_mcp_worker *mw) {
     }
     if (mw->scratch) evbuffer_free(mw->scratch);
     gw_schema_match_data_free(mw->schema_md);
+    gw_strbuf_free(&mw->rest_url);
+    gw_strbuf_free(&mw->rest_body);
+    gw_strbuf_free(&mw->rest_tmp);
     free(mw->stream_of);
     free(mw->home);
     free(mw);

@@ -122,54 +122,59 @@ static void on_rest_done(gw_fetch *f, const gw_fetch_result *res, void *ud) {
 
 void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) {
     const gw_mcp_rest *rest = &tool->rest;
-    gw_strbuf url = {.max = 64 * 1024}, body = {.max = x->cfg->max_body_bytes}, tmp = {0};
+    /* the worker's buffers, reused call after call (curl copies what it keeps) */
+    gw_mcp_worker *mw = x->mw;
+    gw_strbuf *url = gw_strbuf_reset(&mw->rest_url), *body = gw_strbuf_reset(&mw->rest_body),
+              *tmp = gw_strbuf_reset(&mw->rest_tmp);
+    url->max = 64 * 1024;
+    body->max = x->cfg->max_body_bytes;
     gw_strbuf lines[MAX_HEADERS];
     const char *headers[MAX_HEADERS + 1];
     size_t nh = 0;
     memset(lines, 0, sizeof lines);
     char err[300];
     mcp_call_outcome fail = MCP_CALL_TOOL_ERROR; /* arguments the request cannot take */
-    int rc = gw_mcp_template_render(&rest->url, args, GW_MCP_FILL_URL, &url, err, sizeof err);
+    int rc = gw_mcp_template_render(&rest->url, args, GW_MCP_FILL_URL, url, err, sizeof err);
     int first = 1;
     for (size_t i = 0; rc == 0 && i < rest->query_count; i++) {
         json_object *v;
         if (json_object_object_get_ex(args, rest->query[i], &v) && v)
-            add_query_pair(&url, &first, rest->query[i], v, &tmp);
+            add_query_pair(url, &first, rest->query[i], v, tmp);
     }
     if (rc == 0 && rest->body == GW_MCP_BODY_NONE && !rest->body_arg) {
         /* no body: what has no other place goes in the query */
         json_object_object_foreach(args, key, v) {
-            if (v && !arg_placed(rest, key)) add_query_pair(&url, &first, key, v, &tmp);
+            if (v && !arg_placed(rest, key)) add_query_pair(url, &first, key, v, tmp);
         }
     }
     if (rc == 0 && rest->body_arg) {
         json_object *v;
-        if (json_object_object_get_ex(args, rest->body_arg, &v)) gw_strbuf_add_json(&body, v);
+        if (json_object_object_get_ex(args, rest->body_arg, &v)) gw_strbuf_add_json(body, v);
         headers[nh++] = "Content-Type: application/json";
     } else if (rc == 0 && rest->body == GW_MCP_BODY_JSON) {
-        gw_strbuf_adds(&body, "{");
+        gw_strbuf_adds(body, "{");
         int n = 0;
         json_object_object_foreach(args, key, v) {
             if (arg_placed(rest, key)) continue;
-            gw_strbuf_adds(&body, n++ ? ",\"" : "\"");
-            gw_strbuf_add_json_escaped(&body, key, strlen(key));
-            gw_strbuf_adds(&body, "\":");
+            gw_strbuf_adds(body, n++ ? ",\"" : "\"");
+            gw_strbuf_add_json_escaped(body, key, strlen(key));
+            gw_strbuf_adds(body, "\":");
             if (v)
-                gw_strbuf_add_json(&body, v);
+                gw_strbuf_add_json(body, v);
             else
-                gw_strbuf_adds(&body, "null");
+                gw_strbuf_adds(body, "null");
         }
-        gw_strbuf_adds(&body, "}");
+        gw_strbuf_adds(body, "}");
         headers[nh++] = "Content-Type: application/json";
     } else if (rc == 0 && rest->body == GW_MCP_BODY_FORM) {
         int n = 0;
         json_object_object_foreach(args, key, v) {
             if (arg_placed(rest, key) || !v) continue;
-            if (n++) gw_strbuf_adds(&body, "&");
-            gw_mcp_percent_encode(key, strlen(key), &body);
-            gw_strbuf_adds(&body, "=");
-            gw_mcp_value_text(v, gw_strbuf_reset(&tmp));
-            gw_mcp_percent_encode(tmp.data, tmp.len, &body);
+            if (n++) gw_strbuf_adds(body, "&");
+            gw_mcp_percent_encode(key, strlen(key), body);
+            gw_strbuf_adds(body, "=");
+            gw_mcp_value_text(v, gw_strbuf_reset(tmp));
+            gw_mcp_percent_encode(tmp->data, tmp->len, body);
         }
         headers[nh++] = "Content-Type: application/x-www-form-urlencoded";
     }
@@ -191,21 +196,21 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
         if (!line->failed) headers[nh++] = line->data;
     }
     headers[nh] = NULL;
-    gw_strbuf_add(&url, "", 1);
-    if (rc == 0 && (url.failed || body.failed)) {
+    gw_strbuf_add(url, "", 1);
+    if (rc == 0 && (url->failed || body->failed)) {
         snprintf(err, sizeof err, "the request is larger than the gateway builds");
         rc = -1;
     }
     if (rc == 0) {
         gw_fetch_request req = {
             .method = rest->method,
-            .url = url.data,
+            .url = url->data,
             .headers = headers,
-            .body = body.len ? body.data : (rest->body || rest->body_arg ? "" : NULL),
-            .body_len = body.len,
+            .body = body->len ? body->data : (rest->body || rest->body_arg ? "" : NULL),
+            .body_len = body->len,
             .timeout_ms = rest->timeout_ms ? rest->timeout_ms : x->cfg->mcp->timeout_ms,
             .max_response_bytes = x->cfg->mcp->max_result_bytes};
-        mcp_url_host(url.data, x->endpoint, sizeof x->endpoint);
+        mcp_url_host(url->data, x->endpoint, sizeof x->endpoint);
         x->t_up_start = gw_now_ns();
         x->fetch = gw_fetch_start(x->mw->w->curl, &req, on_rest_done, x);
         if (!x->fetch) {
@@ -215,9 +220,10 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
             rc = -1;
         }
     }
-    gw_strbuf_free(&url);
-    gw_strbuf_free(&body);
-    gw_strbuf_free(&tmp);
+    /* a large one is given back rather than kept for the next call */
+    if (url->cap > 65536) gw_strbuf_free(url);
+    if (body->cap > 65536) gw_strbuf_free(body);
+    if (tmp->cap > 65536) gw_strbuf_free(tmp);
     for (size_t i = 0; i < MAX_HEADERS; i++)
         gw_strbuf_free(&lines[i]);
     if (rc < 0) {

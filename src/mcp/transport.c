@@ -77,7 +77,8 @@ mcp_exchange *mcp_exchange_new(gw_mcp_worker *mw, gw_http_req *req, const gw_mcp
     x->srv = srv;
     x->http = req;
     x->t_start = req->start_ns ? req->start_ns : gw_now_ns();
-    x->acc.max = x->cfg->mcp->max_result_bytes * (srv->upstream_count + 1) + 65536;
+    /* tools/list: the server's own tools and, at most, a whole answer of each upstream */
+    x->acc.max = srv->tools_json_len + x->cfg->mcp->max_result_bytes * srv->upstream_count + 65536;
     client_address(x->cfg, req, x->client, sizeof x->client);
     const gw_http_header *rid = gw_http_find_header(req, "x-request-id");
     if (usable_request_id(rid))

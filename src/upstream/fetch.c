@@ -1,5 +1,6 @@
 #include "upstream/fetch.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,9 +19,10 @@ struct gw_fetch {
     char *resp;
     size_t resp_len, resp_cap, max_resp;
     int too_large, aborted;
-    char head[MAX_HEADER_BYTES];
     size_t head_len;
+    /* last, and not zeroed at start: 16 KiB a fetch need not clear */
     char error[CURL_ERROR_SIZE];
+    char head[MAX_HEADER_BYTES];
 };
 
 static void fetch_free(gw_fetch *f) {
@@ -127,8 +129,10 @@ static void on_done(gw_curl_job *job, CURL *easy, CURLcode code) {
 
 gw_fetch *gw_fetch_start(gw_curl_multi *m, const gw_fetch_request *req, gw_fetch_done_cb done,
                          void *ud) {
-    gw_fetch *f = calloc(1, sizeof *f);
+    gw_fetch *f = malloc(sizeof *f);
     if (!f) return NULL;
+    memset(f, 0, offsetof(gw_fetch, error));
+    f->error[0] = '\0';
     f->job.done = on_done;
     f->multi = m;
     f->done = done;
