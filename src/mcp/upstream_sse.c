@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/config.h"
@@ -206,7 +207,10 @@ static int on_stream_data(gw_fetch *f, const char *data, size_t len, void *ud) {
     mcp_upconn *c = ud;
     if (!c->stream_checked) { /* the head came: an event stream, or nothing */
         c->stream_checked = 1;
-        if (gw_fetch_status(f) != 200) {
+        size_t tlen = 0;
+        const char *type = gw_fetch_header(f, "content-type", &tlen);
+        if (gw_fetch_status(f) != 200 || !type || tlen < 17 ||
+            strncasecmp(type, "text/event-stream", 17)) {
             c->stream_failed = 1;
             return -1;
         }
