@@ -120,6 +120,10 @@ void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connectio
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, max_host_connections);
 }
 
+void gw_curl_multi_set_cache_size(gw_curl_multi *m, long connections) {
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, connections);
+}
+
 CURLM *gw_curl_multi_handle(gw_curl_multi *m) {
     return m->multi;
 }

@@ -15,8 +15,11 @@ gw_curl_multi *gw_curl_multi_new(struct event_base *base, long max_host_connecti
                                  gw_curl_done_cb on_done);
 void gw_curl_multi_free(gw_curl_multi *m);
 CURLM *gw_curl_multi_handle(gw_curl_multi *m);
-/* The per-host connection cap, again after a reload. */
+/* The per-host connection cap, again after a reload; it also sets the cache size to it. */
 void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connections);
+/* CURLMOPT_MAXCONNECTS: the connections, busy and idle, the multi handle's cache holds; when a
+ * transfer ends over it, curl closes the least recently used idle one (upstream/curl_pools.c). */
+void gw_curl_multi_set_cache_size(gw_curl_multi *m, long connections);
 
 /* Easy handles are reused: a reset handle keeps its buffers, and the connection pool lives in
  * the multi handle, so reuse costs no reconnect. */
