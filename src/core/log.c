@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log_writer.h"
+
 static int log_fd = STDOUT_FILENO;
 static atomic_int log_level = GW_LOG_INFO;
 
@@ -40,8 +42,8 @@ void gw_log_set_level(gw_log_level level) {
     atomic_store(&log_level, level);
 }
 
-/* One write(2) per line: lines from several threads never interleave (O_APPEND, or a pipe
- * under PIPE_BUF for typical lines). */
+/* Without the writer thread, one write(2) per line: lines from several threads never interleave
+ * (O_APPEND, or a pipe under PIPE_BUF for typical lines). */
 static void write_all(int fd, const char *line, size_t len) {
     while (len > 0) {
         ssize_t n = write(fd, line, len);
@@ -54,8 +56,21 @@ static void write_all(int fd, const char *line, size_t len) {
     }
 }
 
+/* A line for the log target: the writer thread's when it runs, else written here. */
+static void emit(const char *line, size_t len) {
+    if (!gw_log_writer_push(line, len)) write_all(log_fd, line, len);
+}
+
 void gw_log_write_line(const char *line, size_t len) {
-    write_all(log_fd, line, len);
+    emit(line, len);
+}
+
+int gw_log_start_writer(void) {
+    return gw_log_writer_start(log_fd);
+}
+
+void gw_log_stop_writer(void) {
+    gw_log_writer_stop();
 }
 
 static size_t format_time(char *out, size_t outlen) {
@@ -82,8 +97,8 @@ int gw_log_enabled(gw_log_level level) {
 
 /* Formats one line; a line longer than the stack buffer is built on the heap, never cut (a cut
  * line could end inside a JSON string). */
-static void write_formatted(int fd, gw_log_level level, const char *event, const char *fields,
-                            va_list ap) {
+static void write_formatted(int fd, int queued, gw_log_level level, const char *event,
+                            const char *fields, va_list ap) {
     char small[4096], *line = small;
     size_t n = gw_log_prefix(small, sizeof small, level, event);
     size_t cap = sizeof small;
@@ -105,7 +120,10 @@ static void write_formatted(int fd, gw_log_level level, const char *event, const
     }
     line[n++] = '}';
     line[n++] = '\n';
-    write_all(fd, line, n);
+    if (queued)
+        emit(line, n);
+    else
+        write_all(fd, line, n);
     if (line != small) free(line);
 }
 
@@ -113,18 +131,18 @@ void gw_log(gw_log_level level, const char *event, const char *fields, ...) {
     if (!gw_log_enabled(level)) return;
     va_list ap;
     va_start(ap, fields);
-    write_formatted(log_fd, level, event, fields, ap);
+    write_formatted(log_fd, 1, level, event, fields, ap);
     va_end(ap);
 }
 
 void gw_log_fatal(const char *event, const char *fields, ...) {
     va_list ap;
     va_start(ap, fields);
-    write_formatted(STDERR_FILENO, GW_LOG_ERROR, event, fields, ap);
+    write_formatted(STDERR_FILENO, 0, GW_LOG_ERROR, event, fields, ap);
     va_end(ap);
     if (log_fd > STDERR_FILENO) {
         va_start(ap, fields);
-        write_formatted(log_fd, GW_LOG_ERROR, event, fields, ap);
+        write_formatted(log_fd, 0, GW_LOG_ERROR, event, fields, ap);
         va_end(ap);
     }
 }
