@@ -14,13 +14,20 @@
 #include "upstream/curl_pools.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 
-enum { EASY_POOL_MAX = 64 };
+enum {
+    EASY_POOL_MAX = 64,
+    /* after a burst (this many transfers since the last trim), once the worker has run none
+     * for TRIM_IDLE_MS, freed heap goes back to the system */
+    TRIM_MIN_TRANSFERS = 1000,
+    TRIM_IDLE_MS = 1000,
+};
 
 typedef struct pool {
     char *name;           /* the channel's, kept across reloads */
@@ -45,7 +52,10 @@ struct gw_curl_pools {
     size_t channel_count;
     pool **by_index;
     struct event *sweep;
-    int64_t sweep_due; /* 0: not armed */
+    int64_t sweep_due;  /* 0: not armed */
+    long in_flight;     /* over every pool */
+    int64_t idle_since; /* when in_flight last fell to 0 */
+    long started_since_trim;
     CURL *easy[EASY_POOL_MAX];
     int easy_count;
 };
@@ -113,6 +123,17 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
         p->pools[kept++] = pl;
     }
     p->count = kept;
+    if (p->in_flight == 0 && p->started_since_trim >= TRIM_MIN_TRANSFERS) {
+        int64_t due = p->idle_since + (int64_t)TRIM_IDLE_MS * 1000000;
+        if (due <= now) {
+            /* glibc keeps freed memory for reuse (and a burst's buffers are freed in pieces):
+             * give it back, or RSS stays at the burst's high-water mark */
+            malloc_trim(0);
+            p->started_since_trim = 0;
+        } else if (!next || due < next) {
+            next = due;
+        }
+    }
     if (next) arm_sweep(p, next);
 }
 
@@ -218,7 +239,10 @@ CURLMcode gw_curl_pools_add(gw_curl_pools *p, const gw_channel *ch, CURL *easy) 
     if (mc != CURLM_OK) {
         pl->in_flight--;
         apply_cache_size(pl);
+        return mc;
     }
+    p->in_flight++;
+    p->started_since_trim++;
     return mc;
 }
 
@@ -227,11 +251,17 @@ void gw_curl_pools_remove(gw_curl_pools *p, const gw_channel *ch, CURL *easy) {
     if (!pl || !pl->multi) return;
     curl_multi_remove_handle(gw_curl_multi_handle(pl->multi), easy);
     if (pl->in_flight > 0) pl->in_flight--;
+    if (p->in_flight > 0) p->in_flight--;
     apply_cache_size(pl);
     if (pl->in_flight == 0) {
         pl->idle_since = gw_now_ns();
         /* never closed here: this may run inside the multi handle's own completion loop */
         arm_sweep(p, close_due(pl));
+    }
+    if (p->in_flight == 0) {
+        p->idle_since = pl->idle_since;
+        if (p->started_since_trim >= TRIM_MIN_TRANSFERS)
+            arm_sweep(p, p->idle_since + (int64_t)TRIM_IDLE_MS * 1000000);
     }
 }
 
