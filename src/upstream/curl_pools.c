@@ -229,8 +229,10 @@ CURLMcode gw_curl_pools_add(gw_curl_pools *p, const gw_channel *ch, CURL *easy) 
     if (!pl->multi) {
         pl->multi = gw_curl_multi_new(p->base, pl->max_connections, pl->on_done);
         if (!pl->multi) return CURLM_OUT_OF_MEMORY;
+        gw_curl_multi_park_idle_sockets(pl->multi);
         pl->cache_size_set = 0;
     }
+    gw_curl_multi_prepare_easy(pl->multi, easy);
     curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, max_age_seconds(pl->keepalive_timeout_ms));
     if (pl->keepalive == 0) curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     pl->in_flight++;

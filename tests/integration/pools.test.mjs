@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { startSim, startGateway, gatewayConfig, waitFor, SLOW } from './lib/harness.mjs';
 
-let kept, brief, gw;
+let kept, brief, restarting, gw;
 
 before(async () => {
   kept = await startSim();
   brief = await startSim();
+  restarting = await startSim();
   const config = await gatewayConfig({
     channels: `  - name: kept
     base_url: ${kept.url}/v1
@@ -23,9 +24,13 @@ before(async () => {
     base_url: ${brief.url}/v1
     forward_headers: ["x-sim-*"]
     keepalive: 2
-    keepalive_timeout_ms: 300`,
+    keepalive_timeout_ms: 300
+  - name: restarting
+    base_url: ${restarting.url}/v1
+    health: {failures: 1000}`,
     models: `  - {name: kept-model, channel: kept, upstream_model: sim-model}
-  - {name: brief-model, channel: brief, upstream_model: sim-model}`,
+  - {name: brief-model, channel: brief, upstream_model: sim-model}
+  - {name: restarting-model, channel: restarting, upstream_model: sim-model}`,
   });
   // one worker: the cap is per worker, so with one it is the process's
   writeFileSync(config.file, config.yaml.replace('workers: 2', 'workers: 1'));
@@ -36,10 +41,12 @@ after(async () => {
   await gw?.stop();
   await kept?.stop();
   await brief?.stop();
+  await restarting?.stop();
 });
 
-// Local ports of the gateway's established connections to `port`.
-function upstreamConnections(pid, port) {
+// Local ports of the gateway's connections to `port` in a TCP state (01 established, 08 close
+// wait: the engine closed its side).
+function upstreamConnections(pid, port, state = '01') {
   const inodes = new Set();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -51,7 +58,7 @@ function upstreamConnections(pid, port) {
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '01' || !inodes.has(f[9])) continue;
+      if (f.length < 10 || f[3] !== state || !inodes.has(f[9])) continue;
       if (parseInt(f[2].split(':').pop(), 16) === port) ports.push(parseInt(f[1].split(':').pop(), 16));
     }
   }
@@ -100,4 +107,28 @@ test('idle connections are closed after keepalive_timeout_ms, with nothing else 
   // and the channel works again with a fresh pool
   assert.equal(await chat('brief-model', 0), 200);
   assert.ok(upstreamConnections(gw.pid, brief.port).length <= 1);
+});
+
+function cpuTicks(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+
+test('an engine that closes its idle pooled connection: the worker lets it go, and the next request reconnects', async () => {
+  assert.equal(await chat('restarting-model', 0), 200);
+  assert.equal(upstreamConnections(gw.pid, restarting.port).length, 1, 'one idle connection kept');
+  // the engine goes away: the idle connection's socket turns readable (end of stream) in the
+  // gateway while no transfer uses it
+  const port = restarting.port;
+  await restarting.stop();
+  await waitFor('the gateway to see the close', () => upstreamConnections(gw.pid, port, '08').length === 1);
+  // a socket left registered after its end of stream would wake the worker in a loop
+  const before = cpuTicks(gw.pid);
+  for (let i = 0; i < 25; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(cpuTicks(gw.pid) - before < 10 * SLOW, `the gateway burned ${cpuTicks(gw.pid) - before} ticks while idle`);
+  // the engine comes back on the same port: the dead pooled connection is not used
+  restarting = await startSim(['--port', String(port)]);
+  assert.equal(await chat('restarting-model', 0), 200);
+  assert.equal(upstreamConnections(gw.pid, port).length, 1);
+  assert.equal(upstreamConnections(gw.pid, port, '08').length, 0, 'the dead connection was closed');
 });
