@@ -193,7 +193,7 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
             .body_len = body.len,
             .timeout_ms = rest->timeout_ms ? rest->timeout_ms : x->cfg->mcp->timeout_ms,
             .max_response_bytes = x->cfg->mcp->max_result_bytes};
-        x->fetch = gw_fetch_start(x->mw->w->curl, &req, on_rest_done, x);
+        x->fetch = gw_fetch_start(x->mw->curl, &req, on_rest_done, x);
         if (!x->fetch) {
             snprintf(err, sizeof err, "out of memory");
             rc = -1;

@@ -189,7 +189,7 @@ static void on_initialized(gw_fetch *f, const gw_fetch_result *res, void *ud) {
                             .body = note,
                             .body_len = sizeof note - 1,
                             .timeout_ms = 10000};
-    gw_fetch_start(c->mw->w->curl, &req, on_notified, NULL);
+    gw_fetch_start(c->mw->curl, &req, on_notified, NULL);
     c->state = UP_READY;
     while (c->queue) { /* in order */
         mcp_upop *op = c->queue;
@@ -218,7 +218,7 @@ static void up_initialize(mcp_upconn *c, int timeout_ms) {
                             .body_len = sizeof body - 1,
                             .timeout_ms = timeout_ms,
                             .max_response_bytes = 1 << 20};
-    c->init = gw_fetch_start(c->mw->w->curl, &req, on_initialized, c);
+    c->init = gw_fetch_start(c->mw->curl, &req, on_initialized, c);
     if (!c->init) {
         c->state = UP_IDLE;
         up_fail_queue(c, "out of memory");
@@ -303,7 +303,7 @@ static void up_send(mcp_upop *op) {
                             .timeout_ms = op->up->timeout_ms ? op->up->timeout_ms
                                                              : op->x->cfg->mcp->timeout_ms,
                             .max_response_bytes = op->x->cfg->mcp->max_result_bytes};
-    op->fetch = body.failed ? NULL : gw_fetch_start(c->mw->w->curl, &req, on_op_done, op);
+    op->fetch = body.failed ? NULL : gw_fetch_start(c->mw->curl, &req, on_op_done, op);
     gw_strbuf_free(&body);
     if (!op->fetch) op_finish(op, NULL, "out of memory");
 }
