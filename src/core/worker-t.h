@@ -70,6 +70,7 @@ typedef struct gw_worker {
     struct gw_meter *meter;
     uint64_t request_seq;
     gw_fast_random rng; /* trace and span ids */
+    uint32_t id_prefix; /* random per worker and start: request ids never repeat */
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */

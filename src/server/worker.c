@@ -180,6 +180,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     gw_fast_random_seed(&w->rng);
+    w->id_prefix = (uint32_t)gw_fast_random_next(&w->rng);
     w->tokener = json_tokener_new_ex(128);
     w->rules_scratch = gw_rules_scratch_new();
     w->keys_inbox = calloc(1, sizeof *w->keys_inbox);
