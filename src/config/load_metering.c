@@ -10,6 +10,7 @@
 #include "config/load_alerts.h"
 #include "meter/metering-t.h"
 #include "meter/price.h"
+#include "meter/store.h"
 
 enum { MAX_PRICES = 4096 };
 
@@ -94,10 +95,15 @@ static void h_prices(loader *ld, yaml_node_t *v, void *t) {
         ld_error(ld, v, "metering.prices names the model '%s' twice", c->prices[dup].model);
 }
 
+/* A file path (SQLite); a URL names another backend (meter/store.h), refused when this build
+ * does not have it. */
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     const char *path = ld_string(ld, v, "metering.store");
+    char why[300];
     if (path && !*path)
         ld_error(ld, v, "metering.store is empty");
+    else if (path && !gw_meter_store_backend(path, why, sizeof why))
+        ld_error(ld, v, "metering.store: %s", why);
     else if (path)
         conf_of(t)->store = path;
 }
