@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "meter/record.h"
+#include "meter/redact.h"
 #include "meter/ring.h"
 #include "meter/store.h"
 
@@ -37,6 +38,10 @@ struct gw_meter {
     gw_meter_store *store;    /* the backend's write connection (meter/store.h) */
     gw_request_record *batch; /* the writer's: records taken from the queue, not yet written */
     uint32_t batch_cap;
+    /* the writer's scratch for redactors of this kind (one kind is built today) */
+    const gw_capture_redactor_ops *scratch_ops;
+    void *scratch;
+    int64_t redact_failed_logged_ns;
     char *path;
 };
 
@@ -101,6 +106,31 @@ static void log_store_error(const char *event, const char *err, size_t records) 
     gw_log_error(event, "\"records\":%zu,\"reason\":\"%s\"", records, esc);
 }
 
+/* Masks a record's capture before it is stored, with the redactor its request's config gave
+ * it. When that fails (memory), the capture is dropped: it is never stored unmasked. */
+static void redact(gw_meter *m, gw_request_record *rec) {
+    gw_capture *c = &rec->capture;
+    gw_capture_redactor *rd = c->redactor;
+    if (!rd) return;
+    if (m->scratch_ops != rd->ops) {
+        if (m->scratch) m->scratch_ops->scratch_free(m->scratch);
+        m->scratch = rd->ops->scratch_new();
+        m->scratch_ops = m->scratch ? rd->ops : NULL;
+    }
+    if (!m->scratch || rd->ops->redact(rd, m->scratch, c) < 0) {
+        gw_record_free_capture(c);
+        int64_t now = gw_now_ns();
+        if (now - m->redact_failed_logged_ns >= (int64_t)BUSY_LOG_EVERY_MS * 1000000) {
+            gw_log_error("meter_redact_failed",
+                         "\"message\":\"out of memory masking a capture: stored without it\"");
+            m->redact_failed_logged_ns = now;
+        }
+        return;
+    }
+    c->redactor = NULL;
+    gw_capture_redactor_unref(rd);
+}
+
 /* Everything still queued when stop ran out of time: freed and counted as failed. */
 static size_t discard_queue(gw_meter *m) {
     size_t n = 0;
@@ -158,7 +188,7 @@ static void *writer_main(void *arg) {
     char err[300];
     for (;;) {
         while (pending < m->batch_cap && gw_ring_pop(m->ring, &m->batch[pending]) == 0)
-            pending++;
+            redact(m, &m->batch[pending++]);
         if (pending) {
             int rc = m->store->ops->write(m->store, m->batch, pending, err, sizeof err);
             if (rc == GW_METER_STORE_BUSY) {
@@ -277,6 +307,7 @@ void gw_meter_stop(gw_meter *m, int timeout_ms) {
     if (m->store) m->store->ops->close(m->store);
     if (m->wake_fd >= 0) close(m->wake_fd);
     gw_ring_free(m->ring);
+    if (m->scratch) m->scratch_ops->scratch_free(m->scratch);
     free(m->batch);
     free(m->path);
     free(m);
