@@ -16,12 +16,21 @@ typedef struct pii_redactor {
 } pii_redactor;
 
 /* The keys whose strings a stream sends in pieces of one text. */
-static const char *const joined_keys[] = {
-    "content",  "reasoning_content", "reasoning",    "text",
-    "thinking", "arguments",         "partial_json", "refusal"};
+#define KEY(k)                                                                                     \
+    { k, sizeof k - 1 }
+static const struct {
+    const char *name;
+    size_t len;
+} joined_keys[] = {KEY("content"),  KEY("reasoning_content"), KEY("reasoning"),    KEY("text"),
+                   KEY("thinking"), KEY("arguments"),         KEY("partial_json"), KEY("refusal")};
+#undef KEY
 enum {
     JOINED_KEYS = sizeof joined_keys / sizeof joined_keys[0],
     MAX_SLOTS = 256, /* joined texts of one answer (key x index); beyond, strings are read alone */
+    /* strings read alone that repeat (every event's keys, id, object and model) are masked once
+     * a capture: the texts up to this long, in a table of this many */
+    MEMO_MAX_LEN = 128,
+    MEMO_SIZE = 1024,
 };
 
 /* A JSON string literal of a document (a body, an answer, an event). */
@@ -76,7 +85,12 @@ typedef struct scratch {
     slot slots[MAX_SLOTS];
     size_t nslots;
     uint32_t event; /* the SSE event being read, counted over the documents */
-    int failed;     /* memory */
+    struct {
+        uint32_t generation; /* of the documents read: older entries are empty */
+        int str;
+    } memo[MEMO_SIZE];
+    uint32_t generation;
+    int failed; /* memory */
 } scratch;
 
 /* --- reading the strings of documents --- */
@@ -100,7 +114,7 @@ static str_ref *new_str(scratch *x) {
 
 static int joined_key(const char *s, size_t len) {
     for (int i = 0; i < (int)JOINED_KEYS; i++)
-        if (strlen(joined_keys[i]) == len && !memcmp(joined_keys[i], s, len)) return i;
+        if (joined_keys[i].len == len && !memcmp(joined_keys[i].name, s, len)) return i;
     return -1;
 }
 
@@ -164,17 +178,28 @@ static void read_doc(scratch *x, const doc *dd, uint32_t d, int join) {
             last_key = -1;
             last_index = -1;
         }
-        size_t start = (size_t)(q - s) + 1, j = start;
-        while (j < len && s[j] != '"')
-            j += s[j] == '\\' ? 2 : 1;
-        size_t end = j < len ? j : len;
+        size_t start = (size_t)(q - s) + 1, end = len;
+        for (size_t j = start; j < len;) { /* the closing quote: one not escaped */
+            const char *e = memchr(s + j, '"', len - j);
+            if (!e) break;
+            size_t at = (size_t)(e - s), slashes = 0;
+            while (at - slashes > start && s[at - slashes - 1] == '\\')
+                slashes++;
+            if (slashes % 2 == 0) {
+                end = at;
+                break;
+            }
+            j = at + 1;
+        }
         str_ref *r = new_str(x);
         if (!r) return;
         r->doc = d;
         r->raw_start = start;
         r->raw_end = end;
         r->dec_off = x->dec.len;
-        if (gw_json_string_decode(s + start, end - start, &x->dec) < 0) {
+        if (!memchr(s + start, '\\', end - start)) /* no escape: the bytes are the text */
+            gw_strbuf_add(&x->dec, s + start, end - start);
+        else if (gw_json_string_decode(s + start, end - start, &x->dec) < 0) {
             x->dec.len = r->dec_off; /* not a valid literal (cut, or odd): read as it is */
             gw_strbuf_add(&x->dec, s + start, end - start);
         }
@@ -321,12 +346,48 @@ static void mask_all(const pii_redactor *rd, scratch *x) {
         if (n && !x->failed)
             mask_text(rd, x, x->joined.data, x->joined.len, x->pieces, x->piece_at, n);
     }
+    if (++x->generation == 0) { /* wrapped: no entry may look current */
+        memset(x->memo, 0, sizeof x->memo);
+        x->generation = 1;
+    }
     for (size_t k = 0; k < x->nstrs && !x->failed; k++) {
-        const str_ref *r = &x->strs[k];
+        str_ref *r = &x->strs[k];
         if (r->slot >= 0) continue;
+        const char *text = x->dec.data + r->dec_off;
+        size_t at = SIZE_MAX; /* its place in the memo, when it may go there */
+        int hit = 0;
+        if (r->dec_len <= MEMO_MAX_LEN) {
+            /* the length and the ends: repeats differ little, and memcmp settles it */
+            uint32_t h = 2166136261u ^ (uint32_t)r->dec_len;
+            size_t edge = r->dec_len < 16 ? r->dec_len : 16;
+            for (size_t i = 0; i < edge; i++) {
+                h = (h ^ (unsigned char)text[i]) * 16777619u;
+                h = (h ^ (unsigned char)text[r->dec_len - 1 - i]) * 16777619u;
+            }
+            for (size_t probe = 0; probe < 8 && !hit; probe++) {
+                size_t i = (h + probe) & (MEMO_SIZE - 1);
+                if (x->memo[i].generation != x->generation) {
+                    at = i;
+                    break;
+                }
+                const str_ref *seen = &x->strs[x->memo[i].str];
+                if (seen->dec_len == r->dec_len &&
+                    !memcmp(x->dec.data + seen->dec_off, text, r->dec_len)) {
+                    r->changed = seen->changed; /* the same text masks the same way */
+                    r->new_off = seen->new_off;
+                    r->new_len = seen->new_len;
+                    hit = 1;
+                }
+            }
+        }
+        if (hit) continue;
         int piece = (int)k;
         size_t span[2] = {0, r->dec_len};
-        mask_text(rd, x, x->dec.data + r->dec_off, r->dec_len, &piece, span, 1);
+        mask_text(rd, x, text, r->dec_len, &piece, span, 1);
+        if (at != SIZE_MAX) {
+            x->memo[at].generation = x->generation;
+            x->memo[at].str = (int)k;
+        }
     }
     if (x->masked.failed) x->failed = 1;
 }
