@@ -446,6 +446,10 @@ static size_t redact_docs(const pii_redactor *rd, scratch *x, size_t ndocs, int 
     gw_strbuf_reset(&x->dec);
     gw_strbuf_reset(&x->masked);
     gw_strbuf_reset(&x->out);
+    /* buffers that exist, so an empty string's text is a pointer like any other */
+    gw_strbuf_add(&x->dec, "", 1);
+    gw_strbuf_add(&x->masked, "", 1);
+    x->dec.len = x->masked.len = 0;
     for (size_t d = 0; d < ndocs && !x->failed; d++)
         read_doc(x, &x->docs[d], (uint32_t)d, join);
     if (x->dec.failed) x->failed = 1;
