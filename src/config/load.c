@@ -789,6 +789,10 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
         return;
     }
     conf->restores = gw_pii_set_has_restore(conf->set);
+    gw_pii_custom_desc *custom = gw_arena_alloc(&cfg->arena, sizeof d.custom);
+    memcpy(custom, d.custom, d.config.custom_count * sizeof *custom);
+    conf->custom = custom;
+    conf->custom_count = d.config.custom_count;
     conf->on_request = where.on_request;
     conf->on_response = where.on_response;
     cfg->pii_guard = conf;
@@ -1576,6 +1580,7 @@ static void release_snapshot(gw_config *cfg) {
     }
     if (cfg->words_guard) gw_words_free(cfg->words_guard->matcher);
     if (cfg->pii_guard) gw_pii_set_free(cfg->pii_guard->set);
+    ld_metering_release(cfg);
     for (size_t i = 0; cfg->limits && i < cfg->limits->zone_count; i++)
         gw_tz_free(cfg->limits->zones[i]);
     if (cfg->auth) {
