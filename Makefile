@@ -47,6 +47,7 @@ test-valgrind: deps all
 bench: all
 	@AIGW_BENCH=1 scripts/install-deps.sh
 	@bench/run.sh $(abspath $(BUILD))
+	@bench/metering.sh $(abspath $(BUILD))
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

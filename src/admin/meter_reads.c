@@ -1,7 +1,6 @@
 #include "admin/meter_reads.h"
 
 #include <event2/buffer.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,11 +72,12 @@ int gw_admin_time_range(gw_http_req *req, int64_t *from_ms, int64_t *to_ms) {
     return 0;
 }
 
-static void run_read(gw_reader_job *job, sqlite3 *db) {
+static void run_read(gw_reader_job *job, gw_meter_reads *reads) {
     gw_admin_read *rd = (gw_admin_read *)job;
     rd->status = 200;
-    if (rd->run(rd, db) < 0) {
-        int cut = gw_meter_reader_interrupted(db);
+    int rc = rd->run(rd, reads);
+    if (rc < 0) {
+        int cut = rc == GW_METER_READ_TIMEOUT;
         rd->status = cut ? 503 : 500;
         rd->error_code = cut ? "query_timeout" : "store_error";
         if (!rd->err[0]) snprintf(rd->err, sizeof rd->err, "the metering store failed");

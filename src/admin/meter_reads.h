@@ -27,13 +27,13 @@ int gw_admin_param(gw_http_req *req, const char *name, char *buf, size_t cap);
 int gw_admin_time_range(gw_http_req *req, int64_t *from_ms, int64_t *to_ms);
 
 /* A read: embedded first in the endpoint's own struct (calloc'd). run fills out and sets
- * status (200, 404, ...) or returns -1 with err (answered 500, or 503 for a query cut at the
- * time limit). */
+ * status (200, 404, ...) or returns a GW_METER_READ_ERROR with err (answered 500), or
+ * GW_METER_READ_TIMEOUT (503: the query was cut at the time limit). */
 typedef struct gw_admin_read gw_admin_read;
 struct gw_admin_read {
     gw_reader_job job;
     gw_http_req *req; /* NULL once the client left */
-    int (*run)(gw_admin_read *rd, struct sqlite3 *db);
+    int (*run)(gw_admin_read *rd, gw_meter_reads *reads);
     void (*release)(gw_admin_read *rd); /* frees what the endpoint's struct holds; may be NULL */
     /* answers a successful read itself (a stream), on the loop; it owns rd from then on and
      * frees it with gw_admin_read_free. NULL: out is the answer. */

@@ -20,7 +20,7 @@ typedef struct search_read {
     gw_requests_query q;
 } search_read;
 
-static int run_search(gw_admin_read *rd, struct sqlite3 *db) {
+static int run_search(gw_admin_read *rd, gw_meter_reads *db) {
     return gw_requests_search(db, &((search_read *)rd)->q, &rd->out, rd->err, sizeof rd->err);
 }
 
@@ -101,15 +101,15 @@ typedef struct detail_read {
     char id[48];
 } detail_read;
 
-static int run_detail(gw_admin_read *rd, struct sqlite3 *db) {
+static int run_detail(gw_admin_read *rd, gw_meter_reads *db) {
     detail_read *d = (detail_read *)rd;
     int rc = gw_request_detail(db, d->id, &rd->out, rd->err, sizeof rd->err);
-    if (rc == 1) {
+    if (rc == GW_METER_READ_NONE) {
         rd->status = 404;
         rd->error_code = "request_not_found";
         snprintf(rd->err, sizeof rd->err, "no request with that id in the request log");
     }
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* --- replay --- */
@@ -134,16 +134,17 @@ static void release_replay(gw_admin_read *rd) {
     if (r->chunk) evbuffer_free(r->chunk);
 }
 
-static int run_replay(gw_admin_read *rd, struct sqlite3 *db) {
+static int run_replay(gw_admin_read *rd, gw_meter_reads *db) {
     replay_read *r = (replay_read *)rd;
     int rc = gw_replay_load(db, r->id, &r->replay, rd->err, sizeof rd->err);
-    if (rc < 0) return -1;
+    if (rc < 0) return rc;
     if (rc > 0) {
+        int none = rc == GW_METER_READ_NONE;
         rd->status = 404;
-        rd->error_code = rc == 1 ? "request_not_found" : "no_capture";
+        rd->error_code = none ? "request_not_found" : "no_capture";
         snprintf(rd->err, sizeof rd->err, "%s",
-                 rc == 1 ? "no request with that id in the request log"
-                         : "the request's answer was not captured (metering.capture)");
+                 none ? "no request with that id in the request log"
+                      : "the request's answer was not captured (metering.capture)");
         return 0;
     }
     if (r->merged) {

@@ -19,7 +19,7 @@ typedef struct usage_read {
     char currency[8];
 } usage_read;
 
-static int run_usage(gw_admin_read *rd, struct sqlite3 *db) {
+static int run_usage(gw_admin_read *rd, gw_meter_reads *db) {
     usage_read *u = (usage_read *)rd;
     rd->content_type = u->q.csv ? "text/csv; charset=utf-8" : "application/json";
     switch (u->kind) {

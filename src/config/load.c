@@ -789,6 +789,10 @@ static void h_g_pii(loader *ld, yaml_node_t *v, void *t) {
         return;
     }
     conf->restores = gw_pii_set_has_restore(conf->set);
+    gw_pii_custom_desc *custom = gw_arena_alloc(&cfg->arena, sizeof d.custom);
+    memcpy(custom, d.custom, d.config.custom_count * sizeof *custom);
+    conf->custom = custom;
+    conf->custom_count = d.config.custom_count;
     conf->on_request = where.on_request;
     conf->on_response = where.on_response;
     cfg->pii_guard = conf;
@@ -962,6 +966,9 @@ static void h_ch_api_key(loader *ld, yaml_node_t *v, void *t) {
     ((gw_channel *)t)->api_key = ld_string(ld, v, "channel api_key");
 }
 INT_FIELD(h_ch_max_conn, ((gw_channel *)t)->max_connections, "channel max_connections", 1, 100000)
+INT_FIELD(h_ch_keepalive, ((gw_channel *)t)->keepalive, "channel keepalive", 0, 100000)
+INT_FIELD(h_ch_keepalive_timeout, ((gw_channel *)t)->keepalive_timeout_ms,
+          "channel keepalive_timeout_ms", 1, 3600000)
 INT_FIELD(h_to_connect, ((gw_timeouts *)t)->connect_ms, "timeouts.connect_ms", 1, 3600000)
 INT_FIELD(h_to_first, ((gw_timeouts *)t)->first_byte_ms, "timeouts.first_byte_ms", 1, 3600000)
 INT_FIELD(h_to_idle, ((gw_timeouts *)t)->idle_ms, "timeouts.idle_ms", 1, 3600000)
@@ -1058,6 +1065,8 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"timeouts", h_ch_timeouts},
                                      {"forward_headers", h_ch_forward},
                                      {"max_connections", h_ch_max_conn},
+                                     {"keepalive", h_ch_keepalive},
+                                     {"keepalive_timeout_ms", h_ch_keepalive_timeout},
                                      {"endpoints", h_ch_endpoints},
                                      {"health", h_ch_health},
                                      {"discovery", h_ch_discovery},
@@ -1072,6 +1081,8 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
         ch->timeouts = (gw_timeouts){
             .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 60000, .total_ms = 1800000};
         ch->max_connections = 256;
+        ch->keepalive = 32; /* nginx's spirit: a worker keeps a few idle, not its high-water mark */
+        ch->keepalive_timeout_ms = 60000;
         ch->health = (gw_health_policy){.failures = 3,
                                         .backoff_ms = 1000,
                                         .max_backoff_ms = 30000,
@@ -1569,6 +1580,7 @@ static void release_snapshot(gw_config *cfg) {
     }
     if (cfg->words_guard) gw_words_free(cfg->words_guard->matcher);
     if (cfg->pii_guard) gw_pii_set_free(cfg->pii_guard->set);
+    ld_metering_release(cfg);
     for (size_t i = 0; cfg->limits && i < cfg->limits->zone_count; i++)
         gw_tz_free(cfg->limits->zones[i]);
     if (cfg->auth) {

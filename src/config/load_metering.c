@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "config/load_alerts.h"
+#include "filters/capture_pii.h"
+#include "filters/pii_guard.h"
 #include "meter/metering-t.h"
 #include "meter/price.h"
+#include "meter/store.h"
 
 enum { MAX_PRICES = 4096 };
 
@@ -94,10 +97,15 @@ static void h_prices(loader *ld, yaml_node_t *v, void *t) {
         ld_error(ld, v, "metering.prices names the model '%s' twice", c->prices[dup].model);
 }
 
+/* A file path (SQLite); a URL names another backend (meter/store.h), refused when this build
+ * does not have it. */
 static void h_store(loader *ld, yaml_node_t *v, void *t) {
     const char *path = ld_string(ld, v, "metering.store");
+    char why[300];
     if (path && !*path)
         ld_error(ld, v, "metering.store is empty");
+    else if (path && !gw_meter_store_backend(path, why, sizeof why))
+        ld_error(ld, v, "metering.store: %s", why);
     else if (path)
         conf_of(t)->store = path;
 }
@@ -122,6 +130,9 @@ static void h_c_bodies(loader *ld, yaml_node_t *v, void *t) {
 static void h_c_streams(loader *ld, yaml_node_t *v, void *t) {
     ld_bool(ld, v, "metering.capture.streams", &((gw_capture_conf *)t)->streams);
 }
+static void h_c_redact(loader *ld, yaml_node_t *v, void *t) {
+    ld_bool(ld, v, "metering.capture.redact_pii", &((gw_capture_conf *)t)->redact_pii);
+}
 static void h_c_max_body(loader *ld, yaml_node_t *v, void *t) {
     long n;
     if (ld_int(ld, v, "metering.capture.max_body_bytes", 0, 64L << 20, &n) == 0)
@@ -134,11 +145,10 @@ static void h_c_max_stream(loader *ld, yaml_node_t *v, void *t) {
 }
 
 static void h_capture(loader *ld, yaml_node_t *v, void *t) {
-    static const key_spec specs[] = {{"bodies", h_c_bodies},
-                                     {"max_body_bytes", h_c_max_body},
-                                     {"streams", h_c_streams},
-                                     {"max_stream_bytes", h_c_max_stream},
-                                     {NULL, NULL}};
+    static const key_spec specs[] = {
+        {"bodies", h_c_bodies},     {"max_body_bytes", h_c_max_body},
+        {"streams", h_c_streams},   {"max_stream_bytes", h_c_max_stream},
+        {"redact_pii", h_c_redact}, {NULL, NULL}};
     ld_walk_mapping(ld, v, "metering.capture", specs, &conf_of(t)->capture);
 }
 
@@ -182,8 +192,11 @@ void ld_metering(loader *ld, yaml_node_t *node, void *target) {
     gw_metering_conf *c = gw_arena_alloc(&cfg->arena, sizeof *c);
     c->queue_size = 4096;
     c->batch = 256;
-    c->capture = (gw_capture_conf){
-        .bodies = 0, .max_body_bytes = 64 * 1024, .streams = 0, .max_stream_bytes = 1024 * 1024};
+    c->capture = (gw_capture_conf){.bodies = 0,
+                                   .max_body_bytes = 64 * 1024,
+                                   .streams = 0,
+                                   .max_stream_bytes = 1024 * 1024,
+                                   .redact_pii = 1};
     c->retention = (gw_retention_conf){
         .days = 30, .max_mb = 1024, .minute_rollup_days = 35, .interval_ms = 60000};
     c->line = (int)node->start_mark.line + 1;
@@ -203,6 +216,24 @@ void ld_metering(loader *ld, yaml_node_t *node, void *target) {
 }
 
 void ld_metering_finish(loader *ld) {
-    gw_metering_conf *c = ld->cfg->metering;
-    if (c && !c->store) c->store = ld->cfg->store_path;
+    gw_config *cfg = ld->cfg;
+    gw_metering_conf *c = cfg->metering;
+    if (!c) return;
+    if (!c->store) c->store = cfg->store_path;
+    /* captures are masked with every built-in detector and guards.pii's own patterns */
+    gw_capture_conf *k = &c->capture;
+    if ((k->bodies || k->streams) && k->redact_pii && !ld->errs->count) {
+        const gw_pii_guard_conf *g = cfg->pii_guard;
+        char err[300];
+        k->redactor = gw_capture_pii_redactor_new(g ? g->custom : NULL, g ? g->custom_count : 0,
+                                                  err, sizeof err);
+        if (!k->redactor) {
+            yaml_node_t where = {.start_mark = {.line = (size_t)(c->line - 1)}};
+            ld_error(ld, &where, "metering.capture.redact_pii: %s", err);
+        }
+    }
+}
+
+void ld_metering_release(gw_config *cfg) {
+    if (cfg->metering) gw_capture_redactor_unref(cfg->metering->capture.redactor);
 }

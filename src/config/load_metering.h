@@ -10,5 +10,7 @@ void ld_metering(loader *ld, yaml_node_t *node, void *target);
 /* After every section was read: what depends on another section (store defaults to
  * store.path). */
 void ld_metering_finish(loader *ld);
+/* What the section holds outside the snapshot's arena, when the snapshot goes. */
+void ld_metering_release(gw_config *cfg);
 
 #endif

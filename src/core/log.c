@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "core/log_writer.h"
 
 static int log_fd = STDOUT_FILENO;
 static atomic_int log_level = GW_LOG_INFO;
@@ -40,8 +41,8 @@ void gw_log_set_level(gw_log_level level) {
     atomic_store(&log_level, level);
 }
 
-/* One write(2) per line: lines from several threads never interleave (O_APPEND, or a pipe
- * under PIPE_BUF for typical lines). */
+/* Without the writer thread, one write(2) per line: lines from several threads never interleave
+ * (O_APPEND, or a pipe under PIPE_BUF for typical lines). */
 static void write_all(int fd, const char *line, size_t len) {
     while (len > 0) {
         ssize_t n = write(fd, line, len);
@@ -54,26 +55,75 @@ static void write_all(int fd, const char *line, size_t len) {
     }
 }
 
-void gw_log_write_line(const char *line, size_t len) {
-    write_all(log_fd, line, len);
+/* A line for the log target: the writer thread's when it runs, else written here. */
+static void emit(const char *line, size_t len) {
+    if (!gw_log_writer_push(line, len)) write_all(log_fd, line, len);
 }
 
-static size_t format_time(char *out, size_t outlen) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, outlen - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+void gw_log_write_line(const char *line, size_t len) {
+    emit(line, len);
+}
+
+int gw_log_start_writer(void) {
+    return gw_log_writer_start(log_fd);
+}
+
+void gw_log_stop_writer(void) {
+    gw_log_writer_stop();
+}
+
+/* "2026-11-24T00:06:31.898Z" into out (at least 32 bytes). The date and time of the current
+ * second are formatted once per second and thread: gmtime_r and strftime cost more than the
+ * rest of a line's start. */
+static size_t format_time(char *out) {
+    static _Thread_local time_t cached_second = (time_t)-1;
+    static _Thread_local char cached[24];
+    static _Thread_local size_t cached_len;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != cached_second) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = ts.tv_sec;
+    }
+    memcpy(out, cached, cached_len);
+    size_t n = cached_len;
+    int ms = (int)(ts.tv_nsec / 1000000);
+    out[n++] = '.';
+    out[n++] = (char)('0' + ms / 100);
+    out[n++] = (char)('0' + ms / 10 % 10);
+    out[n++] = (char)('0' + ms % 10);
+    out[n++] = 'Z';
     return n;
 }
 
+static size_t append(char *out, size_t at, const char *s, size_t len) {
+    memcpy(out + at, s, len);
+    return at + len;
+}
+
 size_t gw_log_prefix(char *out, size_t outlen, gw_log_level level, const char *event) {
-    char ts[40];
-    format_time(ts, sizeof ts);
-    int n = snprintf(out, outlen, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"", ts,
-                     level_names[level], event);
-    return n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
+    char ts[32];
+    size_t ts_len = format_time(ts);
+    const char *lv = level_names[level];
+    size_t lv_len = strlen(lv), ev_len = strlen(event);
+    size_t total = 9 + ts_len + 11 + lv_len + 11 + ev_len + 1;
+    if (total >= outlen) { /* does not fit: cut, as snprintf would */
+        ts[ts_len] = '\0';
+        int n = snprintf(out, outlen, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"", ts, lv,
+                         event);
+        return n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
+    }
+    size_t n = append(out, 0, "{\"time\":\"", 9);
+    n = append(out, n, ts, ts_len);
+    n = append(out, n, "\",\"level\":\"", 11);
+    n = append(out, n, lv, lv_len);
+    n = append(out, n, "\",\"event\":\"", 11);
+    n = append(out, n, event, ev_len);
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
 }
 
 int gw_log_enabled(gw_log_level level) {
@@ -82,8 +132,8 @@ int gw_log_enabled(gw_log_level level) {
 
 /* Formats one line; a line longer than the stack buffer is built on the heap, never cut (a cut
  * line could end inside a JSON string). */
-static void write_formatted(int fd, gw_log_level level, const char *event, const char *fields,
-                            va_list ap) {
+static void write_formatted(int fd, int queued, gw_log_level level, const char *event,
+                            const char *fields, va_list ap) {
     char small[4096], *line = small;
     size_t n = gw_log_prefix(small, sizeof small, level, event);
     size_t cap = sizeof small;
@@ -105,7 +155,10 @@ static void write_formatted(int fd, gw_log_level level, const char *event, const
     }
     line[n++] = '}';
     line[n++] = '\n';
-    write_all(fd, line, n);
+    if (queued)
+        emit(line, n);
+    else
+        write_all(fd, line, n);
     if (line != small) free(line);
 }
 
@@ -113,18 +166,18 @@ void gw_log(gw_log_level level, const char *event, const char *fields, ...) {
     if (!gw_log_enabled(level)) return;
     va_list ap;
     va_start(ap, fields);
-    write_formatted(log_fd, level, event, fields, ap);
+    write_formatted(log_fd, 1, level, event, fields, ap);
     va_end(ap);
 }
 
 void gw_log_fatal(const char *event, const char *fields, ...) {
     va_list ap;
     va_start(ap, fields);
-    write_formatted(STDERR_FILENO, GW_LOG_ERROR, event, fields, ap);
+    write_formatted(STDERR_FILENO, 0, GW_LOG_ERROR, event, fields, ap);
     va_end(ap);
     if (log_fd > STDERR_FILENO) {
         va_start(ap, fields);
-        write_formatted(log_fd, GW_LOG_ERROR, event, fields, ap);
+        write_formatted(log_fd, 0, GW_LOG_ERROR, event, fields, ap);
         va_end(ap);
     }
 }

@@ -4,6 +4,7 @@
 #define AIGW_CORE_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR } gw_log_level;
 
@@ -23,6 +24,16 @@ size_t gw_log_prefix(char *out, size_t outlen, gw_log_level level, const char *e
 
 /* Writes a whole pre-built line (the access log builds its own). */
 void gw_log_write_line(const char *line, size_t len);
+
+/* The writer thread (core/log_writer.c): while it runs, a line is copied into a ring of the
+ * calling thread and written from there with others in one writev, so no request waits on the
+ * log. A full ring drops the line and counts it. Before it starts and after it stops, lines
+ * are written at once by their threads; stopping writes every queued line first. Fatal lines
+ * are always written at once. */
+int gw_log_start_writer(void);
+void gw_log_stop_writer(void);
+/* Lines dropped because a thread's ring was full (or the log could not be written). */
+uint64_t gw_log_dropped(void);
 
 /* Escapes `s` as the inside of a JSON string into out (always NUL-terminated, truncated to fit). */
 size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len);

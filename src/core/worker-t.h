@@ -1,6 +1,6 @@
-/* A worker: one thread, one event loop, its own listeners (SO_REUSEPORT), its own curl multi
- * handle and its own config reference. Nothing here is shared with another worker, so the
- * request path takes no lock. */
+/* A worker: one thread, one event loop, its own listeners (SO_REUSEPORT), its own upstream
+ * connection pools (a curl multi handle per channel) and its own config reference. Nothing here is
+ * shared with another worker, so the request path takes no lock. */
 #ifndef AIGW_CORE_WORKER_T_H
 #define AIGW_CORE_WORKER_T_H
 
@@ -26,7 +26,7 @@ struct gw_meter;
 struct gw_worker_metrics;
 struct gw_drain_watch;
 struct gw_mcp_worker;
-typedef struct gw_curl_multi gw_curl_multi;
+typedef struct gw_curl_pools gw_curl_pools;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef struct gw_worker_stats {
@@ -41,7 +41,7 @@ typedef struct gw_worker {
     pthread_t thread;
     struct event_base *base;
     gw_http_server *http, *https;
-    gw_curl_multi *curl;
+    gw_curl_pools *curl;
     gw_config *cfg;                   /* owned reference, swapped only on this thread */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
@@ -70,6 +70,7 @@ typedef struct gw_worker {
     struct gw_meter *meter;
     uint64_t request_seq;
     gw_fast_random rng; /* trace and span ids */
+    uint32_t id_prefix; /* random per worker and start: request ids never repeat */
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */

@@ -124,6 +124,224 @@ static int64_t int_member(json_object *obj, const char *key) {
     return obj && json_object_object_get_ex(obj, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+/* The usage object parsed with json-c: the reference, for what the fast path declines. */
+static int usage_json_c(const char *q, const char *end, gw_usage *u) {
+    json_tokener *tok = json_tokener_new();
+    if (!tok) return 0;
+    json_object *usage = json_tokener_parse_ex(tok, q, (int)(end - q));
+    json_tokener_free(tok);
+    if (!usage) return 0;
+    json_object *details;
+    u->prompt_tokens = int_member(usage, "prompt_tokens");
+    u->completion_tokens = int_member(usage, "completion_tokens");
+    u->cached_tokens = json_object_object_get_ex(usage, "prompt_tokens_details", &details)
+                           ? int_member(details, "cached_tokens")
+                           : 0;
+    u->reasoning_tokens = json_object_object_get_ex(usage, "completion_tokens_details", &details)
+                              ? int_member(details, "reasoning_tokens")
+                              : 0;
+    u->known = 1;
+    json_object_put(usage);
+    return 1;
+}
+
+/* The fast path reads the usage object in one pass with no allocation (it is on every
+ * non-streamed answer and the last stream event; json-c cost ~15k instructions and ~20
+ * allocations there). It takes only what it reads exactly as json-c would: keys without
+ * escapes, the four counts as plain integers (or null), plain JSON elsewhere. Anything else
+ * (an escape, a float, a string count, a deep or odd value) declines, and json-c decides. */
+typedef struct usage_cursor {
+    const char *p, *end;
+} usage_cursor;
+
+enum { USAGE_DECLINE = -1, USAGE_MAX_DEPTH = 16 }; /* deeper: json-c decides */
+
+static void usage_ws(usage_cursor *c) {
+    while (c->p < c->end && is_space(*c->p))
+        c->p++;
+}
+
+/* A string without escapes; returns its body's span. */
+static int usage_string(usage_cursor *c, const char **s, size_t *len) {
+    if (c->p >= c->end || *c->p != '"') return USAGE_DECLINE;
+    const char *start = c->p + 1;
+    const char *close = memchr(start, '"', (size_t)(c->end - start));
+    if (!close || memchr(start, '\\', (size_t)(close - start))) return USAGE_DECLINE;
+    *s = start;
+    *len = (size_t)(close - start);
+    c->p = close + 1;
+    return 0;
+}
+
+static int usage_digits(usage_cursor *c) {
+    const char *start = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+        c->p++;
+    return c->p > start ? 0 : USAGE_DECLINE;
+}
+
+static int usage_literal(usage_cursor *c, const char *word, size_t len) {
+    if ((size_t)(c->end - c->p) < len || memcmp(c->p, word, len)) return USAGE_DECLINE;
+    c->p += len;
+    return 0;
+}
+
+static int usage_skip_value(usage_cursor *c, int depth);
+
+static int usage_skip_container(usage_cursor *c, int depth, char close) {
+    if (depth >= USAGE_MAX_DEPTH) return USAGE_DECLINE;
+    c->p++;
+    usage_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            const char *k;
+            size_t klen;
+            if (usage_string(c, &k, &klen) < 0) return USAGE_DECLINE;
+            usage_ws(c);
+            if (c->p >= c->end || *c->p++ != ':') return USAGE_DECLINE;
+            usage_ws(c);
+        }
+        if (usage_skip_value(c, depth + 1) < 0) return USAGE_DECLINE;
+        usage_ws(c);
+        if (c->p >= c->end) return USAGE_DECLINE;
+        char sep = *c->p++;
+        if (sep == close) return 0;
+        if (sep != ',') return USAGE_DECLINE;
+        usage_ws(c);
+    }
+}
+
+static int usage_skip_value(usage_cursor *c, int depth) {
+    if (c->p >= c->end) return USAGE_DECLINE;
+    const char *s;
+    size_t len;
+    switch (*c->p) {
+    case '{':
+        return usage_skip_container(c, depth, '}');
+    case '[':
+        return usage_skip_container(c, depth, ']');
+    case '"':
+        return usage_string(c, &s, &len);
+    case 't':
+        return usage_literal(c, "true", 4);
+    case 'f':
+        return usage_literal(c, "false", 5);
+    case 'n':
+        return usage_literal(c, "null", 4);
+    default:
+        break;
+    }
+    if (*c->p == '-') c->p++;
+    if (c->p < c->end && *c->p == '0' && c->p + 1 < c->end && c->p[1] >= '0' && c->p[1] <= '9')
+        return USAGE_DECLINE; /* a leading zero: json-c's business */
+    if (usage_digits(c) < 0) return USAGE_DECLINE;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        if (usage_digits(c) < 0) return USAGE_DECLINE;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) c->p++;
+        if (usage_digits(c) < 0) return USAGE_DECLINE;
+    }
+    return 0;
+}
+
+/* A count: a plain integer of at most 18 digits (no overflow), or null (0, as json-c reads it). */
+static int usage_count(usage_cursor *c, int64_t *out) {
+    if (c->p < c->end && *c->p == 'n') {
+        *out = 0;
+        return usage_literal(c, "null", 4);
+    }
+    int negative = c->p < c->end && *c->p == '-';
+    if (negative) c->p++;
+    const char *start = c->p;
+    int64_t v = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < 18)
+        v = v * 10 + (*c->p++ - '0');
+    if (c->p == start || (*start == '0' && c->p - start > 1)) return USAGE_DECLINE;
+    if (c->p < c->end &&
+        ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+        return USAGE_DECLINE;
+    *out = negative ? -v : v;
+    return 0;
+}
+
+static int key_is(const char *k, size_t klen, const char *name) {
+    size_t n = strlen(name);
+    return klen == n && !memcmp(k, name, n);
+}
+
+/* An object whose members are read by `member` (0 after reading or skipping one's value). */
+typedef int (*usage_member_fn)(usage_cursor *c, const char *k, size_t klen, gw_usage *u);
+
+static int usage_object(usage_cursor *c, gw_usage *u, usage_member_fn member) {
+    if (c->p >= c->end || *c->p != '{') return USAGE_DECLINE;
+    c->p++;
+    usage_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return 0;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (usage_string(c, &k, &klen) < 0) return USAGE_DECLINE;
+        usage_ws(c);
+        if (c->p >= c->end || *c->p++ != ':') return USAGE_DECLINE;
+        usage_ws(c);
+        if (member(c, k, klen, u) < 0) return USAGE_DECLINE;
+        usage_ws(c);
+        if (c->p >= c->end) return USAGE_DECLINE;
+        char sep = *c->p++;
+        if (sep == '}') return 0;
+        if (sep != ',') return USAGE_DECLINE;
+        usage_ws(c);
+    }
+}
+
+static int cached_member(usage_cursor *c, const char *k, size_t klen, gw_usage *u) {
+    return key_is(k, klen, "cached_tokens") ? usage_count(c, &u->cached_tokens)
+                                            : usage_skip_value(c, 2);
+}
+
+static int reasoning_member(usage_cursor *c, const char *k, size_t klen, gw_usage *u) {
+    return key_is(k, klen, "reasoning_tokens") ? usage_count(c, &u->reasoning_tokens)
+                                               : usage_skip_value(c, 2);
+}
+
+/* A details member: its count when it is an object, 0 when it is anything else (json-c finds no
+ * member in a non-object); the last of duplicate keys wins, as json-c keeps it. */
+static int details_member(usage_cursor *c, int64_t *count, gw_usage *u, usage_member_fn member) {
+    *count = 0;
+    if (c->p < c->end && *c->p == '{') return usage_object(c, u, member);
+    return usage_skip_value(c, 1);
+}
+
+static int top_member(usage_cursor *c, const char *k, size_t klen, gw_usage *u) {
+    if (key_is(k, klen, "prompt_tokens")) return usage_count(c, &u->prompt_tokens);
+    if (key_is(k, klen, "completion_tokens")) return usage_count(c, &u->completion_tokens);
+    if (key_is(k, klen, "prompt_tokens_details"))
+        return details_member(c, &u->cached_tokens, u, cached_member);
+    if (key_is(k, klen, "completion_tokens_details"))
+        return details_member(c, &u->reasoning_tokens, u, reasoning_member);
+    return usage_skip_value(c, 1);
+}
+
+static int usage_fast(const char *q, const char *end, gw_usage *u) {
+    gw_usage got = *u;
+    got.prompt_tokens = got.completion_tokens = got.cached_tokens = got.reasoning_tokens = 0;
+    usage_cursor c = {q, end};
+    if (usage_object(&c, &got, top_member) < 0) return 0;
+    got.known = 1;
+    *u = got;
+    return 1;
+}
+
 int gw_usage_scan(const char *json, size_t len, gw_usage *u) {
     const char *p = json, *end = json + len;
     while (p < end && (p = memmem(p, (size_t)(end - p), "\"usage\"", 7))) {
@@ -141,24 +359,7 @@ int gw_usage_scan(const char *json, size_t len, gw_usage *u) {
             p = q;
             continue;
         }
-        json_tokener *tok = json_tokener_new();
-        if (!tok) return 0;
-        json_object *usage = json_tokener_parse_ex(tok, q, (int)(end - q));
-        json_tokener_free(tok);
-        if (!usage) return 0;
-        json_object *details;
-        u->prompt_tokens = int_member(usage, "prompt_tokens");
-        u->completion_tokens = int_member(usage, "completion_tokens");
-        u->cached_tokens = json_object_object_get_ex(usage, "prompt_tokens_details", &details)
-                               ? int_member(details, "cached_tokens")
-                               : 0;
-        u->reasoning_tokens =
-            json_object_object_get_ex(usage, "completion_tokens_details", &details)
-                ? int_member(details, "reasoning_tokens")
-                : 0;
-        u->known = 1;
-        json_object_put(usage);
-        return 1;
+        return usage_fast(q, end, u) || usage_json_c(q, end, u);
     }
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "meter/metering-t.h"
 #include "meter/price.h"
 #include "meter/record.h"
+#include "meter/redact.h"
 
 static void copy_text(char *dst, size_t cap, const char *src, size_t len) {
     if (!src) len = 0;
@@ -191,6 +192,8 @@ static void meter_done(gw_req *r) {
         rec.capture = *(gw_capture *)r->capture;
         free(r->capture);
         r->capture = NULL;
+        /* masked on the store writer, as this request's config says (one atomic add) */
+        if (m) rec.capture.redactor = gw_capture_redactor_ref(m->capture.redactor);
     }
     gw_metrics_observe(r->worker->metrics, &rec);
     if (meter)

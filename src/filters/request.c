@@ -67,8 +67,9 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
         r->id[rid->value_len] = '\0';
         r->id_len = rid->value_len;
     } else {
-        r->id_len = (size_t)snprintf(r->id, sizeof r->id, "req_%02x%014llx", w->index & 0xff,
-                                     (unsigned long long)++w->request_seq);
+        /* the worker's random prefix keeps ids unique across restarts (the request log's) */
+        r->id_len = (size_t)snprintf(r->id, sizeof r->id, "req_%08x%02x%012llx", w->id_prefix,
+                                     w->index & 0xff, (unsigned long long)++w->request_seq);
     }
     const gw_http_header *tp = gw_http_find_header(http, "traceparent");
     gw_trace_begin(&r->trace, tp ? tp->value : NULL, tp ? tp->value_len : 0,

@@ -147,6 +147,9 @@ struct mcp_exchange {
 
 struct gw_mcp_worker {
     gw_worker *w;
+    /* the REST calls' and proxied servers' transfers: a multi of their own, apart from the
+     * channels' pools, bounded at MCP_UPSTREAM_CONNECTIONS per host */
+    struct gw_curl_multi *curl;
     mcp_inbox inbox;
     struct event *sweep;
     uint32_t *home; /* slots of the sessions this worker made */

@@ -10,8 +10,9 @@
 #include "core/log.h"
 #include "mcp/mcp_internal.h"
 #include "mcp/schema.h"
+#include "upstream/curl_multi.h"
 
-enum { SWEEP_MS = 500 };
+enum { SWEEP_MS = 500, MCP_UPSTREAM_CONNECTIONS = 64 };
 
 /* Every worker's MCP state by worker index, set before the threads start: where to post. */
 static gw_mcp_worker *registry[GW_MCP_WORKERS_MAX];
@@ -271,6 +272,13 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
     if (mw->upconns) mcp_upconns_sweep(mw, gw_now_ns());
 }
 
+/* Every transfer on the MCP multi is a fetch job, which has its own callback (upstream/fetch.c);
+ * one without would be a bug: said in the log, and its handle is freed with the multi. */
+static void untagged_done(CURL *easy, CURLcode result) {
+    (void)easy;
+    gw_log_error("mcp_untagged_transfer", "\"result\":%d", (int)result);
+}
+
 gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
     if (w->index >= GW_MCP_WORKERS_MAX) return NULL;
     gw_mcp_worker *mw = calloc(1, sizeof *mw);
@@ -279,10 +287,12 @@ gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
     inbox_init(&mw->inbox);
     mw->inbox.wake = event_new(w->base, -1, 0, on_inbox, mw);
     mw->sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, mw);
+    mw->curl = gw_curl_multi_new(w->base, MCP_UPSTREAM_CONNECTIONS, untagged_done);
     mw->stream_of = calloc(GW_MCP_SESSIONS_MAX, sizeof *mw->stream_of);
     mw->scratch = evbuffer_new();
     mw->schema_md = gw_schema_match_data_new();
-    if (!mw->inbox.wake || !mw->sweep || !mw->stream_of || !mw->scratch || !mw->schema_md) {
+    if (!mw->inbox.wake || !mw->sweep || !mw->curl || !mw->stream_of || !mw->scratch ||
+        !mw->schema_md) {
         gw_mcp_worker_free(mw);
         return NULL;
     }
@@ -308,6 +318,7 @@ void gw_mcp_worker_free(gw_mcp_worker *mw) {
         free(note.data);
     if (mw->inbox.wake) event_free(mw->inbox.wake);
     if (mw->sweep) event_free(mw->sweep);
+    gw_curl_multi_free(mw->curl); /* after the exchanges: it cleans up their easy handles */
     while (mw->spare) {
         mcp_exchange *x = mw->spare;
         mw->spare = x->next;

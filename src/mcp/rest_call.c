@@ -212,7 +212,7 @@ void mcp_rest_call(mcp_exchange *x, const gw_mcp_tool *tool, json_object *args) 
             .max_response_bytes = x->cfg->mcp->max_result_bytes};
         mcp_url_host(url->data, x->endpoint, sizeof x->endpoint);
         x->t_up_start = gw_now_ns();
-        x->fetch = gw_fetch_start(x->mw->w->curl, &req, on_rest_done, x);
+        x->fetch = gw_fetch_start(x->mw->curl, &req, on_rest_done, x);
         if (!x->fetch) {
             x->t_up_start = 0;
             fail = MCP_CALL_INTERNAL;

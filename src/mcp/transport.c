@@ -84,8 +84,8 @@ mcp_exchange *mcp_exchange_new(gw_mcp_worker *mw, gw_http_req *req, const gw_mcp
     if (usable_request_id(rid))
         snprintf(x->request_id, sizeof x->request_id, "%.*s", (int)rid->value_len, rid->value);
     else
-        snprintf(x->request_id, sizeof x->request_id, "mcp_%02x%014llx", w->index & 0xff,
-                 (unsigned long long)++w->request_seq);
+        snprintf(x->request_id, sizeof x->request_id, "mcp_%08x%02x%012llx", w->id_prefix,
+                 w->index & 0xff, (unsigned long long)++w->request_seq);
     const gw_http_header *tp = gw_http_find_header(req, "traceparent");
     gw_trace_begin(&x->trace, tp ? tp->value : NULL, tp ? tp->value_len : 0,
                    gw_fast_random_next(&w->rng), gw_fast_random_next(&w->rng),

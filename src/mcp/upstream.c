@@ -228,7 +228,7 @@ static void on_initialized(gw_fetch *f, const gw_fetch_result *res, void *ud) {
                             .body_len = sizeof note - 1,
                             .timeout_ms = 10000};
     /* held in init, so a connection freed meanwhile ends it */
-    c->init = gw_fetch_start(c->mw->w->curl, &req, on_notified, c);
+    c->init = gw_fetch_start(c->mw->curl, &req, on_notified, c);
     c->state = UP_READY;
     up_flush_queue(c);
 }
@@ -255,7 +255,7 @@ static void up_initialize(mcp_upconn *c) {
                             .body_len = sizeof body - 1,
                             .timeout_ms = c->timeout_ms,
                             .max_response_bytes = 1 << 20};
-    c->init = gw_fetch_start(c->mw->w->curl, &req, on_initialized, c);
+    c->init = gw_fetch_start(c->mw->curl, &req, on_initialized, c);
     if (!c->init) {
         c->state = UP_IDLE;
         up_fail_queue(c, "out of memory", MCP_CALL_INTERNAL);
@@ -352,7 +352,7 @@ static void transmit(mcp_upop *op) {
                             .body_len = body.len,
                             .timeout_ms = op->timeout_ms,
                             .max_response_bytes = op->x->cfg->mcp->max_result_bytes};
-    op->fetch = body.failed ? NULL : gw_fetch_start(c->mw->w->curl, &req, on_op_done, op);
+    op->fetch = body.failed ? NULL : gw_fetch_start(c->mw->curl, &req, on_op_done, op);
     gw_strbuf_free(&body);
     if (!op->fetch) up_op_finish(op, NULL, "out of memory", MCP_CALL_INTERNAL);
 }

@@ -99,7 +99,7 @@ static int post_note(mcp_upconn *c, const char *body, size_t len, long long kind
                                 .timeout_ms = c->timeout_ms,
                                 .max_response_bytes = 65536};
         p->id = kind;
-        p->f = gw_fetch_start(c->mw->w->curl, &req, on_note_done, p);
+        p->f = gw_fetch_start(c->mw->curl, &req, on_note_done, p);
         return p->f ? 0 : -1;
     }
     gw_log_warn("mcp_upstream_note_dropped", "\"url\":\"%s\"", c->url);
@@ -180,7 +180,7 @@ int up_sse_send(mcp_upop *op) {
                             .body_len = body.len,
                             .timeout_ms = op->timeout_ms,
                             .max_response_bytes = 65536};
-    p->f = body.failed ? NULL : gw_fetch_start(c->mw->w->curl, &req, on_post_done, p);
+    p->f = body.failed ? NULL : gw_fetch_start(c->mw->curl, &req, on_post_done, p);
     gw_strbuf_free(&body);
     if (!p->f) {
         up_op_finish(op, NULL, "out of memory", MCP_CALL_INTERNAL);
@@ -306,7 +306,7 @@ void up_sse_connect(mcp_upconn *c) {
                             .connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
                             .timeout_ms = 0, /* the session: as long as it lasts */
                             .on_data = on_stream_data};
-    c->stream = gw_fetch_start(c->mw->w->curl, &req, on_stream_done, c);
+    c->stream = gw_fetch_start(c->mw->curl, &req, on_stream_done, c);
     if (!c->stream) {
         up_fail_queue(c, "out of memory", MCP_CALL_INTERNAL);
         return;

@@ -22,16 +22,16 @@ static int is_busy(int rc) {
 
 int gw_meter_db_begin(gw_meter_db *db, char *err, size_t cap) {
     int rc = sqlite3_exec(db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK) return GW_METER_DB_OK;
+    if (rc == SQLITE_OK) return GW_METER_STORE_OK;
     snprintf(err, cap, "metering store: %s", sqlite3_errmsg(db->db));
-    return is_busy(rc) ? GW_METER_DB_BUSY : GW_METER_DB_ERROR;
+    return is_busy(rc) ? GW_METER_STORE_BUSY : GW_METER_STORE_ERROR;
 }
 
 int gw_meter_db_fail(gw_meter_db *db, char *err, size_t cap) {
     int rc = sqlite3_extended_errcode(db->db);
     snprintf(err, cap, "metering store: %s", sqlite3_errmsg(db->db));
     if (!sqlite3_get_autocommit(db->db)) exec(db->db, "ROLLBACK");
-    return is_busy(rc) ? GW_METER_DB_BUSY : GW_METER_DB_ERROR;
+    return is_busy(rc) ? GW_METER_STORE_BUSY : GW_METER_STORE_ERROR;
 }
 
 static const char insert_request_sql[] =
@@ -65,6 +65,7 @@ gw_meter_db *gw_meter_db_open(const char *path, int busy_ms, char *err, size_t c
         snprintf(err, cap, "metering store: out of memory");
         return NULL;
     }
+    db->base.ops = &gw_meter_store_sqlite;
     db->attempts.max = 64 * 1024;
     db->response.max = (size_t)1 << 30;
     char why[300];
@@ -297,7 +298,7 @@ static int write_one(gw_meter_db *db, const gw_request_record *rec) {
 int gw_meter_db_write(gw_meter_db *db, const gw_request_record *recs, size_t n, char *err,
                       size_t cap) {
     int rc = gw_meter_db_begin(db, err, cap);
-    if (rc != GW_METER_DB_OK) return rc;
+    if (rc != GW_METER_STORE_OK) return rc;
     int64_t bytes_before = db->log_bytes;
     for (size_t i = 0; i <= n; i++) {
         /* the rows, then the batch's rollups: one transaction, so they always agree */
@@ -306,7 +307,7 @@ int gw_meter_db_write(gw_meter_db *db, const gw_request_record *recs, size_t n, 
             if (db->attempts.failed || db->response.failed || !db->sums) {
                 exec(db->db, "ROLLBACK");
                 snprintf(err, cap, "metering store: out of memory");
-                return GW_METER_DB_ERROR;
+                return GW_METER_STORE_ERROR;
             }
             return gw_meter_db_fail(db, err, cap);
         }
@@ -315,5 +316,5 @@ int gw_meter_db_write(gw_meter_db *db, const gw_request_record *recs, size_t n, 
         db->log_bytes = bytes_before;
         return gw_meter_db_fail(db, err, cap);
     }
-    return GW_METER_DB_OK;
+    return GW_METER_STORE_OK;
 }

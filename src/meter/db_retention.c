@@ -106,7 +106,7 @@ int gw_meter_db_retain(gw_meter_db *db, int64_t before_ms, int64_t max_bytes,
                        int64_t minute_before_s, uint64_t *deleted, char *err, size_t cap) {
     *deleted = 0;
     int rc = gw_meter_db_begin(db, err, cap);
-    if (rc != GW_METER_DB_OK) return rc;
+    if (rc != GW_METER_STORE_OK) return rc;
     int64_t bytes = 0, rows = 0;
     int more = before_ms > 0 ? age_step(db, before_ms, &bytes, &rows) : 0;
     if (more < 0) return gw_meter_db_fail(db, err, cap);

@@ -1,6 +1,7 @@
 /* The store writer: finished request records go off the request path through a bounded queue
- * to a thread of their own that writes them to SQLite in batches (one transaction each): the
- * request log, captures, and the per-minute, hour and day rollups.
+ * to a thread of their own that writes them to the store (meter/store.h: SQLite today) in
+ * batches, one transaction each: the request log, captures, and the per-minute, hour and day
+ * rollups.
  *
  * A worker calls gw_meter_submit when a request ends. It never blocks: a record is copied into
  * a preallocated slot claimed with one atomic compare-and-swap (no lock), and when every slot is
@@ -31,8 +32,8 @@ typedef struct gw_meter_stats {
     uint64_t store_busy;     /* times a batch found the store locked and waited to try again */
 } gw_meter_stats;
 
-/* Opens conf->store (creating it and its tables), preallocates conf->queue_size slots and starts
- * the writer thread. NULL and err when the store cannot be opened. */
+/* Opens the store conf->store names (creating it and its tables), preallocates conf->queue_size
+ * slots and starts the writer thread. NULL and err when the store cannot be opened. */
 gw_meter *gw_meter_start(const gw_metering_conf *conf, char *err, size_t cap);
 
 /* From any thread, on the request path: copies rec into the queue and takes ownership of
@@ -44,7 +45,7 @@ int gw_meter_submit(gw_meter *m, const gw_request_record *rec);
 /* Counters for /metrics: read from any thread. */
 void gw_meter_get_stats(const gw_meter *m, gw_meter_stats *out);
 
-/* The store file the writer writes (for the admin API's reader connection). */
+/* The store the writer writes, as metering.store names it (for the admin API's reader). */
 const char *gw_meter_store_path(const gw_meter *m);
 
 /* A reload's retention settings: taken by the writer at its next check. */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct gw_alerts_conf;
+struct gw_capture_redactor;
 
 /* The price of one model, per million tokens. */
 typedef struct gw_price {
@@ -24,6 +25,10 @@ typedef struct gw_capture_conf {
     size_t max_body_bytes;   /* each; a longer one is kept as a prefix, marked truncated */
     int streams;             /* capture stream events with their times (for replay) */
     size_t max_stream_bytes; /* of one stream, events included whole until the cap */
+    int redact_pii;          /* mask PII in what is captured before it is stored (default on) */
+    /* the masking, built with the snapshot when captures are on and redact_pii; the snapshot
+     * holds one reference (meter/redact.h), each record with a capture one more */
+    struct gw_capture_redactor *redactor;
 } gw_capture_conf;
 
 typedef struct gw_retention_conf {

@@ -3,13 +3,12 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
-#include "meter/db.h"
+#include "meter/store.h"
 
 struct gw_meter_reader {
     pthread_t thread;
@@ -20,9 +19,9 @@ struct gw_meter_reader {
     size_t queued;
     gw_reader_job *done, *done_tail; /* run, not yet delivered to the loop */
     int stopping;
-    struct event *deliver; /* activated by the thread: runs the done callbacks on the loop */
-    sqlite3 *db;
-    _Atomic int64_t deadline_ns; /* of the query running now; read by the progress handler */
+    struct event *deliver;       /* activated by the thread: runs the done callbacks on the loop */
+    gw_meter_reads *reads;       /* the backend's read connection */
+    _Atomic int64_t deadline_ns; /* of the query running now; read by the backend */
 };
 
 static void append(gw_reader_job **head, gw_reader_job **tail, gw_reader_job *job) {
@@ -32,16 +31,6 @@ static void append(gw_reader_job **head, gw_reader_job **tail, gw_reader_job *jo
     else
         *head = job;
     *tail = job;
-}
-
-/* SQLite calls this every few thousand steps: nonzero interrupts the query. */
-static int over_time(void *arg) {
-    gw_meter_reader *r = arg;
-    return gw_now_ns() > atomic_load(&r->deadline_ns);
-}
-
-int gw_meter_reader_interrupted(sqlite3 *db) {
-    return (sqlite3_errcode(db) & 0xff) == SQLITE_INTERRUPT;
 }
 
 static void *reader_main(void *arg) {
@@ -57,7 +46,7 @@ static void *reader_main(void *arg) {
         r->queued--;
         pthread_mutex_unlock(&r->mu);
         atomic_store(&r->deadline_ns, gw_now_ns() + (int64_t)GW_READER_QUERY_LIMIT_MS * 1000000);
-        job->run(job, r->db);
+        job->run(job, r->reads);
         pthread_mutex_lock(&r->mu);
         append(&r->done, &r->done_tail, job);
         event_active(r->deliver, EV_READ, 0);
@@ -82,7 +71,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
-gw_meter_reader *gw_meter_reader_start(const char *path, struct event_base *loop, char *err,
+gw_meter_reader *gw_meter_reader_start(const char *locator, struct event_base *loop, char *err,
                                        size_t cap) {
     gw_meter_reader *r = calloc(1, sizeof *r);
     if (!r) {
@@ -91,20 +80,9 @@ gw_meter_reader *gw_meter_reader_start(const char *path, struct event_base *loop
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, cap, "metering store %s: %s", path,
-                 r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
-        goto bad;
-    }
-    sqlite3_busy_timeout(r->db, 2000);
-    sqlite3_progress_handler(r->db, 10000, over_time, r);
-    int version = gw_meter_schema_version_of(r->db);
-    if (version != gw_meter_schema_version()) {
-        snprintf(err, cap, "metering store %s: schema version %d, expected %d", path, version,
-                 gw_meter_schema_version());
-        goto bad;
-    }
+    const gw_meter_store_ops *ops = gw_meter_store_backend(locator, err, cap);
+    atomic_store(&r->deadline_ns, gw_now_ns() + (int64_t)GW_READER_QUERY_LIMIT_MS * 1000000);
+    if (!ops || !(r->reads = ops->reads_open(locator, &r->deadline_ns, err, cap))) goto bad;
     r->deliver = event_new(loop, -1, 0, deliver, r);
     if (!r->deliver || pthread_create(&r->thread, NULL, reader_main, r) != 0) {
         snprintf(err, cap, "metering reader: cannot start its thread");
@@ -151,7 +129,7 @@ void gw_meter_reader_stop(gw_meter_reader *r) {
         job->done(job);
     }
     if (r->deliver) event_free(r->deliver);
-    sqlite3_close(r->db);
+    if (r->reads) r->reads->ops->reads_close(r->reads);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

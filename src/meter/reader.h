@@ -1,16 +1,17 @@
 /* The admin API's reads of the usage store, off the control thread: a thread of its own with its
- * own read-only connection runs one query at a time, and hands each finished job back to the
- * control loop through an event, so a long query never holds up reloads and health checks.
- * Readers of a WAL database never wait for the writer. Queued jobs are bounded; each query is
- * cut at a time limit. */
+ * own read connection to the store's backend (meter/store.h) runs one query at a time, and
+ * hands each finished job back to the control loop through an event, so a long query never
+ * holds up reloads and health checks. Queued jobs are bounded; each query is cut at a time
+ * limit. */
 #ifndef AIGW_METER_READER_H
 #define AIGW_METER_READER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meter/store-t.h"
+
 struct event_base;
-struct sqlite3;
 typedef struct gw_meter_reader gw_meter_reader;
 
 enum {
@@ -23,15 +24,15 @@ enum {
  * run (cancelled set) when the reader stops first. done owns the job from then on. */
 typedef struct gw_reader_job gw_reader_job;
 struct gw_reader_job {
-    void (*run)(gw_reader_job *job, struct sqlite3 *db);
+    void (*run)(gw_reader_job *job, gw_meter_reads *reads);
     void (*done)(gw_reader_job *job);
     int cancelled;
     gw_reader_job *next;
 };
 
-/* Opens path read-only (it must exist: the writer made it) and starts the thread; done
- * callbacks run on loop. NULL and err on failure. */
-gw_meter_reader *gw_meter_reader_start(const char *path, struct event_base *loop, char *err,
+/* Opens the store locator names (metering.store) for reading (it must exist: the writer made
+ * it) and starts the thread; done callbacks run on loop. NULL and err on failure. */
+gw_meter_reader *gw_meter_reader_start(const char *locator, struct event_base *loop, char *err,
                                        size_t cap);
 /* Queues job: 0, or -1 when GW_READER_MAX_QUEUED jobs wait already (the job stays the
  * caller's). From the loop's thread. */
@@ -39,8 +40,5 @@ int gw_meter_reader_post(gw_meter_reader *r, gw_reader_job *job);
 /* Stops the thread after its current query and calls done for every job not yet delivered.
  * From the loop's thread; NULL is a no-op. */
 void gw_meter_reader_stop(gw_meter_reader *r);
-
-/* Whether the query running on db was cut at the time limit (for run's error message). */
-int gw_meter_reader_interrupted(struct sqlite3 *db);
 
 #endif

@@ -35,8 +35,10 @@ typedef struct gw_capture_chunk {
     char data[]; /* len bytes */
 } gw_capture_chunk;
 
-/* What was captured of a request, within the configured caps (bodies are PII-redacted when the
- * PII guard masks). NULL pointers: nothing captured. */
+struct gw_capture_redactor;
+
+/* What was captured of a request, within the configured caps: the body as it went upstream
+ * (after the guards) and the answer as the caller got it. NULL pointers: nothing captured. */
 typedef struct gw_capture {
     char *request_body;
     size_t request_body_len;
@@ -46,6 +48,9 @@ typedef struct gw_capture {
     size_t response_len, response_cap;
     size_t response_chunks;
     int truncated; /* a cap was reached: what is here is a prefix */
+    /* masks the capture on the store writer before it is stored (meter/redact.h): a reference,
+     * owned with the buffers; NULL: stored as captured */
+    struct gw_capture_redactor *redactor;
 } gw_capture;
 
 typedef struct gw_request_record {

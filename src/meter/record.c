@@ -1,5 +1,7 @@
 #include "meter/record.h"
 
+#include "meter/redact.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -9,6 +11,8 @@ void gw_record_free_capture(gw_capture *c) {
     c->request_body = NULL;
     c->response = NULL;
     c->request_body_len = c->response_len = c->response_chunks = 0;
+    gw_capture_redactor_unref(c->redactor);
+    c->redactor = NULL;
 }
 
 const gw_capture_chunk *gw_capture_next(const char *response, size_t len, size_t *offset) {

@@ -7,7 +7,8 @@
 
 #include "meter/record-t.h"
 
-/* Frees the captured bodies and clears the pointers; a record without captures is left alone. */
+/* Frees the captured bodies, drops the redactor's reference and clears the pointers; a record
+ * without captures is left alone. */
 void gw_record_free_capture(gw_capture *c);
 
 /* The size a chunk of len data bytes takes in gw_capture.response: its header and data, padded

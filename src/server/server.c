@@ -639,6 +639,11 @@ static int start(gw_server *s, const gw_serve_options *opts) {
         gw_log_info("admin_token", "\"token\":\"%s\"", c->admin_token);
     if (opts->banner) print_banner(s);
     warn_if_open(c);
+    /* from here lines go through the writer thread; those above were written at once, so
+     * they come before the banner and a failed start shows them all */
+    if (gw_log_start_writer() < 0)
+        gw_log_warn("log_writer_failed", "\"message\":\"lines are "
+                                         "written by their threads\"");
     return 0;
 }
 
@@ -692,6 +697,7 @@ int gw_serve(const gw_serve_options *opts) {
         gw_log_info("stopped", NULL);
     }
     stop(&s);
+    gw_log_stop_writer(); /* every queued line is written before the log closes */
     curl_global_cleanup();
     gw_log_close();
     libevent_global_shutdown();

@@ -23,7 +23,7 @@
 #include "security/words.h"
 #include "filters/switches.h"
 #include "store/keyset.h"
-#include "upstream/curl_multi.h"
+#include "upstream/curl_pools.h"
 #include "upstream/attempt.h"
 #include "mcp/mcp_worker.h"
 
@@ -89,13 +89,6 @@ static gw_http_settings settings_of(gw_worker *w, const gw_config *cfg) {
                               .on_accept = on_accept};
 }
 
-static long max_host_connections(const gw_config *cfg) {
-    long max = 1;
-    for (size_t i = 0; i < cfg->channel_count; i++)
-        if (cfg->channels[i].max_connections > max) max = cfg->channels[i].max_connections;
-    return max;
-}
-
 static void finish_drain(gw_worker *w) {
     /* whatever is still open now is closed; its clients see the connection end */
     gw_http_server_free(w->http);
@@ -151,7 +144,7 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         gw_http_settings st = settings_of(w, next);
         if (w->http) gw_http_server_set_settings(w->http, &st);
         if (w->https) gw_http_server_set_settings(w->https, &st);
-        gw_curl_multi_set_max_connections(w->curl, max_host_connections(next));
+        gw_curl_pools_configure(w->curl, next);
     }
     if (atomic_load(&w->stop_requested) && !w->draining) {
         w->draining = 1;
@@ -187,6 +180,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     gw_fast_random_seed(&w->rng);
+    w->id_prefix = (uint32_t)gw_fast_random_next(&w->rng);
     w->tokener = json_tokener_new_ex(128);
     w->rules_scratch = gw_rules_scratch_new();
     w->keys_inbox = calloc(1, sizeof *w->keys_inbox);
@@ -197,12 +191,13 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     json_tokener_set_flags(w->tokener, JSON_TOKENER_STRICT);
     w->wakeup = event_new(w->base, -1, 0, on_wakeup, w);
     w->drain_timer = evtimer_new(w->base, on_drain_poll, w);
-    w->curl = gw_curl_multi_new(w->base, max_host_connections(cfg), gw_attempt_on_curl_done);
+    w->curl = gw_curl_pools_new(w->base, gw_attempt_on_curl_done);
     w->mcp = gw_mcp_worker_new(w);
     if (!w->wakeup || !w->drain_timer || !w->curl || !w->mcp) {
         snprintf(w->error, sizeof w->error, "cannot create the worker's handles");
         return -1;
     }
+    gw_curl_pools_configure(w->curl, cfg);
     gw_http_settings st = settings_of(w, cfg);
     if (cfg->http.host) {
         w->http = gw_http_server_new(w->base, cfg->http.host, cfg->http.port, NULL, &st,
@@ -256,7 +251,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_http_server_free(w->http);
     gw_http_server_free(w->https);
     gw_mcp_worker_free(w->mcp); /* its transfers before the multi they run on */
-    gw_curl_multi_free(w->curl);
+    gw_curl_pools_free(w->curl);
     if (w->wakeup) event_free(w->wakeup);
     if (w->drain_timer) event_free(w->drain_timer);
     if (w->tokener) json_tokener_free(w->tokener);

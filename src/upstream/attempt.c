@@ -15,7 +15,7 @@
 #include "core/worker-t.h"
 #include "engines/engine.h"
 #include "upstream/endpoints.h"
-#include "upstream/curl_multi.h"
+#include "upstream/curl_pools.h"
 
 /* `message` is for the caller and names nothing internal; `detail` (printf) is for the log. */
 static void set_failure(gw_attempt *a, int status, gw_fail_kind kind, const char *code,
@@ -70,9 +70,9 @@ static void arm_timer(gw_attempt *a, int ms) {
 
 static void detach_transfer(gw_attempt *a) {
     if (!a->easy) return;
-    gw_curl_multi *m = a->r->worker->curl;
-    curl_multi_remove_handle(gw_curl_multi_handle(m), a->easy);
-    gw_curl_easy_put(m, a->easy);
+    gw_curl_pools *pools = a->r->worker->curl;
+    gw_curl_pools_remove(pools, a->channel, a->easy);
+    gw_curl_pools_easy_put(pools, a->easy);
     a->easy = NULL;
 }
 
@@ -533,9 +533,11 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
         return fail_start(a, 500, "upstream_request_failed",
                           "the gateway could not build the upstream request",
                           "the upstream URL is too long");
-    a->easy = gw_curl_easy_get(r->worker->curl);
-    if (!a->easy || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch))))
+    CURL *e = gw_curl_pools_easy_get(r->worker->curl);
+    if (!e || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))) {
+        if (e) gw_curl_pools_easy_put(r->worker->curl, e); /* a->easy: only once it is added */
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    }
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char channel[256];
         gw_json_escape(channel, sizeof channel, ch->name, strlen(ch->name));
@@ -546,7 +548,6 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     }
     const char *body = call.body;
     size_t body_len = call.body_len;
-    CURL *e = a->easy;
     curl_easy_setopt(e, CURLOPT_URL, a->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
@@ -575,14 +576,14 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     arm_timer(a, ch->timeouts.first_byte_ms);
-    CURLMcode mc = curl_multi_add_handle(gw_curl_multi_handle(r->worker->curl), e);
+    CURLMcode mc = gw_curl_pools_add(r->worker->curl, ch, e);
     if (mc != CURLM_OK) {
-        gw_curl_easy_put(r->worker->curl, e);
-        a->easy = NULL;
+        gw_curl_pools_easy_put(r->worker->curl, e);
         return fail_start(a, 503, "upstream_request_failed",
                           "the gateway could not start the upstream transfer",
                           curl_multi_strerror(mc));
     }
+    a->easy = e;
     return a;
 }
 

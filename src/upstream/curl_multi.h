@@ -15,8 +15,16 @@ gw_curl_multi *gw_curl_multi_new(struct event_base *base, long max_host_connecti
                                  gw_curl_done_cb on_done);
 void gw_curl_multi_free(gw_curl_multi *m);
 CURLM *gw_curl_multi_handle(gw_curl_multi *m);
-/* The per-host connection cap, again after a reload. */
+/* The per-host connection cap, again after a reload; it also sets the cache size to it. */
 void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connections);
+/* Keeps an idle pooled connection's socket registered with the event loop between transfers
+ * (no epoll_ctl per request). Every easy handle added must then go through
+ * gw_curl_multi_prepare_easy, which routes its socket closes through the multi handle. */
+void gw_curl_multi_park_idle_sockets(gw_curl_multi *m);
+void gw_curl_multi_prepare_easy(gw_curl_multi *m, CURL *easy);
+/* CURLMOPT_MAXCONNECTS: the connections, busy and idle, the multi handle's cache holds; when a
+ * transfer ends over it, curl closes the least recently used idle one (upstream/curl_pools.c). */
+void gw_curl_multi_set_cache_size(gw_curl_multi *m, long connections);
 
 /* Easy handles are reused: a reset handle keeps its buffers, and the connection pool lives in
  * the multi handle, so reuse costs no reconnect. */

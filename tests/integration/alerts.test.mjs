@@ -295,5 +295,5 @@ test('a test alert goes to every webhook', async () => {
   assert.equal(body.type, 'test');
   assert.equal(body.severity, 'info');
   await waitFor('recorded as delivered', async () => (await history('?type=test')).data[0]?.delivery.status === 'delivered');
-  assert.ok(gw.lines().some((l) => l.event === 'audit' && l.action === 'alerts.test'));
+  await waitFor('the audit line', () => gw.lines().some((l) => l.event === 'audit' && l.action === 'alerts.test'));
 });

@@ -226,13 +226,15 @@ log: { level: debug }`,
     // every time (a failure is never cached)
     const tampered = token.slice(0, -4) + (token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA');
     for (let i = 0; i < 4; i++) assert.equal(await send(tampered), 401);
-    const refusals = cached.lines().filter((l) => l.event === 'auth_refused' && l.reason === 'bad_signature');
-    assert.equal(refusals.length, 4);
+    // the log is written by its own thread: wait for the lines, then count them exactly
+    const badSignature = () => cached.lines().filter((l) => l.event === 'auth_refused' && l.reason === 'bad_signature');
+    await waitFor('four bad_signature lines', () => badSignature().length >= 4);
+    assert.equal(badSignature().length, 4);
     assert.equal(await send(token), 'cached', 'the good token is unaffected');
     // past exp + leeway on the gateway's clock: the cached verdict is not served
     await setClock(120 + 61);
     for (let i = 0; i < 4; i++) assert.equal(await send(token), 401);
-    assert.ok(cached.lines().some((l) => l.event === 'auth_refused' && l.reason === 'expired'));
+    await waitFor('an expired refusal logged', () => cached.lines().some((l) => l.event === 'auth_refused' && l.reason === 'expired'));
     await setClock(0);
     // a reload with a JWKS that no longer has the RSA key: a token cached before is refused
     const fresh = jwt(good());

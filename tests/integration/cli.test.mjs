@@ -308,7 +308,7 @@ test('first run as a new user: `aigw serve` alone answers the openai SDK at once
       https.get(`${gw.httpsUrl}/v1/models`, { ca: readFileSync(cert) }, (res) => { res.resume(); resolve(res.statusCode); }).on('error', reject);
     });
     assert.equal(status, 200);
-    const token = gw.lines().find((l) => l.event === 'admin_token')?.token;
+    const token = (await waitFor('the admin_token line', () => gw.lines().find((l) => l.event === 'admin_token')))?.token;
     assert.match(token, /^[0-9a-f]{32}$/, 'a random admin token is printed when none is configured');
     // the printed token stays valid across reloads (each reload frees the previous config)
     for (const generation of [2, 3]) {

@@ -24,7 +24,7 @@ test('an engine that stops answering its health path is ejected, and returns whe
     await sim.setFault('none');
     // the back-off is ten minutes: only a passing check can bring it back this soon
     await waitFor('the recovery', async () => (await endpoint()).state === 'healthy');
-    assert.ok(gw.lines().some((l) => l.event === 'endpoint_recovered'));
+    await waitFor('the endpoint_recovered line', () => gw.lines().some((l) => l.event === 'endpoint_recovered'));
   } finally {
     await gw.stop();
     await sim.stop();

@@ -116,9 +116,11 @@ test('switches turn a model or a tenant off everywhere at once; every admin acti
   await settles(key, 200);
   assert.equal((await admin('POST', '/admin/switches', { tenant: 'acme' })).status, 400);
   // the audit log: who did what, never a secret
-  const audit = gw.lines().filter((l) => l.event === 'audit');
-  for (const action of ['key.create', 'key.update', 'key.rotate', 'key.revoke', 'model.disable', 'model.enable', 'tenant.disable'])
-    assert.ok(audit.some((l) => l.action === action), `audited: ${action}`);
+  // the log is written by its own thread: wait until every action's line is there
+  const actions = ['key.create', 'key.update', 'key.rotate', 'key.revoke', 'model.disable', 'model.enable', 'tenant.disable'];
+  const audited = () => gw.lines().filter((l) => l.event === 'audit');
+  await waitFor('every action audited', () => actions.every((a) => audited().some((l) => l.action === a)));
+  const audit = audited();
   assert.ok(audit.every((l) => l.client.startsWith('127.0.0.1')));
   assert.ok(!JSON.stringify(audit).includes('sk-aigw-'), 'no secret in the audit log');
 });

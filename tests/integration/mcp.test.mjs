@@ -331,7 +331,7 @@ test('sessions: DELETE ends one, an unknown id is 404, each call logged', async 
   const forged = id.slice(0, 16) + '0'.repeat(32);
   assert.equal((await mcpPost('/mcp/crm', { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'mcp-session-id': forged })).status, 404);
   await waitFor('mcp_call lines', () => gw.lines().some((l) => l.event === 'mcp_call' && l.tool === 'get_customer' && l.status === 'ok' && l.upstream_status === 200));
-  const line = gw.lines().find((l) => l.event === 'mcp_call' && l.tool === 'docs_search');
+  const line = await waitFor('the docs_search line', () => gw.lines().find((l) => l.event === 'mcp_call' && l.tool === 'docs_search'));
   assert.equal(line.upstream, 'docs');
   assert.ok(!gw.stdout.includes('secret-crm-token'), 'the upstream credential is never logged');
 });

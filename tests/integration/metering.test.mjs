@@ -20,7 +20,7 @@ const PROMPTS = [
   'a '.repeat(200).trim(),
   'what is 2 + 2?',
 ];
-const REQUESTS = Math.round(1500 / SLOW);
+const REQUESTS = Math.round(3000 / SLOW);
 const CONCURRENCY = 16;
 
 let sim, gw, admin;

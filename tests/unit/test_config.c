@@ -81,7 +81,36 @@ static void full_config_values(void **state) {
     assert_int_equal(ch->timeouts.idle_ms, 2000);
     assert_int_equal(ch->timeouts.first_byte_ms, 120000); /* default kept */
     assert_string_equal(ch->forward_headers[0], "x-trace-*");
+    assert_int_equal(ch->keepalive, 32); /* the pool's defaults */
+    assert_int_equal(ch->keepalive_timeout_ms, 60000);
     gw_config_unref(cfg);
+}
+
+/* A channel's pool per worker: keepalive (idle connections kept, 0 keeps none) and
+ * keepalive_timeout_ms, each checked against its range. */
+static void channel_pool_keys(void **state) {
+    (void)state;
+    gw_config_errors errs;
+    gw_config *cfg = load("channels:\n"
+                          "  - {name: a, base_url: \"http://h/v1\", keepalive: 0,"
+                          " keepalive_timeout_ms: 1500}\n"
+                          "models:\n"
+                          "  - {name: m, channel: a}\n",
+                          &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->channels[0].keepalive, 0);
+    assert_int_equal(cfg->channels[0].keepalive_timeout_ms, 1500);
+    gw_config_unref(cfg);
+    assert_null(load("channels:\n"
+                     "  - name: a\n"
+                     "    base_url: \"http://h/v1\"\n"
+                     "    keepalive: -1\n"
+                     "    keepalive_timeout_ms: 0\n"
+                     "models:\n"
+                     "  - {name: m, channel: a}\n",
+                     &errs));
+    assert_true(has_error(&errs, "t.yaml:4:16: expected an integer from 0 to 100000"));
+    assert_true(has_error(&errs, "t.yaml:5:27: expected an integer from 1 to 3600000"));
 }
 
 static void errors_carry_position_and_expectation(void **state) {
@@ -248,6 +277,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_config_loads),
         cmocka_unit_test(full_config_values),
+        cmocka_unit_test(channel_pool_keys),
         cmocka_unit_test(errors_carry_position_and_expectation),
         cmocka_unit_test(yaml_syntax_error_has_position),
         cmocka_unit_test(missing_env_and_duplicates_rejected),
