@@ -6,7 +6,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,6 +40,11 @@ enum { MAX_REFUSING = 16 };
 /* accept() failed (out of descriptors, most likely): the listener rests this long, rather than
  * fire again at once for the connection still waiting in the backlog. */
 enum { ACCEPT_RETRY_MS = 100 };
+/* Connections accepted per turn of the event loop; the rest wait in the backlog for the next
+ * turn (the socket is level-triggered). Accepting a whole burst at once made every connection
+ * of it wait for the requests of all the others to be read, then for all their upstream
+ * transfers to start: a stream's first event came after the burst's, however early it came. */
+enum { ACCEPT_PER_TURN = 16 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -86,7 +90,7 @@ struct gw_http_conn {
 
 struct gw_http_server {
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct event *listener;     /* on the listening socket; NULL once it is closed */
     struct event *accept_retry; /* re-enables the listener after accept() failed */
     SSL_CTX *tls;
     int port; /* for logs */
@@ -842,11 +846,7 @@ static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct 
     respond_protocol_error(c, status, "this client address may not use the gateway");
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg) {
-    gw_http_server *s = arg;
-    (void)l;
-    (void)salen;
+static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *sa) {
     gw_http_conn_pool *pool = s->settings.pool ? s->settings.pool : &s->own_pool;
     /* take a place first, give it back when over: the pool is shared by every worker */
     int open = atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);
@@ -873,20 +873,18 @@ static void accept_retry_cb(evutil_socket_t fd, short what, void *arg) {
     gw_http_server *s = arg;
     (void)fd;
     (void)what;
-    if (s->listener) evconnlistener_enable(s->listener); /* a drain still accepts, see drain */
+    if (s->listener) event_add(s->listener, NULL); /* a drain still accepts, see drain */
 }
 
 /* accept() failed for a reason other than a vanished connection: out of descriptors (EMFILE,
  * ENFILE) or memory. The waiting connection stays in the backlog and the listener would fire
  * again at once, a busy loop; it rests ACCEPT_RETRY_MS instead, while connections that end give
  * their descriptors back. Logged at most once a second per thread, with what went unlogged. */
-static void accept_error_cb(struct evconnlistener *l, void *arg) {
-    gw_http_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    evconnlistener_disable(l);
+static void accept_failed(gw_http_server *s, int err) {
+    event_del(s->listener);
     struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
     if (evtimer_add(s->accept_retry, &tv) < 0)
-        evconnlistener_enable(l); /* no timer to wake it: a busy listener beats a deaf one */
+        event_add(s->listener, NULL); /* no timer to wake it: a busy listener beats a deaf one */
     gw_http_thread_state *ts = thread_state(s);
     int64_t now = gw_now_ns();
     if (now - ts->accept_logged_ns >= WARN_INTERVAL_NS) {
@@ -900,6 +898,53 @@ static void accept_error_cb(struct evconnlistener *l, void *arg) {
     } else {
         ts->accept_failed_unlogged++;
     }
+}
+
+/* At most ACCEPT_PER_TURN connections, then back to the loop: what else is ready (requests,
+ * upstream data) runs before the next ones are taken. */
+static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
+    gw_http_server *s = arg;
+    (void)what;
+    for (int n = 0; n < ACCEPT_PER_TURN && s->listener;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED) continue; /* that one left: the next */
+            if (err != EAGAIN && err != EWOULDBLOCK) accept_failed(s, err);
+            return;
+        }
+        n++;
+        accept_one(s, fd, (struct sockaddr *)&ss);
+    }
+}
+
+/* The listening socket: SO_REUSEPORT, so every worker binds the same port and the kernel
+ * spreads connections; SO_KEEPALIVE, which accepted sockets inherit (a client that vanished
+ * is found). -1 with errno set. */
+static int listen_socket(const struct addrinfo *ai) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static void close_listener(gw_http_server *s) {
+    if (!s->listener) return;
+    evutil_socket_t fd = event_get_fd(s->listener);
+    event_free(s->listener);
+    close(fd);
+    s->listener = NULL;
 }
 
 static struct addrinfo *resolve_listen(const char *host, int port, char *err, size_t errlen) {
@@ -960,19 +1005,21 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     s->settings = *settings;
     s->handler = handler;
     s->ud = ud;
-    /* SO_REUSEPORT: every worker binds the same port and the kernel spreads connections. */
-    s->listener = evconnlistener_new_bind(base, accept_cb, s,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                              LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-                                          1024, ai->ai_addr, (int)ai->ai_addrlen);
+    int fd = listen_socket(ai);
+    int listen_errno = errno;
     freeaddrinfo(ai);
-    if (!s->listener) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    if (fd >= 0 && !(s->listener = event_new(base, fd, EV_READ | EV_PERSIST, accept_cb, s))) {
+        close(fd);
+        fd = -1;
+        listen_errno = ENOMEM;
+    }
+    if (fd < 0 || event_add(s->listener, NULL) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(listen_errno));
+        close_listener(s);
         event_free(s->accept_retry);
         free(s);
         return NULL;
     }
-    evconnlistener_set_error_cb(s->listener, accept_error_cb);
     return s;
 }
 
@@ -996,10 +1043,7 @@ void gw_http_server_drain(gw_http_server *s) {
 
 void gw_http_server_stop_accepting(gw_http_server *s) {
     evtimer_del(s->accept_retry);
-    if (s->listener) {
-        evconnlistener_free(s->listener);
-        s->listener = NULL;
-    }
+    close_listener(s);
 }
 
 size_t gw_http_server_connections(const gw_http_server *s) {
@@ -1008,7 +1052,7 @@ size_t gw_http_server_connections(const gw_http_server *s) {
 
 void gw_http_server_free(gw_http_server *s) {
     if (!s) return;
-    if (s->listener) evconnlistener_free(s->listener);
+    close_listener(s);
     event_free(s->accept_retry);
     while (s->conns) {
         gw_http_conn *c = s->conns;

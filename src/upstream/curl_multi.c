@@ -27,6 +27,7 @@ struct gw_curl_multi {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
+    int timer_now; /* the timer is armed to fire at the loop's next turn (curl said 0 ms) */
     gw_curl_done_cb on_done;
     CURL *pool[EASY_POOL_MAX];
     int pool_count;
@@ -84,6 +85,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg) {
     gw_curl_multi *m = arg;
     (void)fd;
     (void)what;
+    m->timer_now = 0;
     int running;
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(m);
@@ -153,10 +155,17 @@ static int close_socket(void *clientp, curl_socket_t fd) {
     return close(fd);
 }
 
-/* Only arms the timer: calling curl_multi_socket_action from here re-enters curl. */
+/* Only arms the timer: calling curl_multi_socket_action from here re-enters curl.
+ * curl says "0 ms" again on every curl_multi_add_handle (7.88 forgets its last call there). A
+ * timer armed for the loop's next turn is left as it is: re-adding it would push it back a
+ * turn, and libevent drops a timer that already expired in this turn from the callbacks still
+ * to run. Under a burst of new requests every turn adds transfers, so the timer never fired
+ * until the burst had been read whole, and every stream of the burst began at once, late. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
     gw_curl_multi *m = userp;
     (void)multi;
+    if (timeout_ms == 0 && m->timer_now) return 0;
+    m->timer_now = timeout_ms == 0;
     if (timeout_ms < 0) {
         evtimer_del(m->timer);
     } else {
