@@ -72,6 +72,14 @@ struct gw_http_conn {
     int drain_wanted;
     int response_reported; /* on_response_done ran for the current request */
     int deadline_armed;    /* the read timeout armed is the request's deadline, not the gap */
+    /* Output of a plain socket is written by us, once per loop turn (see conn_flush): direct.
+     * When the socket takes less than all of it, libevent writes the rest on writability
+     * (EV_WRITE enabled): write_evented, until the output is empty again. A TLS connection's
+     * output always goes through its bufferevent. */
+    int direct;
+    int write_evented;
+    int flush_queued;
+    gw_http_conn *flush_next; /* in server->flush_head */
 
     /* the raw URL and headers of the current request, copied in as they arrive */
     char *hbuf;
@@ -103,6 +111,8 @@ struct gw_http_server {
     size_t conn_count;
     size_t refusing; /* connections being answered 503 at the cap */
     int draining;
+    struct event *flush;       /* active while flush_head holds connections with new output */
+    gw_http_conn *flush_head;
 };
 
 static void conn_free(gw_http_conn *c);
@@ -143,6 +153,69 @@ static void conn_fail(gw_http_conn *c) {
     c->failed = 1;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* New output on a direct connection: written when the loop turn's callbacks have run, so what
+ * the turn produced (a head and the first events, events that came in one read) leaves in one
+ * write, and a socket that takes it all costs no epoll_ctl (bufferevent's write event was added
+ * and deleted around every write). */
+static void conn_output_added(gw_http_conn *c) {
+    if (!c->direct || c->write_evented || c->flush_queued || c->failed) return;
+    gw_http_server *s = c->server;
+    c->flush_queued = 1;
+    c->flush_next = s->flush_head;
+    if (!s->flush_head) event_active(s->flush, 0, 0);
+    s->flush_head = c;
+}
+
+/* The output went under the low-water mark (or out whole): a producer waiting for room goes on. */
+static void conn_output_drained(gw_http_conn *c) {
+    if (c->state == CONN_HANDLING && c->drain_wanted && c->req.on_drain) {
+        c->drain_wanted = 0;
+        c->req.on_drain(&c->req, c->req.handler_ud);
+    }
+}
+
+static void conn_flush(gw_http_conn *c) {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    c->busy++;
+    if (!c->failed && !c->dead && !c->write_evented && evbuffer_get_length(out) > 0) {
+        evbuffer_unfreeze(out, 1); /* a bufferevent's output is drained only by its writer */
+        int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+        int err = errno;
+        evbuffer_freeze(out, 1);
+        if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            conn_fail(c); /* the client is gone: the event callback closes */
+        } else if (evbuffer_get_length(out) > 0) {
+            c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
+            if (bufferevent_enable(c->bev, EV_WRITE) < 0) conn_fail(c);
+        }
+    }
+    if (!c->write_evented && !c->failed) conn_output_drained(c);
+    c->busy--;
+    conn_release(c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->flush_head) {
+        gw_http_conn *c = s->flush_head;
+        s->flush_head = c->flush_next;
+        c->flush_next = NULL;
+        c->flush_queued = 0;
+        conn_flush(c); /* may free c, or queue it again */
+    }
+}
+
+static void conn_unqueue_flush(gw_http_conn *c) {
+    if (!c->flush_queued) return;
+    gw_http_conn **at = &c->server->flush_head;
+    while (*at != c)
+        at = &(*at)->flush_next;
+    *at = c->flush_next;
+    c->flush_queued = 0;
 }
 
 /* on_response_done, once per request that got a status; never for a refused connection. */
@@ -258,6 +331,7 @@ static int on_headers_complete(http_parser *p) {
         c->error_message = "out of memory";
         return -1;
     }
+    if (expect) conn_output_added(c);
     return 0;
 }
 
@@ -376,6 +450,7 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
         rc |= evbuffer_add(out, "Connection: keep-alive\r\n", 24);
     rc |= evbuffer_add(out, "\r\n", 2);
     if (rc) conn_fail(c);
+    conn_output_added(c); /* and the body, added next in this turn */
 }
 
 /* The response has ended: report it, then go on to the next request or close. */
@@ -427,9 +502,12 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int rc = 0;
     if (r->http_minor > 0) {
-        char size_line[24];
-        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-        rc |= evbuffer_add(out, size_line, (size_t)n);
+        char size_line[2 * sizeof len + 2], *p = size_line + sizeof size_line;
+        *--p = '\n';
+        *--p = '\r';
+        for (size_t v = len; v; v >>= 4)
+            *--p = "0123456789abcdef"[v & 15];
+        rc |= evbuffer_add(out, p, (size_t)(size_line + sizeof size_line - p));
         rc |= evbuffer_add_buffer(out, data);
         rc |= evbuffer_add(out, "\r\n", 2);
     } else {
@@ -439,6 +517,7 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
         evbuffer_drain(data, evbuffer_get_length(data));
         conn_fail(c);
     }
+    conn_output_added(c);
     r->bytes_out += len;
 }
 
@@ -447,6 +526,7 @@ void gw_http_stream_end(gw_http_req *r) {
     gw_http_conn *c = r->conn;
     if (r->http_minor > 0 && !c->failed && bufferevent_write(c->bev, "0\r\n\r\n", 5) < 0)
         conn_fail(c);
+    conn_output_added(c);
     response_finished(r);
 }
 
@@ -666,12 +746,12 @@ static void read_cb(struct bufferevent *bev, void *arg) {
 static void write_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
     c->busy++;
-    if (c->state == CONN_HANDLING && c->drain_wanted && c->req.on_drain) {
-        c->drain_wanted = 0;
-        c->req.on_drain(&c->req, c->req.handler_ud);
+    if (c->write_evented && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        c->write_evented = 0; /* the client caught up: back to writing at the turn's end */
+        bufferevent_disable(bev, EV_WRITE);
     }
+    conn_output_drained(c);
     c->busy--;
-    (void)bev;
     conn_release(c);
 }
 
@@ -704,6 +784,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
 
 static void conn_free(gw_http_conn *c) {
     gw_http_server *s = c->server;
+    conn_unqueue_flush(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -789,7 +870,10 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+    c->direct = !s->tls;
+    /* a bufferevent starts with writing enabled: a direct one writes only once it must wait */
+    if ((c->direct && bufferevent_disable(c->bev, EV_WRITE) < 0) ||
+        bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE) < 0) {
         conn_free(c);
         return NULL;
     }
@@ -992,9 +1076,14 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     struct addrinfo *ai = resolve_listen(host, port, err, errlen);
     if (!ai) return NULL;
     gw_http_server *s = calloc(1, sizeof *s);
-    if (s) s->accept_retry = evtimer_new(base, accept_retry_cb, s);
-    if (!s || !s->accept_retry) {
+    if (s) {
+        s->accept_retry = evtimer_new(base, accept_retry_cb, s);
+        s->flush = event_new(base, -1, 0, flush_cb, s);
+    }
+    if (!s || !s->accept_retry || !s->flush) {
         freeaddrinfo(ai);
+        if (s && s->accept_retry) event_free(s->accept_retry);
+        if (s && s->flush) event_free(s->flush);
         free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -1017,6 +1106,7 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
         snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(listen_errno));
         close_listener(s);
         event_free(s->accept_retry);
+        event_free(s->flush);
         free(s);
         return NULL;
     }
@@ -1061,5 +1151,6 @@ void gw_http_server_free(gw_http_server *s) {
         report_response_done(c);
         conn_free(c);
     }
+    event_free(s->flush);
     free(s);
 }
