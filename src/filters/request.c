@@ -50,7 +50,8 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
         return;
     }
     r->worker = w;
-    r->cfg = gw_config_ref(w->cfg);
+    r->cfg_hold = w->cfg_hold;
+    r->cfg = r->cfg_hold ? gw_config_hold_take(r->cfg_hold) : gw_config_ref(w->cfg);
     r->http = http;
     r->api = api;
     r->protocol = protocol;
@@ -207,6 +208,9 @@ void gw_req_finish(gw_req *r) {
     }
     if (r->protocol->free_state) r->protocol->free_state(r);
     evbuffer_free(r->body_buf);
-    gw_config_unref(r->cfg);
+    if (r->cfg_hold)
+        gw_config_hold_drop(r->cfg_hold);
+    else
+        gw_config_unref(r->cfg);
     free(r);
 }
