@@ -32,7 +32,7 @@ static inline int is_space(char ch) {
 }
 
 static inline const char *skip_ws(const char *p, const char *end) {
-    while (p < end && is_space(*p))
+    while (p < end && (unsigned char)*p <= ' ' && is_space(*p)) /* one compare for a token */
         p++;
     return p;
 }
@@ -48,7 +48,8 @@ static int hexval(char ch) {
  * control character; end when there is none. Eight bytes at a time where the byte order allows:
  * the lowest flagged byte is exact (a subtraction's borrow only ever flags bytes after a real
  * one). */
-static inline const char *string_run_end(const char *p, const char *end) {
+static inline __attribute__((always_inline)) const char *string_run_end(const char *p,
+                                                                        const char *end) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     while (end - p >= 8) {
@@ -70,12 +71,11 @@ static inline const char *string_run_end(const char *p, const char *end) {
     return end;
 }
 
-/* p at the opening quote; returns the position after the closing one. Sets *has_escape. */
-static const char *scan_string(scan_ctx *c, const char *p, int *has_escape) {
+/* p at a byte string_run_end stopped at (or the end): the rest of a string with escapes, or
+ * its failure. Returns the position after the closing quote. */
+static const char *scan_string_rest(scan_ctx *c, const char *p, int *has_escape) {
     const char *end = c->end;
-    p++;
     for (;;) {
-        p = string_run_end(p, end);
         if (p >= end) break;
         unsigned char ch = (unsigned char)*p;
         if (ch == '"') return p + 1;
@@ -92,9 +92,18 @@ static const char *scan_string(scan_ctx *c, const char *p, int *has_escape) {
         } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
             return fail(c, p, "a valid escape sequence");
         }
-        p++;
+        p = string_run_end(p + 1, end);
     }
     return fail(c, p, "a closing quote");
+}
+
+/* p at the opening quote; returns the position after the closing one. Sets *has_escape. A
+ * string without escapes, nearly every one, is read inline. */
+static inline __attribute__((always_inline)) const char *scan_string(scan_ctx *c, const char *p,
+                                                                     int *has_escape) {
+    p = string_run_end(p + 1, c->end);
+    if (p < c->end && *p == '"') return p + 1;
+    return scan_string_rest(c, p, has_escape);
 }
 
 static const char *scan_number(scan_ctx *c, const char *p) {
@@ -126,8 +135,7 @@ static const char *scan_number(scan_ctx *c, const char *p) {
 }
 
 static const char *scan_literal(scan_ctx *c, const char *p, const char *lit, size_t len) {
-    if ((size_t)(c->end - p) < len || memcmp(p, lit, len) != 0)
-        return fail(c, p, "a JSON value");
+    if ((size_t)(c->end - p) < len || memcmp(p, lit, len) != 0) return fail(c, p, "a JSON value");
     return p + len;
 }
 
@@ -284,11 +292,8 @@ static int scan_document(scan_ctx *c, size_t len, gw_json_scan_result *out) {
 
 int gw_json_scan(const char *text, size_t len, const char *key, gw_json_scan_result *out) {
     memset(out, 0, sizeof *out);
-    scan_ctx c = {.end = text + len,
-                  .key = key,
-                  .key_len = key ? strlen(key) : 0,
-                  .text = text,
-                  .out = out};
+    scan_ctx c = {
+        .end = text + len, .key = key, .key_len = key ? strlen(key) : 0, .text = text, .out = out};
     return scan_document(&c, len, out);
 }
 
