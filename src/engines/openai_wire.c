@@ -393,19 +393,23 @@ static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
  * what they release) and the usage is not known yet. With a stream's prefix (s, which json
  * begins with), the scan starts after it, with the model member it holds. */
 static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_scan *ws,
-                         const gw_openai_stream *s) {
+                         const gw_openai_stream *s, int want_texts) {
     const gw_req *r = io->r;
     ws->members[MEMBER_MODEL] = (gw_json_member){.name = "model", .name_len = 5};
     ws->members[MEMBER_USAGE] = (gw_json_member){.name = "usage", .name_len = 5};
     ws->estimate = 0;
     ws->first_text = NULL;
-    int texts = !r->text_hook && !r->usage.known;
+    int texts = want_texts && !r->text_hook && !r->usage.known;
     int completions = r->api == GW_API_COMPLETIONS;
     gw_json_find find = {
         .members = ws->members,
         .member_count = MEMBER_COUNT,
-        .text_keys = !texts ? NULL : completions ? completion_texts : chat_texts,
-        .text_key_count = !texts ? 0 : completions ? 1 : 3,
+        .text_keys = !texts        ? NULL
+                     : completions ? completion_texts
+                                   : chat_texts,
+        .text_key_count = !texts        ? 0
+                          : completions ? 1
+                                        : 3,
         .on_text = add_estimate,
         .ud = ws,
     };
@@ -463,8 +467,9 @@ int gw_openai_wire_response(const gw_openai_wire *w, gw_engine_io *io, const cha
                             size_t len) {
     (void)w;
     wire_scan ws;
-    if (wire_scan_run(io, body, len, &ws, NULL) < 0) return -1;
-    wire_usage(&ws, body, &io->r->usage);
+    if (wire_scan_run(io, body, len, &ws, NULL, 0) < 0) return -1;
+    /* an answer nearly always reports its usage: its texts are estimated only when it did not */
+    if (!wire_usage(&ws, body, &io->r->usage)) wire_scan_run(io, body, len, &ws, NULL, 1);
     size_t ms, me;
     wire_model_span(io, body, &ws, &ms, &me);
     return gw_emit_response_counted(io, body, len, ms, me, ws.estimate) < 0 ? -1 : 0;
@@ -528,8 +533,7 @@ static int error_near_start(const char *data, size_t len) {
 static void remember_prefix(gw_openai_stream *s, const char *data, const wire_scan *ws) {
     const gw_json_member *model = &ws->members[MEMBER_MODEL], *usage = &ws->members[MEMBER_USAGE];
     s->prefix_len = 0;
-    if (!model->count || data[model->value_start] != '"' ||
-        model->value_end > sizeof s->prefix ||
+    if (!model->count || data[model->value_start] != '"' || model->value_end > sizeof s->prefix ||
         (usage->count && usage->value_start < model->value_end) ||
         (ws->first_text && ws->first_text < data + model->value_end))
         return;
@@ -553,7 +557,7 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
      * the stream's prefix when the event repeats it */
     wire_scan ws;
     int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
-    if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL) < 0) return GW_EVENT_MALFORMED;
+    if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
     if (!repeats) remember_prefix(s, data, &ws);
     if (wire_usage(&ws, data, &io->r->usage)) {
         int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;

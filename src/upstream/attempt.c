@@ -542,15 +542,15 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
                           "the gateway could not build the upstream request", err);
     }
     a->owned_body = call.owned_body;
-    size_t base_len = strlen(endpoint->base_url);
+    size_t base_len = strlen(endpoint->base_url), path_len = strlen(call.path);
     while (base_len && endpoint->base_url[base_len - 1] == '/')
         base_len--;
-    int url_len =
-        snprintf(a->url, sizeof a->url, "%.*s%s", (int)base_len, endpoint->base_url, call.path);
-    if (url_len < 0 || (size_t)url_len >= sizeof a->url)
+    if (base_len + path_len >= sizeof a->url)
         return fail_start(a, 500, "upstream_request_failed",
                           "the gateway could not build the upstream request",
                           "the upstream URL is too long");
+    memcpy(a->url, endpoint->base_url, base_len);
+    memcpy(a->url + base_len, call.path, path_len + 1);
     CURL *e = gw_curl_pools_easy_get(r->worker->curl);
     if (!e || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))) {
         if (e) gw_curl_pools_easy_put(r->worker->curl, e); /* a->easy: only once it is added */
@@ -570,9 +570,8 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    char traceparent[GW_TRACEPARENT_LEN + 1];
-    gw_trace_header_value(&r->trace, traceparent);
-    snprintf(a->trace_line, sizeof a->trace_line, "traceparent: %s", traceparent);
+    memcpy(a->trace_line, "traceparent: ", 13); /* room: 16 + GW_TRACEPARENT_LEN */
+    gw_trace_header_value(&r->trace, a->trace_line + 13);
     a->trace_node.data = a->trace_line;
     a->trace_node.next = a->headers ? a->headers : ch->headers;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &a->trace_node);
