@@ -45,6 +45,10 @@ enum { ACCEPT_RETRY_MS = 100 };
  * of it wait for the requests of all the others to be read, then for all their upstream
  * transfers to start: a stream's first event came after the burst's, however early it came. */
 enum { ACCEPT_PER_TURN = 16 };
+/* The kernel's queue of connections not yet accepted (capped by net.core.somaxconn): what
+ * waits there while a turn runs must fit, or new connections' SYNs are dropped and their
+ * clients wait a second for the retry. */
+enum { LISTEN_BACKLOG = 4096 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -1014,7 +1018,7 @@ static int listen_socket(const struct addrinfo *ai) {
     if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         int err = errno;
         close(fd);
         errno = err;
