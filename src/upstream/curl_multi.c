@@ -27,7 +27,7 @@ struct gw_curl_multi {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    int timer_now; /* the timer is armed to fire at the loop's next turn (curl said 0 ms) */
+    int timer_now; /* the timer's event is active: it runs in this turn (curl said 0 ms) */
     gw_curl_done_cb on_done;
     CURL *pool[EASY_POOL_MAX];
     int pool_count;
@@ -156,21 +156,27 @@ static int close_socket(void *clientp, curl_socket_t fd) {
 }
 
 /* Only arms the timer: calling curl_multi_socket_action from here re-enters curl.
- * curl says "0 ms" again on every curl_multi_add_handle (7.88 forgets its last call there). A
- * timer armed for the loop's next turn is left as it is: re-adding it would push it back a
- * turn, and libevent drops a timer that already expired in this turn from the callbacks still
- * to run. Under a burst of new requests every turn adds transfers, so the timer never fired
- * until the burst had been read whole, and every stream of the burst began at once, late. */
+ * "0 ms" (a transfer added, or work curl left for later) makes the timer's event active: it runs
+ * in this turn of the loop, after the callbacks already due, so a request is sent in the turn
+ * that read it, with no epoll_wait in between. curl says "0 ms" again on every
+ * curl_multi_add_handle (7.88 forgets its last call there); while the event is active that
+ * changes nothing. (Re-adding a 0 ms timer instead pushed it back a turn each time: under a
+ * burst every turn added transfers, none started until the burst had been read whole, and every
+ * stream of the burst began at once, late.) */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
     gw_curl_multi *m = userp;
     (void)multi;
-    if (timeout_ms == 0 && m->timer_now) return 0;
-    m->timer_now = timeout_ms == 0;
+    if (timeout_ms == 0) {
+        if (!m->timer_now) event_active(m->timer, EV_TIMEOUT, 0);
+        m->timer_now = 1;
+        return 0;
+    }
+    m->timer_now = 0;
     if (timeout_ms < 0) {
         evtimer_del(m->timer);
     } else {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        evtimer_add(m->timer, &tv);
+        evtimer_add(m->timer, &tv); /* also takes it off the active list */
     }
     return 0;
 }
