@@ -44,7 +44,7 @@ enum { ACCEPT_RETRY_MS = 100 };
  * turn (the socket is level-triggered). Accepting a whole burst at once made every connection
  * of it wait for the requests of all the others to be read, then for all their upstream
  * transfers to start: a stream's first event came after the burst's, however early it came. */
-enum { ACCEPT_PER_TURN = 16 };
+enum { ACCEPT_PER_TURN = 64 };
 /* The kernel's queue of connections not yet accepted (capped by net.core.somaxconn): what
  * waits there while a turn runs must fit, or new connections' SYNs are dropped and their
  * clients wait a second for the retry. */
