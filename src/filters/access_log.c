@@ -91,13 +91,11 @@ static void access_log_done(gw_req *r) {
     PUT_LITERAL(&b, "\",\"served_model\":\"");
     name[0] = '\0';
     if (r->target)
-        gw_json_escape(name, sizeof name, r->target->upstream_model,
-                       r->target->upstream_model_len);
+        gw_json_escape(name, sizeof name, r->target->upstream_model, r->target->upstream_model_len);
     put_string(&b, name);
     PUT_LITERAL(&b, "\",\"channel\":\"");
     name[0] = '\0';
-    if (r->channel)
-        gw_json_escape(name, sizeof name, r->channel->name, strlen(r->channel->name));
+    if (r->channel) gw_json_escape(name, sizeof name, r->channel->name, strlen(r->channel->name));
     put_string(&b, name);
     PUT_LITERAL(&b, "\",\"attempts\":");
     put_unsigned(&b, r->attempt_count);

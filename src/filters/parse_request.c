@@ -109,7 +109,8 @@ static gw_filter_rc check_messages(gw_req *r, json_object *messages) {
     }
     for (size_t i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(messages, i), *role;
-        char param[48]; /* written only for the error: snprintf per message cost more than the check */
+        char param[48]; /* written only for the error: snprintf per message cost more than the check
+                         */
         if (!json_object_is_type(m, json_type_object)) {
             snprintf(param, sizeof param, "messages[%zu]", i);
             return bad_field(r, param, "an object with a role", m);

@@ -129,10 +129,12 @@ static const gw_json_text_key text_keys[] = {{"content", 7}, {"arguments", 9}};
 
 static void find_reports_members_and_texts(void **state) {
     (void)state;
-    const char *t = "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"Hi \\\"x\\\"\"},"
-                    "\"tool\":{\"arguments\":\"{}\"}}],\"usage\":null,\"model\":\"again\","
-                    "\"content\":1}";
-    gw_json_member members[2] = {{.name = "model", .name_len = 5}, {.name = "usage", .name_len = 5}};
+    const char *t =
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"Hi \\\"x\\\"\"},"
+        "\"tool\":{\"arguments\":\"{}\"}}],\"usage\":null,\"model\":\"again\","
+        "\"content\":1}";
+    gw_json_member members[2] = {{.name = "model", .name_len = 5},
+                                 {.name = "usage", .name_len = 5}};
     seen_texts seen = {0};
     gw_json_find find = {members, 2, text_keys, 2, on_text, &seen};
     gw_json_scan_result r;
