@@ -15,7 +15,8 @@
 # Environment (defaults): BENCH_DURATION (10s) per throughput run; BENCH_ROUNDS (5) latency
 # rounds of BENCH_LAT_DURATION (3s); BENCH_STREAMS ("1000 2000 4000 6000 8000 10000");
 # BENCH_AFTER_S (60); BENCH_LOG (1: both proxies write an access log to a file; 0: neither);
-# BENCH_SIM_THREADS (2).
+# BENCH_SIM_THREADS (2); BENCH_WORKERS (1: one worker each; 2 for issue 12's "10,000 streams on 2
+# cores": nginx worker_processes and aigw server.workers, CPU summed over nginx's workers).
 set -euo pipefail
 build=$(cd "${1:?usage: bench/compare.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +27,7 @@ levels=${BENCH_STREAMS:-1000 2000 4000 6000 8000 10000}
 after_s=${BENCH_AFTER_S:-60}
 log_on=${BENCH_LOG:-1}
 sim_threads=${BENCH_SIM_THREADS:-2}
+workers=${BENCH_WORKERS:-1}
 for tool in wrk /usr/sbin/nginx cc node curl; do
   command -v "$tool" > /dev/null || { echo "compare: $tool is missing (AIGW_BENCH=1 scripts/install-deps.sh)" >&2; exit 1; }
 done
@@ -51,7 +53,11 @@ wait_http() { # url: bounded wait for any HTTP answer
   echo "compare: $1 did not come up" >&2; exit 1
 }
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { # pid, or several separated by commas: utime + stime summed
+  local t=0 p
+  for p in ${1//,/ }; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # pid VmRSS|VmHWM
 json() { node -e 'const j = JSON.parse(process.argv[1]); const v = process.argv[2].split(".").reduce((o, k) => o[k], j); console.log(v)' "$1" "$2"; }
 
@@ -92,7 +98,7 @@ if [ "$log_on" = 1 ]; then
   aigw_log="\"$tmp/aigw-access.log\""
 fi
 cat > "$tmp/nginx/nginx.conf" <<NGINX
-worker_processes 1;
+worker_processes $workers;
 worker_rlimit_nofile $conns;
 error_log $tmp/nginx/logs/error.log;
 pid $tmp/nginx/nginx.pid;
@@ -121,12 +127,14 @@ NGINX
 pids+=($!)
 nginx_master=${pids[-1]}
 wait_http "http://127.0.0.1:$nginx_port/"
-nginx_pid=$(pgrep -P "$nginx_master" -f "nginx: worker" || true)
-[ -n "$nginx_pid" ] || nginx_pid=$nginx_master
+for _ in $(seq 1 50); do [ "$(pgrep -c -P "$nginx_master" -f "nginx: worker")" -ge "$workers" ] && break; sleep 0.1; done
+nginx_pids=$(pgrep -d, -P "$nginx_master" -f "nginx: worker" || true) # CPU: every worker
+[ -n "$nginx_pids" ] || nginx_pids=$nginx_master
+nginx_pid=${nginx_pids%%,*} # RSS: one worker
 
 cat > "$tmp/aigw.yaml" <<YAML
 server:
-  workers: 1
+  workers: $workers
   http: {listen: "127.0.0.1:$aigw_port"}
   https: {listen: "off"}
   admin: {listen: "127.0.0.1:$admin_port", token: bench}
@@ -155,7 +163,7 @@ nginx_rss_idle=$(status_kb "$nginx_pid" VmRSS)
 url_direct="http://127.0.0.1:$mock_port/v1/chat/completions"
 url_nginx="http://127.0.0.1:$nginx_port/v1/chat/completions"
 url_aigw="http://127.0.0.1:$aigw_port/v1/chat/completions"
-pid_of() { case $1 in nginx) echo "$nginx_pid" ;; aigw) echo "$aigw_pid" ;; *) echo - ;; esac; }
+pid_of() { case $1 in nginx) echo "$nginx_pids" ;; aigw) echo "$aigw_pid" ;; *) echo - ;; esac; }
 url_of() { case $1 in nginx) echo "$url_nginx" ;; aigw) echo "$url_aigw" ;; *) echo "$url_direct" ;; esac; }
 model_of() { [ "$1" = aigw ] && echo bench-model || echo sim-model; }
 to_us() { awk '{ v = $1; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /s$/) m = 1000000; else m = 1
@@ -163,7 +171,7 @@ to_us() { awk '{ v = $1; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; els
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "aigw compare: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
-echo "one worker each (nginx, aigw); upstream: an nginx echo mock (requests) and aigw-sim with $sim_threads threads (streams);"
+echo "$workers worker(s) each (nginx, aigw); upstream: an nginx echo mock (requests) and aigw-sim with $sim_threads threads (streams);"
 echo "access logs: $([ "$log_on" = 1 ] && echo "to files on both proxies (nginx buffer=64k)" || echo off); the clients run on the same cores"
 echo
 
@@ -214,7 +222,7 @@ done
 # --- streams ---------------------------------------------------------------------------------
 stream_port_of() { case $1 in nginx) echo "$nginx_stream_port" ;; aigw) echo "$aigw_port" ;; *) echo "$sim_port" ;; esac; }
 stream_model_of() { [ "$1" = aigw ] && echo bench-stream || echo sim-model; }
-open_fds() { ls "/proc/$1/fd" 2> /dev/null | wc -l; }
+open_fds() { local n=0 p; for p in ${1//,/ }; do n=$((n + $(ls "/proc/$p/fd" 2> /dev/null | wc -l))); done; echo "$n"; }
 declare -A best stalled_at last_json cpu_event
 for target in direct nginx aigw; do best[$target]=0; stalled_at[$target]=; done
 stream_rows=()

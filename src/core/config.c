@@ -1,4 +1,5 @@
-/* A snapshot's reference count and the lookups the request path makes on it. */
+/* A snapshot's reference count, a worker's hold on it, and the lookups the request path makes
+ * on it. */
 #include "core/config.h"
 
 #include <curl/curl.h>
@@ -36,4 +37,29 @@ void gw_config_unref(gw_config *cfg) {
     if (cfg->release) cfg->release(cfg);
     gw_arena_free(&cfg->arena);
     free(cfg);
+}
+
+gw_config_hold *gw_config_hold_new(gw_config *cfg) {
+    gw_config_hold *h = calloc(1, sizeof *h);
+    if (!h) {
+        gw_config_unref(cfg);
+        return NULL;
+    }
+    h->cfg = cfg;
+    return h;
+}
+
+static void hold_free(gw_config_hold *h) {
+    gw_config_unref(h->cfg);
+    free(h);
+}
+
+void gw_config_hold_retire(gw_config_hold *h) {
+    if (!h) return;
+    h->retired = 1;
+    if (h->requests == 0) hold_free(h);
+}
+
+void gw_config_hold_drop(gw_config_hold *h) {
+    if (--h->requests == 0 && h->retired) hold_free(h);
 }

@@ -38,4 +38,24 @@ static inline gw_config *gw_config_ref(gw_config *cfg) {
 }
 void gw_config_unref(gw_config *cfg);
 
+/* A worker's hold on the snapshot its requests start with: one reference for all of them, and
+ * a plain count of the requests, which only the worker's thread touches. An atomic count per
+ * request was a cache line every worker wrote twice a request. When the worker moves to a newer
+ * snapshot it retires the hold, which lets the reference go with its last request. */
+typedef struct gw_config_hold {
+    gw_config *cfg;
+    size_t requests;
+    int retired;
+} gw_config_hold;
+
+/* Takes over the reference the caller passes; NULL (the reference dropped) when out of memory. */
+gw_config_hold *gw_config_hold_new(gw_config *cfg);
+void gw_config_hold_retire(gw_config_hold *h);
+/* A request starts on the hold's snapshot, and ends. */
+static inline gw_config *gw_config_hold_take(gw_config_hold *h) {
+    h->requests++;
+    return h->cfg;
+}
+void gw_config_hold_drop(gw_config_hold *h);
+
 #endif

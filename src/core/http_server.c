@@ -6,7 +6,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,6 +40,15 @@ enum { MAX_REFUSING = 16 };
 /* accept() failed (out of descriptors, most likely): the listener rests this long, rather than
  * fire again at once for the connection still waiting in the backlog. */
 enum { ACCEPT_RETRY_MS = 100 };
+/* Connections accepted per turn of the event loop; the rest wait in the backlog for the next
+ * turn (the socket is level-triggered). Accepting a whole burst at once made every connection
+ * of it wait for the requests of all the others to be read, then for all their upstream
+ * transfers to start: a stream's first event came after the burst's, however early it came. */
+enum { ACCEPT_PER_TURN = 64 };
+/* The kernel's queue of connections not yet accepted (capped by net.core.somaxconn): what
+ * waits there while a turn runs must fit, or new connections' SYNs are dropped and their
+ * clients wait a second for the retry. */
+enum { LISTEN_BACKLOG = 4096 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -68,6 +76,14 @@ struct gw_http_conn {
     int drain_wanted;
     int response_reported; /* on_response_done ran for the current request */
     int deadline_armed;    /* the read timeout armed is the request's deadline, not the gap */
+    /* Output of a plain socket is written by us, once per loop turn (see conn_flush): direct.
+     * When the socket takes less than all of it, libevent writes the rest on writability
+     * (EV_WRITE enabled): write_evented, until the output is empty again. A TLS connection's
+     * output always goes through its bufferevent. */
+    int direct;
+    int write_evented;
+    int flush_queued;
+    gw_http_conn *flush_next; /* in server->flush_head */
 
     /* the raw URL and headers of the current request, copied in as they arrive */
     char *hbuf;
@@ -86,7 +102,7 @@ struct gw_http_conn {
 
 struct gw_http_server {
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct event *listener;     /* on the listening socket; NULL once it is closed */
     struct event *accept_retry; /* re-enables the listener after accept() failed */
     SSL_CTX *tls;
     int port; /* for logs */
@@ -99,6 +115,8 @@ struct gw_http_server {
     size_t conn_count;
     size_t refusing; /* connections being answered 503 at the cap */
     int draining;
+    struct event *flush; /* active while flush_head holds connections with new output */
+    gw_http_conn *flush_head;
 };
 
 static void conn_free(gw_http_conn *c);
@@ -139,6 +157,69 @@ static void conn_fail(gw_http_conn *c) {
     c->failed = 1;
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* New output on a direct connection: written when the loop turn's callbacks have run, so what
+ * the turn produced (a head and the first events, events that came in one read) leaves in one
+ * write, and a socket that takes it all costs no epoll_ctl (bufferevent's write event was added
+ * and deleted around every write). */
+static void conn_output_added(gw_http_conn *c) {
+    if (!c->direct || c->write_evented || c->flush_queued || c->failed) return;
+    gw_http_server *s = c->server;
+    c->flush_queued = 1;
+    c->flush_next = s->flush_head;
+    if (!s->flush_head) event_active(s->flush, 0, 0);
+    s->flush_head = c;
+}
+
+/* The output went under the low-water mark (or out whole): a producer waiting for room goes on. */
+static void conn_output_drained(gw_http_conn *c) {
+    if (c->state == CONN_HANDLING && c->drain_wanted && c->req.on_drain) {
+        c->drain_wanted = 0;
+        c->req.on_drain(&c->req, c->req.handler_ud);
+    }
+}
+
+static void conn_flush(gw_http_conn *c) {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    c->busy++;
+    if (!c->failed && !c->dead && !c->write_evented && evbuffer_get_length(out) > 0) {
+        evbuffer_unfreeze(out, 1); /* a bufferevent's output is drained only by its writer */
+        int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+        int err = errno;
+        evbuffer_freeze(out, 1);
+        if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            conn_fail(c); /* the client is gone: the event callback closes */
+        } else if (evbuffer_get_length(out) > 0) {
+            c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
+            if (bufferevent_enable(c->bev, EV_WRITE) < 0) conn_fail(c);
+        }
+    }
+    if (!c->write_evented && !c->failed) conn_output_drained(c);
+    c->busy--;
+    conn_release(c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->flush_head) {
+        gw_http_conn *c = s->flush_head;
+        s->flush_head = c->flush_next;
+        c->flush_next = NULL;
+        c->flush_queued = 0;
+        conn_flush(c); /* may free c, or queue it again */
+    }
+}
+
+static void conn_unqueue_flush(gw_http_conn *c) {
+    if (!c->flush_queued) return;
+    gw_http_conn **at = &c->server->flush_head;
+    while (*at != c)
+        at = &(*at)->flush_next;
+    *at = c->flush_next;
+    c->flush_queued = 0;
 }
 
 /* on_response_done, once per request that got a status; never for a refused connection. */
@@ -254,6 +335,7 @@ static int on_headers_complete(http_parser *p) {
         c->error_message = "out of memory";
         return -1;
     }
+    if (expect) conn_output_added(c);
     return 0;
 }
 
@@ -345,6 +427,26 @@ const char *gw_http_status_text(int status) {
 
 /* content_length < 0: a streamed body (chunked on HTTP/1.1, close-delimited on 1.0). The head
  * goes straight into the output buffer, whatever its size: every header given is written. */
+/* Decimal digits of v into a buffer of 20 or more; returns how many. */
+static size_t format_decimal(char *out, unsigned long long v) {
+    char digits[20], *q = digits + sizeof digits;
+    do
+        *--q = (char)('0' + v % 10);
+    while (v /= 10);
+    size_t n = (size_t)(digits + sizeof digits - q);
+    memcpy(out, q, n);
+    return n;
+}
+
+static char *put_bytes(char *p, const char *bytes, size_t len) {
+    memcpy(p, bytes, len);
+    return p + len;
+}
+
+#define PUT_LITERAL(p, s) put_bytes((p), (s), sizeof(s) - 1)
+
+/* The head is measured, then written into exactly that much space in the output (no header is
+ * ever dropped), without printf: the three evbuffer_add_printf it took cost ~5k instructions. */
 static void write_head(gw_http_req *r, int status, const char *content_type,
                        long long content_length, const gw_http_header *extra, size_t extra_count) {
     gw_http_conn *c = r->conn;
@@ -353,25 +455,68 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
     r->status = status;
     if (c->failed) return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    int rc = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-                                 gw_http_status_text(status), gw_http_date()) < 0;
-    if (content_type) rc |= evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type) < 0;
+    char status_digits[24], length_digits[24];
+    size_t status_len = status >= 0
+                            ? format_decimal(status_digits, (unsigned long long)status)
+                            : (size_t)snprintf(status_digits, sizeof status_digits, "%d", status);
+    size_t length_len =
+        content_length >= 0 ? format_decimal(length_digits, (unsigned long long)content_length) : 0;
+    const char *status_text = gw_http_status_text(status), *date = gw_http_date();
+    size_t status_text_len = strlen(status_text), date_len = strlen(date);
+    size_t ct_len = content_type ? strlen(content_type) : 0;
+    size_t total = 9 + status_len + 1 + status_text_len + 2 + 6 + date_len + 2;
+    if (content_type) total += 14 + ct_len + 2;
     if (content_length >= 0)
-        rc |= evbuffer_add_printf(out, "Content-Length: %lld\r\n", content_length) < 0;
+        total += 16 + length_len + 2;
     else if (r->http_minor > 0)
-        rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        total += 28;
+    for (size_t i = 0; i < extra_count; i++)
+        total += extra[i].name_len + 2 + extra[i].value_len + 2;
+    if (!r->keep_alive)
+        total += 19;
+    else if (r->http_minor == 0)
+        total += 24;
+    total += 2;
+    struct evbuffer_iovec v;
+    if (evbuffer_expand(out, total) < 0 ||
+        evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1 || v.iov_len < total) {
+        conn_fail(c);
+        return;
+    }
+    char *p = v.iov_base;
+    p = PUT_LITERAL(p, "HTTP/1.1 ");
+    p = put_bytes(p, status_digits, status_len);
+    *p++ = ' ';
+    p = put_bytes(p, status_text, status_text_len);
+    p = PUT_LITERAL(p, "\r\nDate: ");
+    p = put_bytes(p, date, date_len);
+    p = PUT_LITERAL(p, "\r\n");
+    if (content_type) {
+        p = PUT_LITERAL(p, "Content-Type: ");
+        p = put_bytes(p, content_type, ct_len);
+        p = PUT_LITERAL(p, "\r\n");
+    }
+    if (content_length >= 0) {
+        p = PUT_LITERAL(p, "Content-Length: ");
+        p = put_bytes(p, length_digits, length_len);
+        p = PUT_LITERAL(p, "\r\n");
+    } else if (r->http_minor > 0) {
+        p = PUT_LITERAL(p, "Transfer-Encoding: chunked\r\n");
+    }
     for (size_t i = 0; i < extra_count; i++) {
-        rc |= evbuffer_add(out, extra[i].name, extra[i].name_len);
-        rc |= evbuffer_add(out, ": ", 2);
-        rc |= evbuffer_add(out, extra[i].value, extra[i].value_len);
-        rc |= evbuffer_add(out, "\r\n", 2);
+        p = put_bytes(p, extra[i].name, extra[i].name_len);
+        p = PUT_LITERAL(p, ": ");
+        p = put_bytes(p, extra[i].value, extra[i].value_len);
+        p = PUT_LITERAL(p, "\r\n");
     }
     if (!r->keep_alive)
-        rc |= evbuffer_add(out, "Connection: close\r\n", 19);
+        p = PUT_LITERAL(p, "Connection: close\r\n");
     else if (r->http_minor == 0)
-        rc |= evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    rc |= evbuffer_add(out, "\r\n", 2);
-    if (rc) conn_fail(c);
+        p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
+    p = PUT_LITERAL(p, "\r\n");
+    v.iov_len = (size_t)(p - (char *)v.iov_base);
+    if (evbuffer_commit_space(out, &v, 1) < 0) conn_fail(c);
+    conn_output_added(c); /* and the body, added next in this turn */
 }
 
 /* The response has ended: report it, then go on to the next request or close. */
@@ -423,9 +568,12 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int rc = 0;
     if (r->http_minor > 0) {
-        char size_line[24];
-        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-        rc |= evbuffer_add(out, size_line, (size_t)n);
+        char size_line[2 * sizeof len + 2], *p = size_line + sizeof size_line;
+        *--p = '\n';
+        *--p = '\r';
+        for (size_t v = len; v; v >>= 4)
+            *--p = "0123456789abcdef"[v & 15];
+        rc |= evbuffer_add(out, p, (size_t)(size_line + sizeof size_line - p));
         rc |= evbuffer_add_buffer(out, data);
         rc |= evbuffer_add(out, "\r\n", 2);
     } else {
@@ -435,6 +583,7 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
         evbuffer_drain(data, evbuffer_get_length(data));
         conn_fail(c);
     }
+    conn_output_added(c);
     r->bytes_out += len;
 }
 
@@ -443,6 +592,7 @@ void gw_http_stream_end(gw_http_req *r) {
     gw_http_conn *c = r->conn;
     if (r->http_minor > 0 && !c->failed && bufferevent_write(c->bev, "0\r\n\r\n", 5) < 0)
         conn_fail(c);
+    conn_output_added(c);
     response_finished(r);
 }
 
@@ -662,12 +812,12 @@ static void read_cb(struct bufferevent *bev, void *arg) {
 static void write_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
     c->busy++;
-    if (c->state == CONN_HANDLING && c->drain_wanted && c->req.on_drain) {
-        c->drain_wanted = 0;
-        c->req.on_drain(&c->req, c->req.handler_ud);
+    if (c->write_evented && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        c->write_evented = 0; /* the client caught up: back to writing at the turn's end */
+        bufferevent_disable(bev, EV_WRITE);
     }
+    conn_output_drained(c);
     c->busy--;
-    (void)bev;
     conn_release(c);
 }
 
@@ -700,6 +850,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
 
 static void conn_free(gw_http_conn *c) {
     gw_http_server *s = c->server;
+    conn_unqueue_flush(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -785,7 +936,10 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+    c->direct = !s->tls;
+    /* a bufferevent starts with writing enabled: a direct one writes only once it must wait */
+    if ((c->direct && bufferevent_disable(c->bev, EV_WRITE) < 0) ||
+        bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE) < 0) {
         conn_free(c);
         return NULL;
     }
@@ -842,11 +996,7 @@ static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct 
     respond_protocol_error(c, status, "this client address may not use the gateway");
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg) {
-    gw_http_server *s = arg;
-    (void)l;
-    (void)salen;
+static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *sa) {
     gw_http_conn_pool *pool = s->settings.pool ? s->settings.pool : &s->own_pool;
     /* take a place first, give it back when over: the pool is shared by every worker */
     int open = atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);
@@ -873,20 +1023,18 @@ static void accept_retry_cb(evutil_socket_t fd, short what, void *arg) {
     gw_http_server *s = arg;
     (void)fd;
     (void)what;
-    if (s->listener) evconnlistener_enable(s->listener); /* a drain still accepts, see drain */
+    if (s->listener) event_add(s->listener, NULL); /* a drain still accepts, see drain */
 }
 
 /* accept() failed for a reason other than a vanished connection: out of descriptors (EMFILE,
  * ENFILE) or memory. The waiting connection stays in the backlog and the listener would fire
  * again at once, a busy loop; it rests ACCEPT_RETRY_MS instead, while connections that end give
  * their descriptors back. Logged at most once a second per thread, with what went unlogged. */
-static void accept_error_cb(struct evconnlistener *l, void *arg) {
-    gw_http_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    evconnlistener_disable(l);
+static void accept_failed(gw_http_server *s, int err) {
+    event_del(s->listener);
     struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
     if (evtimer_add(s->accept_retry, &tv) < 0)
-        evconnlistener_enable(l); /* no timer to wake it: a busy listener beats a deaf one */
+        event_add(s->listener, NULL); /* no timer to wake it: a busy listener beats a deaf one */
     gw_http_thread_state *ts = thread_state(s);
     int64_t now = gw_now_ns();
     if (now - ts->accept_logged_ns >= WARN_INTERVAL_NS) {
@@ -900,6 +1048,53 @@ static void accept_error_cb(struct evconnlistener *l, void *arg) {
     } else {
         ts->accept_failed_unlogged++;
     }
+}
+
+/* At most ACCEPT_PER_TURN connections, then back to the loop: what else is ready (requests,
+ * upstream data) runs before the next ones are taken. */
+static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
+    gw_http_server *s = arg;
+    (void)what;
+    for (int n = 0; n < ACCEPT_PER_TURN && s->listener;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED) continue; /* that one left: the next */
+            if (err != EAGAIN && err != EWOULDBLOCK) accept_failed(s, err);
+            return;
+        }
+        n++;
+        accept_one(s, fd, (struct sockaddr *)&ss);
+    }
+}
+
+/* The listening socket: SO_REUSEPORT, so every worker binds the same port and the kernel
+ * spreads connections; SO_KEEPALIVE, which accepted sockets inherit (a client that vanished
+ * is found). -1 with errno set. */
+static int listen_socket(const struct addrinfo *ai) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static void close_listener(gw_http_server *s) {
+    if (!s->listener) return;
+    evutil_socket_t fd = event_get_fd(s->listener);
+    event_free(s->listener);
+    close(fd);
+    s->listener = NULL;
 }
 
 static struct addrinfo *resolve_listen(const char *host, int port, char *err, size_t errlen) {
@@ -947,9 +1142,14 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     struct addrinfo *ai = resolve_listen(host, port, err, errlen);
     if (!ai) return NULL;
     gw_http_server *s = calloc(1, sizeof *s);
-    if (s) s->accept_retry = evtimer_new(base, accept_retry_cb, s);
-    if (!s || !s->accept_retry) {
+    if (s) {
+        s->accept_retry = evtimer_new(base, accept_retry_cb, s);
+        s->flush = event_new(base, -1, 0, flush_cb, s);
+    }
+    if (!s || !s->accept_retry || !s->flush) {
         freeaddrinfo(ai);
+        if (s && s->accept_retry) event_free(s->accept_retry);
+        if (s && s->flush) event_free(s->flush);
         free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -960,19 +1160,22 @@ gw_http_server *gw_http_server_new(struct event_base *base, const char *host, in
     s->settings = *settings;
     s->handler = handler;
     s->ud = ud;
-    /* SO_REUSEPORT: every worker binds the same port and the kernel spreads connections. */
-    s->listener = evconnlistener_new_bind(base, accept_cb, s,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                              LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-                                          1024, ai->ai_addr, (int)ai->ai_addrlen);
+    int fd = listen_socket(ai);
+    int listen_errno = errno;
     freeaddrinfo(ai);
-    if (!s->listener) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    if (fd >= 0 && !(s->listener = event_new(base, fd, EV_READ | EV_PERSIST, accept_cb, s))) {
+        close(fd);
+        fd = -1;
+        listen_errno = ENOMEM;
+    }
+    if (fd < 0 || event_add(s->listener, NULL) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(listen_errno));
+        close_listener(s);
         event_free(s->accept_retry);
+        event_free(s->flush);
         free(s);
         return NULL;
     }
-    evconnlistener_set_error_cb(s->listener, accept_error_cb);
     return s;
 }
 
@@ -996,10 +1199,7 @@ void gw_http_server_drain(gw_http_server *s) {
 
 void gw_http_server_stop_accepting(gw_http_server *s) {
     evtimer_del(s->accept_retry);
-    if (s->listener) {
-        evconnlistener_free(s->listener);
-        s->listener = NULL;
-    }
+    close_listener(s);
 }
 
 size_t gw_http_server_connections(const gw_http_server *s) {
@@ -1008,7 +1208,7 @@ size_t gw_http_server_connections(const gw_http_server *s) {
 
 void gw_http_server_free(gw_http_server *s) {
     if (!s) return;
-    if (s->listener) evconnlistener_free(s->listener);
+    close_listener(s);
     event_free(s->accept_retry);
     while (s->conns) {
         gw_http_conn *c = s->conns;
@@ -1017,5 +1217,6 @@ void gw_http_server_free(gw_http_server *s) {
         report_response_done(c);
         conn_free(c);
     }
+    event_free(s->flush);
     free(s);
 }

@@ -1,229 +1,323 @@
+/* Each step takes the position it starts at and returns the one after what it read, or NULL
+ * with the failure and its position in the context: the position stays in a register, and a
+ * stream event (some 35 tokens, 15 of them strings) costs about a thousand instructions. */
 #include "core/json_scan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 enum { MAX_DEPTH = 128, MAX_KEY_DECODE = 64 };
 
-typedef struct scanner {
-    const char *s;
-    size_t n, i;
-    const char *error;
-} scanner;
+typedef struct scan_ctx {
+    const char *end;
+    const char *error; /* what was expected */
+    const char *error_at;
+    const gw_json_find *find; /* NULL for a plain gw_json_scan, which looks for one key: */
+    const char *key;
+    size_t key_len;
+    const char *text; /* the document, for spans */
+    gw_json_scan_result *out;
+} scan_ctx;
 
-static int fail(scanner *sc, const char *what) {
-    if (!sc->error) sc->error = what;
+static const char *fail(scan_ctx *c, const char *at, const char *what) {
+    if (!c->error) {
+        c->error = what;
+        c->error_at = at;
+    }
+    return NULL;
+}
+
+static inline int is_space(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static inline const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (unsigned char)*p <= ' ' && is_space(*p)) /* one compare for a token */
+        p++;
+    return p;
+}
+
+static int hexval(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
     return -1;
 }
 
-static void skip_ws(scanner *sc) {
-    while (sc->i < sc->n) {
-        char c = sc->s[sc->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        sc->i++;
+/* The first byte at or after p that a string cannot hold as it is: a quote, a backslash or a
+ * control character; end when there is none. Eight bytes at a time where the byte order allows:
+ * the lowest flagged byte is exact (a subtraction's borrow only ever flags bytes after a real
+ * one). */
+static inline __attribute__((always_inline)) const char *string_run_end(const char *p,
+                                                                        const char *end) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+        uint64_t hit = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                       (w - ones * 0x20); /* a byte under 0x20 borrows */
+        hit &= ~w & high;                 /* bytes from 0x80 up are UTF-8, never flagged */
+        if (hit) return p + (__builtin_ctzll(hit) >> 3);
+        p += 8;
     }
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* On entry s[i] == '"'. Leaves i after the closing quote; sets *has_escape. */
-static int scan_string(scanner *sc, int *has_escape) {
-    sc->i++;
-    while (sc->i < sc->n) {
-        unsigned char c = (unsigned char)sc->s[sc->i];
-        if (c == '"') {
-            sc->i++;
-            return 0;
-        }
-        if (c < 0x20) return fail(sc, "a control character must be escaped in a string");
-        if (c == '\\') {
-            if (has_escape) *has_escape = 1;
-            if (++sc->i >= sc->n) break;
-            char e = sc->s[sc->i];
-            if (e == 'u') {
-                if (sc->n - sc->i < 5) break;
-                for (int k = 1; k <= 4; k++)
-                    if (hexval(sc->s[sc->i + k]) < 0) return fail(sc, "four hex digits after \\u");
-                sc->i += 4;
-            } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
-                return fail(sc, "a valid escape sequence");
-            }
-        }
-        sc->i++;
+#endif
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\' || ch < 0x20) return p;
+        p++;
     }
-    return fail(sc, "a closing quote");
+    return end;
 }
 
-static int scan_number(scanner *sc) {
-    size_t i = sc->i;
-    const char *s = sc->s;
-    if (i < sc->n && s[i] == '-') i++;
-    if (i >= sc->n) return fail(sc, "a digit");
-    if (s[i] == '0') {
-        i++;
-    } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
-            i++;
+/* p at a byte string_run_end stopped at (or the end): the rest of a string with escapes, or
+ * its failure. Returns the position after the closing quote. */
+static const char *scan_string_rest(scan_ctx *c, const char *p, int *has_escape) {
+    const char *end = c->end;
+    for (;;) {
+        if (p >= end) break;
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') return p + 1;
+        if (ch < 0x20) return fail(c, p, "a control character must be escaped in a string");
+        /* a backslash */
+        *has_escape = 1;
+        if (++p >= end) break;
+        char e = *p;
+        if (e == 'u') {
+            if (end - p < 5) break;
+            for (int k = 1; k <= 4; k++)
+                if (hexval(p[k]) < 0) return fail(c, p, "four hex digits after \\u");
+            p += 4;
+        } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+            return fail(c, p, "a valid escape sequence");
+        }
+        p = string_run_end(p + 1, end);
+    }
+    return fail(c, p, "a closing quote");
+}
+
+/* p at the opening quote; returns the position after the closing one. Sets *has_escape. A
+ * string without escapes, nearly every one, is read inline. */
+static inline __attribute__((always_inline)) const char *scan_string(scan_ctx *c, const char *p,
+                                                                     int *has_escape) {
+    p = string_run_end(p + 1, c->end);
+    if (p < c->end && *p == '"') return p + 1;
+    return scan_string_rest(c, p, has_escape);
+}
+
+static const char *scan_number(scan_ctx *c, const char *p) {
+    const char *start = p, *end = c->end;
+    if (p < end && *p == '-') p++;
+    if (p >= end) return fail(c, start, "a digit");
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
     } else {
-        return fail(sc, "a digit");
+        return fail(c, start, "a digit");
     }
-    if (i < sc->n && s[i] == '.') {
-        i++;
-        if (i >= sc->n || s[i] < '0' || s[i] > '9') return fail(sc, "a digit after '.'");
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
-            i++;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9') return fail(c, start, "a digit after '.'");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
     }
-    if (i < sc->n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < sc->n && (s[i] == '+' || s[i] == '-')) i++;
-        if (i >= sc->n || s[i] < '0' || s[i] > '9') return fail(sc, "a digit in the exponent");
-        while (i < sc->n && s[i] >= '0' && s[i] <= '9')
-            i++;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || *p < '0' || *p > '9') return fail(c, start, "a digit in the exponent");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
     }
-    sc->i = i;
-    return 0;
+    return p;
 }
 
-static int scan_literal(scanner *sc, const char *lit) {
-    size_t len = strlen(lit);
-    if (sc->n - sc->i < len || memcmp(sc->s + sc->i, lit, len) != 0)
-        return fail(sc, "a JSON value");
-    sc->i += len;
-    return 0;
+static const char *scan_literal(scan_ctx *c, const char *p, const char *lit, size_t len) {
+    if ((size_t)(c->end - p) < len || memcmp(p, lit, len) != 0) return fail(c, p, "a JSON value");
+    return p + len;
 }
 
 /* Compares a raw key (between quotes, escapes undecoded) with `key`, decoding escapes when
  * present so "mod\u0065l" counts as "model" the way every JSON parser upstream will read it. */
-static int key_equals(const char *raw, size_t len, int has_escape, const char *key) {
-    size_t klen = strlen(key);
+static int key_equals(const char *raw, size_t len, int has_escape, const char *key, size_t klen) {
     if (!has_escape) return len == klen && memcmp(raw, key, len) == 0;
     char buf[MAX_KEY_DECODE];
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (o >= sizeof buf) return 0;
-        char c = raw[i];
-        if (c == '\\' && i + 1 < len) {
+        char ch = raw[i];
+        if (ch == '\\' && i + 1 < len) {
             char e = raw[++i];
             if (e == 'u' && i + 4 < len) {
                 int v = (hexval(raw[i + 1]) << 12) | (hexval(raw[i + 2]) << 8) |
                         (hexval(raw[i + 3]) << 4) | hexval(raw[i + 4]);
                 i += 4;
                 if (v <= 0 || v > 0x7f) return 0; /* keys we look for are ASCII */
-                c = (char)v;
+                ch = (char)v;
             } else {
                 const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-                const char *p = strchr(from, e);
-                c = p ? to[p - from] : e;
+                const char *q = strchr(from, e);
+                ch = q ? to[q - from] : e;
             }
         }
-        buf[o++] = c;
+        buf[o++] = ch;
     }
     return o == klen && memcmp(buf, key, klen) == 0;
 }
 
-static int scan_value(scanner *sc, int depth, const char *key, gw_json_scan_result *out);
+static const char *scan_value(scan_ctx *c, const char *p, int depth);
 
-static int scan_object(scanner *sc, int depth, const char *key, gw_json_scan_result *out) {
-    sc->i++; /* '{' */
-    skip_ws(sc);
-    if (sc->i < sc->n && sc->s[sc->i] == '}') {
-        sc->i++;
-        return 0;
+/* A top-level member's key was read: counts and spans for what is looked for. */
+static void note_member(scan_ctx *c, const char *key, size_t key_len, int has_escape,
+                        const char *value, const char *value_end) {
+    size_t start = (size_t)(value - c->text), stop = (size_t)(value_end - c->text);
+    if (!c->find) {
+        if (c->key && key_equals(key, key_len, has_escape, c->key, c->key_len) &&
+            c->out->key_count++ == 0) {
+            c->out->value_start = start;
+            c->out->value_end = stop;
+        }
+        return;
     }
-    for (;;) {
-        skip_ws(sc);
-        if (sc->i >= sc->n || sc->s[sc->i] != '"') return fail(sc, "a member name in quotes");
-        size_t key_start = sc->i + 1;
-        int has_escape = 0;
-        if (scan_string(sc, &has_escape) < 0) return -1;
-        size_t key_len = sc->i - 1 - key_start;
-        skip_ws(sc);
-        if (sc->i >= sc->n || sc->s[sc->i] != ':') return fail(sc, "':' after a member name");
-        sc->i++;
-        skip_ws(sc);
-        int match = depth == 1 && key && key_equals(sc->s + key_start, key_len, has_escape, key);
-        size_t value_start = sc->i;
-        if (scan_value(sc, depth, key, out) < 0) return -1;
-        if (match && out->key_count++ == 0) {
-            out->value_start = value_start;
-            out->value_end = sc->i;
+    for (size_t m = 0; m < c->find->member_count; m++) {
+        gw_json_member *member = &c->find->members[m];
+        if (key_equals(key, key_len, has_escape, member->name, member->name_len) &&
+            member->count++ == 0) {
+            member->value_start = start;
+            member->value_end = stop;
         }
-        skip_ws(sc);
-        if (sc->i >= sc->n) return fail(sc, "',' or '}'");
-        if (sc->s[sc->i] == ',') {
-            sc->i++;
-            continue;
-        }
-        if (sc->s[sc->i] == '}') {
-            sc->i++;
-            return 0;
-        }
-        return fail(sc, "',' or '}'");
     }
 }
 
-static int scan_array(scanner *sc, int depth, const char *key, gw_json_scan_result *out) {
-    sc->i++; /* '[' */
-    skip_ws(sc);
-    if (sc->i < sc->n && sc->s[sc->i] == ']') {
-        sc->i++;
-        return 0;
-    }
+/* Which of the text keys a plain key is: -1 for none. */
+static int text_key_index(const gw_json_find *f, const char *raw, size_t len) {
+    for (size_t k = 0; k < f->text_key_count; k++)
+        if (f->text_keys[k].len == len && !memcmp(f->text_keys[k].name, raw, len)) return (int)k;
+    return -1;
+}
+
+/* p at the object's '{', or, with `after_value`, right after one of its members' values. */
+static const char *scan_members(scan_ctx *c, const char *p, int depth, int after_value) {
+    const char *end = c->end;
+    const gw_json_find *f = c->find;
+    int texts = f && f->text_key_count;
+    if (after_value) goto separator;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return p + 1;
     for (;;) {
-        skip_ws(sc);
-        if (scan_value(sc, depth, key, out) < 0) return -1;
-        skip_ws(sc);
-        if (sc->i >= sc->n) return fail(sc, "',' or ']'");
-        if (sc->s[sc->i] == ',') {
-            sc->i++;
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"') return fail(c, p, "a member name in quotes");
+        const char *key = p + 1;
+        int has_escape = 0;
+        if (!(p = scan_string(c, p, &has_escape))) return NULL;
+        size_t key_len = (size_t)(p - 1 - key);
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return fail(c, p, "':' after a member name");
+        p = skip_ws(p + 1, end);
+        const char *value = p;
+        if (!(p = scan_value(c, p, depth))) return NULL;
+        if (depth == 1) note_member(c, key, key_len, has_escape, value, p);
+        if (texts && *value == '"' && !has_escape) {
+            int which = text_key_index(f, key, key_len);
+            if (which >= 0) f->on_text(f->ud, (size_t)which, value + 1, (size_t)(p - value - 2));
+        }
+    separator:
+        p = skip_ws(p, end);
+        if (p >= end) return fail(c, p, "',' or '}'");
+        if (*p == ',') {
+            p++;
             continue;
         }
-        if (sc->s[sc->i] == ']') {
-            sc->i++;
-            return 0;
+        if (*p == '}') return p + 1;
+        return fail(c, p, "',' or '}'");
+    }
+}
+
+static const char *scan_array(scan_ctx *c, const char *p, int depth) {
+    const char *end = c->end;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']') return p + 1;
+    for (;;) {
+        p = skip_ws(p, end);
+        if (!(p = scan_value(c, p, depth))) return NULL;
+        p = skip_ws(p, end);
+        if (p >= end) return fail(c, p, "',' or ']'");
+        if (*p == ',') {
+            p++;
+            continue;
         }
-        return fail(sc, "',' or ']'");
+        if (*p == ']') return p + 1;
+        return fail(c, p, "',' or ']'");
     }
 }
 
 /* `depth` is the depth of the container holding this value (0 at the top). */
-static int scan_value(scanner *sc, int depth, const char *key, gw_json_scan_result *out) {
-    if (sc->i >= sc->n) return fail(sc, "a JSON value");
-    switch (sc->s[sc->i]) {
+static const char *scan_value(scan_ctx *c, const char *p, int depth) {
+    if (p >= c->end) return fail(c, p, "a JSON value");
+    int has_escape;
+    switch (*p) {
     case '{':
-        if (depth >= MAX_DEPTH) return fail(sc, "less nesting");
-        return scan_object(sc, depth + 1, key, out);
+        if (depth >= MAX_DEPTH) return fail(c, p, "less nesting");
+        return scan_members(c, p, depth + 1, 0);
     case '[':
-        if (depth >= MAX_DEPTH) return fail(sc, "less nesting");
-        return scan_array(sc, depth + 1, key, out);
+        if (depth >= MAX_DEPTH) return fail(c, p, "less nesting");
+        return scan_array(c, p, depth + 1);
     case '"':
-        return scan_string(sc, NULL);
+        return scan_string(c, p, &has_escape);
     case 't':
-        return scan_literal(sc, "true");
+        return scan_literal(c, p, "true", 4);
     case 'f':
-        return scan_literal(sc, "false");
+        return scan_literal(c, p, "false", 5);
     case 'n':
-        return scan_literal(sc, "null");
+        return scan_literal(c, p, "null", 4);
     default:
-        return scan_number(sc);
+        return scan_number(c, p);
     }
+}
+
+static int scan_document(scan_ctx *c, size_t len, gw_json_scan_result *out) {
+    const char *p = skip_ws(c->text, c->end);
+    out->is_object = p < c->end && *p == '{';
+    if ((p = scan_value(c, p, 0))) {
+        p = skip_ws(p, c->end);
+        if (p == c->end) return 0;
+        fail(c, p, "the end of the document");
+    }
+    out->error = c->error;
+    out->error_offset = c->error_at ? (size_t)(c->error_at - c->text) : len;
+    return -1;
 }
 
 int gw_json_scan(const char *text, size_t len, const char *key, gw_json_scan_result *out) {
     memset(out, 0, sizeof *out);
-    scanner sc = {.s = text, .n = len};
-    skip_ws(&sc);
-    out->is_object = sc.i < len && text[sc.i] == '{';
-    if (scan_value(&sc, 0, key, out) == 0) {
-        skip_ws(&sc);
-        if (sc.i == len) return 0;
-        fail(&sc, "the end of the document");
+    scan_ctx c = {
+        .end = text + len, .key = key, .key_len = key ? strlen(key) : 0, .text = text, .out = out};
+    return scan_document(&c, len, out);
+}
+
+int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw_json_find *find,
+                           gw_json_scan_result *out) {
+    memset(out, 0, sizeof *out);
+    out->is_object = 1;
+    scan_ctx c = {.end = text + len, .find = find, .text = text, .out = out};
+    const char *p = scan_members(&c, text + resume, 1, 1);
+    if (p) {
+        p = skip_ws(p, c.end);
+        if (p == c.end) return 0;
+        fail(&c, p, "the end of the document");
     }
-    out->error = sc.error;
-    out->error_offset = sc.i;
+    out->error = c.error;
+    out->error_offset = c.error_at ? (size_t)(c.error_at - text) : len;
     return -1;
+}
+
+int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
+                      gw_json_scan_result *out) {
+    memset(out, 0, sizeof *out);
+    for (size_t m = 0; m < find->member_count; m++)
+        find->members[m].count = 0;
+    scan_ctx c = {.end = text + len, .find = find, .text = text, .out = out};
+    return scan_document(&c, len, out);
 }

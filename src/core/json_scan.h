@@ -20,4 +20,42 @@ typedef struct gw_json_scan_result {
  * Returns 0 when valid, -1 otherwise (see error, error_offset). `key` may be NULL. */
 int gw_json_scan(const char *text, size_t len, const char *key, gw_json_scan_result *out);
 
+/* One scan that also finds what the stream path needs of an event, so it reads each byte
+ * once: the spans of several top-level members, and the string values of members with given
+ * names at any depth (the texts a model generated, for estimates). */
+typedef struct gw_json_member {
+    const char *name; /* in: the member's name (escapes in the text decoded, as above) */
+    size_t name_len;
+    int count;          /* out: how many top-level members have the name */
+    size_t value_start; /* out: the first one's value span, when count > 0 */
+    size_t value_end;
+} gw_json_member;
+
+typedef struct gw_json_text_key {
+    const char *name; /* matched against keys written without escapes */
+    size_t len;
+} gw_json_text_key;
+
+typedef struct gw_json_find {
+    gw_json_member *members;
+    size_t member_count;
+    const gw_json_text_key *text_keys;
+    size_t text_key_count;
+    /* each string value of a member named text_keys[which], as written (escapes undecoded),
+     * in document order; only once the value was found valid */
+    void (*on_text)(void *ud, size_t which, const char *raw, size_t raw_len);
+    void *ud;
+} gw_json_find;
+
+/* gw_json_scan with `find` instead of one key (out's key_count and value span stay 0). A scan
+ * that fails may have reported texts before its error. */
+int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
+                      gw_json_scan_result *out);
+/* The same for a top-level object whose first `resume` bytes are known valid: a prefix scanned
+ * before (a stream's events repeat their first members byte for byte) that ends right after a
+ * top-level member's value. The scan goes on from there; find's members are not reset, the
+ * caller sets them to what the prefix holds. */
+int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw_json_find *find,
+                           gw_json_scan_result *out);
+
 #endif

@@ -66,9 +66,10 @@ typedef enum {
 
 typedef struct gw_req {
     gw_worker *worker;
-    struct gw_req *prev, *next; /* the worker's running requests */
-    gw_config *cfg;             /* a reference: the snapshot this request started with */
-    gw_http_req *http;          /* NULL once the client has gone */
+    struct gw_req *prev, *next;      /* the worker's running requests */
+    gw_config *cfg;                  /* a reference: the snapshot this request started with */
+    struct gw_config_hold *cfg_hold; /* through which, when not NULL: its worker's hold */
+    gw_http_req *http;               /* NULL once the client has gone */
     char id[40];
     size_t id_len;
     gw_api_kind api;  /* the canonical API the request was converted to */

@@ -114,9 +114,41 @@ static int end_line(gw_sse_parser *p) {
     return rc;
 }
 
+/* At the start of an event: when buf[i..] holds the whole of it as one data line and the blank
+ * line after it (nearly every event of an engine, read whole), the callback gets the value where
+ * it lies: no copy. Returns the position after the event, or 0 when the event is not like that
+ * (the general parser reads it). */
+static size_t dispatch_in_place(gw_sse_parser *p, const char *buf, size_t len, size_t i, int *rc) {
+    if (len - i < 7 || memcmp(buf + i, "data:", 5)) return 0;
+    size_t v = i + 5;
+    if (buf[v] == ' ') v++;
+    const char *nl = memchr(buf + v, '\n', len - v);
+    if (!nl) return 0;
+    size_t end = (size_t)(nl - buf), after = end + 1;
+    if (end > v && buf[end - 1] == '\r') end--;
+    if (after < len && buf[after] == '\n')
+        after += 1;
+    else if (after + 1 < len && buf[after] == '\r' && buf[after + 1] == '\n')
+        after += 2;
+    else
+        return 0;                         /* more lines, or the blank line not read yet */
+    if (end - v > p->max_event) return 0; /* the general parser says so */
+    *rc = p->cb(p->ud, p->event, 0, buf + v, end - v);
+    return after;
+}
+
 int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
     size_t i = 0;
     while (i < len) {
+        if (p->state == GW_SSE_FIELD && p->field_len == 0 && !p->has_data && !p->event_len) {
+            int rc = 0;
+            size_t next = dispatch_in_place(p, buf, len, i, &rc);
+            if (next) {
+                i = next;
+                if (rc) return rc;
+                continue;
+            }
+        }
         if (p->state == GW_SSE_FIELD) {
             char c = buf[i++];
             int rc = 0;

@@ -1,13 +1,15 @@
 /* Incremental Server-Sent Events parser: bytes in as they arrive, whole events out. Accepts
  * `data:` with and without the space (TGI omits it), LF and CRLF, comments and `event:` lines.
- * A data line's bytes are copied once, into the event being built, however the network splits
- * them; other lines are not stored at all. */
+ * A one-line event read whole is handed on in place; otherwise a data line's bytes are copied
+ * once, into the event being built, however the network splits them; other lines are not stored
+ * at all. */
 #ifndef AIGW_CORE_SSE_H
 #define AIGW_CORE_SSE_H
 
 #include <stddef.h>
 
-/* Return non-zero to stop parsing (gw_sse_feed then returns that value). */
+/* Return non-zero to stop parsing (gw_sse_feed then returns that value). data is valid only
+ * during the call. */
 typedef int (*gw_sse_event_cb)(void *ud, const char *event, size_t event_len, const char *data,
                                size_t data_len);
 
@@ -35,7 +37,9 @@ typedef struct gw_sse_parser {
 } gw_sse_parser;
 
 void gw_sse_init(gw_sse_parser *p, size_t max_event, gw_sse_event_cb cb, void *ud);
-/* Returns 0, the callback's non-zero value, or -1 when an event exceeds max_event. */
+/* Returns 0, the callback's non-zero value, or -1 when an event exceeds max_event. The data the
+ * callback gets is len bytes, not NUL-terminated: an event read whole in buf is handed on where
+ * it lies. */
 int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len);
 /* At the end of the stream: dispatches an event left without its closing blank line. */
 int gw_sse_finish(gw_sse_parser *p);

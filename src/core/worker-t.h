@@ -43,6 +43,7 @@ typedef struct gw_worker {
     gw_http_server *http, *https;
     gw_curl_pools *curl;
     gw_config *cfg;                   /* owned reference, swapped only on this thread */
+    struct gw_config_hold *cfg_hold;  /* cfg again, for requests (core/config.h); may be NULL */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
     atomic_int stop_now;  /* a second signal: skip the drain deadline */

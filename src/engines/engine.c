@@ -148,6 +148,24 @@ int gw_emit_chunk_raw(gw_engine_io *io, const char *json, size_t len, size_t mod
     return io->r->protocol->stream_chunk(io->r, &c, io->out, &io->err);
 }
 
+int gw_emit_response_counted(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                             size_t model_end, int64_t generated) {
+    gw_req *r = io->r;
+    if (r->text_hook) return gw_text_guard_response(io, json, len, model_start, model_end);
+    if (!r->usage.known) r->completion_estimate += generated;
+    gw_chunk c = {json, len, model_start, model_end};
+    return r->protocol->response(r, &c, io->out, &io->err);
+}
+
+int gw_emit_chunk_counted(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                          size_t model_end, int64_t generated) {
+    gw_req *r = io->r;
+    if (r->text_hook) return gw_text_guard_chunk(io, json, len, model_start, model_end);
+    if (!r->usage.known) r->completion_estimate += generated;
+    gw_chunk c = {json, len, model_start, model_end};
+    return r->protocol->stream_chunk(r, &c, io->out, &io->err);
+}
+
 int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                      size_t model_end) {
     if (io->r->text_hook) return gw_text_guard_response(io, json, len, model_start, model_end);

@@ -132,6 +132,14 @@ int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t mode
 int gw_emit_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                   size_t model_end);
 void gw_emit_end(gw_engine_io *io);
+/* The same for an adapter that already estimated the generated texts of json (metering's
+ * count while the engine reports no usage) in the scan it made anyway: `generated` tokens,
+ * counted unless the usage is known by now. The response guards estimate what they release
+ * themselves: with guards, pass 0. */
+int gw_emit_response_counted(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                             size_t model_end, int64_t generated);
+int gw_emit_chunk_counted(gw_engine_io *io, const char *json, size_t len, size_t model_start,
+                          size_t model_end, int64_t generated);
 /* The same without the guards (they use these themselves). */
 int gw_emit_response_raw(gw_engine_io *io, const char *json, size_t len, size_t model_start,
                          size_t model_end);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/json_scan.h"
+#include "core/token_estimate.h"
 
 /* One byte-level change to the caller's body: [start, end) becomes `with`. */
 typedef struct body_edit {
@@ -364,6 +365,94 @@ int gw_usage_scan(const char *json, size_t len, gw_usage *u) {
     return 0;
 }
 
+/* What one scan of an answer or event finds: the top-level model and usage members and, for
+ * metering's estimate while the engine has not reported usage, the texts the model generated
+ * (the keys estimate_generated in engine.c looks for). */
+enum { MEMBER_MODEL, MEMBER_USAGE, MEMBER_COUNT };
+
+static const gw_json_text_key chat_texts[] = {
+    {"content", 7}, {"reasoning_content", 17}, {"arguments", 9}};
+static const gw_json_text_key completion_texts[] = {{"text", 4}};
+
+typedef struct wire_scan {
+    gw_json_member members[MEMBER_COUNT];
+    gw_json_scan_result result;
+    int64_t estimate;       /* tokens of the generated texts, when asked for */
+    const char *first_text; /* where the first of them began; NULL: none */
+} wire_scan;
+
+static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
+    wire_scan *ws = ud;
+    (void)which;
+    if (!ws->first_text) ws->first_text = raw;
+    ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
+}
+
+/* Validates json and fills ws; -1 with io->err when it is not a JSON object. The texts are
+ * estimated only when the caller's output will not pass the response guards (which estimate
+ * what they release) and the usage is not known yet. With a stream's prefix (s, which json
+ * begins with), the scan starts after it, with the model member it holds. */
+static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_scan *ws,
+                         const gw_openai_stream *s, int want_texts) {
+    const gw_req *r = io->r;
+    ws->members[MEMBER_MODEL] = (gw_json_member){.name = "model", .name_len = 5};
+    ws->members[MEMBER_USAGE] = (gw_json_member){.name = "usage", .name_len = 5};
+    ws->estimate = 0;
+    ws->first_text = NULL;
+    int texts = want_texts && !r->text_hook && !r->usage.known;
+    int completions = r->api == GW_API_COMPLETIONS;
+    gw_json_find find = {
+        .members = ws->members,
+        .member_count = MEMBER_COUNT,
+        .text_keys = !texts        ? NULL
+                     : completions ? completion_texts
+                                   : chat_texts,
+        .text_key_count = !texts        ? 0
+                          : completions ? 1
+                                        : 3,
+        .on_text = add_estimate,
+        .ud = ws,
+    };
+    int rc;
+    if (s) {
+        ws->members[MEMBER_MODEL].count = 1;
+        ws->members[MEMBER_MODEL].value_start = s->prefix_model_start;
+        ws->members[MEMBER_MODEL].value_end = s->prefix_len;
+        rc = gw_json_scan_find_from(json, len, s->prefix_len, &find, &ws->result);
+    } else {
+        rc = gw_json_scan_find(json, len, &find, &ws->result);
+    }
+    if (rc < 0) {
+        io->err = ws->result.error;
+        ws->estimate = 0;
+        return -1;
+    }
+    if (!ws->result.is_object) {
+        io->err = "a JSON object";
+        return -1;
+    }
+    return 0;
+}
+
+/* The usage member the scan found, read into u: 1 when it is an object that reads. */
+static int wire_usage(const wire_scan *ws, const char *json, gw_usage *u) {
+    const gw_json_member *m = &ws->members[MEMBER_USAGE];
+    if (!m->count || json[m->value_start] != '{') return 0;
+    const char *q = json + m->value_start, *end = json + m->value_end;
+    return usage_fast(q, end, u) || usage_json_c(q, end, u);
+}
+
+/* The model value's span, as model_span below, from a wire scan. */
+static void wire_model_span(const gw_engine_io *io, const char *json, const wire_scan *ws,
+                            size_t *start, size_t *end) {
+    const gw_json_member *m = &ws->members[MEMBER_MODEL];
+    *start = *end = 0;
+    if (io->target->rewrite && m->count && json[m->value_start] == '"') {
+        *start = m->value_start;
+        *end = m->value_end;
+    }
+}
+
 /* The model value's span when the caller's name must replace the engine's. */
 static void model_span(const gw_engine_io *io, const char *json, const gw_json_scan_result *scan,
                        size_t *start, size_t *end) {
@@ -377,19 +466,13 @@ static void model_span(const gw_engine_io *io, const char *json, const gw_json_s
 int gw_openai_wire_response(const gw_openai_wire *w, gw_engine_io *io, const char *body,
                             size_t len) {
     (void)w;
-    gw_json_scan_result scan;
-    if (gw_json_scan(body, len, "model", &scan) < 0) {
-        io->err = scan.error;
-        return -1;
-    }
-    if (!scan.is_object) {
-        io->err = "a JSON object";
-        return -1;
-    }
-    gw_usage_scan(body, len, &io->r->usage);
+    wire_scan ws;
+    if (wire_scan_run(io, body, len, &ws, NULL, 0) < 0) return -1;
+    /* an answer nearly always reports its usage: its texts are estimated only when it did not */
+    if (!wire_usage(&ws, body, &io->r->usage)) wire_scan_run(io, body, len, &ws, NULL, 1);
     size_t ms, me;
-    model_span(io, body, &scan, &ms, &me);
-    return gw_emit_response(io, body, len, ms, me) < 0 ? -1 : 0;
+    wire_model_span(io, body, &ws, &ms, &me);
+    return gw_emit_response_counted(io, body, len, ms, me, ws.estimate) < 0 ? -1 : 0;
 }
 
 /* An engine error sent as a stream event (vLLM: data: {"error": {...}}): its numeric code, when
@@ -436,6 +519,29 @@ static int split_usage(gw_engine_io *io, const char *data, size_t len) {
                          (size_t)(model_at - usage_chunk) + 2);
 }
 
+/* "error", quoted, within the first 24 bytes (memmem costs more than the search, this short). */
+static int error_near_start(const char *data, size_t len) {
+    size_t n = len < 24 ? len : 24;
+    for (size_t i = 0; i + 7 <= n; i++)
+        if (data[i] == '"' && !memcmp(data + i + 1, "error\"", 6)) return 1;
+    return 0;
+}
+
+/* The event's bytes up to the end of its model value become the stream's prefix, when they are
+ * a prefix the scan can resume after: the model a string (a number could go on in the next
+ * event's bytes), nothing else looked for inside them. */
+static void remember_prefix(gw_openai_stream *s, const char *data, const wire_scan *ws) {
+    const gw_json_member *model = &ws->members[MEMBER_MODEL], *usage = &ws->members[MEMBER_USAGE];
+    s->prefix_len = 0;
+    if (!model->count || data[model->value_start] != '"' || model->value_end > sizeof s->prefix ||
+        (usage->count && usage->value_start < model->value_end) ||
+        (ws->first_text && ws->first_text < data + model->value_end))
+        return;
+    memcpy(s->prefix, data, model->value_end);
+    s->prefix_len = model->value_end;
+    s->prefix_model_start = model->value_start;
+}
+
 int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
                                 size_t len) {
     gw_openai_stream *s = io->state;
@@ -446,25 +552,23 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
         return GW_EVENT_END;
     }
     /* a chunk begins with its id; "error" near the start is an error object */
-    if (memmem(data, len < 24 ? len : 24, "\"error\"", 7)) return stream_error(io, data, len);
-    gw_json_scan_result scan;
-    if (gw_json_scan(data, len, "model", &scan) < 0) {
-        io->err = scan.error;
-        return GW_EVENT_MALFORMED;
-    }
-    if (!scan.is_object) {
-        io->err = "a JSON object";
-        return GW_EVENT_MALFORMED;
-    }
-    if (gw_usage_scan(data, len, &io->r->usage)) {
+    if (error_near_start(data, len)) return stream_error(io, data, len);
+    /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
+     * the stream's prefix when the event repeats it */
+    wire_scan ws;
+    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
+    if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
+    if (!repeats) remember_prefix(s, data, &ws);
+    if (wire_usage(&ws, data, &io->r->usage)) {
         int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;
         if (usage_only && !io->r->include_usage) return GW_EVENT_CONTINUE; /* asked for us */
         if (!usage_only && w->usage_in_finish_chunk)
             return split_usage(io, data, len) < 0 ? GW_EVENT_MALFORMED : GW_EVENT_CONTINUE;
     }
     size_t ms, me;
-    model_span(io, data, &scan, &ms, &me);
-    return gw_emit_chunk(io, data, len, ms, me) < 0 ? GW_EVENT_MALFORMED : GW_EVENT_CONTINUE;
+    wire_model_span(io, data, &ws, &ms, &me);
+    return gw_emit_chunk_counted(io, data, len, ms, me, ws.estimate) < 0 ? GW_EVENT_MALFORMED
+                                                                         : GW_EVENT_CONTINUE;
 }
 
 int gw_openai_wire_stream_end(gw_engine_io *io) {

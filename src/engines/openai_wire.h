@@ -22,9 +22,17 @@ typedef struct gw_openai_wire {
 } gw_openai_wire;
 
 /* State of one stream (stream_state_size of an adapter that uses this wire). */
+enum { GW_OPENAI_PREFIX_MAX = 256 };
+
 typedef struct gw_openai_stream {
     int done; /* [DONE] seen */
     int finish_seen;
+    /* The start of the last event found valid, up to the end of its model value (id, object,
+     * created and model are the same in every chunk of a stream): an event that begins with the
+     * same bytes is scanned from there on. 0 when there is none. */
+    size_t prefix_len;
+    size_t prefix_model_start; /* where the model value begins in prefix */
+    char prefix[GW_OPENAI_PREFIX_MAX];
 } gw_openai_stream;
 
 int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *t,

@@ -141,6 +141,8 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         if (w->https && next->tls_ctx) gw_http_server_set_tls(w->https, next->tls_ctx);
         gw_config_unref(w->cfg); /* requests in flight hold their own references */
         w->cfg = next;
+        gw_config_hold_retire(w->cfg_hold); /* goes with the last request that started on it */
+        w->cfg_hold = gw_config_hold_new(gw_config_ref(next));
         gw_http_settings st = settings_of(w, next);
         if (w->http) gw_http_server_set_settings(w->http, &st);
         if (w->https) gw_http_server_set_settings(w->https, &st);
@@ -167,6 +169,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = gw_config_ref(cfg);
+    w->cfg_hold = gw_config_hold_new(gw_config_ref(cfg)); /* NULL: requests count atomically */
     w->tls = tls;
     w->http_state.connections_refused = &w->stats.connections_refused;
     /* the same count the control thread starts (server.c) */
@@ -265,6 +268,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_switches_unref(atomic_exchange(&w->switches_inbox, NULL));
     gw_switches_unref(w->switches);
     gw_config_unref(atomic_exchange(&w->pending_cfg, NULL));
+    gw_config_hold_retire(w->cfg_hold); /* every request has ended */
     gw_config_unref(w->cfg);
     if (w->base) event_base_free(w->base);
     memset(w, 0, sizeof *w);

@@ -68,6 +68,15 @@ static void arm_timer(gw_attempt *a, int ms) {
     evtimer_add(a->timer, &tv);
 }
 
+/* A piece of the body came: idle_ms starts again. The timer is not moved (an evtimer_add per
+ * read, with the base's lock and a heap update): on_timer re-arms it for what is left. */
+static void note_data(gw_attempt *a) {
+    a->last_data_ns = gw_now_ns();
+    if (a->idle_armed) return;
+    a->idle_armed = 1;
+    arm_timer(a, a->channel->timeouts.idle_ms);
+}
+
 static void detach_transfer(gw_attempt *a) {
     if (!a->easy) return;
     gw_curl_pools *pools = a->r->worker->curl;
@@ -155,7 +164,8 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
 void gw_attempt_resume(gw_attempt *a) {
     if (!a || !a->paused || !a->easy) return;
     a->paused = 0;
-    arm_timer(a, a->channel->timeouts.idle_ms);
+    a->idle_armed = 0;
+    note_data(a);                             /* idle_ms from now */
     curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
 }
 
@@ -234,16 +244,17 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
         }
         memcpy(a->body + a->body_len, ptr, len);
         a->body_len += len;
-        arm_timer(a, a->channel->timeouts.idle_ms);
+        note_data(a);
         return len;
     }
     if (a->committed && a->sink->client_full(r)) {
         /* a slow client: curl keeps this data and stops reading the upstream socket */
         a->paused = 1;
+        a->idle_armed = 0;
         evtimer_del(a->timer);
         return CURL_WRITEFUNC_PAUSE;
     }
-    arm_timer(a, a->channel->timeouts.idle_ms);
+    note_data(a);
     int rc = gw_sse_feed(&a->sse, ptr, len);
     if (rc < 0)
         set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_event_too_large",
@@ -417,6 +428,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
     const gw_timeouts *t = &a->channel->timeouts;
     (void)fd;
     (void)what;
+    if (!a->deadline_armed && a->idle_armed) { /* data came since it was armed: the rest */
+        int64_t left_ns = a->last_data_ns + (int64_t)t->idle_ms * 1000000 - gw_now_ns();
+        if (left_ns > 0) {
+            arm_timer(a, (int)((left_ns + 999999) / 1000000));
+            return;
+        }
+    }
     char message[160];
     if (a->deadline_armed) {
         snprintf(message, sizeof message, "the model's failover.deadline_ms (%d ms) passed",
@@ -524,15 +542,15 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
                           "the gateway could not build the upstream request", err);
     }
     a->owned_body = call.owned_body;
-    size_t base_len = strlen(endpoint->base_url);
+    size_t base_len = strlen(endpoint->base_url), path_len = strlen(call.path);
     while (base_len && endpoint->base_url[base_len - 1] == '/')
         base_len--;
-    int url_len =
-        snprintf(a->url, sizeof a->url, "%.*s%s", (int)base_len, endpoint->base_url, call.path);
-    if (url_len < 0 || (size_t)url_len >= sizeof a->url)
+    if (base_len + path_len >= sizeof a->url)
         return fail_start(a, 500, "upstream_request_failed",
                           "the gateway could not build the upstream request",
                           "the upstream URL is too long");
+    memcpy(a->url, endpoint->base_url, base_len);
+    memcpy(a->url + base_len, call.path, path_len + 1);
     CURL *e = gw_curl_pools_easy_get(r->worker->curl);
     if (!e || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))) {
         if (e) gw_curl_pools_easy_put(r->worker->curl, e); /* a->easy: only once it is added */
@@ -552,9 +570,8 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    char traceparent[GW_TRACEPARENT_LEN + 1];
-    gw_trace_header_value(&r->trace, traceparent);
-    snprintf(a->trace_line, sizeof a->trace_line, "traceparent: %s", traceparent);
+    memcpy(a->trace_line, "traceparent: ", 13); /* room: 16 + GW_TRACEPARENT_LEN */
+    gw_trace_header_value(&r->trace, a->trace_line + 13);
     a->trace_node.data = a->trace_line;
     a->trace_node.next = a->headers ? a->headers : ch->headers;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &a->trace_node);

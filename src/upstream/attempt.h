@@ -51,6 +51,10 @@ struct gw_attempt {
     const gw_attempt_sink *sink;
     int in_flight;      /* counted in endpoint->in_flight and its channel's (route took it) */
     int deadline_armed; /* the timer runs to the request's deadline, not a channel timeout */
+    /* idle_ms between two pieces of the body: the timer is armed once, and when it fires
+     * early (data came meanwhile) it is armed again for what is left after the last data */
+    int idle_armed;
+    int64_t last_data_ns;
     CURL *easy;
     struct curl_slist *headers; /* per attempt only when headers are forwarded */
     /* traceparent naming the gateway's span, first in the list curl sends: a node of our

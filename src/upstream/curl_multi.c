@@ -27,6 +27,7 @@ struct gw_curl_multi {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
+    int timer_now; /* the timer's event is active: it runs in this turn (curl said 0 ms) */
     gw_curl_done_cb on_done;
     CURL *pool[EASY_POOL_MAX];
     int pool_count;
@@ -84,6 +85,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg) {
     gw_curl_multi *m = arg;
     (void)fd;
     (void)what;
+    m->timer_now = 0;
     int running;
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(m);
@@ -153,15 +155,28 @@ static int close_socket(void *clientp, curl_socket_t fd) {
     return close(fd);
 }
 
-/* Only arms the timer: calling curl_multi_socket_action from here re-enters curl. */
+/* Only arms the timer: calling curl_multi_socket_action from here re-enters curl.
+ * "0 ms" (a transfer added, or work curl left for later) makes the timer's event active: it runs
+ * in this turn of the loop, after the callbacks already due, so a request is sent in the turn
+ * that read it, with no epoll_wait in between. curl says "0 ms" again on every
+ * curl_multi_add_handle (7.88 forgets its last call there); while the event is active that
+ * changes nothing. (Re-adding a 0 ms timer instead pushed it back a turn each time: under a
+ * burst every turn added transfers, none started until the burst had been read whole, and every
+ * stream of the burst began at once, late.) */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
     gw_curl_multi *m = userp;
     (void)multi;
+    if (timeout_ms == 0) {
+        if (!m->timer_now) event_active(m->timer, EV_TIMEOUT, 0);
+        m->timer_now = 1;
+        return 0;
+    }
+    m->timer_now = 0;
     if (timeout_ms < 0) {
         evtimer_del(m->timer);
     } else {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        evtimer_add(m->timer, &tv);
+        evtimer_add(m->timer, &tv); /* also takes it off the active list */
     }
     return 0;
 }

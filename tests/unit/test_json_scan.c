@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json_scan.h"
@@ -79,6 +80,115 @@ static void bounds_nesting_depth(void **state) {
     assert_int_equal(gw_json_scan(deep, 600, NULL, &r), -1);
 }
 
+/* Strings are scanned eight bytes at a time: a byte that ends or breaks a string is found at
+ * its exact place whatever its offset in the word, and bytes from 0x80 up are never taken for
+ * one. */
+static void finds_string_breaks_at_every_offset(void **state) {
+    (void)state;
+    for (size_t len = 0; len < 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            char text[64];
+            text[0] = '"';
+            for (size_t i = 0; i < len; i++)
+                text[1 + i] = (char)(i % 3 == 0 ? 0xc3 : i % 3 == 1 ? 0xa9 : 'x');
+            text[1 + len] = '"';
+            gw_json_scan_result r;
+            assert_int_equal(gw_json_scan(text, len + 2, NULL, &r), 0);
+            text[1 + at] = '\t'; /* a control character: refused where it is */
+            assert_int_equal(gw_json_scan(text, len + 2, NULL, &r), -1);
+            assert_int_equal(r.error_offset, 1 + at);
+            text[1 + at] = '"'; /* the string ends there: what follows is not the end */
+            assert_int_equal(gw_json_scan(text, len + 2, NULL, &r), -1);
+            assert_int_equal(r.error_offset, 2 + at);
+            if (at + 1 < len) {
+                text[1 + at] = '\\'; /* an escape, and an invalid one */
+                text[2 + at] = 'n';
+                assert_int_equal(gw_json_scan(text, len + 2, NULL, &r), 0);
+                text[2 + at] = 'q';
+                assert_int_equal(gw_json_scan(text, len + 2, NULL, &r), -1);
+                assert_int_equal(r.error_offset, 2 + at);
+            }
+        }
+    }
+}
+
+typedef struct seen_texts {
+    char text[8][32];
+    size_t which[8];
+    size_t n;
+} seen_texts;
+
+static void on_text(void *ud, size_t which, const char *raw, size_t len) {
+    seen_texts *s = ud;
+    if (s->n == 8) return;
+    snprintf(s->text[s->n], sizeof s->text[0], "%.*s", (int)len, raw);
+    s->which[s->n++] = which;
+}
+
+static const gw_json_text_key text_keys[] = {{"content", 7}, {"arguments", 9}};
+
+static void find_reports_members_and_texts(void **state) {
+    (void)state;
+    const char *t =
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"Hi \\\"x\\\"\"},"
+        "\"tool\":{\"arguments\":\"{}\"}}],\"usage\":null,\"model\":\"again\","
+        "\"content\":1}";
+    gw_json_member members[2] = {{.name = "model", .name_len = 5},
+                                 {.name = "usage", .name_len = 5}};
+    seen_texts seen = {0};
+    gw_json_find find = {members, 2, text_keys, 2, on_text, &seen};
+    gw_json_scan_result r;
+    assert_int_equal(gw_json_scan_find(t, strlen(t), &find, &r), 0);
+    assert_int_equal(members[0].count, 2);
+    assert_memory_equal(t + members[0].value_start, "\"m\"", 3);
+    assert_int_equal(members[1].count, 1);
+    assert_memory_equal(t + members[1].value_start, "null", 4);
+    assert_int_equal(seen.n, 2); /* a number under a text key is no text */
+    assert_string_equal(seen.text[0], "Hi \\\"x\\\"");
+    assert_int_equal(seen.which[0], 0);
+    assert_string_equal(seen.text[1], "{}");
+    assert_int_equal(seen.which[1], 1);
+}
+
+/* A scan resumed after a known prefix judges the rest exactly as a whole scan does. */
+static void resumed_scan_matches_a_whole_one(void **state) {
+    (void)state;
+    const char *prefix = "{\"id\":\"c\",\"model\":\"m\"";
+    const char *rests[] = {
+        ",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}",
+        "}",
+        " , \"usage\" : {\"prompt_tokens\":1} } ",
+        ",\"choices\":[{\"delta\":{\"content\":\"a\"}}]",
+        ",}",
+        "\"x\":1}",
+        ",\"model\":\"b\"}",
+    };
+    for (size_t i = 0; i < sizeof rests / sizeof rests[0]; i++) {
+        char text[256];
+        size_t plen = strlen(prefix);
+        int n = snprintf(text, sizeof text, "%s%s", prefix, rests[i]);
+        gw_json_member whole[1] = {{.name = "model", .name_len = 5}};
+        gw_json_member resumed[1] = {{.name = "model", .name_len = 5}};
+        seen_texts a = {0}, b = {0};
+        gw_json_find fa = {whole, 1, text_keys, 2, on_text, &a};
+        gw_json_find fb = {resumed, 1, text_keys, 2, on_text, &b};
+        gw_json_scan_result ra, rb;
+        int rc = gw_json_scan_find(text, (size_t)n, &fa, &ra);
+        resumed[0].count = 1; /* what the prefix holds */
+        resumed[0].value_start = plen - 3;
+        resumed[0].value_end = plen;
+        assert_int_equal(gw_json_scan_find_from(text, (size_t)n, plen, &fb, &rb), rc);
+        if (rc == 0) {
+            assert_int_equal(resumed[0].count, whole[0].count);
+            assert_int_equal(resumed[0].value_start, whole[0].value_start);
+            assert_int_equal(b.n, a.n);
+        } else {
+            assert_int_equal(rb.error_offset, ra.error_offset);
+            assert_string_equal(rb.error, ra.error);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(finds_top_level_member_span),
@@ -86,6 +196,9 @@ int main(void) {
         cmocka_unit_test(accepts_valid_documents),
         cmocka_unit_test(rejects_malformed_documents_with_offset),
         cmocka_unit_test(bounds_nesting_depth),
+        cmocka_unit_test(finds_string_breaks_at_every_offset),
+        cmocka_unit_test(find_reports_members_and_texts),
+        cmocka_unit_test(resumed_scan_matches_a_whole_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
