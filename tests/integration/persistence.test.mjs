@@ -252,7 +252,7 @@ test('without store.path, API keys or quotas, nothing is written to disk', async
     assert.equal(res.status, 409);
     assert.equal((await res.json()).error.code, 'store_off');
     assert.ok(!existsSync(path.join(config.dir, 'aigw.db')));
-    assert.ok(gw.lines().some((l) => l.event === 'store_off'));
+    await waitFor('the store_off line', () => gw.lines().some((l) => l.event === 'store_off'));
   } finally {
     await gw.stop();
   }
