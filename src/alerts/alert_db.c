@@ -1,5 +1,7 @@
 #include "alerts/alert_db.h"
 
+#include "store/sqlite_open.h"
+
 #include <event2/buffer.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -28,20 +30,10 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS alerts_subject ON alerts(type, subject, time);";
 
 sqlite3 *gw_alert_db_open(const char *path, int writer, char *err, size_t errlen) {
-    sqlite3 *db = NULL;
-    /* NOMUTEX: each connection serves one thread */
-    int rc = sqlite3_open_v2(
-        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return NULL;
-    }
     /* the writer's thread may wait on the meter's batches; the admin API must not wait long */
-    sqlite3_busy_timeout(db, writer ? 5000 : 1000);
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) !=
-            SQLITE_OK ||
-        (writer && sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)) {
+    sqlite3 *db = gw_sqlite_open_wal(path, NULL, writer ? 5000 : 1000, "NORMAL", err, errlen);
+    if (!db) return NULL;
+    if (writer && sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
         return NULL;

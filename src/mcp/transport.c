@@ -578,6 +578,29 @@ static void create_session(gw_worker *w, mcp_exchange *x) {
     answer_initialize(x, id);
 }
 
+/* A POST's exchange, the caller handed to it and its body parsed; NULL when it was answered
+ * already (503 out of memory, or 400 with the JSON-RPC error of a body that is not a message:
+ * on the POST itself, as there is no id to answer anywhere else). */
+static mcp_exchange *begin_exchange(gw_worker *w, gw_http_req *req, const gw_mcp_server *srv,
+                                    mcp_caller *caller) {
+    mcp_exchange *x = mcp_exchange_new(w->mcp, req, srv);
+    if (!x) {
+        mcp_caller_release(caller);
+        respond_error(req, 503, NULL, GW_JSONRPC_INTERNAL_ERROR, "out of memory", NULL, 0);
+        return NULL;
+    }
+    x->caller = *caller;
+    size_t len = evbuffer_get_length(req->body);
+    const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
+    char err[600];
+    int code = gw_jsonrpc_parse_with(w->tokener, body, len, &x->msg, err, sizeof err);
+    if (code) {
+        mcp_reply_error(x, 400, code, err, NULL);
+        return NULL;
+    }
+    return x;
+}
+
 static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const char *rest,
                     size_t rest_len) {
     gw_worker *w = ctx;
@@ -586,21 +609,8 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
     (void)rest_len;
     mcp_caller caller;
     if (!admit(w, req, &caller)) return;
-    mcp_exchange *x = mcp_exchange_new(w->mcp, req, srv);
-    if (!x) {
-        mcp_caller_release(&caller);
-        respond_error(req, 503, NULL, GW_JSONRPC_INTERNAL_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    x->caller = caller;
-    size_t len = evbuffer_get_length(req->body);
-    const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
-    char err[600];
-    int code = gw_jsonrpc_parse_with(w->tokener, body, len, &x->msg, err, sizeof err);
-    if (code) {
-        mcp_reply_error(x, 400, code, err, NULL);
-        return;
-    }
+    mcp_exchange *x = begin_exchange(w, req, srv, &caller);
+    if (!x) return;
     if (x->msg.kind == GW_JSONRPC_BATCH) {
         post_batch(w, x);
         return;
@@ -641,6 +651,7 @@ static void on_post(void *ctx, gw_http_req *req, const gw_http_route *rt, const 
             gw_strbuf_free(&data);
             return;
         }
+        char err[600];
         if (!headers_match(x, ver, vlen, err, sizeof err)) {
             mcp_reply_error(x, 400, GW_MCP_HEADER_MISMATCH, err, NULL);
             return;
@@ -834,21 +845,8 @@ static void on_sse_post(void *ctx, gw_http_req *req, const gw_http_route *rt, co
         respond_error(req, 404, NULL, GW_MCP_REFUSED, "Session not found", NULL, 0);
         return;
     }
-    mcp_exchange *x = mcp_exchange_new(w->mcp, req, srv);
-    if (!x) {
-        mcp_caller_release(&caller);
-        respond_error(req, 503, NULL, GW_JSONRPC_INTERNAL_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    x->caller = caller;
-    size_t len = evbuffer_get_length(req->body);
-    const char *body = len ? (const char *)evbuffer_pullup(req->body, -1) : "";
-    char err[600];
-    int code = gw_jsonrpc_parse_with(w->tokener, body, len, &x->msg, err, sizeof err);
-    if (code) { /* answered on the POST itself: there is no id to answer on the stream with */
-        mcp_reply_error(x, 400, code, err, NULL);
-        return;
-    }
+    mcp_exchange *x = begin_exchange(w, req, srv, &caller);
+    if (!x) return;
     x->session = ref;
     x->version = info.version;
     if (x->msg.kind == GW_JSONRPC_BATCH) {

@@ -1,7 +1,7 @@
 /* The writer's side of the store: open, and one transaction per batch of records. */
 #include "meter/db_impl.h"
 
-#include "core/make_dirs.h"
+#include "store/sqlite_open.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,41 +68,13 @@ gw_meter_db *gw_meter_db_open(const char *path, int busy_ms, char *err, size_t c
     db->base.ops = &gw_meter_store_sqlite;
     db->attempts.max = 64 * 1024;
     db->response.max = (size_t)1 << 30;
-    char why[300];
-    if (gw_make_parent_dirs(path, why, sizeof why) < 0) {
-        snprintf(err, cap, "metering store %s: %s", path, why);
-        goto bad;
-    }
-    int rc = sqlite3_open_v2(
-        path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, cap, "metering store %s: %s", path,
-                 db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc));
-        goto bad;
-    }
-    sqlite3_extended_result_codes(db->db, 1);
-    /* a short wait, so a store locked by another process holds the writer back only briefly
-     * each time; the batch is kept and tried again while the queue takes the new records */
-    sqlite3_busy_timeout(db->db, OPEN_BUSY_MS); /* at open, another writer's batch may run */
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK) {
-        snprintf(err, cap, "metering store %s: %s", path, sqlite3_errmsg(db->db));
-        goto bad;
-    }
-    rc = sqlite3_step(s);
-    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    int wal = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory"));
-    sqlite3_finalize(s);
-    if (!wal) {
-        snprintf(err, cap, "metering store %s: cannot use the WAL journal", path);
-        goto bad;
-    }
-    /* NORMAL in WAL: a power cut may lose the last batches, never corrupt the file; usage is
-     * written in bulk and FULL would sync on every batch */
-    if (exec(db->db, "PRAGMA synchronous=NORMAL")) {
-        snprintf(err, cap, "metering store %s: %s", path, sqlite3_errmsg(db->db));
-        goto bad;
-    }
+    /* a short wait at open, where another writer's batch may run; then busy_ms, so a store
+     * locked by another process holds the writer back only briefly each time (the batch is
+     * kept and tried again while the queue takes the new records). NORMAL in WAL: a power cut
+     * may lose the last batches, never corrupt the file; usage is written in bulk and FULL
+     * would sync on every batch. */
+    db->db = gw_sqlite_open_wal(path, "metering store", OPEN_BUSY_MS, "NORMAL", err, cap);
+    if (!db->db) goto bad;
     if (gw_meter_schema_migrate(db->db, err, cap) < 0) goto bad;
     if (sqlite3_prepare_v3(db->db, insert_request_sql, -1, SQLITE_PREPARE_PERSISTENT,
                            &db->insert_request, NULL) != SQLITE_OK ||
@@ -113,6 +85,7 @@ gw_meter_db *gw_meter_db_open(const char *path, int busy_ms, char *err, size_t c
         snprintf(err, cap, "metering store %s: %s", path, sqlite3_errmsg(db->db));
         goto bad;
     }
+    sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db->db, "SELECT coalesce(sum(bytes), 0) FROM requests", -1, &s, NULL) !=
         SQLITE_OK) {
         snprintf(err, cap, "metering store %s: %s", path, sqlite3_errmsg(db->db));

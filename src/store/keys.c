@@ -1,6 +1,6 @@
 #include "store/keys.h"
 
-#include "core/make_dirs.h"
+#include "store/sqlite_open.h"
 
 #include <json-c/json.h>
 #include <openssl/crypto.h>
@@ -62,40 +62,10 @@ static size_t count_live(gw_key_store *st) {
 gw_key_store *gw_key_store_open(const char *path, char *err, size_t errlen) {
     gw_key_store *st = calloc(1, sizeof *st);
     if (!st) return fail(err, errlen, "key store: out of memory"), NULL;
-    char why[300];
-    if (gw_make_parent_dirs(path, why, sizeof why) < 0) {
-        fail(err, errlen, "key store %s: %s", path, why);
-        goto bad;
-    }
-    /* NOMUTEX: one handle serves one thread at a time (the control thread or the CLI). */
-    int rc = sqlite3_open_v2(
-        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        fail(err, errlen, "key store %s: %s", path,
-             st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        goto bad;
-    }
-    sqlite3_extended_result_codes(st->db, 1);
     /* The CLI and the server may write at the same moment: wait for the other's short
-     * transaction instead of failing at once. */
-    sqlite3_busy_timeout(st->db, 5000);
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK) {
-        db_fail(st, err, errlen);
-        goto bad;
-    }
-    rc = sqlite3_step(s);
-    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-    int wal = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory"));
-    sqlite3_finalize(s);
-    if (!wal) {
-        fail(err, errlen, "key store %s: cannot use the WAL journal", path);
-        goto bad;
-    }
-    if (exec(st, "PRAGMA synchronous=FULL")) {
-        db_fail(st, err, errlen);
-        goto bad;
-    }
+     * transaction instead of failing at once. FULL: a key change is never lost. */
+    st->db = gw_sqlite_open_wal(path, "key store", 5000, "FULL", err, errlen);
+    if (!st->db) goto bad;
     if (gw_store_migrate(st->db, err, errlen)) goto bad;
     st->live = count_live(st);
     st->counted_version = st->seen_version = pragma_int(st, "PRAGMA data_version");
