@@ -83,7 +83,7 @@ typedef struct gw_channel {
     gw_timeouts timeouts;
     int max_connections; /* requests in flight to the channel at once, over every worker */
     /* a worker's pool for the channel: idle connections it keeps (the least recently used one
-     * beyond is closed), and how long one may stay idle (upstream/curl_pools.c) */
+     * beyond is closed), and how long one may stay idle (upstream/channel_pools.c) */
     int keepalive;
     int keepalive_timeout_ms;
     /* the engine instances: base_url, or the `endpoints` list; each with shared health state */

@@ -13,9 +13,14 @@ typedef enum {
     GW_ENDPOINT_PROBING, /* the one request that finds out whether it recovered */
 } gw_endpoint_state;
 
+struct gw_h1_address;
+
 typedef struct gw_endpoint {
-    char *key;       /* "channel\nbase_url": one state per channel and address */
-    char *base_url;  /* as configured (or discovered); the adapter appends its paths */
+    char *key;      /* "channel\nbase_url": one state per channel and address */
+    char *base_url; /* as configured (or discovered); the adapter appends its paths */
+    /* base_url as the gateway's own HTTP/1.1 client reaches it (upstream/h1_address.h); NULL:
+     * curl serves it (https, a name to resolve, a proxy) */
+    struct gw_h1_address *h1;
     atomic_int refs; /* snapshots, endpoint sets and attempts that hold it; 0: swept */
     atomic_int state;
     atomic_int in_flight; /* attempts running now, over every worker */

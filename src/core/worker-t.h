@@ -1,6 +1,6 @@
 /* A worker: one thread, one event loop, its own listeners (SO_REUSEPORT), its own upstream
- * connection pools (a curl multi handle per channel) and its own config reference. Nothing here is
- * shared with another worker, so the request path takes no lock. */
+ * connection pools (one pool a channel: the own HTTP/1.1 client's and curl's) and its own config
+ * reference. Nothing here is shared with another worker, so the request path takes no lock. */
 #ifndef AIGW_CORE_WORKER_T_H
 #define AIGW_CORE_WORKER_T_H
 
@@ -26,7 +26,7 @@ struct gw_meter;
 struct gw_worker_metrics;
 struct gw_drain_watch;
 struct gw_mcp_worker;
-typedef struct gw_curl_pools gw_curl_pools;
+typedef struct gw_channel_pools gw_channel_pools;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef struct gw_worker_stats {
@@ -41,7 +41,7 @@ typedef struct gw_worker {
     pthread_t thread;
     struct event_base *base;
     gw_http_server *http, *https;
-    gw_curl_pools *curl;
+    gw_channel_pools *pools;          /* upstream connections, one pool a channel */
     gw_config *cfg;                   /* owned reference, swapped only on this thread */
     struct gw_config_hold *cfg_hold;  /* cfg again, for requests (core/config.h); may be NULL */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */

@@ -23,7 +23,7 @@
 #include "security/words.h"
 #include "filters/switches.h"
 #include "store/keyset.h"
-#include "upstream/curl_pools.h"
+#include "upstream/channel_pools.h"
 #include "upstream/attempt.h"
 #include "mcp/mcp_worker.h"
 
@@ -146,7 +146,7 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
         gw_http_settings st = settings_of(w, next);
         if (w->http) gw_http_server_set_settings(w->http, &st);
         if (w->https) gw_http_server_set_settings(w->https, &st);
-        gw_curl_pools_configure(w->curl, next);
+        gw_channel_pools_configure(w->pools, next);
     }
     if (atomic_load(&w->stop_requested) && !w->draining) {
         w->draining = 1;
@@ -194,13 +194,13 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
     json_tokener_set_flags(w->tokener, JSON_TOKENER_STRICT);
     w->wakeup = event_new(w->base, -1, 0, on_wakeup, w);
     w->drain_timer = evtimer_new(w->base, on_drain_poll, w);
-    w->curl = gw_curl_pools_new(w->base, gw_attempt_on_curl_done);
+    w->pools = gw_channel_pools_new(w->base, gw_attempt_on_curl_done);
     w->mcp = gw_mcp_worker_new(w);
-    if (!w->wakeup || !w->drain_timer || !w->curl || !w->mcp) {
+    if (!w->wakeup || !w->drain_timer || !w->pools || !w->mcp) {
         snprintf(w->error, sizeof w->error, "cannot create the worker's handles");
         return -1;
     }
-    gw_curl_pools_configure(w->curl, cfg);
+    gw_channel_pools_configure(w->pools, cfg);
     gw_http_settings st = settings_of(w, cfg);
     if (cfg->http.host) {
         w->http = gw_http_server_new(w->base, cfg->http.host, cfg->http.port, NULL, &st,
@@ -254,7 +254,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_http_server_free(w->http);
     gw_http_server_free(w->https);
     gw_mcp_worker_free(w->mcp); /* its transfers before the multi they run on */
-    gw_curl_pools_free(w->curl);
+    gw_channel_pools_free(w->pools);
     if (w->wakeup) event_free(w->wakeup);
     if (w->drain_timer) event_free(w->drain_timer);
     if (w->tokener) json_tokener_free(w->tokener);

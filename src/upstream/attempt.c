@@ -15,7 +15,8 @@
 #include "core/worker-t.h"
 #include "engines/engine.h"
 #include "upstream/endpoints.h"
-#include "upstream/curl_pools.h"
+#include "upstream/h1_address.h"
+#include "upstream/channel_pools.h"
 
 /* `message` is for the caller and names nothing internal; `detail` (printf) is for the log. */
 static void set_failure(gw_attempt *a, int status, gw_fail_kind kind, const char *code,
@@ -53,14 +54,25 @@ void gw_attempt_log_failure(const gw_attempt *a) {
                 r->id, channel, url, a->fail_status, a->fail_code, detail);
 }
 
-/* A timer never runs past the request's failover deadline. */
+/* A timer never runs past the request's failover deadline, nor past timeouts.total_ms on the
+ * own client (curl keeps that one itself). */
 static void arm_timer(gw_attempt *a, int ms) {
+    int64_t now = 0;
+    a->deadline_armed = a->total_armed = 0;
     if (a->r->deadline_ns) {
-        int64_t left_ms = (a->r->deadline_ns - gw_now_ns()) / 1000000;
+        now = gw_now_ns();
+        int64_t left_ms = (a->r->deadline_ns - now) / 1000000;
         if (left_ms < ms) {
             ms = left_ms > 0 ? (int)left_ms : 0;
             a->deadline_armed = 1;
-        } else {
+        }
+    }
+    if (a->total_deadline_ns) {
+        if (!now) now = gw_now_ns();
+        int64_t left_ms = (a->total_deadline_ns - now + 999999) / 1000000;
+        if (left_ms < ms) {
+            ms = left_ms > 0 ? (int)left_ms : 0;
+            a->total_armed = 1;
             a->deadline_armed = 0;
         }
     }
@@ -78,10 +90,15 @@ static void note_data(gw_attempt *a) {
 }
 
 static void detach_transfer(gw_attempt *a) {
+    gw_channel_pools *pools = a->r->worker->pools;
+    if (a->h1_running) {
+        gw_h1_cancel(&a->h1); /* nothing if it has ended */
+        gw_channel_pools_h1_end(pools, a->channel);
+        a->h1_running = 0;
+    }
     if (!a->easy) return;
-    gw_curl_pools *pools = a->r->worker->curl;
-    gw_curl_pools_remove(pools, a->channel, a->easy);
-    gw_curl_pools_easy_put(pools, a->easy);
+    gw_channel_pools_remove(pools, a->channel, a->easy);
+    gw_channel_pools_easy_put(pools, a->easy);
     a->easy = NULL;
 }
 
@@ -162,11 +179,14 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
 }
 
 void gw_attempt_resume(gw_attempt *a) {
-    if (!a || !a->paused || !a->easy) return;
+    if (!a || !a->paused || (!a->easy && !a->h1_running)) return;
     a->paused = 0;
     a->idle_armed = 0;
-    note_data(a);                             /* idle_ms from now */
-    curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
+    note_data(a); /* idle_ms from now */
+    if (a->h1_running)
+        gw_h1_resume(&a->h1);
+    else
+        curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
 }
 
 /* Grows the buffered body to hold `need` bytes; doubling, capped by max_response_bytes. */
@@ -186,13 +206,9 @@ static int reserve_body(gw_attempt *a, size_t need) {
 
 /* On the first body byte: a 2xx event stream to a streaming request is relayed event by event,
  * anything else is buffered and answered whole. */
-static void begin_relay(gw_attempt *a) {
+static void begin_relay(gw_attempt *a, int status, const char *content_type, int64_t length) {
     gw_req *r = a->r;
-    long status = 0;
-    char *content_type = NULL;
-    curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(a->easy, CURLINFO_CONTENT_TYPE, &content_type);
-    a->status = (int)status;
+    a->status = status;
     if (r->stream && status >= 200 && status < 300 && content_type &&
         !strncasecmp(content_type, "text/event-stream", 17)) {
         size_t state_size = a->channel->engine->stream_state_size;
@@ -206,53 +222,68 @@ static void begin_relay(gw_attempt *a) {
         gw_sse_init(&a->sse, r->cfg->max_event_bytes, on_sse_event, a);
     } else {
         a->mode = GW_RELAY_BUFFER;
-        curl_off_t length = -1;
-        curl_easy_getinfo(a->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        if (length > 0 && (size_t)length <= r->cfg->max_response_bytes)
+        if (length > 0 && (uint64_t)length <= r->cfg->max_response_bytes)
             reserve_body(a, (size_t)length);
     }
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
-    gw_attempt *a = ud;
-    (void)ptr;
+static void begin_relay_curl(gw_attempt *a) {
+    long status = 0;
+    char *content_type = NULL;
+    curl_off_t length = -1;
+    curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(a->easy, CURLINFO_CONTENT_TYPE, &content_type);
+    curl_easy_getinfo(a->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    begin_relay(a, (int)status, content_type, (int64_t)length);
+}
+
+static void begin_relay_h1(gw_attempt *a) {
+    begin_relay(a, a->status, a->h1_content_type, a->h1_content_length);
+}
+
+static void head_came(gw_attempt *a) {
     if (!a->got_head) { /* engines send their head before prefill: first_byte_ms still runs */
         a->got_head = 1;
         a->t_head = gw_now_ns();
     }
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+    (void)ptr;
+    head_came(ud);
     return size * nmemb;
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
-    gw_attempt *a = ud;
+/* A slow client: the transfer stops reading the upstream until gw_attempt_resume. */
+static int client_behind(gw_attempt *a) {
+    if (a->mode != GW_RELAY_STREAM || !a->committed || !a->sink->client_full(a->r)) return 0;
+    a->paused = 1;
+    a->idle_armed = 0;
+    evtimer_del(a->timer);
+    return 1;
+}
+
+/* A piece of the answer's body, the relay decided: 0 taken, -1 the attempt has failed (its
+ * cause set). */
+static int take_body(gw_attempt *a, const char *ptr, size_t len) {
     gw_req *r = a->r;
-    size_t len = size * nmemb;
-    if (!r->http) return 0;
-    if (a->mode == GW_RELAY_UNDECIDED) begin_relay(a); /* the first body byte: idle_ms from now */
     if (a->mode == GW_RELAY_BUFFER) {
         if (a->body_len + len > r->cfg->max_response_bytes) {
             set_failure(a, 502, GW_FAIL_MALFORMED, "upstream_response_too_large",
                         "the upstream response is larger than the gateway accepts",
                         "response over server.max_response_bytes (%zu)",
                         r->cfg->max_response_bytes);
-            return 0;
+            return -1;
         }
         if (reserve_body(a, a->body_len + len) < 0) {
             set_failure(a, 502, GW_FAIL_LOCAL, "upstream_response_too_large",
                         "the gateway could not hold the upstream response", "out of memory");
-            return 0;
+            return -1;
         }
         memcpy(a->body + a->body_len, ptr, len);
         a->body_len += len;
         note_data(a);
-        return len;
-    }
-    if (a->committed && a->sink->client_full(r)) {
-        /* a slow client: curl keeps this data and stops reading the upstream socket */
-        a->paused = 1;
-        a->idle_armed = 0;
-        evtimer_del(a->timer);
-        return CURL_WRITEFUNC_PAUSE;
+        return 0;
     }
     note_data(a);
     int rc = gw_sse_feed(&a->sse, ptr, len);
@@ -261,7 +292,55 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
                     "the upstream sent a stream event larger than the gateway accepts",
                     "stream event over server.max_event_bytes (%zu)", r->cfg->max_event_bytes);
     flush_stream(a);
-    return rc || a->fail_status ? 0 : len;
+    return rc || a->fail_status ? -1 : 0;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+    gw_attempt *a = ud;
+    size_t len = size * nmemb;
+    if (!a->r->http) return 0;
+    if (a->mode == GW_RELAY_UNDECIDED) begin_relay_curl(a); /* the first body byte */
+    if (a->fail_status) return 0;
+    if (client_behind(a)) return CURL_WRITEFUNC_PAUSE; /* curl keeps this data */
+    return take_body(a, ptr, len) < 0 ? 0 : len;
+}
+
+/* The own client's handler (upstream/h1_client.h). */
+static void h1_head(void *ud, int status, const char *content_type, int64_t content_length) {
+    gw_attempt *a = ud;
+    head_came(a);
+    a->status = status;
+    size_t len = strlen(content_type);
+    if (len >= sizeof a->h1_content_type) len = sizeof a->h1_content_type - 1;
+    memcpy(a->h1_content_type, content_type, len);
+    a->h1_content_type[len] = '\0';
+    a->h1_content_length = content_length;
+}
+
+static int h1_body(void *ud, const char *data, size_t len) {
+    gw_attempt *a = ud;
+    if (!a->r->http) return -1;
+    if (a->mode == GW_RELAY_UNDECIDED) begin_relay_h1(a); /* the first body byte */
+    if (a->fail_status) return -1;
+    return take_body(a, data, len);
+}
+
+static int h1_full(void *ud) {
+    gw_attempt *a = ud;
+    return client_behind(a);
+}
+
+/* The connection failed or broke: what that means depends on how far the answer had come. */
+static void set_transfer_failure(gw_attempt *a, const char *detail) {
+    if (a->mode == GW_RELAY_STREAM)
+        set_failure(a, 502, GW_FAIL_BROKEN, "upstream_stream_cut",
+                    "the upstream connection broke before the stream was complete", "%s", detail);
+    else if (a->got_head)
+        set_failure(a, 502, GW_FAIL_BROKEN, "upstream_unreachable",
+                    "the upstream connection broke before the response was complete", "%s", detail);
+    else
+        set_failure(a, 502, GW_FAIL_CONNECT, "upstream_unreachable",
+                    "the upstream could not be reached", "%s", detail);
 }
 
 static void describe_curl_failure(gw_attempt *a, CURLcode result) {
@@ -286,17 +365,24 @@ static void describe_curl_failure(gw_attempt *a, CURLcode result) {
         set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message, "%s", detail);
         break;
     default:
-        if (a->mode == GW_RELAY_STREAM)
-            set_failure(a, 502, GW_FAIL_BROKEN, "upstream_stream_cut",
-                        "the upstream connection broke before the stream was complete", "%s",
-                        detail);
-        else if (a->got_head)
-            set_failure(a, 502, GW_FAIL_BROKEN, "upstream_unreachable",
-                        "the upstream connection broke before the response was complete", "%s",
-                        detail);
-        else
-            set_failure(a, 502, GW_FAIL_CONNECT, "upstream_unreachable",
-                        "the upstream could not be reached", "%s", detail);
+        set_transfer_failure(a, detail);
+    }
+}
+
+static void describe_h1_failure(gw_attempt *a, gw_h1_result result, const char *detail) {
+    char message[160];
+    switch (result) {
+    case GW_H1_CONNECT_TIMEOUT:
+        snprintf(message, sizeof message,
+                 "the upstream did not accept the connection within timeouts.connect_ms (%d ms)",
+                 a->channel->timeouts.connect_ms);
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message, "%s", detail);
+        break;
+    case GW_H1_STOPPED: /* the body handler said why, unless the client left */
+        set_failure(a, 499, GW_FAIL_LOCAL, "client_closed", "the client left", "%s", detail);
+        break;
+    default:
+        set_transfer_failure(a, detail);
     }
 }
 
@@ -372,17 +458,14 @@ static void report_health(gw_attempt *a) {
                        a->fail_code ? a->fail_code : "upstream_error", gw_now_ns());
 }
 
-static void finish(gw_attempt *a, CURLcode result) {
+/* The attempt ends: its transfer is let go, the answer or the failure goes to the sink. A
+ * transport's failure is described before. */
+static void finish(gw_attempt *a) {
     gw_req *r = a->r;
     if (a->finished) return;
     a->finished = 1;
     a->t_end = gw_now_ns();
     evtimer_del(a->timer);
-    /* a transfer that ended before any body byte: a clean end still relays (an empty body), a
-     * timeout after the head does not make an answer of one that never came */
-    if (a->easy && a->mode == GW_RELAY_UNDECIDED && result == CURLE_OK && !a->fail_status)
-        begin_relay(a);
-    if (result != CURLE_OK) describe_curl_failure(a, result); /* reads timings off the handle */
     detach_transfer(a);
     end_in_flight(a);
     if (r->http && !a->fail_status) {
@@ -407,28 +490,49 @@ static void finish(gw_attempt *a, CURLcode result) {
     }
     report_health(a);
     gw_log_debug("upstream_done",
-                 "\"request_id\":\"%s\",\"status\":%d,\"mode\":\"%s\",\"curl_result\":%d,"
-                 "\"client_present\":%s",
+                 "\"request_id\":\"%s\",\"status\":%d,\"mode\":\"%s\",\"client\":\"%s\","
+                 "\"transport_result\":%d,\"client_present\":%s",
                  r->id, a->status,
                  a->mode == GW_RELAY_STREAM   ? "stream"
                  : a->mode == GW_RELAY_BUFFER ? "buffer"
                                               : "none",
-                 (int)result, r->http ? "true" : "false");
+                 a->via_h1 ? "own" : "curl", a->transport_result, r->http ? "true" : "false");
     a->sink->done(r, a);
 }
 
 void gw_attempt_on_curl_done(CURL *easy, CURLcode result) {
     gw_attempt *a = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&a);
-    finish(a, result);
+    if (a->finished) return;
+    a->transport_result = (int)result;
+    /* a transfer that ended before any body byte: a clean end still relays (an empty body), a
+     * timeout after the head does not make an answer of one that never came */
+    if (a->mode == GW_RELAY_UNDECIDED && result == CURLE_OK && !a->fail_status) begin_relay_curl(a);
+    if (result != CURLE_OK) describe_curl_failure(a, result); /* reads timings off the handle */
+    finish(a);
 }
+
+static void h1_done(void *ud, gw_h1_result result, const char *detail) {
+    gw_attempt *a = ud;
+    if (a->finished) return;
+    a->transport_result = (int)result;
+    if (result == GW_H1_OK) {
+        if (a->mode == GW_RELAY_UNDECIDED && !a->fail_status) begin_relay_h1(a);
+    } else {
+        describe_h1_failure(a, result, detail);
+    }
+    finish(a);
+}
+
+static const gw_h1_handler h1_handler = {
+    .head = h1_head, .body = h1_body, .full = h1_full, .done = h1_done};
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
     gw_attempt *a = arg;
     const gw_timeouts *t = &a->channel->timeouts;
     (void)fd;
     (void)what;
-    if (!a->deadline_armed && a->idle_armed) { /* data came since it was armed: the rest */
+    if (!a->deadline_armed && !a->total_armed && a->idle_armed) { /* data came since: the rest */
         int64_t left_ns = a->last_data_ns + (int64_t)t->idle_ms * 1000000 - gw_now_ns();
         if (left_ns > 0) {
             arm_timer(a, (int)((left_ns + 999999) / 1000000));
@@ -441,6 +545,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
                  a->r->model->failover.deadline_ms);
         set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
                     "the request's deadline passed during this attempt");
+    } else if (a->total_armed) { /* as curl words its own total timeout */
+        snprintf(message, sizeof message,
+                 a->got_head ? "the upstream response exceeded timeouts.total_ms (%d ms)"
+                             : "the upstream did not answer within timeouts.total_ms (%d ms)",
+                 t->total_ms);
+        set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message,
+                    "timeouts.total_ms (%d ms) passed", t->total_ms);
     } else if (a->mode == GW_RELAY_UNDECIDED) {
         snprintf(message, sizeof message,
                  "the upstream sent no response within timeouts.first_byte_ms (%d ms)",
@@ -453,7 +564,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
         set_failure(a, 504, GW_FAIL_TIMEOUT, "upstream_timeout", message, "silent for %d ms",
                     t->idle_ms);
     }
-    finish(a, CURLE_OK);
+    finish(a);
 }
 
 static int forward_matches(const gw_channel *ch, const gw_http_header *h) {
@@ -511,6 +622,76 @@ static gw_attempt *fail_start(gw_attempt *a, int status, const char *code, const
     return a;
 }
 
+/* The request on the own HTTP/1.1 client: the base URL's address and path are the endpoint's,
+ * parsed once; the adapter's path follows (a->url holds the whole URL for the log). */
+static gw_attempt *start_h1(gw_attempt *a, const gw_engine_call *call, size_t base_len) {
+    gw_req *r = a->r;
+    const gw_channel *ch = a->channel;
+    gw_h1_idle *idle = gw_channel_pools_h1(r->worker->pools, ch);
+    if (!idle)
+        return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    a->via_h1 = 1;
+    a->h1_content_length = -1;
+    a->h1_req = (gw_h1_request){.to = a->endpoint->h1,
+                                .path = a->url + base_len,
+                                .headers = &a->trace_node,
+                                .body = call->body,
+                                .body_len = call->body_len,
+                                .connect_timeout_ms = ch->timeouts.connect_ms};
+    a->total_deadline_ns = a->t_start + (int64_t)ch->timeouts.total_ms * 1000000;
+    arm_timer(a, ch->timeouts.first_byte_ms);
+    gw_channel_pools_h1_begin(r->worker->pools, ch);
+    a->h1_running = 1;
+    char detail[192];
+    if (gw_h1_start(&a->h1, idle, &a->h1_req, &h1_handler, a, detail, sizeof detail) < 0) {
+        /* no connection to be had: the endpoint's failure, as a refused connect is */
+        a->transport_result = GW_H1_CONNECT_FAILED;
+        set_transfer_failure(a, detail);
+        finish(a); /* the outcome goes to the sink now, as a failed start's does */
+    }
+    return a;
+}
+
+static gw_attempt *start_curl(gw_attempt *a, const gw_engine_call *call) {
+    gw_req *r = a->r;
+    const gw_channel *ch = a->channel;
+    CURL *e = gw_channel_pools_easy_get(r->worker->pools);
+    if (!e)
+        return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    curl_easy_setopt(e, CURLOPT_URL, a->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body); /* not copied: r or a keeps it alive */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &a->trace_node);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ch->timeouts.connect_ms);
+    long total_ms = ch->timeouts.total_ms;
+    if (r->deadline_ns) { /* never past the request's deadline; the timer says which one hit */
+        int64_t left_ms = (r->deadline_ns - a->t_start) / 1000000 + 1000;
+        if (left_ms < total_ms) total_ms = left_ms > 1 ? (long)left_ms : 1;
+    }
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    arm_timer(a, ch->timeouts.first_byte_ms);
+    CURLMcode mc = gw_channel_pools_add(r->worker->pools, ch, e);
+    if (mc != CURLM_OK) {
+        gw_channel_pools_easy_put(r->worker->pools, e);
+        return fail_start(a, 503, "upstream_request_failed",
+                          "the gateway could not start the upstream transfer",
+                          curl_multi_strerror(mc));
+    }
+    a->easy = e;
+    return a;
+}
+
 gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *endpoint,
                              const gw_attempt_sink *sink) {
     gw_attempt *a = calloc(1, sizeof *a);
@@ -551,57 +732,23 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
                           "the upstream URL is too long");
     memcpy(a->url, endpoint->base_url, base_len);
     memcpy(a->url + base_len, call.path, path_len + 1);
-    CURL *e = gw_curl_pools_easy_get(r->worker->curl);
-    if (!e || (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))) {
-        if (e) gw_curl_pools_easy_put(r->worker->curl, e); /* a->easy: only once it is added */
+    if (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
-    }
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char channel[256];
         gw_json_escape(channel, sizeof channel, ch->name, strlen(ch->name));
         gw_log(GW_LOG_DEBUG, "upstream_start",
                "\"request_id\":\"%s\",\"channel\":\"%s\",\"api\":%d,\"stream\":%s,"
-               "\"body_bytes\":%zu",
-               r->id, channel, (int)r->api, r->stream ? "true" : "false", call.body_len);
+               "\"body_bytes\":%zu,\"client\":\"%s\"",
+               r->id, channel, (int)r->api, r->stream ? "true" : "false", call.body_len,
+               endpoint->h1 ? "own" : "curl");
     }
-    const char *body = call.body;
-    size_t body_len = call.body_len;
-    curl_easy_setopt(e, CURLOPT_URL, a->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: r or a keeps it alive */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     memcpy(a->trace_line, "traceparent: ", 13); /* room: 16 + GW_TRACEPARENT_LEN */
     gw_trace_header_value(&r->trace, a->trace_line + 13);
     a->trace_node.data = a->trace_line;
     a->trace_node.next = a->headers ? a->headers : ch->headers;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &a->trace_node);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_error);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ch->timeouts.connect_ms);
-    long total_ms = ch->timeouts.total_ms;
-    if (r->deadline_ns) { /* never past the request's deadline; the timer says which one hit */
-        int64_t left_ms = (r->deadline_ns - a->t_start) / 1000000 + 1000;
-        if (left_ms < total_ms) total_ms = left_ms > 1 ? (long)left_ms : 1;
-    }
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    arm_timer(a, ch->timeouts.first_byte_ms);
-    CURLMcode mc = gw_curl_pools_add(r->worker->curl, ch, e);
-    if (mc != CURLM_OK) {
-        gw_curl_pools_easy_put(r->worker->curl, e);
-        return fail_start(a, 503, "upstream_request_failed",
-                          "the gateway could not start the upstream transfer",
-                          curl_multi_strerror(mc));
-    }
-    a->easy = e;
-    return a;
+    if (endpoint->h1) return start_h1(a, &call, base_len);
+    return start_curl(a, &call);
 }
 
 void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *message,

@@ -12,6 +12,7 @@
 #include "core/request-t.h"
 #include "core/sse.h"
 #include "engines/engine.h"
+#include "upstream/h1_client.h"
 
 struct evbuffer;
 struct event;
@@ -55,7 +56,18 @@ struct gw_attempt {
      * early (data came meanwhile) it is armed again for what is left after the last data */
     int idle_armed;
     int64_t last_data_ns;
+    /* the transfer: curl's easy handle, or an exchange of the own HTTP/1.1 client when the
+     * endpoint is plain http to a literal address (upstream/h1_client.h) */
     CURL *easy;
+    int via_h1;
+    int h1_running; /* counted in the channel's pool until it ends */
+    gw_h1_exchange h1;
+    gw_h1_request h1_req;
+    int64_t h1_content_length; /* from the head, for the relay decided at the first body byte */
+    char h1_content_type[128];
+    int64_t total_deadline_ns;  /* timeouts.total_ms, kept by the timer for the own client */
+    int total_armed;            /* the timer runs to it */
+    int transport_result;       /* curl's CURLcode or gw_h1_result, for the debug log */
     struct curl_slist *headers; /* per attempt only when headers are forwarded */
     /* traceparent naming the gateway's span, first in the list curl sends: a node of our
      * own in front of the channel's (or the forwarded) headers, so it costs no allocation */

@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "upstream/h1_address.h"
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_endpoint *registry;
@@ -25,6 +26,7 @@ static void tell_health(const char *channel, const gw_endpoint *ep, int up, cons
 }
 
 static void endpoint_free(gw_endpoint *ep) {
+    free(ep->h1);
     free(ep->base_url);
     free(ep->key);
     free(ep);
@@ -39,6 +41,10 @@ static gw_endpoint *endpoint_new(const char *key, const char *base_url) {
         endpoint_free(ep);
         return NULL;
     }
+    gw_h1_address h1;
+    if (!gw_h1_proxy_in_environment() && gw_h1_address_parse(base_url, &h1) == 0 &&
+        (ep->h1 = malloc(sizeof h1)))
+        *ep->h1 = h1; /* without it (no memory either) curl serves the endpoint */
     atomic_init(&ep->state, GW_ENDPOINT_HEALTHY);
     return ep;
 }

@@ -1,4 +1,7 @@
-/* What curl 7.88 does with a multi handle's connections, and how the pools bound them:
+/* One pool a channel; its own client's idle connections are a list (upstream/h1_client.c)
+ * whose cap and timeout are kept here, closed by the same sweep as curl's.
+ *
+ * What curl 7.88 does with a multi handle's connections, and how the pools bound them:
  * - Its connection cache holds every connection, busy and idle. When a transfer ends and the
  *   cache holds more than CURLMOPT_MAXCONNECTS, the least recently used idle connection is
  *   closed. So a fixed cap would also close connections under load (a cap of 32 with 64
@@ -11,7 +14,7 @@
  *   closes them all. The channel's next transfer gets a fresh multi handle.
  * One multi handle per channel is what makes the cap a channel's: curl's cache and its LRU are
  * per multi handle. Its cost (a few hash tables) is paid only by channels that are used. */
-#include "upstream/curl_pools.h"
+#include "upstream/channel_pools.h"
 
 #include <event2/event.h>
 #include <malloc.h>
@@ -40,9 +43,11 @@ typedef struct pool {
     int64_t idle_since;  /* when in_flight last fell to 0 */
     int retired;         /* its channel left the config: close as soon as nothing runs */
     long cache_size_set; /* the CURLMOPT_MAXCONNECTS last given, to skip repeating it */
+    gw_h1_idle h1;       /* the own client's idle connections */
+    long h1_in_flight;   /* its exchanges running */
 } pool;
 
-struct gw_curl_pools {
+struct gw_channel_pools {
     struct event_base *base;
     gw_curl_done_cb on_done;
     pool **pools;
@@ -79,11 +84,12 @@ static void close_pool(pool *pl) {
 static void pool_free(pool *pl) {
     if (!pl) return;
     close_pool(pl);
+    gw_h1_idle_close_all(&pl->h1);
     free(pl->name);
     free(pl);
 }
 
-static void arm_sweep(gw_curl_pools *p, int64_t due) {
+static void arm_sweep(gw_channel_pools *p, int64_t due) {
     if (p->sweep_due && p->sweep_due <= due) return; /* the earlier sweep re-arms for this one */
     int64_t wait_ns = due - gw_now_ns();
     if (wait_ns < 0) wait_ns = 0;
@@ -101,7 +107,7 @@ static int64_t close_due(const pool *pl) {
 /* Closes the pools idle past their timeout, drops retired ones that hold nothing, and re-arms
  * for the next pool that will be due. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg) {
-    gw_curl_pools *p = arg;
+    gw_channel_pools *p = arg;
     (void)fd;
     (void)what;
     p->sweep_due = 0;
@@ -116,14 +122,20 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
             else if (!next || due < next)
                 next = due;
         }
-        if (pl->retired && !pl->multi && pl->in_flight == 0) {
+        if (pl->retired) {
+            gw_h1_idle_close_all(&pl->h1);
+        } else if (pl->h1.head) {
+            int64_t due = gw_h1_idle_expire(&pl->h1, now);
+            if (due && (!next || due < next)) next = due;
+        }
+        if (pl->retired && !pl->multi && pl->in_flight == 0 && pl->h1_in_flight == 0) {
             pool_free(pl);
             continue;
         }
         p->pools[kept++] = pl;
     }
     p->count = kept;
-    if (p->in_flight == 0 && p->started_since_trim >= TRIM_MIN_TRANSFERS) {
+    if (p->in_flight == 0 && p->started_since_trim >= TRIM_MIN_TRANSFERS) { /* both clients' */
         int64_t due = p->idle_since + (int64_t)TRIM_IDLE_MS * 1000000;
         if (due <= now) {
             /* glibc keeps freed memory for reuse (and a burst's buffers are freed in pieces):
@@ -137,7 +149,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg) {
     if (next) arm_sweep(p, next);
 }
 
-static pool *pool_new(gw_curl_pools *p, const char *name) {
+static pool *pool_new(gw_channel_pools *p, const char *name) {
     if (p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
         pool **pools = realloc(p->pools, cap * sizeof *pools);
@@ -151,6 +163,7 @@ static pool *pool_new(gw_curl_pools *p, const char *name) {
         return NULL;
     }
     pl->on_done = p->on_done;
+    gw_h1_idle_init(&pl->h1, p->base);
     p->pools[p->count++] = pl;
     return pl;
 }
@@ -159,12 +172,15 @@ static void pool_settings(pool *pl, const gw_channel *ch) {
     pl->max_connections = ch->max_connections;
     pl->keepalive = ch->keepalive;
     pl->keepalive_timeout_ms = ch->keepalive_timeout_ms;
+    pl->h1.keepalive = ch->keepalive;
+    pl->h1.keepalive_timeout_ms = ch->keepalive_timeout_ms;
+    gw_h1_idle_trim(&pl->h1); /* a reload may have lowered the cap */
     if (pl->multi) gw_curl_multi_set_max_connections(pl->multi, pl->max_connections);
     pl->cache_size_set = 0; /* set again below: set_max_connections changed it */
     apply_cache_size(pl);
 }
 
-static pool *find_by_name(gw_curl_pools *p, const char *name) {
+static pool *find_by_name(gw_channel_pools *p, const char *name) {
     for (size_t i = 0; i < p->count; i++)
         if (!strcmp(p->pools[i]->name, name)) return p->pools[i];
     return NULL;
@@ -172,7 +188,7 @@ static pool *find_by_name(gw_curl_pools *p, const char *name) {
 
 /* The channel's pool: by index for the current snapshot's channels; by name for a request that
  * still runs on an older one (made, retired, when its channel has left the config). */
-static pool *pool_of(gw_curl_pools *p, const gw_channel *ch) {
+static pool *pool_of(gw_channel_pools *p, const gw_channel *ch) {
     uintptr_t at = (uintptr_t)ch, first = (uintptr_t)p->channels;
     if (p->channels && at >= first && at < first + p->channel_count * sizeof *ch) {
         pool *pl = p->by_index[(at - first) / sizeof *ch];
@@ -186,7 +202,7 @@ static pool *pool_of(gw_curl_pools *p, const gw_channel *ch) {
     return pl;
 }
 
-void gw_curl_pools_configure(gw_curl_pools *p, const gw_config *cfg) {
+void gw_channel_pools_configure(gw_channel_pools *p, const gw_config *cfg) {
     pool **by_index = calloc(cfg->channel_count ? cfg->channel_count : 1, sizeof *by_index);
     if (!by_index) { /* out of memory: every channel is then found by its name */
         free(p->by_index);
@@ -210,7 +226,7 @@ void gw_curl_pools_configure(gw_curl_pools *p, const gw_config *cfg) {
     p->channels = cfg->channels;
     p->channel_count = cfg->channel_count;
     for (size_t i = 0; i < p->count; i++)
-        if (p->pools[i]->retired && p->pools[i]->in_flight == 0) {
+        if (p->pools[i]->retired && (p->pools[i]->in_flight == 0 || p->pools[i]->h1.head)) {
             arm_sweep(p, gw_now_ns()); /* a pool whose channel left closes now */
             break;
         }
@@ -223,7 +239,7 @@ static long max_age_seconds(int timeout_ms) {
     return s < 0 ? 0 : s;
 }
 
-CURLMcode gw_curl_pools_add(gw_curl_pools *p, const gw_channel *ch, CURL *easy) {
+CURLMcode gw_channel_pools_add(gw_channel_pools *p, const gw_channel *ch, CURL *easy) {
     pool *pl = pool_of(p, ch);
     if (!pl) return CURLM_OUT_OF_MEMORY;
     if (!pl->multi) {
@@ -248,7 +264,7 @@ CURLMcode gw_curl_pools_add(gw_curl_pools *p, const gw_channel *ch, CURL *easy) 
     return mc;
 }
 
-void gw_curl_pools_remove(gw_curl_pools *p, const gw_channel *ch, CURL *easy) {
+void gw_channel_pools_remove(gw_channel_pools *p, const gw_channel *ch, CURL *easy) {
     pool *pl = pool_of(p, ch);
     if (!pl || !pl->multi) return;
     curl_multi_remove_handle(gw_curl_multi_handle(pl->multi), easy);
@@ -267,12 +283,42 @@ void gw_curl_pools_remove(gw_curl_pools *p, const gw_channel *ch, CURL *easy) {
     }
 }
 
-CURL *gw_curl_pools_easy_get(gw_curl_pools *p) {
+gw_h1_idle *gw_channel_pools_h1(gw_channel_pools *p, const gw_channel *ch) {
+    pool *pl = pool_of(p, ch);
+    return pl ? &pl->h1 : NULL;
+}
+
+void gw_channel_pools_h1_begin(gw_channel_pools *p, const gw_channel *ch) {
+    pool *pl = pool_of(p, ch);
+    if (!pl) return;
+    pl->h1_in_flight++;
+    p->in_flight++;
+    p->started_since_trim++;
+}
+
+void gw_channel_pools_h1_end(gw_channel_pools *p, const gw_channel *ch) {
+    pool *pl = pool_of(p, ch);
+    if (!pl) return;
+    if (pl->h1_in_flight > 0) pl->h1_in_flight--;
+    if (p->in_flight > 0) p->in_flight--;
+    int64_t now = gw_now_ns();
+    if (pl->retired && pl->h1_in_flight == 0)
+        arm_sweep(p, now); /* its channel left: its connections close now */
+    else if (pl->h1.head)
+        arm_sweep(p, gw_h1_idle_next_due(&pl->h1));
+    if (p->in_flight == 0) {
+        p->idle_since = now;
+        if (p->started_since_trim >= TRIM_MIN_TRANSFERS)
+            arm_sweep(p, p->idle_since + (int64_t)TRIM_IDLE_MS * 1000000);
+    }
+}
+
+CURL *gw_channel_pools_easy_get(gw_channel_pools *p) {
     if (p->easy_count) return p->easy[--p->easy_count];
     return curl_easy_init();
 }
 
-void gw_curl_pools_easy_put(gw_curl_pools *p, CURL *easy) {
+void gw_channel_pools_easy_put(gw_channel_pools *p, CURL *easy) {
     if (p->easy_count < EASY_POOL_MAX) {
         curl_easy_reset(easy);
         p->easy[p->easy_count++] = easy;
@@ -281,8 +327,8 @@ void gw_curl_pools_easy_put(gw_curl_pools *p, CURL *easy) {
     }
 }
 
-gw_curl_pools *gw_curl_pools_new(struct event_base *base, gw_curl_done_cb on_done) {
-    gw_curl_pools *p = calloc(1, sizeof *p);
+gw_channel_pools *gw_channel_pools_new(struct event_base *base, gw_curl_done_cb on_done) {
+    gw_channel_pools *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->base = base;
     p->on_done = on_done;
@@ -294,7 +340,7 @@ gw_curl_pools *gw_curl_pools_new(struct event_base *base, gw_curl_done_cb on_don
     return p;
 }
 
-void gw_curl_pools_free(gw_curl_pools *p) {
+void gw_channel_pools_free(gw_channel_pools *p) {
     if (!p) return;
     for (size_t i = 0; i < p->count; i++)
         pool_free(p->pools[i]);
