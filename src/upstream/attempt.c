@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,8 +695,11 @@ static gw_attempt *start_curl(gw_attempt *a, const gw_engine_call *call) {
 
 gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *endpoint,
                              const gw_attempt_sink *sink) {
-    gw_attempt *a = calloc(1, sizeof *a);
+    gw_attempt *a = malloc(sizeof *a);
     if (!a) return NULL;
+    memset(a, 0, offsetof(gw_attempt, url));
+    a->fail_message[0] = a->fail_detail[0] = a->error_text[0] = a->curl_error[0] = '\0';
+    a->h1_content_type[0] = a->url[0] = '\0';
     r->attempt = a; /* the request frees it, also when it ends inside this call */
     const gw_channel *ch = target->channel;
     a->r = r;

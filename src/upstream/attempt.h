@@ -63,8 +63,7 @@ struct gw_attempt {
     int h1_running; /* counted in the channel's pool until it ends */
     gw_h1_exchange h1;
     gw_h1_request h1_req;
-    int64_t h1_content_length; /* from the head, for the relay decided at the first body byte */
-    char h1_content_type[128];
+    int64_t h1_content_length;  /* from the head, for the relay decided at the first body byte */
     int64_t total_deadline_ns;  /* timeouts.total_ms, kept by the timer for the own client */
     int total_armed;            /* the timer runs to it */
     int transport_result;       /* curl's CURLcode or gw_h1_result, for the debug log */
@@ -74,7 +73,6 @@ struct gw_attempt {
     struct curl_slist trace_node;
     char trace_line[16 + GW_TRACEPARENT_LEN];
     char *owned_body;
-    char url[2048]; /* the endpoint's base URL and the adapter's path */
     gw_relay_mode mode;
     int status;      /* the engine's HTTP status, 0 before its head */
     int committed;   /* stream bytes went to the client: no other channel can take over */
@@ -89,10 +87,7 @@ struct gw_attempt {
     int fail_status;
     gw_fail_kind fail_kind;
     const char *fail_code;
-    char fail_message[256];
-    char fail_detail[CURL_ERROR_SIZE + 128];
     gw_error_info error;
-    char error_text[1024];
     /* a buffered answer, held once and contiguous: sized from Content-Length when sent */
     char *body;
     size_t body_len, body_cap;
@@ -103,7 +98,15 @@ struct gw_attempt {
     gw_sse_parser sse;
     struct event *timer; /* first-byte, then idle-gap deadline */
     int64_t t_start, t_head, t_end;
+    /* Text, last: a new attempt zeroes only what comes before `url` (these are written before
+     * they are read, or start as empty strings), where zeroing all of it cost ~5k instructions a
+     * request. */
+    char url[2048]; /* the endpoint's base URL and the adapter's path */
+    char fail_message[256];
+    char fail_detail[CURL_ERROR_SIZE + 128];
+    char error_text[1024];
     char curl_error[CURL_ERROR_SIZE];
+    char h1_content_type[128];
 };
 
 /* Starts an attempt at the target's channel, on `endpoint`, and sets r->attempt to it (the request
