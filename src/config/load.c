@@ -969,6 +969,14 @@ INT_FIELD(h_ch_max_conn, ((gw_channel *)t)->max_connections, "channel max_connec
 INT_FIELD(h_ch_keepalive, ((gw_channel *)t)->keepalive, "channel keepalive", 0, 100000)
 INT_FIELD(h_ch_keepalive_timeout, ((gw_channel *)t)->keepalive_timeout_ms,
           "channel keepalive_timeout_ms", 1, 3600000)
+static void h_ch_http_client(loader *ld, yaml_node_t *v, void *t) {
+    const char *s = ld_string(ld, v, "channel http_client");
+    if (!s) return;
+    if (!strcmp(s, "curl"))
+        ((gw_channel *)t)->curl_only = 1;
+    else if (strcmp(s, "auto"))
+        ld_error(ld, v, "expected auto or curl for a channel's http_client, found '%s'", s);
+}
 INT_FIELD(h_to_connect, ((gw_timeouts *)t)->connect_ms, "timeouts.connect_ms", 1, 3600000)
 INT_FIELD(h_to_first, ((gw_timeouts *)t)->first_byte_ms, "timeouts.first_byte_ms", 1, 3600000)
 INT_FIELD(h_to_idle, ((gw_timeouts *)t)->idle_ms, "timeouts.idle_ms", 1, 3600000)
@@ -1067,6 +1075,7 @@ static void h_channels(loader *ld, yaml_node_t *v, void *t) {
                                      {"max_connections", h_ch_max_conn},
                                      {"keepalive", h_ch_keepalive},
                                      {"keepalive_timeout_ms", h_ch_keepalive_timeout},
+                                     {"http_client", h_ch_http_client},
                                      {"endpoints", h_ch_endpoints},
                                      {"health", h_ch_health},
                                      {"discovery", h_ch_discovery},

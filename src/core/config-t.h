@@ -86,6 +86,9 @@ typedef struct gw_channel {
      * beyond is closed), and how long one may stay idle (upstream/channel_pools.c) */
     int keepalive;
     int keepalive_timeout_ms;
+    /* http_client: curl: every endpoint through curl, also those the own HTTP/1.1 client would
+     * serve (upstream/h1_address.h) */
+    int curl_only;
     /* the engine instances: base_url, or the `endpoints` list; each with shared health state */
     const char **endpoint_urls; /* as configured */
     size_t endpoint_url_count;

@@ -745,13 +745,13 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
                "\"request_id\":\"%s\",\"channel\":\"%s\",\"api\":%d,\"stream\":%s,"
                "\"body_bytes\":%zu,\"client\":\"%s\"",
                r->id, channel, (int)r->api, r->stream ? "true" : "false", call.body_len,
-               endpoint->h1 ? "own" : "curl");
+               endpoint->h1 && !ch->curl_only ? "own" : "curl");
     }
     memcpy(a->trace_line, "traceparent: ", 13); /* room: 16 + GW_TRACEPARENT_LEN */
     gw_trace_header_value(&r->trace, a->trace_line + 13);
     a->trace_node.data = a->trace_line;
     a->trace_node.next = a->headers ? a->headers : ch->headers;
-    if (endpoint->h1) return start_h1(a, &call, base_len);
+    if (endpoint->h1 && !ch->curl_only) return start_h1(a, &call, base_len);
     return start_curl(a, &call);
 }
 
