@@ -55,6 +55,15 @@ void gw_trace_begin(gw_trace *t, const char *traceparent, size_t len, uint64_t r
     t->span_id[16] = '\0';
 }
 
+/* Every upstream request carries it: copied, not printed (snprintf cost ~1.4k instructions). */
 void gw_trace_header_value(const gw_trace *t, char out[GW_TRACEPARENT_LEN + 1]) {
-    snprintf(out, GW_TRACEPARENT_LEN + 1, "00-%s-%s-%02x", t->trace_id, t->span_id, t->flags);
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, t->trace_id, 32);
+    out[35] = '-';
+    memcpy(out + 36, t->span_id, 16);
+    out[52] = '-';
+    out[53] = hex[(t->flags >> 4) & 15];
+    out[54] = hex[t->flags & 15];
+    out[55] = '\0';
 }
