@@ -347,10 +347,11 @@ static void random_string(text_buf *t, char quote) {
         "\\u0065",
         "\"",
         "\xf0\x9f\x98\x80",
+        "lorem ipsum dolor sit amet, consectetur",
     };
     char q[2] = {quote, 0};
     put(t, q);
-    for (unsigned n = next_rand(5); n; n--) {
+    for (unsigned n = next_rand(9); n; n--) { /* long ones too: scanned 16 bytes a step */
         const char *part = parts[next_rand(sizeof parts / sizeof parts[0])];
         if (part[0] == quote && part[1] == 0) part = "x";
         put(t, part);
