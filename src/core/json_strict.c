@@ -25,7 +25,7 @@ typedef struct parser {
     size_t len, pos;
     int max_depth;
     enum json_tokener_error err;
-    int oom;
+    int oom, top_level_repeats;
     /* decoded string bytes, used as a stack: a key waits here while its value is parsed */
     char *scratch;
     size_t scratch_len, scratch_cap;
@@ -400,6 +400,7 @@ static int value(parser *p, int depth, json_object **out);
 static int object(parser *p, int depth, json_object **out) {
     json_object *obj = json_object_new_object();
     if (!obj) return out_of_memory(p);
+    int members = 0; /* added, repeats included */
     p->pos++;
     skip_ws(p);
     if (p->pos == p->len) goto more;
@@ -417,11 +418,16 @@ static int object(parser *p, int depth, json_object **out) {
                  p->pos);
             goto fail;
         }
+        /* a well-known key is looked up as it stands in the text; any other is copied to the
+         * scratch, NUL-terminated for json-c (which copies it again) */
         size_t mark = p->scratch_len, key_len;
-        const char *raw;
+        const char *raw, *constant = NULL;
         if (string_body(p, c, &raw, &key_len) < 0) goto fail;
-        if (raw && scratch_put(p, raw, key_len) < 0) goto fail;
-        if (scratch_put(p, "", 1) < 0) goto fail;
+        if (raw) constant = known_key(raw, key_len);
+        if (!constant) {
+            if (raw && scratch_put(p, raw, key_len) < 0) goto fail;
+            if (scratch_put(p, "", 1) < 0) goto fail;
+        }
         skip_ws(p);
         if (p->pos == p->len) goto more;
         if (p->s[p->pos] != ':') {
@@ -437,12 +443,18 @@ static int object(parser *p, int depth, json_object **out) {
         }
         json_object *v;
         if (value(p, depth + 1, &v) < 0) goto fail;
-        const char *key = p->scratch + mark; /* the scratch may have moved meanwhile */
-        const char *constant = known_key(key, strlen(key));
-        int added =
-            constant ? json_object_object_add_ex(obj, constant, v, JSON_C_OBJECT_ADD_CONSTANT_KEY)
-                     : json_object_object_add(obj, key, v);
+        int added;
+        if (constant) {
+            added = json_object_object_add_ex(obj, constant, v, JSON_C_OBJECT_ADD_CONSTANT_KEY);
+        } else {
+            const char *key = p->scratch + mark;    /* the scratch may have moved meanwhile */
+            constant = known_key(key, strlen(key)); /* decoded from escapes, or cut at a \u0000 */
+            added = constant ? json_object_object_add_ex(obj, constant, v,
+                                                         JSON_C_OBJECT_ADD_CONSTANT_KEY)
+                             : json_object_object_add(obj, key, v);
+        }
         p->scratch_len = mark;
+        members++;
         if (added < 0) {
             json_object_put(v);
             out_of_memory(p);
@@ -453,6 +465,7 @@ static int object(parser *p, int depth, json_object **out) {
         c = p->s[p->pos];
         if (c == '}') {
             p->pos++;
+            if (depth == 0 && members != json_object_object_length(obj)) p->top_level_repeats = 1;
             *out = obj;
             return 0;
         }
@@ -607,6 +620,10 @@ json_object *gw_json_parse_strict(const char *text, size_t len, int max_depth,
     }
     if (p.scratch != p.scratch_stack) free(p.scratch);
     if (p.items != p.items_stack) free(p.items);
-    if (res) *res = (gw_json_strict_result){.error = p.err, .end = p.pos, .out_of_memory = p.oom};
+    if (res)
+        *res = (gw_json_strict_result){.error = p.err,
+                                       .end = p.pos,
+                                       .out_of_memory = p.oom,
+                                       .top_level_repeats = p.top_level_repeats};
     return root;
 }

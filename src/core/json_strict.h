@@ -26,6 +26,8 @@ typedef struct gw_json_strict_result {
     enum json_tokener_error error; /* json_tokener_success, or what json-c would report */
     size_t end;                    /* as json_tokener_get_parse_end: where parsing stopped */
     int out_of_memory;             /* NULL because an allocation failed, not the text */
+    int top_level_repeats;         /* the top-level object named a key twice (json-c keeps the
+                                      last value; a caller may want to refuse that) */
 } gw_json_strict_result;
 
 /* text[0..len) as json_tokener_parse_ex would parse it with a fresh tokener of max_depth

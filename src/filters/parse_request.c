@@ -142,25 +142,11 @@ static gw_filter_rc check_string_or_array(gw_req *r, const char *name, json_obje
     return bad_field(r, name, "a string or a non-empty array", v);
 }
 
-/* Whether the body holds "model" (quoted) twice, or an escape \\u that could spell it: one pass
- * from quote to quote and from backslash to backslash (memchr), where memmem, three times over
- * the body, cost about 11k instructions for 1 KB. */
-static int could_hide_a_model(const char *body, size_t len) {
-    const char *end = body + len, *p = body;
-    int models = 0;
-    while ((p = memchr(p, '"', (size_t)(end - p)))) {
-        p++;
-        if (end - p >= 6 && !memcmp(p, "model\"", 6) && ++models == 2) return 1;
-    }
-    for (p = body; (p = memchr(p, '\\', (size_t)(end - p))); p++)
-        if (p + 1 < end && p[1] == 'u') return 1;
-    return 0;
-}
-
 /* json-c keeps the last of duplicate keys while an allow-list check upstream might read the
- * first; two "model" members are refused. Only bodies that could hide one are scanned. */
-static int has_duplicate_model(const gw_req *r) {
-    if (!could_hide_a_model(r->body, r->body_len)) return 0;
+ * first; two "model" members are refused. Only a body whose top-level object repeated a key
+ * (the parser counts them for nothing) is scanned for which one. */
+static int has_duplicate_model(const gw_req *r, const gw_json_strict_result *parsed) {
+    if (!parsed->top_level_repeats) return 0;
     gw_json_scan_result scan;
     return gw_json_scan(r->body, r->body_len, "model", &scan) == 0 && scan.key_count > 1;
 }
@@ -204,7 +190,7 @@ static gw_filter_rc parse_request(gw_req *r) {
                     "the request body must be a JSON object, found %s", type_name(root));
         return GW_FILTER_RESPOND;
     }
-    if (has_duplicate_model(r)) { /* in the body as sent, whatever its dialect */
+    if (has_duplicate_model(r, &parsed)) { /* in the body as sent, whatever its dialect */
         gw_req_fail(r, 400, "invalid_request_error", "invalid_value", "model",
                     "the request body names 'model' more than once");
         return GW_FILTER_RESPOND;

@@ -492,6 +492,29 @@ static void well_known_keys_are_shared_and_still_work(void **state) {
     json_object_put(copy);
 }
 
+static void counts_repeated_top_level_keys(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        int repeats;
+    } cases[] = {
+        {"{\"model\":\"a\",\"model\":\"b\"}", 1},
+        {"{\"model\":\"a\",\"mod\\u0065l\":\"b\"}", 1},
+        {"{\"x\":1,\"y\":2,\"x\":3}", 1},
+        {"{\"k\\u0000a\":1,\"k\\u0000b\":2}", 1}, /* json-c cuts both to "k" */
+        {"{\"model\":\"a\",\"messages\":[]}", 0},
+        {"{\"a\":{\"b\":1,\"b\":2}}", 0}, /* nested: not the top level's */
+        {"[{\"b\":1,\"b\":2}]", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gw_json_strict_result res;
+        json_object *v = gw_json_parse_strict(cases[i].text, strlen(cases[i].text), 128, &res);
+        assert_non_null(v);
+        if (res.top_level_repeats != cases[i].repeats) fail_msg("%s", cases[i].text);
+        json_object_put(v);
+    }
+}
+
 static void long_strings_and_wide_arrays_grow_past_the_stack_buffers(void **state) {
     (void)state;
     size_t cap = 200000, len = 0;
@@ -516,6 +539,7 @@ int main(void) {
         cmocka_unit_test(agrees_on_nesting_limits),
         cmocka_unit_test(agrees_on_random_and_mutated_inputs),
         cmocka_unit_test(well_known_keys_are_shared_and_still_work),
+        cmocka_unit_test(counts_repeated_top_level_keys),
         cmocka_unit_test(long_strings_and_wide_arrays_grow_past_the_stack_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
