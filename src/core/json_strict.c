@@ -485,7 +485,7 @@ fail:
 }
 
 /* state_array .. state_array_sep; the elements wait on p->items so the array is made once,
- * at its size (json-c makes 32 slots, then shrinks). */
+ * at its size (json-c makes 32 slots, then shrinks them to the length). */
 static int array(parser *p, int depth, json_object **out) {
     size_t first = p->items_len;
     p->pos++;
@@ -522,7 +522,8 @@ static int array(parser *p, int depth, json_object **out) {
     }
     p->pos++;
     size_t n = p->items_len - first;
-    json_object *arr = json_object_new_array_ext(n ? (int)n : 1);
+    /* json-c's append grows an array that would be full after it: one slot to spare */
+    json_object *arr = json_object_new_array_ext((int)n + 1);
     if (!arr) {
         out_of_memory(p);
         goto fail;
