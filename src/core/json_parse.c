@@ -1,6 +1,8 @@
 /* Whole JSON texts (see json_parse.h). */
 #include "core/json_parse.h"
 
+#include "core/json_strict.h"
+
 #include <json-c/json.h>
 #include <limits.h>
 #include <string.h>
@@ -30,6 +32,15 @@ json_object *gw_json_parse_with(json_tokener *tok, const char *text, size_t len)
 }
 
 json_object *gw_json_parse(const char *text, size_t len, int depth, int flags) {
+    if (flags == JSON_TOKENER_STRICT) { /* the same tree, without json-c's locale switch */
+        gw_json_strict_result res;
+        json_object *v = text && len ? gw_json_parse_strict(text, len, depth, &res) : NULL;
+        if (v && (res.error != json_tokener_success || res.end != len)) { /* a NUL after it */
+            json_object_put(v);
+            return NULL;
+        }
+        return v;
+    }
     json_tokener *tok = gw_json_tokener_new(depth, flags);
     json_object *v = gw_json_parse_with(tok, text, len);
     if (tok) json_tokener_free(tok);

@@ -34,6 +34,15 @@ static void put(line_buf *b, const char *s, size_t n) {
 
 #define PUT_LITERAL(b, s) put((b), (s), sizeof(s) - 1)
 
+/* s escaped straight into the line, capped at NAME_CAP - 1 bytes like every name */
+static void put_escaped(line_buf *b, const char *s, size_t n) {
+    if ((size_t)(b->end - b->p) < NAME_CAP) {
+        b->cut = 1;
+        return;
+    }
+    b->p += gw_json_escape(b->p, NAME_CAP, s, n);
+}
+
 static void put_string(line_buf *b, const char *s) {
     put(b, s, strlen(s));
 }
@@ -70,7 +79,7 @@ static void put_ms(line_buf *b, int64_t ns) {
 
 static void access_log_done(gw_req *r) {
     if (!r->cfg->access_log_on || !gw_log_enabled(GW_LOG_INFO)) return;
-    char line[LINE_CAP], name[NAME_CAP];
+    char line[LINE_CAP];
     size_t prefix = gw_log_prefix(line, sizeof line, GW_LOG_INFO, "access");
     line_buf b = {line + prefix, line + sizeof line - 1, 0}; /* room for the newline */
     PUT_LITERAL(&b, ",\"request_id\":\"");
@@ -85,18 +94,11 @@ static void access_log_done(gw_req *r) {
         PUT_LITERAL(&b, "\",\"scheme\":\"http\",\"method\":\"POST\",\"path\":\"");
     put_string(&b, r->path);
     PUT_LITERAL(&b, "\",\"model\":\"");
-    name[0] = '\0';
-    if (r->model_name) gw_json_escape(name, sizeof name, r->model_name, r->model_name_len);
-    put_string(&b, name);
+    if (r->model_name) put_escaped(&b, r->model_name, r->model_name_len);
     PUT_LITERAL(&b, "\",\"served_model\":\"");
-    name[0] = '\0';
-    if (r->target)
-        gw_json_escape(name, sizeof name, r->target->upstream_model, r->target->upstream_model_len);
-    put_string(&b, name);
+    if (r->target) put_escaped(&b, r->target->upstream_model, r->target->upstream_model_len);
     PUT_LITERAL(&b, "\",\"channel\":\"");
-    name[0] = '\0';
-    if (r->channel) gw_json_escape(name, sizeof name, r->channel->name, strlen(r->channel->name));
-    put_string(&b, name);
+    if (r->channel) put_escaped(&b, r->channel->name, strlen(r->channel->name));
     PUT_LITERAL(&b, "\",\"attempts\":");
     put_unsigned(&b, r->attempt_count);
     if (r->stream)

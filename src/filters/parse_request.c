@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/json_scan.h"
+#include "core/json_strict.h"
 #include "filters/request.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
@@ -47,6 +48,9 @@ static const field_rule common_rules[] = {
     {NULL, 0, NULL},
 };
 
+/* As deep as the body may nest: the depth the workers' json-c tokener had. */
+#define REQUEST_JSON_DEPTH 128
+
 static unsigned type_of(json_object *v) {
     switch (json_object_get_type(v)) {
     case json_type_null:
@@ -85,6 +89,12 @@ static const char *type_name(json_object *v) {
         return "an object";
     }
     return "unknown";
+}
+
+static const field_rule *rule_for(const char *key) {
+    for (const field_rule *rule = common_rules; rule->name; rule++)
+        if (rule->name[0] == key[0] && !strcmp(rule->name, key)) return rule;
+    return NULL;
 }
 
 static gw_filter_rc bad_field(gw_req *r, const char *param, const char *fmt_expected,
@@ -132,25 +142,11 @@ static gw_filter_rc check_string_or_array(gw_req *r, const char *name, json_obje
     return bad_field(r, name, "a string or a non-empty array", v);
 }
 
-/* Whether the body holds "model" (quoted) twice, or an escape \\u that could spell it: one pass
- * from quote to quote and from backslash to backslash (memchr), where memmem, three times over
- * the body, cost about 11k instructions for 1 KB. */
-static int could_hide_a_model(const char *body, size_t len) {
-    const char *end = body + len, *p = body;
-    int models = 0;
-    while ((p = memchr(p, '"', (size_t)(end - p)))) {
-        p++;
-        if (end - p >= 6 && !memcmp(p, "model\"", 6) && ++models == 2) return 1;
-    }
-    for (p = body; (p = memchr(p, '\\', (size_t)(end - p))); p++)
-        if (p + 1 < end && p[1] == 'u') return 1;
-    return 0;
-}
-
 /* json-c keeps the last of duplicate keys while an allow-list check upstream might read the
- * first; two "model" members are refused. Only bodies that could hide one are scanned. */
-static int has_duplicate_model(const gw_req *r) {
-    if (!could_hide_a_model(r->body, r->body_len)) return 0;
+ * first; two "model" members are refused. Only a body whose top-level object repeated a key
+ * (the parser counts them for nothing) is scanned for which one. */
+static int has_duplicate_model(const gw_req *r, const gw_json_strict_result *parsed) {
+    if (!parsed->top_level_repeats) return 0;
     gw_json_scan_result scan;
     return gw_json_scan(r->body, r->body_len, "model", &scan) == 0 && scan.key_count > 1;
 }
@@ -163,17 +159,19 @@ static gw_filter_rc parse_request(gw_req *r) {
                     "the request body is empty: expected a JSON object");
         return GW_FILTER_RESPOND;
     }
-    json_tokener *tok = r->worker->tokener;
-    json_tokener_reset(tok);
-    json_object *root = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (!root || jerr != json_tokener_success) {
+    gw_json_strict_result parsed;
+    json_object *root = gw_json_parse_strict(r->body, r->body_len, REQUEST_JSON_DEPTH, &parsed);
+    size_t end = parsed.end;
+    if (parsed.out_of_memory) {
+        gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
+        return GW_FILTER_RESPOND;
+    }
+    if (!root || parsed.error != json_tokener_success) {
         if (root) json_object_put(root);
         gw_req_fail(r, 400, "invalid_request_error", "invalid_json", NULL,
                     "the request body is not valid JSON: %s at byte %zu",
-                    jerr == json_tokener_continue ? "unexpected end of input"
-                                                  : json_tokener_error_desc(jerr),
+                    parsed.error == json_tokener_continue ? "unexpected end of input"
+                                                          : json_tokener_error_desc(parsed.error),
                     end);
         return GW_FILTER_RESPOND;
     }
@@ -192,7 +190,7 @@ static gw_filter_rc parse_request(gw_req *r) {
                     "the request body must be a JSON object, found %s", type_name(root));
         return GW_FILTER_RESPOND;
     }
-    if (has_duplicate_model(r)) { /* in the body as sent, whatever its dialect */
+    if (has_duplicate_model(r, &parsed)) { /* in the body as sent, whatever its dialect */
         gw_req_fail(r, 400, "invalid_request_error", "invalid_value", "model",
                     "the request body names 'model' more than once");
         return GW_FILTER_RESPOND;
@@ -206,25 +204,41 @@ static gw_filter_rc parse_request(gw_req *r) {
         }
         root = r->json;
     }
-    json_object *model = NULL;
-    json_object_object_get_ex(root, "model", &model);
+    /* one pass over the members: a lookup per rule cost ~250 instructions each */
+    json_object *model = NULL, *stream = NULL, *stream_options = NULL, *messages = NULL,
+                *prompt = NULL, *input = NULL;
+    const field_rule *broken = NULL; /* the first rule broken, in the table's order */
+    json_object *broken_value = NULL;
+    json_object_object_foreach(root, key, value) {
+        const field_rule *rule = rule_for(key);
+        if (rule && !(type_of(value) & rule->types) && (!broken || rule < broken)) {
+            broken = rule;
+            broken_value = value;
+        }
+        if (!strcmp(key, "model"))
+            model = value;
+        else if (!strcmp(key, "stream"))
+            stream = value;
+        else if (!strcmp(key, "stream_options"))
+            stream_options = value;
+        else if (!strcmp(key, "messages"))
+            messages = value;
+        else if (!strcmp(key, "prompt"))
+            prompt = value;
+        else if (!strcmp(key, "input"))
+            input = value;
+    }
     if (!model || !json_object_is_type(model, json_type_string) ||
         json_object_get_string_len(model) == 0)
         return bad_field(r, "model", "a non-empty string", model);
     r->model_name = json_object_get_string(model);
     r->model_name_len = (size_t)json_object_get_string_len(model);
+    if (broken) return bad_field(r, broken->name, broken->expected, broken_value);
 
-    for (const field_rule *rule = common_rules; rule->name; rule++) {
-        json_object *v;
-        if (json_object_object_get_ex(root, rule->name, &v) && !(type_of(v) & rule->types))
-            return bad_field(r, rule->name, rule->expected, v);
-    }
-    json_object *v;
-    if (json_object_object_get_ex(root, "stream", &v)) r->stream = json_object_get_boolean(v);
-    if (json_object_object_get_ex(root, "stream_options", &v) &&
-        json_object_is_type(v, json_type_object)) {
+    if (stream) r->stream = json_object_get_boolean(stream);
+    if (stream_options && json_object_is_type(stream_options, json_type_object)) {
         json_object *iu;
-        if (json_object_object_get_ex(v, "include_usage", &iu)) {
+        if (json_object_object_get_ex(stream_options, "include_usage", &iu)) {
             if (!json_object_is_type(iu, json_type_boolean))
                 return bad_field(r, "stream_options.include_usage", "a boolean", iu);
             r->include_usage = json_object_get_boolean(iu);
@@ -232,7 +246,7 @@ static gw_filter_rc parse_request(gw_req *r) {
         /* metering needs the usage of every stream: ask for it anyway (the engine then sends
          * a usage chunk, which the gateway keeps from a caller that said no) */
         if (r->stream && !r->include_usage) {
-            json_object_object_add(v, "include_usage", json_object_new_boolean(1));
+            json_object_object_add(stream_options, "include_usage", json_object_new_boolean(1));
             if (gw_req_replace_body(r) < 0) {
                 gw_req_fail(r, 503, "server_error", "out_of_memory", NULL,
                             "the gateway is out of memory");
@@ -243,18 +257,16 @@ static gw_filter_rc parse_request(gw_req *r) {
 
     switch (r->api) {
     case GW_API_CHAT:
-        return check_messages(r, json_object_object_get_ex(root, "messages", &v) ? v : NULL);
+        return check_messages(r, messages);
     case GW_API_COMPLETIONS:
-        return check_string_or_array(r, "prompt",
-                                     json_object_object_get_ex(root, "prompt", &v) ? v : NULL);
+        return check_string_or_array(r, "prompt", prompt);
     case GW_API_EMBEDDINGS:
         if (r->stream) {
             gw_req_fail(r, 400, "invalid_request_error", "invalid_value", "stream",
                         "embeddings cannot be streamed");
             return GW_FILTER_RESPOND;
         }
-        return check_string_or_array(r, "input",
-                                     json_object_object_get_ex(root, "input", &v) ? v : NULL);
+        return check_string_or_array(r, "input", input);
     default:
         return GW_FILTER_CONTINUE;
     }
