@@ -164,7 +164,11 @@ fi
 # once fewer than 1/16 of its connections are free, nginx closes connections that wait for their
 # request ("worker_connections are not enough, reusing connections"), which with
 # worker_connections = the limit cut streams (reset) at about 15/16 of it.
-nginx_connections=$((fd_limit * 16 / 15 + 64))
+# Past 65,536 (an unlimited hard limit is fs.nr_open, a million) sized for the levels asked
+# instead: nginx allocates its connections up front. nginx_slots bounds its ceiling below.
+nginx_slots=$fd_limit
+if [ "$fd_limit" -gt 65536 ] && [ "$fd_limit" -gt $((2 * max_streams + 2048)) ]; then nginx_slots=$((2 * max_streams + 2048)); fi
+nginx_connections=$((nginx_slots * 16 / 15 + 64))
 cat > "$tmp/nginx/nginx.conf" <<NGINX
 worker_processes $workers;
 worker_rlimit_nofile $fd_limit;
@@ -317,7 +321,7 @@ aigw_fd_fit=$(((aigw_limit - aigw_own) / 2))
 nginx_fit=0; nginx_own=""
 for p in ${nginx_pids//,/ }; do
   own=$(fd_count "$p"); nginx_own+="${nginx_own:+, }$own"
-  nginx_fit=$((nginx_fit + ($(fd_soft "$p") - own) / 2))
+  nginx_fit=$((nginx_fit + ((nginx_slots < $(fd_soft "$p") ? nginx_slots : $(fd_soft "$p")) - own) / 2))
 done
 declare -A ceiling why
 ceiling_note=
