@@ -4,14 +4,19 @@
  * (the first event, or a gap between two events, later than --stall-ms), and the first-event
  * time and inter-event gap percentiles. Everything is bounded: N, the header and event buffers,
  * and the run's deadline.
+ * One process holds one descriptor per stream, so past its RLIMIT_NOFILE the caller runs several
+ * (each with --dump FILE, a binary record of its counts and samples) and merges them with
+ * --merge FILE...: the same JSON line as one process would print for all the streams.
  * Build: cc -O2 -o streams bench/streams.c
  * Usage: streams --port P [--host 127.0.0.1] [--path /v1/chat/completions] [--model M]
  *                --streams N [--events 32] [--interval-ms 100] [--ramp 100] [--stall-ms 1000]
- *                [--timeout-s 60] */
+ *                [--timeout-s 60] [--dump FILE]
+ *        streams --merge FILE... */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -24,7 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_STREAMS = 100000, HEAD_MAX = 8192, EVENT_MAX = 4096 };
+enum {
+    MAX_STREAMS = 100000,
+    MAX_EVENTS = 10000,
+    HEAD_MAX = 8192,
+    EVENT_MAX = 4096,
+    MAX_PARTS = 64 /* --merge: files of one run */
+};
 
 typedef enum { S_IDLE, S_CONNECTING, S_HEAD, S_BODY, S_DONE } state;
 typedef enum { C_SIZE, C_SIZE_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_END } chunk_state;
@@ -34,6 +45,7 @@ typedef struct stream {
     state st;
     double t_start, t_first, t_last;
     int events, status, chunked, saw_done, saw_error, stalled_first, stalled_gap;
+    int no_fd; /* socket() failed for want of a descriptor: the client's limit, not the target's */
     double max_gap;
     char head[HEAD_MAX];
     size_t head_len;
@@ -45,9 +57,19 @@ typedef struct stream {
 } stream;
 
 static struct {
-    const char *host, *path, *model;
+    const char *host, *path, *model, *dump;
     int port, streams, events, interval_ms, ramp, stall_ms, timeout_s;
-} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", 0, 0, 32, 100, 100, 1000, 60};
+} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", NULL, 0, 0, 32, 100, 100, 1000, 60};
+
+/* A run's outcome: what one process measured, or the sum of several (--merge). */
+typedef struct {
+    int64_t streams, completed, failed, timed_out, stalled, stalled_first, stalled_gap, events;
+    int64_t not_ok_status; /* an answer other than 200 (a proxy's 503 over its connection cap) */
+    int64_t no_answer;     /* connect refused or reset, closed before a response head */
+    int64_t client_no_fd;  /* socket() ran out of descriptors in the client */
+    int64_t first_count, gap_count;
+    double wall_ms;
+} outcome;
 
 static stream *streams;
 static double *gaps, *firsts;
@@ -207,6 +229,7 @@ static void start_one(stream *s, const struct sockaddr_in *addr) {
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     open_count++;
     if (s->fd < 0) {
+        s->no_fd = errno == EMFILE || errno == ENFILE;
         finish(s);
         return;
     }
@@ -239,10 +262,110 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, size_t n, double p) {
+static double pct(const double *v, int64_t n, double p) {
     if (!n) return -1;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    int64_t i = (int64_t)(p * (double)(n - 1) + 0.5);
     return v[i];
+}
+
+/* Sorts the samples and prints the run's JSON line. */
+static void print_outcome(const outcome *o, double *first_ms, double *gap_ms) {
+    qsort(gap_ms, (size_t)o->gap_count, sizeof *gap_ms, cmp_double);
+    qsort(first_ms, (size_t)o->first_count, sizeof *first_ms, cmp_double);
+    printf("{\"streams\":%lld,\"completed\":%lld,\"failed\":%lld,\"timed_out\":%lld,"
+           "\"not_ok_status\":%lld,\"no_answer\":%lld,\"client_no_fd\":%lld,\"stalled\":%lld,"
+           "\"stalled_first\":%lld,\"stalled_gap\":%lld,\"events\":%lld,"
+           "\"first_event_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+           "\"gap_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"wall_ms\":%.0f}\n",
+           (long long)o->streams, (long long)o->completed, (long long)o->failed,
+           (long long)o->timed_out, (long long)o->not_ok_status, (long long)o->no_answer,
+           (long long)o->client_no_fd, (long long)o->stalled, (long long)o->stalled_first,
+           (long long)o->stalled_gap, (long long)o->events, pct(first_ms, o->first_count, 0.5),
+           pct(first_ms, o->first_count, 0.99), o->first_count ? first_ms[o->first_count - 1] : -1,
+           pct(gap_ms, o->gap_count, 0.5), pct(gap_ms, o->gap_count, 0.99),
+           o->gap_count ? gap_ms[o->gap_count - 1] : -1, o->wall_ms);
+}
+
+static const char DUMP_MAGIC[8] = "aigwst01";
+
+/* --dump: the outcome, then its first-event times and its gaps, as this machine stores them
+ * (the file never leaves the run that wrote it). */
+static int dump_outcome(const char *path, const outcome *o, const double *first_ms,
+                        const double *gap_ms) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok =
+        fwrite(DUMP_MAGIC, sizeof DUMP_MAGIC, 1, f) == 1 && fwrite(o, sizeof *o, 1, f) == 1 &&
+        fwrite(first_ms, sizeof *first_ms, (size_t)o->first_count, f) == (size_t)o->first_count &&
+        fwrite(gap_ms, sizeof *gap_ms, (size_t)o->gap_count, f) == (size_t)o->gap_count;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* --merge: sums the parts' counts and pools their samples, so the percentiles are those of
+ * every stream of the run. Each part's counts are checked against the bounds one process has. */
+static int merge(int count, char **paths) {
+    if (count < 1 || count > MAX_PARTS) {
+        fprintf(stderr, "streams: --merge takes 1 to %d files\n", MAX_PARTS);
+        return 2;
+    }
+    const int64_t max_gaps = (int64_t)MAX_STREAMS * (MAX_EVENTS + 8);
+    outcome total = {0};
+    double *first_ms = NULL, *gap_ms = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* counts first, then the samples into one array */
+        int64_t firsts_at = 0, gaps_at = 0;
+        for (int i = 0; i < count; i++) {
+            FILE *f = fopen(paths[i], "rb");
+            char magic[sizeof DUMP_MAGIC];
+            outcome o;
+            int ok = f && fread(magic, sizeof magic, 1, f) == 1 &&
+                     !memcmp(magic, DUMP_MAGIC, sizeof magic) && fread(&o, sizeof o, 1, f) == 1 &&
+                     o.streams > 0 && o.streams <= MAX_STREAMS && o.first_count >= 0 &&
+                     o.first_count <= o.streams && o.gap_count >= 0 && o.gap_count <= max_gaps;
+            if (ok && pass == 1)
+                ok = fread(first_ms + firsts_at, sizeof *first_ms, (size_t)o.first_count, f) ==
+                         (size_t)o.first_count &&
+                     fread(gap_ms + gaps_at, sizeof *gap_ms, (size_t)o.gap_count, f) ==
+                         (size_t)o.gap_count;
+            if (f) fclose(f);
+            if (!ok) {
+                fprintf(stderr, "streams: %s is not a complete --dump file\n", paths[i]);
+                free(first_ms);
+                free(gap_ms);
+                return 1;
+            }
+            firsts_at += o.first_count;
+            gaps_at += o.gap_count;
+            if (pass == 1) continue;
+            total.streams += o.streams;
+            total.completed += o.completed;
+            total.failed += o.failed;
+            total.timed_out += o.timed_out;
+            total.not_ok_status += o.not_ok_status;
+            total.no_answer += o.no_answer;
+            total.client_no_fd += o.client_no_fd;
+            total.stalled += o.stalled;
+            total.stalled_first += o.stalled_first;
+            total.stalled_gap += o.stalled_gap;
+            total.events += o.events;
+            total.first_count += o.first_count;
+            total.gap_count += o.gap_count;
+            if (o.wall_ms > total.wall_ms) total.wall_ms = o.wall_ms;
+        }
+        if (pass == 0) {
+            first_ms = malloc((size_t)(total.first_count + 1) * sizeof *first_ms);
+            gap_ms = malloc((size_t)(total.gap_count + 1) * sizeof *gap_ms);
+            if (!first_ms || !gap_ms) {
+                fprintf(stderr, "streams: out of memory\n");
+                free(first_ms);
+                free(gap_ms);
+                return 1;
+            }
+        }
+    }
+    print_outcome(&total, first_ms, gap_ms);
+    free(first_ms);
+    free(gap_ms);
+    return 0;
 }
 
 static int parse_args(int argc, char **argv) {
@@ -268,23 +391,27 @@ static int parse_args(int argc, char **argv) {
             opt.stall_ms = atoi(v);
         else if (!strcmp(k, "--timeout-s"))
             opt.timeout_s = atoi(v);
+        else if (!strcmp(k, "--dump"))
+            opt.dump = v;
         else
             return -1;
     }
     if (argc % 2 == 0) return -1;
     return opt.port > 0 && opt.streams > 0 && opt.streams <= MAX_STREAMS && opt.events > 0 &&
-                   opt.events <= 10000 && opt.ramp > 0 && strlen(opt.model) < 200 &&
+                   opt.events <= MAX_EVENTS && opt.ramp > 0 && strlen(opt.model) < 200 &&
                    strlen(opt.path) < 500
                ? 0
                : -1;
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "--merge")) return merge(argc - 2, argv + 2);
     if (parse_args(argc, argv) < 0) {
         fprintf(stderr,
                 "usage: streams --port P --streams N (1..%d) [--host H] [--path P] "
                 "[--model M] [--events 32] [--interval-ms 100] [--ramp 100] "
-                "[--stall-ms 1000] [--timeout-s 60]\n",
+                "[--stall-ms 1000] [--timeout-s 60] [--dump FILE]\n"
+                "       streams --merge FILE...\n",
                 MAX_STREAMS);
         return 2;
     }
@@ -341,37 +468,44 @@ int main(int argc, char **argv) {
                 on_readable(s);
         }
     }
-    int completed = 0, failed = 0, stalled = 0, stalled_first = 0, stalled_gap = 0, timed_out = 0;
-    long events = 0;
+    outcome o = {.streams = opt.streams};
     for (int i = 0; i < opt.streams; i++) {
         stream *s = &streams[i];
         if (s->st != S_DONE) {
-            timed_out++;
+            o.timed_out++;
             if (s->fd >= 0) close(s->fd);
         }
-        events += s->events;
+        o.events += s->events;
         int ok = s->st == S_DONE && s->status == 200 && s->saw_done && !s->saw_error;
         if (ok)
-            completed++;
+            o.completed++;
         else
-            failed++;
-        if (s->stalled_first || s->stalled_gap) stalled++;
-        stalled_first += s->stalled_first;
-        stalled_gap += s->stalled_gap;
+            o.failed++;
+        if (s->no_fd)
+            o.client_no_fd++;
+        else if (s->status == 0 && s->st == S_DONE)
+            o.no_answer++;
+        else if (s->status != 0 && s->status != 200)
+            o.not_ok_status++;
+        if (s->stalled_first || s->stalled_gap) o.stalled++;
+        o.stalled_first += s->stalled_first;
+        o.stalled_gap += s->stalled_gap;
     }
-    qsort(gaps, gap_count, sizeof *gaps, cmp_double);
-    qsort(firsts, first_count, sizeof *firsts, cmp_double);
-    printf("{\"streams\":%d,\"completed\":%d,\"failed\":%d,\"timed_out\":%d,\"stalled\":%d,"
-           "\"stalled_first\":%d,\"stalled_gap\":%d,\"events\":%ld,"
-           "\"first_event_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
-           "\"gap_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"wall_ms\":%.0f}\n",
-           opt.streams, completed, failed, timed_out, stalled, stalled_first, stalled_gap, events,
-           pct(firsts, first_count, 0.5), pct(firsts, first_count, 0.99),
-           first_count ? firsts[first_count - 1] : -1, pct(gaps, gap_count, 0.5),
-           pct(gaps, gap_count, 0.99), gap_count ? gaps[gap_count - 1] : -1, now_ms() - t0);
+    o.first_count = (int64_t)first_count;
+    o.gap_count = (int64_t)gap_count;
+    o.wall_ms = now_ms() - t0;
+    int rc = 0;
+    if (opt.dump) {
+        if (dump_outcome(opt.dump, &o, firsts, gaps) < 0) {
+            fprintf(stderr, "streams: cannot write %s\n", opt.dump);
+            rc = 1;
+        }
+    } else {
+        print_outcome(&o, firsts, gaps);
+    }
     free(streams);
     free(gaps);
     free(firsts);
     close(ep);
-    return 0;
+    return rc;
 }
