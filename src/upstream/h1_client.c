@@ -38,6 +38,10 @@ struct gw_h1_conn {
     socklen_t addr_len;
     int reused;
     int pending_errno; /* a failed send, reported from ev_write on the next turn */
+    /* a new connection not yet known to be made: the request was tried at once (a loopback or
+     * LAN connect is often done by then, which saves the loop a turn) and the connect timer
+     * runs until the first bytes go out */
+    int connecting;
     int64_t idle_since;
     gw_h1_exchange *x; /* NULL while idle */
     /* the request's head, kept until it is sent (a partial write, a retry); reused */
@@ -261,6 +265,12 @@ static void retry(gw_h1_conn *c) {
 }
 
 static void fail_io(gw_h1_conn *c, const char *what, int err) {
+    if (c->connecting) { /* refused, unreachable: the connect's failure */
+        char detail[160];
+        snprintf(detail, sizeof detail, "connecting: %s", err ? strerror(err) : "closed");
+        end_exchange(c, GW_H1_CONNECT_FAILED, detail);
+        return;
+    }
     if (worth_a_retry(c)) {
         retry(c);
         return;
@@ -361,19 +371,15 @@ static int send_request(gw_h1_conn *c) {
             event_active(c->ev_write, EV_WRITE, 1);
             return -1;
         }
+        if (c->connecting) { /* bytes went out: it is made */
+            c->connecting = 0;
+            event_del(c->ev_connect_timer);
+        }
         size_t left = (size_t)sent, head_left = c->head_len - c->head_sent;
         size_t to_head = left < head_left ? left : head_left;
         c->head_sent += to_head;
         c->body_sent += left - to_head;
     }
-}
-
-static void connected(gw_h1_conn *c) {
-    event_del(c->ev_connect_timer);
-    c->state = C_SENDING;
-    event_add(c->ev_read, NULL);
-    c->reading = 1;
-    send_request(c);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg) {
@@ -383,18 +389,14 @@ static void on_writable(evutil_socket_t fd, short what, void *arg) {
         fail_io(c, "sending the request", c->pending_errno);
         return;
     }
-    if (c->state == C_CONNECTING) {
+    if (c->connecting) {
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
         if (err) {
-            char detail[160];
-            snprintf(detail, sizeof detail, "connecting: %s", strerror(err));
-            end_exchange(c, GW_H1_CONNECT_FAILED, detail);
+            fail_io(c, "connecting", err);
             return;
         }
-        connected(c);
-        return;
     }
     if (c->state == C_SENDING) send_request(c);
 }
@@ -570,14 +572,15 @@ static int begin(gw_h1_exchange *x, int fresh, char *detail, size_t detail_len) 
     http_parser_init(&c->parser, HTTP_RESPONSE);
     c->parser.data = c;
     c->pending_errno = 0;
-    if (c->state == C_CONNECTING) { /* new connections are rare (keep-alive): wait for it */
+    if (c->state == C_CONNECTING) {
         struct timeval tv = {req->connect_timeout_ms / 1000, req->connect_timeout_ms % 1000 * 1000};
         evtimer_add(c->ev_connect_timer, &tv);
-        want_write(c);
-        return 0;
+        c->connecting = 1;
+        event_add(c->ev_read, NULL); /* for its whole life */
+        c->reading = 1;
     }
     c->state = C_SENDING;
-    send_request(c);
+    send_request(c); /* on a connect still under way: EAGAIN, and ev_write says when */
     return 0;
 }
 
