@@ -42,6 +42,9 @@ struct gw_h1_conn {
      * LAN connect is often done by then, which saves the loop a turn) and the connect timer
      * runs until the first bytes go out */
     int connecting;
+    /* the handler is being called from read_answer: a cancel then only detaches, and
+     * read_answer closes the connection once the parser has returned */
+    int in_handler;
     int64_t idle_since;
     gw_h1_exchange *x; /* NULL while idle */
     /* the request's head, kept until it is sent (a partial write, a retry); reused */
@@ -80,9 +83,9 @@ static void idle_unlink(gw_h1_conn *c) {
 
 static void conn_close(gw_h1_conn *c) {
     if (c->state == C_IDLE) idle_unlink(c);
-    event_free(c->ev_read);
-    event_free(c->ev_write);
-    event_free(c->ev_connect_timer);
+    if (c->ev_read) event_free(c->ev_read); /* NULL only when conn_open ran out of memory */
+    if (c->ev_write) event_free(c->ev_write);
+    if (c->ev_connect_timer) event_free(c->ev_connect_timer);
     close(c->fd);
     free(c->head);
     free(c);
@@ -189,6 +192,7 @@ static int on_headers_complete(http_parser *p) {
     if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED))
         length = (int64_t)p->content_length;
     gw_h1_exchange *x = c->x;
+    if (!x) return -1; /* cancelled */
     x->handler->head(x->ud, p->status_code, c->content_type, length);
     return 0;
 }
@@ -196,7 +200,7 @@ static int on_headers_complete(http_parser *p) {
 static int on_body(http_parser *p, const char *at, size_t len) {
     gw_h1_conn *c = conn_of(p);
     gw_h1_exchange *x = c->x;
-    if (x->handler->body(x->ud, at, len) < 0) {
+    if (!x || x->handler->body(x->ud, at, len) < 0) {
         c->stop = 1;
         return -1;
     }
@@ -284,21 +288,27 @@ static void fail_io(gw_h1_conn *c, const char *what, int err) {
 
 static void read_answer(gw_h1_conn *c) {
     char buf[READ_CHUNK];
+    c->in_handler = 1;
     for (int round = 0; round < READS_PER_TURN; round++) {
         gw_h1_exchange *x = c->x;
-        if (x->handler->full(x->ud)) { /* the client is behind: the engine waits in TCP */
+        int full = x->handler->full(x->ud);
+        if (!c->x) break; /* cancelled from the handler */
+        if (full) {       /* the client is behind: the engine waits in TCP */
             event_del(c->ev_read);
             c->reading = 0;
-            return;
+            break;
         }
         ssize_t n = recv(c->fd, buf, sizeof buf, 0);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            c->in_handler = 0;
             fail_io(c, "reading the answer", errno);
             return;
         }
         if (n == 0) {
             http_parser_execute(&c->parser, &parser_settings, NULL, 0); /* a close-delimited end */
+            if (!c->x) break;
+            c->in_handler = 0;
             if (c->complete) {
                 end_complete(c, 1);
                 return;
@@ -308,6 +318,8 @@ static void read_answer(gw_h1_conn *c) {
         }
         c->bytes_in += (uint64_t)n;
         size_t parsed = http_parser_execute(&c->parser, &parser_settings, buf, (size_t)n);
+        if (!c->x) break;
+        c->in_handler = 0;
         if (c->complete) {
             end_complete(c, parsed < (size_t)n);
             return;
@@ -325,7 +337,10 @@ static void read_answer(gw_h1_conn *c) {
             return;
         }
         if ((size_t)n < sizeof buf) return; /* the socket is drained: no recv to learn EAGAIN */
+        c->in_handler = 1;
     }
+    c->in_handler = 0;
+    if (!c->x) conn_close(c); /* a cancel came while the handler ran */
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
@@ -601,5 +616,6 @@ void gw_h1_cancel(gw_h1_exchange *x) {
     gw_h1_conn *c = x->conn;
     if (!c) return;
     detach(c);
-    conn_close(c); /* mid-answer: the connection cannot carry another */
+    if (c->in_handler) return; /* read_answer closes it once its parser has returned */
+    conn_close(c);             /* mid-answer: the connection cannot carry another */
 }

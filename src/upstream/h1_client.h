@@ -36,9 +36,9 @@ typedef struct gw_h1_idle {
 
 typedef enum {
     GW_H1_OK,
-    GW_H1_CONNECT_FAILED,  /* refused, unreachable, reset before the request went out */
+    GW_H1_CONNECT_FAILED,  /* refused or unreachable: the connection was never made */
     GW_H1_CONNECT_TIMEOUT, /* not connected within connect_timeout_ms */
-    GW_H1_BROKEN,          /* closed or reset after the request was sent */
+    GW_H1_BROKEN,          /* closed or reset once made (before the answer, or during it) */
     GW_H1_MALFORMED,       /* not HTTP/1.x as http-parser reads it */
     GW_H1_STOPPED,         /* the handler's body callback said stop */
 } gw_h1_result;
@@ -85,7 +85,7 @@ int gw_h1_start(gw_h1_exchange *x, gw_h1_idle *idle, const gw_h1_request *req,
 /* The handler has room again: reading goes on. */
 void gw_h1_resume(gw_h1_exchange *x);
 /* Ends a running exchange without calling done; its connection is closed unless the answer
- * had ended. Safe on an ended one. */
+ * had ended. Safe on an ended one, and from inside the handler's head, body and full. */
 void gw_h1_cancel(gw_h1_exchange *x);
 
 void gw_h1_idle_init(gw_h1_idle *idle, struct event_base *base);
