@@ -82,6 +82,7 @@ struct gw_http_conn {
      * (EV_WRITE enabled): write_evented, until the output is empty again. A TLS connection's
      * output always goes through its bufferevent. */
     int direct;
+    evutil_socket_t fd; /* the socket, for a direct write (bufferevent_getfd takes its lock) */
     int write_evented;
     int flush_queued;
     gw_http_conn *flush_next; /* in server->flush_head */
@@ -631,7 +632,7 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
     if (k < 0 || k > room) return -1;
     n += k;
     if (chunked) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
-    ssize_t w = writev(bufferevent_getfd(c->bev), (struct iovec *)v, n);
+    ssize_t w = writev(c->fd, (struct iovec *)v, n);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             evbuffer_drain(data, len);
@@ -986,6 +987,7 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         return NULL;
     }
     c->server = s;
+    c->fd = fd;
     if (s->tls) {
         SSL *ssl = SSL_new(s->tls);
         /* deferred callbacks: an OpenSSL write may fail inside our own call otherwise */

@@ -539,9 +539,12 @@ static int split_usage(gw_engine_io *io, const char *data, size_t len) {
                          (size_t)(model_at - usage_chunk) + 2);
 }
 
-/* "error", quoted, within the first 24 bytes (memmem costs more than the search, this short). */
+enum { ERROR_WINDOW = 24 };
+
+/* "error", quoted, within the first ERROR_WINDOW bytes (memmem costs more than the search, this
+ * short). */
 static int error_near_start(const char *data, size_t len) {
-    size_t n = len < 24 ? len : 24;
+    size_t n = len < ERROR_WINDOW ? len : ERROR_WINDOW;
     for (size_t i = 0; i + 7 <= n; i++)
         if (data[i] == '"' && !memcmp(data + i + 1, "error\"", 6)) return 1;
     return 0;
@@ -620,12 +623,14 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
         gw_emit_end(io);
         return GW_EVENT_END;
     }
-    /* a chunk begins with its id; "error" near the start is an error object */
-    if (error_near_start(data, len)) return stream_error(io, data, len);
+    /* a chunk begins with its id; "error" near the start is an error object (an event that
+     * repeats a prefix of ERROR_WINDOW bytes or more has that prefix's start, which had none) */
+    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
+    if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
+        return stream_error(io, data, len);
     /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
      * the stream's prefix when the event repeats it */
     wire_scan ws;
-    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
     if (repeats && texts_wanted(io)) {
         /* nearly every event: a token's delta, the bytes around it as in the one before */
         if (!shape_read(s, data, len, &ws)) {
