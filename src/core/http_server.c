@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,7 @@ struct gw_http_conn {
      * (EV_WRITE enabled): write_evented, until the output is empty again. A TLS connection's
      * output always goes through its bufferevent. */
     int direct;
+    evutil_socket_t fd; /* the socket, for a direct write (bufferevent_getfd takes its lock) */
     int write_evented;
     int flush_queued;
     gw_http_conn *flush_next; /* in server->flush_head */
@@ -557,6 +559,18 @@ void gw_http_stream_begin(gw_http_req *r, int status, const char *content_type,
     write_head(r, status, content_type, -1, extra, extra_count);
 }
 
+/* The chunk-size line of a len-byte chunk, written backwards to end at `end`: where it begins. */
+static char *chunk_size_line(char *end, size_t len) {
+    char *p = end;
+    *--p = '\n';
+    *--p = '\r';
+    for (size_t v = len; v; v >>= 4)
+        *--p = "0123456789abcdef"[v & 15];
+    return p;
+}
+
+enum { CHUNK_SIZE_LINE_MAX = 2 * sizeof(size_t) + 2 };
+
 void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     size_t len = evbuffer_get_length(data);
     if (!len || r->finished) return;
@@ -568,12 +582,9 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int rc = 0;
     if (r->http_minor > 0) {
-        char size_line[2 * sizeof len + 2], *p = size_line + sizeof size_line;
-        *--p = '\n';
-        *--p = '\r';
-        for (size_t v = len; v; v >>= 4)
-            *--p = "0123456789abcdef"[v & 15];
-        rc |= evbuffer_add(out, p, (size_t)(size_line + sizeof size_line - p));
+        char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line;
+        char *p = chunk_size_line(end, len);
+        rc |= evbuffer_add(out, p, (size_t)(end - p));
         rc |= evbuffer_add_buffer(out, data);
         rc |= evbuffer_add(out, "\r\n", 2);
     } else {
@@ -584,6 +595,87 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
         conn_fail(c);
     }
     conn_output_added(c);
+    r->bytes_out += len;
+}
+
+/* What the socket did not take of a direct write, in order after what the output still holds:
+ * the rest of `bytes` (len of them) past `taken`. Returns how much of `taken` is left over. */
+static size_t keep_unwritten(struct evbuffer *out, const char *bytes, size_t len, size_t taken,
+                             int *rc) {
+    if (taken >= len) return taken - len;
+    *rc |= evbuffer_add(out, bytes + taken, len - taken);
+    return 0;
+}
+
+/* A stream's bytes written now, in one writev with what the output holds (the head, when the
+ * stream begins in this call) and the chunk's framing, straight from the caller's buffer: no
+ * chain is allocated for the framing, no output callback runs, and the turn's flush has nothing
+ * left to do. Only what the socket does not take goes into the output, and libevent writes it on
+ * writability, as conn_flush leaves it. Returns -1 when this cannot be done (a TLS or a waiting
+ * connection, too many pieces): the caller queues the bytes instead. */
+static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
+    gw_http_conn *c = r->conn;
+    if (!c->direct || c->write_evented || c->dead) return -1;
+    enum { MAX_PIECES = 16 };
+    struct evbuffer_iovec v[MAX_PIECES];
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t held = evbuffer_get_length(out);
+    int n = held ? evbuffer_peek(out, -1, NULL, v, MAX_PIECES) : 0;
+    if (n < 0 || n > MAX_PIECES - 3) return -1;
+    char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
+    int chunked = r->http_minor > 0;
+    if (chunked) {
+        size = chunk_size_line(end, len);
+        v[n++] = (struct evbuffer_iovec){.iov_base = size, .iov_len = (size_t)(end - size)};
+    }
+    int room = MAX_PIECES - n - chunked, k = evbuffer_peek(data, -1, NULL, v + n, room);
+    if (k < 0 || k > room) return -1;
+    n += k;
+    if (chunked) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
+    ssize_t w = writev(c->fd, (struct iovec *)v, n);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            evbuffer_drain(data, len);
+            conn_fail(c); /* the client is gone: the event callback closes */
+            return 0;
+        }
+        w = 0;
+    }
+    size_t taken = (size_t)w, gone = taken < held ? taken : held;
+    taken -= gone;
+    if (gone) {
+        evbuffer_unfreeze(out, 1); /* a bufferevent's output is drained only by its writer */
+        evbuffer_drain(out, gone);
+        evbuffer_freeze(out, 1);
+    }
+    int rc = 0;
+    if (chunked) taken = keep_unwritten(out, size, (size_t)(end - size), taken, &rc);
+    if (taken >= len) {
+        evbuffer_drain(data, len);
+        taken -= len;
+    } else {
+        evbuffer_drain(data, taken);
+        rc |= evbuffer_add_buffer(out, data);
+        taken = 0;
+    }
+    if (chunked) keep_unwritten(out, "\r\n", 2, taken, &rc);
+    if (rc) {
+        evbuffer_drain(data, evbuffer_get_length(data));
+        conn_fail(c);
+    } else if (evbuffer_get_length(out) > 0) {
+        c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
+        if (bufferevent_enable(c->bev, EV_WRITE) < 0) conn_fail(c);
+    }
+    return 0;
+}
+
+void gw_http_stream_send(gw_http_req *r, struct evbuffer *data) {
+    size_t len = evbuffer_get_length(data);
+    if (!len || r->finished) return;
+    if (r->conn->failed || stream_write_now(r, data, len) < 0) {
+        gw_http_stream_write(r, data);
+        return;
+    }
     r->bytes_out += len;
 }
 
@@ -895,6 +987,7 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         return NULL;
     }
     c->server = s;
+    c->fd = fd;
     if (s->tls) {
         SSL *ssl = SSL_new(s->tls);
         /* deferred callbacks: an OpenSSL write may fail inside our own call otherwise */

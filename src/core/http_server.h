@@ -135,6 +135,10 @@ void gw_http_respond_buffer(gw_http_req *req, int status, const char *content_ty
 void gw_http_stream_begin(gw_http_req *req, int status, const char *content_type,
                           const gw_http_header *extra, size_t extra_count);
 void gw_http_stream_write(gw_http_req *req, struct evbuffer *data); /* moves data out */
+/* The same, written to a plain socket at once rather than at the end of the loop turn: for a
+ * producer that sends once per upstream read (the proxy's streams). Costs no allocation while
+ * the client keeps up. */
+void gw_http_stream_send(gw_http_req *req, struct evbuffer *data);
 void gw_http_stream_end(gw_http_req *req);
 /* True when the client is behind: stop producing until on_drain. */
 int gw_http_output_full(const gw_http_req *req);

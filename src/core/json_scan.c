@@ -321,3 +321,13 @@ int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
     scan_ctx c = {.end = text + len, .find = find, .text = text, .out = out};
     return scan_document(&c, len, out);
 }
+
+int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end) {
+    if (at >= len || text[at] != '"') return -1;
+    scan_ctx c = {.end = text + len, .text = text};
+    int has_escape = 0;
+    const char *p = scan_string(&c, text + at, &has_escape);
+    if (!p) return -1;
+    *end = (size_t)(p - text);
+    return 0;
+}

@@ -58,4 +58,9 @@ int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
 int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw_json_find *find,
                            gw_json_scan_result *out);
 
+/* The string token at text[at] (its opening quote): 0 with *end after its closing quote when it
+ * is a valid JSON string, -1 otherwise (a stream's repeated event checks its one new string so;
+ * a full scan says what is wrong). */
+int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end);
+
 #endif

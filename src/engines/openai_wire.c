@@ -374,18 +374,41 @@ static const gw_json_text_key chat_texts[] = {
     {"content", 7}, {"reasoning_content", 17}, {"arguments", 9}};
 static const gw_json_text_key completion_texts[] = {{"text", 4}};
 
+_Static_assert((int)MEMBER_COUNT == (int)GW_OPENAI_SHAPE_MEMBERS,
+               "a stream's shape keeps every member");
+
 typedef struct wire_scan {
     gw_json_member members[MEMBER_COUNT];
     gw_json_scan_result result;
     int64_t estimate;       /* tokens of the generated texts, when asked for */
     const char *first_text; /* where the first of them began; NULL: none */
+    size_t first_text_len;
+    size_t text_count;
 } wire_scan;
 
 static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
     wire_scan *ws = ud;
     (void)which;
-    if (!ws->first_text) ws->first_text = raw;
+    if (!ws->first_text) {
+        ws->first_text = raw;
+        ws->first_text_len = len;
+    }
+    ws->text_count++;
     ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
+}
+
+/* The generated texts are estimated only when the caller's output will not pass the response
+ * guards (which estimate what they release) and the usage is not known yet. */
+static int texts_wanted(const gw_engine_io *io) {
+    return !io->r->text_hook && !io->r->usage.known;
+}
+
+static void wire_scan_init(wire_scan *ws) {
+    ws->members[MEMBER_MODEL] = (gw_json_member){.name = "model", .name_len = 5};
+    ws->members[MEMBER_USAGE] = (gw_json_member){.name = "usage", .name_len = 5};
+    ws->estimate = 0;
+    ws->first_text = NULL;
+    ws->first_text_len = ws->text_count = 0;
 }
 
 /* Validates json and fills ws; -1 with io->err when it is not a JSON object. The texts are
@@ -395,11 +418,8 @@ static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
 static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_scan *ws,
                          const gw_openai_stream *s, int want_texts) {
     const gw_req *r = io->r;
-    ws->members[MEMBER_MODEL] = (gw_json_member){.name = "model", .name_len = 5};
-    ws->members[MEMBER_USAGE] = (gw_json_member){.name = "usage", .name_len = 5};
-    ws->estimate = 0;
-    ws->first_text = NULL;
-    int texts = want_texts && !r->text_hook && !r->usage.known;
+    wire_scan_init(ws);
+    int texts = want_texts && texts_wanted(io);
     int completions = r->api == GW_API_COMPLETIONS;
     gw_json_find find = {
         .members = ws->members,
@@ -519,9 +539,12 @@ static int split_usage(gw_engine_io *io, const char *data, size_t len) {
                          (size_t)(model_at - usage_chunk) + 2);
 }
 
-/* "error", quoted, within the first 24 bytes (memmem costs more than the search, this short). */
+enum { ERROR_WINDOW = 24 };
+
+/* "error", quoted, within the first ERROR_WINDOW bytes (memmem costs more than the search, this
+ * short). */
 static int error_near_start(const char *data, size_t len) {
-    size_t n = len < 24 ? len : 24;
+    size_t n = len < ERROR_WINDOW ? len : ERROR_WINDOW;
     for (size_t i = 0; i + 7 <= n; i++)
         if (data[i] == '"' && !memcmp(data + i + 1, "error\"", 6)) return 1;
     return 0;
@@ -542,6 +565,55 @@ static void remember_prefix(gw_openai_stream *s, const char *data, const wire_sc
     s->prefix_model_start = model->value_start;
 }
 
+/* An event that repeats the prefix and the stream's shape around one string: what a scan would
+ * find, read off the shape, with only that string checked and estimated. 1 when the event has
+ * the shape (ws filled), 0 when it must be scanned. */
+static int shape_read(const gw_openai_stream *s, const char *data, size_t len, wire_scan *ws) {
+    size_t before = s->shape_before, after = s->shape_after, at = s->prefix_len + before, end;
+    if (!after || len < at + 2 + after || data[at] != '"' ||
+        memcmp(data + s->prefix_len, s->shape, before) ||
+        memcmp(data + len - after, s->shape + before, after) ||
+        gw_json_scan_string(data, len - after, at, &end) < 0 || end != len - after)
+        return 0;
+    wire_scan_init(ws);
+    for (size_t m = 0; m < MEMBER_COUNT; m++) {
+        gw_json_member *member = &ws->members[m];
+        member->count = s->shape_members[m].count;
+        member->value_start = s->shape_members[m].start;
+        member->value_end = s->shape_members[m].end;
+        if (member->count && member->value_start >= s->shape_text_end) { /* after the string */
+            member->value_start = member->value_start - s->shape_text_end + end;
+            member->value_end = member->value_end - s->shape_text_end + end;
+        }
+    }
+    ws->result = (gw_json_scan_result){.is_object = 1};
+    ws->first_text = data + at + 1;
+    ws->first_text_len = end - at - 2;
+    ws->text_count = 1;
+    ws->estimate = (int64_t)gw_estimate_prompt_tokens(ws->first_text, ws->first_text_len);
+    return 1;
+}
+
+/* After a scan from the prefix on, with the texts looked for: an event with one text becomes the
+ * stream's shape (the others leave the shape as it was). */
+static void remember_shape(gw_openai_stream *s, const char *data, size_t len, const wire_scan *ws) {
+    if (ws->text_count != 1) return;
+    size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
+    if (at < s->prefix_len || end > len) return;
+    size_t before = at - s->prefix_len, after = len - end;
+    if (!after || before + after > sizeof s->shape) return;
+    memcpy(s->shape, data + s->prefix_len, before);
+    memcpy(s->shape + before, data + end, after);
+    s->shape_before = before;
+    s->shape_after = after;
+    s->shape_text_end = end;
+    for (size_t m = 0; m < MEMBER_COUNT; m++) {
+        s->shape_members[m].count = ws->members[m].count;
+        s->shape_members[m].start = ws->members[m].value_start;
+        s->shape_members[m].end = ws->members[m].value_end;
+    }
+}
+
 int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
                                 size_t len) {
     gw_openai_stream *s = io->state;
@@ -551,14 +623,27 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
         gw_emit_end(io);
         return GW_EVENT_END;
     }
-    /* a chunk begins with its id; "error" near the start is an error object */
-    if (error_near_start(data, len)) return stream_error(io, data, len);
+    /* a chunk begins with its id; "error" near the start is an error object (an event that
+     * repeats a prefix of ERROR_WINDOW bytes or more has that prefix's start, which had none) */
+    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
+    if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
+        return stream_error(io, data, len);
     /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
      * the stream's prefix when the event repeats it */
     wire_scan ws;
-    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
-    if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
-    if (!repeats) remember_prefix(s, data, &ws);
+    if (repeats && texts_wanted(io)) {
+        /* nearly every event: a token's delta, the bytes around it as in the one before */
+        if (!shape_read(s, data, len, &ws)) {
+            if (wire_scan_run(io, data, len, &ws, s, 1) < 0) return GW_EVENT_MALFORMED;
+            remember_shape(s, data, len, &ws);
+        }
+    } else {
+        if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
+        if (!repeats) {
+            remember_prefix(s, data, &ws);
+            s->shape_after = 0; /* the shape follows the prefix */
+        }
+    }
     if (wire_usage(&ws, data, &io->r->usage)) {
         int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;
         if (usage_only && !io->r->include_usage) return GW_EVENT_CONTINUE; /* asked for us */

@@ -22,7 +22,7 @@ typedef struct gw_openai_wire {
 } gw_openai_wire;
 
 /* State of one stream (stream_state_size of an adapter that uses this wire). */
-enum { GW_OPENAI_PREFIX_MAX = 256 };
+enum { GW_OPENAI_PREFIX_MAX = 256, GW_OPENAI_SHAPE_MAX = 384, GW_OPENAI_SHAPE_MEMBERS = 2 };
 
 typedef struct gw_openai_stream {
     int done; /* [DONE] seen */
@@ -33,6 +33,18 @@ typedef struct gw_openai_stream {
     size_t prefix_len;
     size_t prefix_model_start; /* where the model value begins in prefix */
     char prefix[GW_OPENAI_PREFIX_MAX];
+    /* The last event that repeated the prefix and held one generated text (a token's delta),
+     * as its bytes after the prefix around that text's string: shape[0, shape_before) before
+     * it, the next shape_after bytes after it. An event with the same bytes around another valid
+     * string is the same JSON with the same members: only that string is read. shape_after 0:
+     * none. */
+    size_t shape_before, shape_after;
+    size_t shape_text_end; /* where that string ended in that event: spans after it shift */
+    struct {
+        int count;
+        size_t start, end;
+    } shape_members[GW_OPENAI_SHAPE_MEMBERS]; /* the scan's model and usage members */
+    char shape[GW_OPENAI_SHAPE_MAX];
 } gw_openai_stream;
 
 int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *t,

@@ -90,7 +90,12 @@ static int sink_stream_data(gw_req *r, struct evbuffer *data) {
     gw_meter_capture_response(r, data, 0);
     if (gw_chain_response_chunk(r, data, 0) < 0) return -1;
     r->bytes_out += evbuffer_get_length(data);
-    gw_http_stream_write(r->http, data);
+    /* sent at once, but for the stream's last bytes: queued for the loop turn's end, they leave
+     * in one write with the chunked terminator end_stream adds next */
+    if (r->attempt && r->attempt->stream_done)
+        gw_http_stream_write(r->http, data);
+    else
+        gw_http_stream_send(r->http, data);
     return 0;
 }
 

@@ -227,39 +227,100 @@ static int choice(gw_req *r, stream_state *s, json_object *ch, struct evbuffer *
     return 0;
 }
 
-static int has(const gw_chunk *c, const char *pattern, size_t len) {
-    return memmem(c->json, c->len, pattern, len) != NULL;
+/* Whether the bytes at p (before end) begin with the literal. */
+static int begins(const char *p, const char *end, const char *literal, size_t len) {
+    return (size_t)(end - p) >= len && !memcmp(p, literal, len);
 }
-#define HAS(c, literal) has(c, literal, sizeof literal - 1)
+#define BEGINS(p, end, literal) begins(p, end, literal, sizeof literal - 1)
+
+/* One pass over a chunk's quotes: where its "content":" is (NULL when it has none or several),
+ * or NULL when anything a chunk of plain text never holds is there (a tool call, reasoning, a
+ * refusal, a finish, usage, another choice). Every pattern begins with a quote, so looking at
+ * each quote finds exactly what a search for each pattern would; none can match inside a JSON
+ * string, where quotes are escaped (a search for eight patterns cost ~4k instructions a chunk). */
+static const char *plain_content_key(const gw_chunk *c) {
+    const char *p = c->json, *end = c->json + c->len, *content = NULL;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p)))) {
+        const char *q = ++p; /* after the quote */
+        switch (q < end ? *q : '\0') {
+        case 'c':
+            if (BEGINS(q, end, "content\":\"")) {
+                if (content) return NULL;
+                content = q - 1;
+            }
+            break;
+        case 't':
+            if (BEGINS(q, end, "tool_calls\":[{")) return NULL;
+            break;
+        case 'r':
+            if (BEGINS(q, end, "reasoning_content\":\"") || BEGINS(q, end, "reasoning\":\"") ||
+                BEGINS(q, end, "refusal\":\""))
+                return NULL;
+            break;
+        case 'f':
+            if (BEGINS(q, end, "finish_reason\":\"")) return NULL;
+            break;
+        case 'u':
+            if (BEGINS(q, end, "usage\":{")) return NULL;
+            break;
+        case 'i':
+            if (BEGINS(q, end, "index\":1")) return NULL;
+            break;
+        default:
+            break;
+        }
+    }
+    return content;
+}
 
 /* Most chunks of a stream carry one piece of text and nothing else. Such a chunk becomes its
  * text_delta without being parsed: canonical chunks are valid JSON (the adapters validated or
- * built them), so the content's string literal is copied as it is. A pattern that begins with
- * a quote cannot match inside a JSON string, where quotes are escaped. Anything else (the
- * first chunk, another kind of delta, a finish, usage, several choices) takes the full path.
- * Returns 1 when the chunk was handled. */
+ * built them), so the content's string literal is copied as it is. Anything else (the first
+ * chunk, another kind of delta, a finish, usage, several choices) takes the full path. Returns
+ * 1 when the chunk was handled. */
 static int plain_text_chunk(stream_state *s, const gw_chunk *c, struct evbuffer *out) {
     static const char key[] = "\"content\":\"";
-    if (!s->started || s->open != BLOCK_TEXT || HAS(c, "\"tool_calls\":[{") ||
-        HAS(c, "\"reasoning_content\":\"") || HAS(c, "\"reasoning\":\"") ||
-        HAS(c, "\"refusal\":\"") || HAS(c, "\"finish_reason\":\"") || HAS(c, "\"usage\":{") ||
-        HAS(c, "\"index\":1"))
-        return 0;
-    const char *at = memmem(c->json, c->len, key, sizeof key - 1);
+    if (!s->started || s->open != BLOCK_TEXT) return 0;
+    const char *at = plain_content_key(c);
     if (!at) return 0;
     const char *lit = at + sizeof key - 2, *end = c->json + c->len, *p = lit + 1;
     while (p < end && *p != '"')
         p += *p == '\\' ? 2 : 1;
-    if (p >= end || memmem(p, (size_t)(end - p), key, sizeof key - 1)) return 0;
+    if (p >= end) return 0;
     if (p == lit + 1) return 1; /* an empty piece of text: no event */
-    char head[160];
-    int n = snprintf(head, sizeof head,
-                     "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                     "\"index\":%u,\"delta\":{\"type\":\"text_delta\",\"text\":",
-                     s->block);
-    evbuffer_add(out, head, (size_t)n);
-    evbuffer_add(out, lit, (size_t)(p + 1 - lit));
-    evbuffer_add(out, "}}\n\n", 4);
+    static const char head[] =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":";
+    static const char tail[] = ",\"delta\":{\"type\":\"text_delta\",\"text\":";
+    char index[16], *i = index + sizeof index;
+    unsigned v = s->block;
+    do
+        *--i = (char)('0' + v % 10);
+    while (v /= 10);
+    struct evbuffer_iovec iov;
+    size_t n = sizeof head - 1 + (size_t)(index + sizeof index - i) + sizeof tail - 1 +
+               (size_t)(p + 1 - lit) + 4;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)n, &iov, 1) < 1 || iov.iov_len < n) {
+        /* the chunk's bytes as separate pieces, as before: a reservation that did not fit */
+        evbuffer_add(out, head, sizeof head - 1);
+        evbuffer_add(out, i, (size_t)(index + sizeof index - i));
+        evbuffer_add(out, tail, sizeof tail - 1);
+        evbuffer_add(out, lit, (size_t)(p + 1 - lit));
+        evbuffer_add(out, "}}\n\n", 4);
+        return 1;
+    }
+    char *w = iov.iov_base;
+    memcpy(w, head, sizeof head - 1);
+    w += sizeof head - 1;
+    memcpy(w, i, (size_t)(index + sizeof index - i));
+    w += index + sizeof index - i;
+    memcpy(w, tail, sizeof tail - 1);
+    w += sizeof tail - 1;
+    memcpy(w, lit, (size_t)(p + 1 - lit));
+    w += p + 1 - lit;
+    memcpy(w, "}}\n\n", 4);
+    iov.iov_len = n;
+    evbuffer_commit_space(out, &iov, 1);
     return 1;
 }
 

@@ -1054,6 +1054,48 @@ static void streams_only_choice_zero_and_skips_empty(void **state) {
     free_req(r);
 }
 
+/* Once a text block is open, a chunk of one piece of text is relayed without a parse; a chunk
+ * that holds anything more (another choice's text, a finish, usage, a tool call) is read whole,
+ * and patterns inside the text itself (escaped quotes) change nothing. */
+static void streams_text_chunks_read_only_when_plain(void **state) {
+    (void)state;
+    gw_req *r = new_req("{}");
+    struct evbuffer *out = evbuffer_new();
+    feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'role':'assistant','content':''}}]}");
+    feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'content':'A'}}]}");
+    /* two texts: only choice 0's */
+    feed(r, out,
+         "{'id':'x','choices':[{'index':2,'delta':{'content':'other'}},"
+         "{'index':0,'delta':{'content':'B'}}]}");
+    feed(r, out,
+         "{'id':'x','choices':[{'index':0,'delta':{'content':'say \\'usage\\':{ "
+         "\\'content\\':\\'x \\'index\\':1'}}]}");
+    feed(r, out,
+         "{'id':'x','choices':[{'index':0,'delta':{'content':'C'}}],"
+         "'usage':{'prompt_tokens':3,'completion_tokens':4}}");
+    feed(r, out,
+         "{'id':'x','choices':[{'index':0,'delta':{'content':''},'finish_reason':'stop'}]}");
+    gw_protocol_anthropic.stream_end(r, out);
+    char *text = take(out);
+    events ev;
+    split(text, &ev);
+    char seq[512];
+    names(&ev, seq, sizeof seq);
+    assert_string_equal(seq, "message_start content_block_start content_block_delta "
+                             "content_block_delta content_block_delta content_block_delta "
+                             "content_block_stop message_delta message_stop");
+    assert_string_equal(S(ev.data[2], "delta.text"), "A");
+    assert_string_equal(S(ev.data[3], "delta.text"), "B");
+    assert_string_equal(S(ev.data[4], "delta.text"), "say \"usage\":{ \"content\":\"x \"index\":1");
+    assert_string_equal(S(ev.data[5], "delta.text"), "C");
+    assert_string_equal(S(ev.data[7], "delta.stop_reason"), "end_turn");
+    assert_int_equal(I(ev.data[7], "usage.output_tokens"), 4);
+    free_events(&ev);
+    free(text);
+    evbuffer_free(out);
+    free_req(r);
+}
+
 /* vLLM's continuous_usage_stats: usage on every chunk, so message_start knows the input. */
 static void stream_start_uses_early_usage(void **state) {
     (void)state;
@@ -1271,6 +1313,7 @@ int main(void) {
         cmocka_unit_test(streams_tool_calls),
         cmocka_unit_test(streams_reasoning_and_idless_tools),
         cmocka_unit_test(streams_only_choice_zero_and_skips_empty),
+        cmocka_unit_test(streams_text_chunks_read_only_when_plain),
         cmocka_unit_test(stream_start_uses_early_usage),
         cmocka_unit_test(streams_empty),
         cmocka_unit_test(stream_errors),

@@ -1,0 +1,195 @@
+/* The OpenAI wire's stream events: each event goes out byte for byte but for the model name,
+ * whether it was scanned whole, from the stream's prefix on, or read off the stream's shape (the
+ * bytes around a token's delta repeated from the event before); a malformed event is caught on
+ * every path; the generated texts are estimated, and the usage read, the same on every path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/token_estimate.h"
+#include "engines/openai_wire.h"
+#include "inbound/protocol.h"
+
+typedef struct fixture {
+    gw_arena arena;
+    gw_req r;
+    gw_model model;
+    gw_channel ch;
+    gw_target t;
+    gw_engine_io io;
+    gw_openai_stream *state;
+} fixture;
+
+static void fixture_init(fixture *f) {
+    memset(f, 0, sizeof *f);
+    f->model = (gw_model){
+        .name = "my-model", .name_len = 8, .name_json = "\"my-model\"", .name_json_len = 10};
+    f->ch = (gw_channel){.name = "o", .type = "openai", .engine = &gw_engine_openai};
+    gw_engine_config_error err = {.option = -1};
+    if (gw_engine_openai.configure(&f->ch, &f->arena, NULL, 0, &err) < 0)
+        fail_msg("configure: %s", err.message);
+    f->t = (gw_target){.channel = &f->ch, .rewrite = 1};
+    f->r.protocol = &gw_protocol_openai;
+    f->r.model = &f->model;
+    f->r.target = &f->t;
+    f->r.api = GW_API_CHAT;
+    f->r.stream = 1;
+    f->r.include_usage = 1;
+    f->state = calloc(1, gw_engine_openai.stream_state_size);
+    f->io = (gw_engine_io){.r = &f->r, .target = &f->t, .state = f->state, .out = evbuffer_new()};
+}
+
+static void fixture_free(fixture *f) {
+    free(f->state);
+    evbuffer_free(f->io.out);
+    curl_slist_free_all(f->ch.headers);
+    gw_arena_free(&f->arena);
+}
+
+static int event(fixture *f, const char *data) {
+    return gw_engine_openai.stream_event(&f->io, "", 0, data, strlen(data));
+}
+
+/* What the caller got since the last call. */
+static char *take_output(fixture *f) {
+    size_t len = evbuffer_get_length(f->io.out);
+    char *text = malloc(len + 1);
+    evbuffer_remove(f->io.out, text, len);
+    text[len] = '\0';
+    return text;
+}
+
+#define HEAD "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":7,"
+#define CHUNK(model, delta, finish)                                                                \
+    HEAD "\"model\":\"" model "\",\"choices\":[{\"index\":0,\"delta\":" delta                      \
+         ",\"logprobs\":null,\"finish_reason\":" finish "}],\"usage\":null}"
+#define TOKEN(text) CHUNK("up", "{\"content\":\"" text "\"}", "null")
+
+/* The event as the caller must get it: the engine's bytes with the model renamed. */
+static void expect_relayed(fixture *f, const char *event_text) {
+    const char *model = strstr(event_text, "\"model\":\"up\"");
+    assert_non_null(model);
+    size_t at = (size_t)(model - event_text) + 8;
+    char want[2048];
+    snprintf(want, sizeof want, "data: %.*s\"my-model\"%s\n\n", (int)at, event_text, model + 12);
+    char *got = take_output(f);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void token_events_relayed_and_estimated(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    static const char *const texts[] = {"The",
+                                        " quick",
+                                        " brown",
+                                        "",
+                                        " f\\u00f6x \\\"q\\\"",
+                                        " jumps over the lazy dog, again and again"};
+    int64_t estimate = 0;
+    const char *first = CHUNK("up", "{\"role\":\"assistant\",\"content\":\"\"}", "null");
+    assert_int_equal(event(&f, first), GW_EVENT_CONTINUE);
+    expect_relayed(&f, first);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char e[512];
+        snprintf(e, sizeof e, TOKEN("%s"), texts[i]);
+        assert_int_equal(event(&f, e), GW_EVENT_CONTINUE);
+        expect_relayed(&f, e);
+        estimate += (int64_t)gw_estimate_prompt_tokens(texts[i], strlen(texts[i]));
+    }
+    assert_true(f.state->shape_after > 0); /* the later tokens were read off the shape */
+    assert_int_equal(f.r.completion_estimate, estimate);
+    const char *finish = CHUNK("up", "{}", "\"stop\"");
+    assert_int_equal(event(&f, finish), GW_EVENT_CONTINUE);
+    expect_relayed(&f, finish);
+    /* usage after the shape: read at its place in this event */
+    const char *usage = HEAD "\"model\":\"up\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+                             "\"completion_tokens\":9,\"total_tokens\":12}}";
+    assert_int_equal(event(&f, usage), GW_EVENT_CONTINUE);
+    expect_relayed(&f, usage);
+    assert_true(f.r.usage.known);
+    assert_int_equal(f.r.usage.prompt_tokens, 3);
+    assert_int_equal(f.r.usage.completion_tokens, 9);
+    assert_int_equal(event(&f, "[DONE]"), GW_EVENT_END);
+    fixture_free(&f);
+}
+
+/* An event shaped as the one before but for a broken string, or with bytes after the string
+ * that differ, is scanned whole: malformed input never passes on the shape. */
+static void malformed_after_shape(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        TOKEN("a\\x"),                             /* a bad escape in the token */
+        TOKEN("a\001b"),                           /* a raw control character */
+        TOKEN("a\" \"b"),                          /* the string ends early: two strings */
+        TOKEN("a\\"),                              /* an escape that swallows the closing quote */
+        TOKEN("a") "}",                            /* bytes after the document */
+        CHUNK("up", "{\"content\":\"a\"}", "nul"), /* the rest differs, and is wrong */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fixture f;
+        fixture_init(&f);
+        assert_int_equal(event(&f, TOKEN("x")), GW_EVENT_CONTINUE);
+        assert_int_equal(event(&f, TOKEN("y")), GW_EVENT_CONTINUE);
+        assert_true(f.state->shape_after > 0);
+        char *drop = take_output(&f);
+        free(drop);
+        if (event(&f, bad[i]) != GW_EVENT_MALFORMED) fail_msg("passed: %s", bad[i]);
+        fixture_free(&f);
+    }
+}
+
+/* A member after the token moves with the token's length: the usage found there is the event's. */
+static void usage_after_token_shifts(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+#define WITH_USAGE(text)                                                                           \
+    HEAD "\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" text "\"}}],"      \
+         "\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}"
+    /* an engine that reports usage in every chunk: known after the first, so no shape is used
+     * for the texts, and every event's usage is read where it is */
+    assert_int_equal(event(&f, WITH_USAGE("a")), GW_EVENT_CONTINUE);
+    expect_relayed(&f, WITH_USAGE("a"));
+    assert_int_equal(event(&f, WITH_USAGE("a longer token")), GW_EVENT_CONTINUE);
+    expect_relayed(&f, WITH_USAGE("a longer token"));
+    assert_true(f.r.usage.known);
+    assert_int_equal(f.r.usage.prompt_tokens, 2);
+    assert_int_equal(f.r.usage.completion_tokens, 1);
+    fixture_free(&f);
+}
+
+/* The model member after the token (an engine that writes it last): renamed in every event. */
+static void model_after_token(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+#define MODEL_LAST(text)                                                                           \
+    "{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"" text "\"}}],\"model\":\"up\"}"
+    static const char *const texts[] = {"a", "bc", "", "defgh"};
+    for (size_t i = 0; i < 4; i++) {
+        char e[256];
+        snprintf(e, sizeof e, MODEL_LAST("%s"), texts[i]);
+        assert_int_equal(event(&f, e), GW_EVENT_CONTINUE);
+        expect_relayed(&f, e);
+    }
+    fixture_free(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(token_events_relayed_and_estimated),
+        cmocka_unit_test(malformed_after_shape),
+        cmocka_unit_test(usage_after_token_shifts),
+        cmocka_unit_test(model_after_token),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
