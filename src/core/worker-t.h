@@ -14,6 +14,7 @@
 
 struct event_base;
 struct event;
+struct gw_wake;
 struct json_tokener;
 struct gw_words;
 struct gw_words_scratch;
@@ -46,9 +47,9 @@ typedef struct gw_worker {
     struct gw_config_hold *cfg_hold;  /* cfg again, for requests (core/config.h); may be NULL */
     _Atomic(gw_config *) pending_cfg; /* handed over by the control thread */
     atomic_int stop_requested;
-    atomic_int stop_now;  /* a second signal: skip the drain deadline */
-    atomic_int exited;    /* the loop has returned: joinable at once */
-    struct event *wakeup; /* activated by the control thread */
+    atomic_int stop_now;    /* a second signal: skip the drain deadline */
+    atomic_int exited;      /* the loop has returned: joinable at once */
+    struct gw_wake *wakeup; /* signalled by the control thread (core/wake.h) */
     struct event *drain_timer;
     int draining;
     int cutting; /* past the drain deadline: running requests were ended, output flushes */

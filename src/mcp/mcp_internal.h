@@ -53,7 +53,7 @@ typedef struct mcp_cell {
 typedef struct mcp_inbox {
     mcp_cell cells[MCP_INBOX_CAP];
     _Atomic size_t head, tail;
-    struct event *wake;
+    struct gw_wake *wake; /* the owner's eventfd: its loop takes no lock (core/wake.h) */
 } mcp_inbox;
 
 /* An event stream held open: a Streamable HTTP session's GET, or a legacy SSE session. */

@@ -8,13 +8,17 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/wake.h"
 #include "mcp/mcp_internal.h"
 #include "mcp/schema.h"
 #include "upstream/curl_multi.h"
 
 enum { SWEEP_MS = 500, MCP_UPSTREAM_CONNECTIONS = 64 };
 
-/* Every worker's MCP state by worker index, set before the threads start: where to post. */
+/* Every worker's MCP state by worker index: where to post. Each entry is written before any
+ * worker thread starts (pthread_create orders it before their reads) and cleared after every
+ * worker has been joined (server.c stops them all before it frees one), so the plain array
+ * needs no atomic: no thread reads an entry while another writes it. */
 static gw_mcp_worker *registry[GW_MCP_WORKERS_MAX];
 
 /* ---------- the inbox ---------- */
@@ -62,7 +66,10 @@ int mcp_post(int worker, mcp_note *note) {
     if (worker < 0 || worker >= GW_MCP_WORKERS_MAX || !registry[worker]) return -1;
     gw_mcp_worker *to = registry[worker];
     if (inbox_push(&to->inbox, note) < 0) return -1;
-    event_active(to->inbox.wake, EV_READ, 0);
+    /* An eventfd write, not event_active: the receiver's base takes no lock, so no libevent
+     * call on it may come from here. The push's release store (the cell's seq) comes before
+     * the signal, so the receiver's pop after its wake sees the note. */
+    gw_wake_signal(to->inbox.wake);
     return 0;
 }
 
@@ -221,10 +228,8 @@ void mcp_close_session(gw_mcp_session_ref ref) {
     if (mcp_post(to, &note) < 0) gw_log_warn("mcp_inbox_full", "\"worker\":%d", to);
 }
 
-static void on_inbox(evutil_socket_t fd, short what, void *arg) {
+static void on_inbox(void *arg) {
     gw_mcp_worker *mw = arg;
-    (void)fd;
-    (void)what;
     mcp_note note;
     /* at most a full inbox per wake-up: a flood from other workers cannot starve this loop */
     for (int i = 0; i < MCP_INBOX_CAP && inbox_pop(&mw->inbox, &note) == 0; i++) {
@@ -236,7 +241,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg) {
         free(note.data);
     }
     if (atomic_load(&mw->inbox.head) != atomic_load(&mw->inbox.tail))
-        event_active(mw->inbox.wake, EV_READ, 0);
+        gw_wake_again(mw->inbox.wake); /* the rest on the next turn; this is the owner */
 }
 
 /* ---------- sessions this worker made ---------- */
@@ -285,7 +290,7 @@ gw_mcp_worker *gw_mcp_worker_new(gw_worker *w) {
     if (!mw) return NULL;
     mw->w = w;
     inbox_init(&mw->inbox);
-    mw->inbox.wake = event_new(w->base, -1, 0, on_inbox, mw);
+    mw->inbox.wake = gw_wake_new(w->base, on_inbox, mw);
     mw->sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, mw);
     mw->curl = gw_curl_multi_new(w->base, MCP_UPSTREAM_CONNECTIONS, untagged_done);
     mw->stream_of = calloc(GW_MCP_SESSIONS_MAX, sizeof *mw->stream_of);
@@ -316,7 +321,7 @@ void gw_mcp_worker_free(gw_mcp_worker *mw) {
     mcp_note note;
     while (inbox_pop(&mw->inbox, &note) == 0)
         free(note.data);
-    if (mw->inbox.wake) event_free(mw->inbox.wake);
+    gw_wake_free(mw->inbox.wake);
     if (mw->sweep) event_free(mw->sweep);
     gw_curl_multi_free(mw->curl); /* after the exchanges: it cleans up their easy handles */
     while (mw->spare) {

@@ -648,13 +648,14 @@ static int start(gw_server *s, const gw_serve_options *opts) {
 }
 
 static void stop(gw_server *s) {
-    for (int i = 0; i < s->worker_count; i++) {
-        if (s->workers[i].thread) {
-            gw_worker_request_stop(&s->workers[i], 1);
-            gw_worker_join(&s->workers[i]);
-        }
+    /* every worker stopped and joined before any is freed: a worker still running may post to
+     * another's MCP inbox and signal its eventfd (core/wake.h), which must not be gone yet */
+    for (int i = 0; i < s->worker_count; i++)
+        if (s->workers[i].thread) gw_worker_request_stop(&s->workers[i], 1);
+    for (int i = 0; i < s->worker_count; i++)
+        if (s->workers[i].thread) gw_worker_join(&s->workers[i]);
+    for (int i = 0; i < s->worker_count; i++)
         gw_worker_destroy(&s->workers[i]);
-    }
     free(s->workers);
     gw_metrics_free(s->metrics); /* after the workers: nothing counts any more */
     gw_admin_stop(s->admin);
@@ -688,6 +689,9 @@ static void stop(gw_server *s) {
 
 int gw_serve(const gw_serve_options *opts) {
     signal(SIGPIPE, SIG_IGN);
+    /* Locks for the bases more than one thread uses: the control loop's (the metering reader's
+     * thread activates its delivery event there, meter/reader.c). The workers' bases opt out
+     * with EVENT_BASE_FLAG_NOLOCK (server/worker.c). */
     evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     gw_server s = {.config_path = opts->config_path};

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/drain_watch.h"
 #include "core/fd_limit.h"
+#include "core/wake.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/request.h"
@@ -131,10 +132,10 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(w->drain_timer, &tv);
 }
 
-static void on_wakeup(evutil_socket_t fd, short what, void *arg) {
+/* The control thread's posts: a new snapshot, a stop. Each is an atomic the control thread set
+ * before it signalled w->wakeup (core/wake.h), so this sees every post made before the signal. */
+static void on_wakeup(void *arg) {
     gw_worker *w = arg;
-    (void)fd;
-    (void)what;
     gw_config *next = atomic_exchange(&w->pending_cfg, NULL);
     if (next) {
         /* the new snapshot's TLS context first: the old one goes with the old snapshot */
@@ -180,6 +181,12 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
         return -1;
     }
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    /* No lock: only this worker's thread touches its base (once it runs; before, the thread
+     * that makes it, and after, the one that joined it). Other threads reach the worker through
+     * atomics and lock-free queues, and wake it through w->wakeup and its MCP inbox's wake,
+     * eventfds (core/wake.h), never through a libevent call; so event_add, event_del and
+     * event_active on the request path cost no mutex. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     gw_fast_random_seed(&w->rng);
@@ -192,7 +199,7 @@ int gw_worker_init(gw_worker *w, int index, gw_config *cfg, SSL_CTX *tls) {
         return -1;
     }
     json_tokener_set_flags(w->tokener, JSON_TOKENER_STRICT);
-    w->wakeup = event_new(w->base, -1, 0, on_wakeup, w);
+    w->wakeup = gw_wake_new(w->base, on_wakeup, w);
     w->drain_timer = evtimer_new(w->base, on_drain_poll, w);
     w->pools = gw_channel_pools_new(w->base, gw_attempt_on_curl_done);
     w->mcp = gw_mcp_worker_new(w);
@@ -237,13 +244,13 @@ int gw_worker_exited(gw_worker *w) {
 void gw_worker_post_config(gw_worker *w, gw_config *cfg) {
     gw_config *old = atomic_exchange(&w->pending_cfg, cfg);
     if (old) gw_config_unref(old); /* never picked up: superseded */
-    event_active(w->wakeup, EV_READ, 0);
+    gw_wake_signal(w->wakeup);     /* after the exchange: the worker sees cfg */
 }
 
 void gw_worker_request_stop(gw_worker *w, int now) {
     if (now) atomic_store(&w->stop_now, 1);
     atomic_store(&w->stop_requested, 1);
-    event_active(w->wakeup, EV_READ, 0);
+    gw_wake_signal(w->wakeup); /* after the stores: the worker sees them */
 }
 
 void gw_worker_join(gw_worker *w) {
@@ -255,7 +262,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_http_server_free(w->https);
     gw_mcp_worker_free(w->mcp); /* its transfers before the multi they run on */
     gw_channel_pools_free(w->pools);
-    if (w->wakeup) event_free(w->wakeup);
+    gw_wake_free(w->wakeup); /* joined: no one signals any more (server.c stops all first) */
     if (w->drain_timer) event_free(w->drain_timer);
     if (w->tokener) json_tokener_free(w->tokener);
     gw_rules_scratch_free(w->rules_scratch);
