@@ -195,8 +195,11 @@ function checkCounts(parsed) {
   const beta = { model: 'chat', channel: 'sim', tenant: 'beta' };
   const gaps = value(parsed, 'aigw_inter_token_gap_seconds_count', beta);
   assert.ok(gaps >= seen.requests['chat|sim|beta|200'] && gaps < seen.streamEvents, `gaps ${gaps} of ${seen.streamEvents} events`);
-  // paced at 15 ms: no gap is shorter than 10 ms, so the 5 ms bucket is empty
-  assert.equal(value(parsed, 'aigw_inter_token_gap_seconds_bucket', { ...beta, le: '0.005' }), 0);
+  // paced at 15 ms: the gaps are measured between events, so few fall in the 5 ms bucket (the
+  // simulator keeps a schedule: one step it sends late is followed by one on time, which the
+  // gateway may read in the same turn on a loaded machine)
+  const short = value(parsed, 'aigw_inter_token_gap_seconds_bucket', { ...beta, le: '0.005' });
+  assert.ok(short <= gaps / 10, `${short} of ${gaps} gaps under 5 ms`);
   for (const name of ['aigw_request_duration_seconds', 'aigw_first_token_seconds', 'aigw_inter_token_gap_seconds']) {
     const byKey = new Map();
     for (const s of parsed.samples.filter((x) => x.name === `${name}_bucket`)) {
