@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fd_slots.h"
 #include "core/http_date.h"
 #include "core/log.h"
 #include "core/openai_error.h"
@@ -979,6 +980,7 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
 /* A connection on an accepted socket, listed in the server; NULL (the socket closed) when memory
  * ran out. */
 static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
+    gw_fd_slots_reserve(s->base, fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* stream tokens now, not later */
     gw_http_conn *c = calloc(1, sizeof *c);

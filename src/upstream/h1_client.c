@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fd_slots.h"
 
 enum {
     READ_CHUNK = 16 * 1024, /* one recv, on the worker's stack */
@@ -448,6 +449,7 @@ static gw_h1_conn *conn_open(gw_h1_idle *idle, const gw_h1_address *to, char *de
     c->home = idle;
     c->addr = to->addr;
     c->addr_len = to->addr_len;
+    gw_fd_slots_reserve(idle->base, fd);
     c->ev_read = event_new(idle->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->ev_write = event_new(idle->base, fd, EV_WRITE, on_writable, c);
     c->ev_connect_timer = evtimer_new(idle->base, on_connect_timeout, c);
