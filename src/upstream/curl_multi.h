@@ -23,7 +23,8 @@ void gw_curl_multi_set_max_connections(gw_curl_multi *m, long max_host_connectio
 void gw_curl_multi_park_idle_sockets(gw_curl_multi *m);
 void gw_curl_multi_prepare_easy(gw_curl_multi *m, CURL *easy);
 /* CURLMOPT_MAXCONNECTS: the connections, busy and idle, the multi handle's cache holds; when a
- * transfer ends over it, curl closes the least recently used idle one (upstream/channel_pools.c). */
+ * transfer ends over it, curl closes the least recently used idle one (upstream/channel_pools.c).
+ */
 void gw_curl_multi_set_cache_size(gw_curl_multi *m, long connections);
 
 /* Easy handles are reused: a reset handle keeps its buffers, and the connection pool lives in
