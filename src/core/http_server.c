@@ -621,7 +621,10 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
     struct evbuffer_iovec v[MAX_PIECES];
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t held = evbuffer_get_length(out);
-    int n = held ? evbuffer_peek(out, -1, NULL, v, MAX_PIECES) : 0;
+    /* a length, not -1: with -1 evbuffer_peek stops at the vectors given and returns their
+     * count, so a buffer of more chains would be sent cut, silently (seen: 13 of a stream's
+     * chains written, the rest dropped) */
+    int n = held ? evbuffer_peek(out, (ev_ssize_t)held, NULL, v, MAX_PIECES) : 0;
     if (n < 0 || n > MAX_PIECES - 3) return -1;
     char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
     int chunked = r->http_minor > 0;
@@ -629,7 +632,8 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
         size = chunk_size_line(end, len);
         v[n++] = (struct evbuffer_iovec){.iov_base = size, .iov_len = (size_t)(end - size)};
     }
-    int room = MAX_PIECES - n - chunked, k = evbuffer_peek(data, -1, NULL, v + n, room);
+    int room = MAX_PIECES - n - chunked;
+    int k = evbuffer_peek(data, (ev_ssize_t)len, NULL, v + n, room); /* the chains it needs */
     if (k < 0 || k > room) return -1;
     n += k;
     if (chunked) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
