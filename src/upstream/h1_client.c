@@ -122,6 +122,7 @@ static gw_h1_conn *idle_take(gw_h1_idle *idle, const gw_h1_address *to) {
     for (gw_h1_conn *c = idle->tail; c; c = c->prev) {
         if (c->addr_len != to->addr_len || memcmp(&c->addr, &to->addr, to->addr_len)) continue;
         idle_unlink(c);
+        c->state = C_SENDING; /* off the list: a close now must not unlink it again */
         return c;
     }
     return NULL;
