@@ -628,9 +628,10 @@ static gw_attempt *fail_start(gw_attempt *a, int status, const char *code, const
 static gw_attempt *start_h1(gw_attempt *a, const gw_engine_call *call, size_t base_len) {
     gw_req *r = a->r;
     const gw_channel *ch = a->channel;
-    gw_h1_idle *idle = gw_channel_pools_h1(r->worker->pools, ch);
+    gw_h1_idle *idle = gw_channel_pools_h1_begin(r->worker->pools, ch);
     if (!idle)
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
+    a->h1_running = 1; /* counted in the pool: detach_transfer ends it */
     a->via_h1 = 1;
     a->h1_content_length = -1;
     a->h1_req = (gw_h1_request){.to = a->endpoint->h1,
@@ -641,8 +642,6 @@ static gw_attempt *start_h1(gw_attempt *a, const gw_engine_call *call, size_t ba
                                 .connect_timeout_ms = ch->timeouts.connect_ms};
     a->total_deadline_ns = a->t_start + (int64_t)ch->timeouts.total_ms * 1000000;
     arm_timer(a, ch->timeouts.first_byte_ms);
-    gw_channel_pools_h1_begin(r->worker->pools, ch);
-    a->h1_running = 1;
     char detail[192];
     if (gw_h1_start(&a->h1, idle, &a->h1_req, &h1_handler, a, detail, sizeof detail) < 0) {
         /* no connection to be had: the endpoint's failure, as a refused connect is */

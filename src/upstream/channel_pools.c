@@ -283,17 +283,13 @@ void gw_channel_pools_remove(gw_channel_pools *p, const gw_channel *ch, CURL *ea
     }
 }
 
-gw_h1_idle *gw_channel_pools_h1(gw_channel_pools *p, const gw_channel *ch) {
+gw_h1_idle *gw_channel_pools_h1_begin(gw_channel_pools *p, const gw_channel *ch) {
     pool *pl = pool_of(p, ch);
-    return pl ? &pl->h1 : NULL;
-}
-
-void gw_channel_pools_h1_begin(gw_channel_pools *p, const gw_channel *ch) {
-    pool *pl = pool_of(p, ch);
-    if (!pl) return;
+    if (!pl) return NULL;
     pl->h1_in_flight++;
     p->in_flight++;
     p->started_since_trim++;
+    return &pl->h1;
 }
 
 void gw_channel_pools_h1_end(gw_channel_pools *p, const gw_channel *ch) {

@@ -31,10 +31,10 @@ CURLMcode gw_channel_pools_add(gw_channel_pools *p, const gw_channel *ch, CURL *
 /* Takes a transfer added with gw_channel_pools_add off its pool, finished or not. */
 void gw_channel_pools_remove(gw_channel_pools *p, const gw_channel *ch, CURL *easy);
 
-/* The channel's idle list for the own client; NULL when out of memory. Each exchange started
- * on it is counted with gw_channel_pools_h1_begin and, once ended or cancelled, _end. */
-gw_h1_idle *gw_channel_pools_h1(gw_channel_pools *p, const gw_channel *ch);
-void gw_channel_pools_h1_begin(gw_channel_pools *p, const gw_channel *ch);
+/* An exchange of the own client begins on the channel: counted, and the channel's idle list
+ * returned for it (NULL, nothing counted, when out of memory). Once it has ended or been
+ * cancelled, gw_channel_pools_h1_end. */
+gw_h1_idle *gw_channel_pools_h1_begin(gw_channel_pools *p, const gw_channel *ch);
 void gw_channel_pools_h1_end(gw_channel_pools *p, const gw_channel *ch);
 
 /* Easy handles are reused over every channel: a reset handle keeps its buffers. */
