@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -16,12 +15,11 @@
 
 #include "core/clock.h"
 #include "core/fd_slots.h"
+#include "upstream/h1_response.h"
 
 enum {
     READ_CHUNK = 16 * 1024, /* one recv, on the worker's stack */
     READS_PER_TURN = 8,     /* a large answer yields to other connections after this many */
-    CONTENT_TYPE_MAX = 128,
-    FIELD_MAX = 16, /* long enough to tell "content-type" from the rest */
 };
 
 typedef enum { C_CONNECTING, C_SENDING, C_READING, C_IDLE } conn_state;
@@ -44,7 +42,7 @@ struct gw_h1_conn {
      * runs until the first bytes go out */
     int connecting;
     /* the handler is being called from read_answer: a cancel then only detaches, and
-     * read_answer closes the connection once the parser has returned */
+     * read_answer closes the connection once the handler has returned */
     int in_handler;
     int64_t idle_since;
     gw_h1_exchange *x; /* NULL while idle */
@@ -52,14 +50,9 @@ struct gw_h1_conn {
     char *head;
     size_t head_len, head_cap, head_sent, body_sent;
     /* the answer */
-    http_parser parser;
+    gw_h1_response answer;
     uint64_t bytes_in;
-    int got_head, complete, stop;
-    int in_value; /* the last header callback was a value */
-    char field[FIELD_MAX + 1];
-    size_t field_len;
-    char content_type[CONTENT_TYPE_MAX];
-    size_t content_type_len;
+    int complete, stop;
 };
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
@@ -148,84 +141,6 @@ void gw_h1_idle_close_all(gw_h1_idle *idle) {
         conn_close(idle->head);
 }
 
-/* ---- the answer, as http-parser reads it ---- */
-
-static gw_h1_conn *conn_of(http_parser *p) {
-    return p->data;
-}
-
-static int on_message_begin(http_parser *p) {
-    gw_h1_conn *c = conn_of(p);
-    c->content_type_len = 0;
-    c->field_len = 0;
-    c->in_value = 0;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len) {
-    gw_h1_conn *c = conn_of(p);
-    if (c->in_value) { /* a new field begins */
-        c->in_value = 0;
-        c->field_len = 0;
-    }
-    for (size_t i = 0; i < len && c->field_len <= FIELD_MAX; i++)
-        c->field[c->field_len++] = at[i]; /* one past FIELD_MAX marks "too long to matter" */
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len) {
-    gw_h1_conn *c = conn_of(p);
-    c->in_value = 1;
-    if (c->field_len != 12 || strncasecmp(c->field, "content-type", 12)) return 0;
-    size_t room = CONTENT_TYPE_MAX - 1 - c->content_type_len;
-    if (len > room) len = room;
-    memcpy(c->content_type + c->content_type_len, at, len);
-    c->content_type_len += len;
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p) {
-    gw_h1_conn *c = conn_of(p);
-    if (p->status_code / 100 == 1)
-        return 0; /* 100 Continue, 103 Early Hints: the real one follows */
-    c->got_head = 1;
-    c->content_type[c->content_type_len] = '\0';
-    int64_t length = -1;
-    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED))
-        length = (int64_t)p->content_length;
-    gw_h1_exchange *x = c->x;
-    if (!x) return -1; /* cancelled */
-    x->handler->head(x->ud, p->status_code, c->content_type, length);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len) {
-    gw_h1_conn *c = conn_of(p);
-    gw_h1_exchange *x = c->x;
-    if (!x || x->handler->body(x->ud, at, len) < 0) {
-        c->stop = 1;
-        return -1;
-    }
-    return 0;
-}
-
-static int on_message_complete(http_parser *p) {
-    gw_h1_conn *c = conn_of(p);
-    if (!c->got_head) return 0; /* the end of a 1xx */
-    c->complete = 1;
-    http_parser_pause(p, 1); /* nothing may follow an answer nobody asked for */
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 /* ---- ending an exchange ---- */
 
 static gw_h1_exchange *detach(gw_h1_conn *c) {
@@ -246,7 +161,7 @@ static void end_exchange(gw_h1_conn *c, gw_h1_result result, const char *detail)
 static void end_complete(gw_h1_conn *c, int must_close) {
     gw_h1_exchange *x = detach(c);
     if (c->state != C_READING) must_close = 1; /* answered before the request was all sent */
-    if (!must_close && c->home->keepalive > 0 && http_should_keep_alive(&c->parser))
+    if (!must_close && c->home->keepalive > 0 && c->answer.keep_alive)
         idle_put(c);
     else
         conn_close(c);
@@ -288,6 +203,42 @@ static void fail_io(gw_h1_conn *c, const char *what, int err) {
 
 /* ---- reading ---- */
 
+/* Hands what the parser finds in one read to the handler: the head, the body's pieces, the end
+ * (c->complete, *rest the bytes that followed it). Stops early on a cancel (c->x is NULL), a
+ * handler's stop (c->stop) or an unreadable answer (the parser's error). */
+static void take_answer(gw_h1_conn *c, const char *buf, size_t n, const char **rest) {
+    const char *at = buf, *end = buf + n;
+    for (;;) {
+        const char *data = NULL;
+        size_t len = 0;
+        gw_h1r_event ev = gw_h1_response_parse(&c->answer, &at, end, &data, &len);
+        gw_h1_exchange *x = c->x;
+        switch (ev) {
+        case GW_H1R_HEAD:
+            x->handler->head(x->ud, c->answer.status, c->answer.content_type,
+                             c->answer.content_length);
+            break;
+        case GW_H1R_BODY:
+            if (x->handler->body(x->ud, data, len) < 0) c->stop = 1;
+            break;
+        case GW_H1R_END:
+            c->complete = 1; /* nothing may follow an answer nobody asked for */
+            *rest = at;
+            return;
+        case GW_H1R_MORE:
+        case GW_H1R_ERROR:
+            return;
+        }
+        if (!c->x || c->stop) return;
+    }
+}
+
+static void fail_malformed(gw_h1_conn *c) {
+    char detail[160];
+    snprintf(detail, sizeof detail, "unreadable HTTP answer: %s", c->answer.error);
+    end_exchange(c, GW_H1_MALFORMED, detail);
+}
+
 static void read_answer(gw_h1_conn *c) {
     char buf[READ_CHUNK];
     c->in_handler = 1;
@@ -308,10 +259,8 @@ static void read_answer(gw_h1_conn *c) {
             return;
         }
         if (n == 0) {
-            http_parser_execute(&c->parser, &parser_settings, NULL, 0); /* a close-delimited end */
-            if (!c->x) break;
             c->in_handler = 0;
-            if (c->complete) {
+            if (gw_h1_response_eof(&c->answer) == GW_H1R_END) { /* a close-delimited end */
                 end_complete(c, 1);
                 return;
             }
@@ -319,23 +268,20 @@ static void read_answer(gw_h1_conn *c) {
             return;
         }
         c->bytes_in += (uint64_t)n;
-        size_t parsed = http_parser_execute(&c->parser, &parser_settings, buf, (size_t)n);
+        const char *rest = NULL;
+        take_answer(c, buf, (size_t)n, &rest);
         if (!c->x) break;
         c->in_handler = 0;
         if (c->complete) {
-            end_complete(c, parsed < (size_t)n);
+            end_complete(c, rest < buf + n);
             return;
         }
         if (c->stop) {
             end_exchange(c, GW_H1_STOPPED, "stopped by the gateway");
             return;
         }
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-        if (err != HPE_OK) {
-            char detail[160];
-            snprintf(detail, sizeof detail, "unreadable HTTP answer: %s",
-                     http_errno_description(err));
-            end_exchange(c, GW_H1_MALFORMED, detail);
+        if (c->answer.error) {
+            fail_malformed(c);
             return;
         }
         if ((size_t)n < sizeof buf) return; /* the socket is drained: no recv to learn EAGAIN */
@@ -438,8 +384,10 @@ static gw_h1_conn *conn_open(gw_h1_idle *idle, const gw_h1_address *to, char *de
         return NULL;
     }
     int one = 1;
+    /* TCP_NODELAY only: a silent engine is caught by the attempt's first_byte_ms, idle_ms and
+     * total_ms timers, and an idle connection is let go at keepalive_timeout_ms, long before the
+     * kernel's two-hour SO_KEEPALIVE would probe; that option cost a system call per connection */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one); /* a silent peer is noticed */
     gw_h1_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -586,9 +534,8 @@ static int begin(gw_h1_exchange *x, int fresh, char *detail, size_t detail_len) 
     c->x = x;
     x->conn = c;
     c->bytes_in = 0;
-    c->got_head = c->complete = c->stop = 0;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
+    c->complete = c->stop = 0;
+    gw_h1_response_init(&c->answer, 0); /* a POST's answer: never a HEAD's */
     c->pending_errno = 0;
     if (c->state == C_CONNECTING) {
         struct timeval tv = {req->connect_timeout_ms / 1000, req->connect_timeout_ms % 1000 * 1000};
@@ -619,6 +566,6 @@ void gw_h1_cancel(gw_h1_exchange *x) {
     gw_h1_conn *c = x->conn;
     if (!c) return;
     detach(c);
-    if (c->in_handler) return; /* read_answer closes it once its parser has returned */
+    if (c->in_handler) return; /* read_answer closes it once the handler has returned */
     conn_close(c);             /* mid-answer: the connection cannot carry another */
 }

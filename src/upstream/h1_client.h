@@ -3,7 +3,7 @@
  * largest cost per request and per stream event (docs/benchmarks.md): ~55k instructions, ~38
  * allocations and two poll() calls per request, one poll() per event. This client sends a
  * request with one writev on a pooled connection, reads with one recv per readiness, parses the
- * answer with http-parser (already the server side's) and hands the body to its handler as it
+ * answer with its own parser (upstream/h1_response.h) and hands the body to its handler as it
  * comes, with no copy of its own.
  *
  * A connection belongs to one worker and one channel's idle list (gw_h1_idle). While idle its
@@ -39,7 +39,7 @@ typedef enum {
     GW_H1_CONNECT_FAILED,  /* refused or unreachable: the connection was never made */
     GW_H1_CONNECT_TIMEOUT, /* not connected within connect_timeout_ms */
     GW_H1_BROKEN,          /* closed or reset once made (before the answer, or during it) */
-    GW_H1_MALFORMED,       /* not HTTP/1.x as http-parser reads it */
+    GW_H1_MALFORMED,       /* not a readable HTTP/1.x answer (h1_response.h) */
     GW_H1_STOPPED,         /* the handler's body callback said stop */
 } gw_h1_result;
 
