@@ -221,8 +221,9 @@ static gw_h1r_event head_done(gw_h1_response *r) {
 /* Counts head (or trailer) bytes against their bound. */
 #define HEAD_TAKE(n)                                                                               \
     do {                                                                                           \
-        p += (n);                                                                                  \
-        if ((r->head_bytes += (uint32_t)(n)) > GW_H1R_HEAD_MAX)                                    \
+        size_t taken_ = (size_t)(n); /* before p moves: n may be reckoned from p */                \
+        p += taken_;                                                                               \
+        if ((r->head_bytes += (uint32_t)taken_) > GW_H1R_HEAD_MAX)                                 \
             return *at = p, fail(r, "a head larger than the bound");                               \
     } while (0)
 
@@ -236,21 +237,26 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
         if (r->state == S_FAILED) return *at = p, GW_H1R_ERROR;
         if (p == end) return *at = p, GW_H1R_MORE;
         switch ((parse_state)r->state) {
-        case S_STATUS: {
-            char ch = *p;
-            if (ch == '\n') {
+        case S_STATUS: { /* its first bytes kept, in one loop; the reason phrase skipped */
+            const char *q = p;
+            while (q < end && r->len < STATUS_KEPT && *q != '\n') {
+                if (r->len < 7 && *q != "HTTP/1."[r->len]) {
+                    p = q;
+                    FAIL("not an HTTP/1.x answer");
+                }
+                r->buf[r->len++] = *q++;
+            }
+            if (q < end && *q != '\n') {
+                const char *lf = memchr(q, '\n', (size_t)(end - q));
+                q = lf ? lf : end;
+            }
+            HEAD_TAKE(q - p);
+            if (p < end) { /* at its LF */
                 HEAD_TAKE(1);
                 const char *why = take_status(r);
                 if (why) FAIL(why);
                 r->len = 0;
                 r->state = S_LINE_START;
-            } else if (r->len < STATUS_KEPT) {
-                if (r->len < 7 && ch != "HTTP/1."[r->len]) FAIL("not an HTTP/1.x answer");
-                r->buf[r->len++] = ch;
-                HEAD_TAKE(1);
-            } else { /* the reason phrase, skipped */
-                const char *lf = memchr(p, '\n', (size_t)(end - p));
-                HEAD_TAKE((lf ? lf : end) - p);
             }
             break;
         }
@@ -271,31 +277,38 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
                 r->state = S_NAME;
             }
             break;
-        case S_NAME: {
-            unsigned char ch = (unsigned char)*p;
-            if (is_tchar[ch]) {
+        case S_NAME: { /* in one loop, lowercased; only as much kept as tells the names read */
+            const char *q = p;
+            unsigned char ch = 0;
+            while (q < end && is_tchar[ch = (unsigned char)*q]) {
                 if (r->len < NAME_MAX)
                     r->buf[r->len++] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
                 else
                     r->len = NAME_MAX + 1; /* longer than any name read */
-                HEAD_TAKE(1);
-            } else if (ch == ':' && r->len) {
-                HEAD_TAKE(1);
-                r->field = (uint8_t)field_of(r);
-                r->len = 0;
-                r->cut = 0;
-                r->state = r->field == F_OTHER ? S_SKIP_LINE : S_VALUE_OWS;
-            } else {
-                FAIL("a bad header name");
+                q++;
             }
+            HEAD_TAKE(q - p);
+            if (p == end) break;
+            if (ch != ':' || !r->len) FAIL("a bad header name");
+            HEAD_TAKE(1);
+            r->field = (uint8_t)field_of(r);
+            r->len = 0;
+            r->cut = 0;
+            if (r->field == F_OTHER) {
+                r->state = S_SKIP_LINE;
+                break;
+            }
+            r->state = S_VALUE_OWS;
+        }
+            /* fall through */
+        case S_VALUE_OWS: {
+            const char *q = p;
+            while (q < end && is_ows(*q))
+                q++;
+            HEAD_TAKE(q - p);
+            if (p < end) r->state = S_VALUE;
             break;
         }
-        case S_VALUE_OWS:
-            if (is_ows(*p))
-                HEAD_TAKE(1);
-            else
-                r->state = S_VALUE;
-            break;
         case S_VALUE: {
             const char *lf = memchr(p, '\n', (size_t)(end - p));
             size_t n = (size_t)((lf ? lf : end) - p), room = sizeof r->buf - r->len;
@@ -352,9 +365,24 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             }
             if (p == end) break;
             if (r->state == S_CHUNK_SIZE_1ST) FAIL("a bad chunk size");
-            r->state = S_CHUNK_BWS;
-            break;
+            if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') { /* the usual: no extension */
+                p++;
+                r->state = S_CHUNK_SIZE_LF;
+            } else {
+                r->state = S_CHUNK_BWS;
+                break;
+            }
         }
+            /* fall through */
+        case S_CHUNK_SIZE_LF:
+            if (*p++ != '\n') FAIL("a chunk size line without its LF");
+            if (r->left) {
+                r->state = S_CHUNK_DATA;
+            } else { /* the last chunk: trailers follow, bounded afresh */
+                r->head_bytes = r->lines = 0;
+                r->state = S_TRAILER_START;
+            }
+            break;
         case S_CHUNK_BWS:
             if (is_ows(*p)) {
                 p++;
@@ -381,15 +409,6 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             }
             break;
         }
-        case S_CHUNK_SIZE_LF:
-            if (*p++ != '\n') FAIL("a chunk size line without its LF");
-            if (r->left) {
-                r->state = S_CHUNK_DATA;
-            } else { /* the last chunk: trailers follow, bounded afresh */
-                r->head_bytes = r->lines = 0;
-                r->state = S_TRAILER_START;
-            }
-            break;
         case S_CHUNK_DATA: {
             size_t n = (size_t)(end - p);
             if (n > r->left) n = (size_t)r->left;
@@ -402,8 +421,11 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
         }
         case S_CHUNK_DATA_CR:
             if (*p++ != '\r') FAIL("a chunk not followed by CRLF");
-            r->state = S_CHUNK_DATA_LF;
-            break;
+            if (p == end) {
+                r->state = S_CHUNK_DATA_LF;
+                break;
+            }
+            /* fall through */
         case S_CHUNK_DATA_LF:
             if (*p++ != '\n') FAIL("a chunk not followed by CRLF");
             r->state = S_CHUNK_SIZE_1ST;
