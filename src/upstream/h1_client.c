@@ -220,6 +220,7 @@ static void take_answer(gw_h1_conn *c, const char *buf, size_t n, const char **r
             break;
         case GW_H1R_BODY:
             if (x->handler->body(x->ud, data, len) < 0) c->stop = 1;
+            if (at == end && !gw_h1_response_whole(&c->answer)) return; /* spares a call */
             break;
         case GW_H1R_END:
             c->complete = 1; /* nothing may follow an answer nobody asked for */

@@ -31,26 +31,25 @@ typedef enum { F_OTHER, F_CONTENT_TYPE, F_CONTENT_LENGTH, F_TRANSFER_ENCODING, F
 
 enum { NAME_MAX = 17, /* "transfer-encoding", the longest name read */ STATUS_KEPT = 13 };
 
-/* RFC 9110's tchar: what a header's name is made of. */
-static const unsigned char is_tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
+/* RFC 9110's tchar, what a header's name is made of, each mapped to its lowercase (0: not one). */
+static const char name_char[256] = {
+    ['!'] = '!', ['#'] = '#', ['$'] = '$', ['%'] = '%', ['&'] = '&', ['\''] = '\'', ['*'] = '*',
+    ['+'] = '+', ['-'] = '-', ['.'] = '.', ['^'] = '^', ['_'] = '_', ['`'] = '`',   ['|'] = '|',
+    ['~'] = '~', ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',   ['5'] = '5',
+    ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9', ['A'] = 'a', ['B'] = 'b',   ['C'] = 'c',
+    ['D'] = 'd', ['E'] = 'e', ['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i',   ['J'] = 'j',
+    ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p',   ['Q'] = 'q',
+    ['R'] = 'r', ['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w',   ['X'] = 'x',
+    ['Y'] = 'y', ['Z'] = 'z', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',   ['e'] = 'e',
+    ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k',   ['l'] = 'l',
+    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',   ['s'] = 's',
+    ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',   ['z'] = 'z'};
 
-static int hex_value(unsigned char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    ch |= 0x20;
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1;
-}
+/* A hex digit's value plus one (0: not one). */
+static const unsigned char hex_digit[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16};
 
 static int is_ows(char ch) {
     return ch == ' ' || ch == '\t';
@@ -207,6 +206,7 @@ static gw_h1r_event head_done(gw_h1_response *r) {
         r->state = S_DONE;
     } else if (r->seen_te) { /* a final coding other than chunked: the body runs to the close */
         r->state = r->te_chunked ? S_CHUNK_SIZE_1ST : S_CLOSE;
+        r->left = 0; /* the first chunk's size is read into it */
     } else if (r->seen_length) {
         r->left = (uint64_t)r->content_length;
         r->state = r->left ? S_LENGTH : S_DONE;
@@ -279,14 +279,15 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             break;
         case S_NAME: { /* in one loop, lowercased; only as much kept as tells the names read */
             const char *q = p;
-            unsigned char ch = 0;
-            while (q < end && is_tchar[ch = (unsigned char)*q]) {
-                if (r->len < NAME_MAX)
-                    r->buf[r->len++] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
-                else
-                    r->len = NAME_MAX + 1; /* longer than any name read */
+            size_t n = r->len;
+            char lower;
+            while (q < end && (lower = name_char[(unsigned char)*q]) != 0) {
+                if (n < NAME_MAX) r->buf[n] = lower;
+                n++;
                 q++;
             }
+            r->len = n <= NAME_MAX ? n : NAME_MAX + 1; /* longer than any name read */
+            unsigned char ch = q < end ? (unsigned char)*q : 0;
             HEAD_TAKE(q - p);
             if (p == end) break;
             if (ch != ':' || !r->len) FAIL("a bad header name");
@@ -355,14 +356,17 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
         case S_CHUNK_SIZE_1ST:
         case S_CHUNK_SIZE: {
             /* the digits, in one loop: a stream event's size line is a few bytes */
-            while (p < end) {
-                int v = hex_value((unsigned char)*p);
-                if (v < 0) break;
-                if (r->left >> 59) FAIL("a chunk size too large");
-                r->left = r->left << 4 | (uint64_t)v;
-                r->state = S_CHUNK_SIZE;
-                p++;
+            const char *q = p;
+            uint64_t size = r->left;
+            unsigned v;
+            while (q < end && (v = hex_digit[(unsigned char)*q]) != 0) {
+                if (size >> 59) FAIL("a chunk size too large"); /* the next digit would overflow */
+                size = size << 4 | (v - 1);
+                q++;
             }
+            r->left = size;
+            if (q > p) r->state = S_CHUNK_SIZE;
+            p = q;
             if (p == end) break;
             if (r->state == S_CHUNK_SIZE_1ST) FAIL("a bad chunk size");
             if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') { /* the usual: no extension */
@@ -416,7 +420,14 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             *data = p;
             *len = n;
             *at = p + n;
-            if (!r->left) r->state = S_CHUNK_DATA_CR;
+            if (!r->left) {
+                if (end - *at >= 2 && (*at)[0] == '\r' && (*at)[1] == '\n') { /* its CRLF too */
+                    *at += 2;
+                    r->state = S_CHUNK_SIZE_1ST;
+                } else {
+                    r->state = S_CHUNK_DATA_CR;
+                }
+            }
             return GW_H1R_BODY;
         }
         case S_CHUNK_DATA_CR:
@@ -458,6 +469,10 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             break; /* handled above */
         }
     }
+}
+
+int gw_h1_response_whole(const gw_h1_response *r) {
+    return r->state == S_DONE;
 }
 
 gw_h1r_event gw_h1_response_eof(gw_h1_response *r) {

@@ -61,6 +61,10 @@ void gw_h1_response_init(gw_h1_response *r, int head_request);
 gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char *end,
                                   const char **data, size_t *len);
 
+/* The answer has been read to its end (the next parse says END). After a BODY that used all the
+ * input, a caller may skip the call that would only say MORE when this is 0. */
+int gw_h1_response_whole(const gw_h1_response *r);
+
 /* The engine closed the connection: END when that ends the answer (a body read to the close),
  * END when it had already ended, else ERROR. */
 gw_h1r_event gw_h1_response_eof(gw_h1_response *r);
