@@ -229,31 +229,11 @@ static gw_h1r_event head_done(gw_h1_response *r) {
 
 #define FAIL(why) return *at = p, fail(r, why)
 
-gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char *end,
-                                  const char **data, size_t *len) {
+/* Everything but the fast case of gw_h1_response_parse: kept out of line, so that the fast case
+ * pays for no more registers than it uses. */
+__attribute__((noinline)) static gw_h1r_event
+parse_general(gw_h1_response *r, const char **at, const char *end, const char **data, size_t *len) {
     const char *p = *at;
-    if (r->state == S_CHUNK_SIZE_1ST) { /* the usual stream event: a whole chunk in the read */
-        const char *q = p;
-        uint64_t size = 0;
-        unsigned v;
-        while (q < end && q - p < 15 && (v = hex_digit[(unsigned char)*q]) != 0) {
-            size = size << 4 | (v - 1); /* 15 digits at most: no overflow */
-            q++;
-        }
-        if (size && end - q >= 2 && q[0] == '\r' && q[1] == '\n' &&
-            (uint64_t)(end - q - 2) >= size) {
-            *data = q + 2;
-            *len = (size_t)size;
-            q += 2 + size;
-            if (end - q >= 2 && q[0] == '\r' && q[1] == '\n')
-                q += 2; /* and the next chunk's size is read the same way */
-            else
-                r->state = S_CHUNK_DATA_CR;
-            *at = q;
-            return GW_H1R_BODY;
-        }
-        /* otherwise the general way below reads it (left is 0 here) */
-    }
     for (;;) {
         if (r->state == S_DONE) return *at = p, GW_H1R_END;
         if (r->state == S_FAILED) return *at = p, GW_H1R_ERROR;
@@ -491,6 +471,33 @@ gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char
             break; /* handled above */
         }
     }
+}
+
+gw_h1r_event gw_h1_response_parse(gw_h1_response *r, const char **at, const char *end,
+                                  const char **data, size_t *len) {
+    const char *p = *at;
+    if (r->state == S_CHUNK_SIZE_1ST) { /* the usual stream event: a whole chunk in the read */
+        const char *q = p, *digits_end = end - p > 15 ? p + 15 : end; /* 15: no overflow */
+        uint64_t size = 0;
+        unsigned v;
+        while (q < digits_end && (v = hex_digit[(unsigned char)*q]) != 0) {
+            size = size << 4 | (v - 1);
+            q++;
+        }
+        if (size && end - q >= 2 && q[0] == '\r' && q[1] == '\n' &&
+            (uint64_t)(end - q - 2) >= size) {
+            *data = q + 2;
+            *len = (size_t)size;
+            q += 2 + size;
+            if (end - q >= 2 && q[0] == '\r' && q[1] == '\n')
+                q += 2; /* and the next chunk's size is read the same way */
+            else
+                r->state = S_CHUNK_DATA_CR;
+            *at = q;
+            return GW_H1R_BODY;
+        }
+    }
+    return parse_general(r, at, end, data, len);
 }
 
 int gw_h1_response_whole(const gw_h1_response *r) {
