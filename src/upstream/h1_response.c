@@ -45,6 +45,13 @@ static const char name_char[256] = {
     ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',   ['s'] = 's',
     ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',   ['z'] = 'z'};
 
+/* What a header's value may not hold: the control characters but HT. */
+static const unsigned char value_ctl[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,  [6] = 1,  [7] = 1,
+    [8] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [15] = 1, [16] = 1,
+    [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1, [24] = 1,
+    [25] = 1, [26] = 1, [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, [127] = 1};
+
 /* A hex digit's value plus one (0: not one). */
 static const unsigned char hex_digit[256] = {
     ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
@@ -118,10 +125,10 @@ static void connection_option(gw_h1_response *r, const char *s, size_t len) {
 /* A value the client reads is whole in buf (its CR, if any, still on). */
 static const char *take_value(gw_h1_response *r) {
     if (r->len && r->buf[r->len - 1] == '\r' && !r->cut) r->len--;
-    for (size_t i = 0; i < r->len; i++) {
-        unsigned char ch = (unsigned char)r->buf[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return "a control character in a header";
-    }
+    unsigned ctl = 0;
+    for (size_t i = 0; i < r->len; i++)
+        ctl |= value_ctl[(unsigned char)r->buf[i]];
+    if (ctl) return "a control character in a header";
     while (r->len && is_ows(r->buf[r->len - 1]))
         r->len--;
     switch (r->field) {
