@@ -563,6 +563,27 @@ static void content_length_answer(void **state) {
     free(c);
 }
 
+/* The upstream socket: non-blocking and close-on-exec from its making, and without Nagle (a
+ * request's head and body go in one write, but a stream's answer must not wait on ACKs). */
+static void socket_options(void **state) {
+    fixture *f = *state;
+    server_expect(&f->srv, (script){.answer = OK_ANSWER});
+    call *c = new_call();
+    call_start(c, f, "/x", NULL, "{}", 2);
+    RUN_UNTIL(f, c->done_calls);
+    expect_ok(c, "ok");
+    assert_int_equal(f->idle.count, 1); /* kept: its descriptor is still the client's */
+    const sconn *s = &f->srv.conns[0];
+    assert_true(client_fd_is(s));
+    assert_true(fcntl(s->client_fd, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(s->client_fd, F_GETFD) & FD_CLOEXEC);
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    assert_int_equal(getsockopt(s->client_fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    assert_int_equal(nodelay, 1);
+    free(c);
+}
+
 static const char chunked_answer[] = "HTTP/1.1 200 OK\r\n"
                                      "Content-Type: text/event-stream\r\n"
                                      "Transfer-Encoding: chunked\r\n\r\n"
@@ -1001,6 +1022,25 @@ static void bad_chunk_size(void **state) {
     free(c);
 }
 
+/* Content-Length and Transfer-Encoding both: which one frames the body is ambiguous (a way to
+ * smuggle an answer), so the answer fails before its head is handed on. */
+static void conflicting_framing(void **state) {
+    fixture *f = *state;
+    server_expect(&f->srv, (script){.answer = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                              "Transfer-Encoding: chunked\r\n\r\n"
+                                              "5\r\nhello\r\n0\r\n\r\n"});
+    call *c = new_call();
+    call_start(c, f, "/x", NULL, "{}", 2);
+    RUN_UNTIL(f, c->done_calls);
+    assert_int_equal(c->result, GW_H1_MALFORMED);
+    assert_string_equal(c->detail,
+                        "unreadable HTTP answer: both Content-Length and Transfer-Encoding");
+    assert_int_equal(c->head_calls, 0);
+    assert_int_equal(f->idle.count, 0);
+    RUN_UNTIL(f, f->srv.conns[0].eof);
+    free(c);
+}
+
 static void body_callback_stops(void **state) {
     fixture *f = *state;
     server_expect(&f->srv, (script){.answer = chunked_answer});
@@ -1145,6 +1185,7 @@ int main(void) {
         T(request_bytes),
         T(large_body_sent_whole),
         T(content_length_answer),
+        T(socket_options),
         T(chunked_a_byte_a_read),
         T(close_delimited_answer),
         T(continue_before_head),
@@ -1168,6 +1209,7 @@ int main(void) {
         T(idle_close_noticed),
         T(garbage_answer),
         T(bad_chunk_size),
+        T(conflicting_framing),
         T(body_callback_stops),
         T(full_stops_reading),
         T(full_before_head),
