@@ -12,6 +12,7 @@
 #include "core/forwarding.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/openai_error.h"
 #include "core/worker-t.h"
 #include "engines/engine.h"
@@ -103,11 +104,23 @@ static void detach_transfer(gw_attempt *a) {
     a->easy = NULL;
 }
 
+/* What a stream keeps of its frames' memory between two upstream reads: the usual read's frames
+ * fit (the memory is kept, so a frame costs no allocation); after a burst larger than this it is
+ * given back rather than held for the rest of the stream. */
+enum { FRAMES_KEEP_BYTES = 16 * 1024 };
+
 /* Hands translated stream bytes to the sink. The first ones commit the client's head: only
  * now, so a stream that fails before its first event can still be answered (or retried) whole. */
 static void flush_stream(gw_attempt *a) {
     gw_req *r = a->r;
-    if (!r->http || evbuffer_get_length(a->io.out) == 0) return;
+    gw_strbuf *frames = &a->io.frames;
+    if (frames->failed) {
+        set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                    "out of memory writing the stream's frames");
+        gw_strbuf_free(frames);
+        return;
+    }
+    if (!r->http || frames->len == 0) return;
     if (!a->committed) {
         a->committed = 1;
         if (a->sink->stream_begin(r, a) < 0) {
@@ -116,7 +129,10 @@ static void flush_stream(gw_attempt *a) {
             return;
         }
     }
-    if (a->sink->stream_data(r, a->io.out) < 0)
+    int rc = a->sink->stream_data(r, frames->data, frames->len);
+    gw_strbuf_reset(frames); /* the sink sent or copied them */
+    if (frames->cap > FRAMES_KEEP_BYTES) gw_strbuf_free(frames);
+    if (rc < 0)
         set_failure(a, 502, GW_FAIL_LOCAL, "response_filter",
                     "a response filter rejected the stream",
                     "a response filter rejected a stream event");
@@ -779,6 +795,7 @@ void gw_attempt_free(gw_attempt *a) {
         free(a->io.state);
     }
     if (a->io.out) evbuffer_free(a->io.out);
+    gw_strbuf_free(&a->io.frames);
     free(a->body);
     curl_slist_free_all(a->headers);
     free(a->owned_body);
