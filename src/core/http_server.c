@@ -663,9 +663,11 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     if (n < 0 || n > MAX_PIECES - 2 - pieces) return -1;
     int first_own = n; /* v[first_own..] are this call's: they outlive the output's drain */
     char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line;
+    size_t own = len; /* this call's bytes, framing included */
     if (r->http_minor > 0) {
         char *size = chunk_size_line(end, len);
         v[n++] = (struct evbuffer_iovec){.iov_base = size, .iov_len = (size_t)(end - size)};
+        own += (size_t)(end - size) + 2;
     }
     memcpy(v + n, body, (size_t)pieces * sizeof *body);
     n += pieces;
@@ -685,6 +687,7 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
         evbuffer_drain(out, gone);
         evbuffer_freeze(out, 1);
     }
+    if (taken == own) return 0; /* all of it went, the output's too: nothing is left to wait */
     int rc = 0;
     for (int i = first_own; i < n; i++)
         taken = keep_unwritten(out, v[i].iov_base, v[i].iov_len, taken, &rc);

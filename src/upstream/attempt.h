@@ -75,10 +75,11 @@ struct gw_attempt {
     char trace_line[16 + GW_TRACEPARENT_LEN];
     char *owned_body;
     gw_relay_mode mode;
-    int status;      /* the engine's HTTP status, 0 before its head */
-    int committed;   /* stream bytes went to the client: no other channel can take over */
-    int paused;      /* curl holds data until the client drains */
-    int stream_done; /* the engine's terminal event came: the stream is complete */
+    int status;         /* the engine's HTTP status, 0 before its head */
+    int committed;      /* stream bytes went to the client: no other channel can take over */
+    int events_via_out; /* the sink's, set as the stream begins: events pass through io.out */
+    int paused;         /* curl holds data until the client drains */
+    int stream_done;    /* the engine's terminal event came: the stream is complete */
     int got_head;
     int finished;
     /* the outcome: fail_status 0 is success (or an engine's error answer, relayed: fail_kind
