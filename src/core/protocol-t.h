@@ -83,9 +83,9 @@ typedef struct gw_protocol_ops {
     int (*to_canonical)(gw_req *r, gw_error_info *err, char *msg, size_t msg_cap);
     /* A whole canonical answer, written in the caller's dialect. -1 and *err when malformed. */
     int (*response)(gw_req *r, const gw_chunk *c, struct evbuffer *out, const char **err);
-    /* A stream's frames go into a flat buffer the attempt keeps across events (a chain of an
-     * evbuffer was allocated and freed for every event), appended to; memory that runs out
-     * latches out->failed, which the attempt reports. */
+    /* A stream's frames are appended to a flat buffer whose memory serves event after event
+     * (an evbuffer allocated and freed a chain for every one); memory that runs out latches
+     * out->failed, which the attempt reports. */
     /* One canonical stream chunk, framed (and converted) for the caller; -1 when malformed. */
     int (*stream_chunk)(gw_req *r, const gw_chunk *c, struct gw_strbuf *out, const char **err);
     /* The stream is complete: the closing frames ([DONE], message_stop). */

@@ -1,6 +1,7 @@
-/* Writing a stream's frames into the flat buffer the attempt keeps (core/strbuf.h): a frame is
- * measured, its room taken once, and its pieces copied in, so a frame costs one bound check and
- * a few memcpy, and no allocation once the buffer has grown to the stream's usual read. */
+/* Writing a stream's frames into their flat buffer (core/strbuf.h; the attempt lends it the
+ * worker thread's): a frame is measured, its room taken once, and its pieces copied in, so a
+ * frame costs one bound check and a few memcpy, and no allocation once the buffer has grown to a
+ * usual read's frames. */
 #ifndef AIGW_INBOUND_FRAMES_H
 #define AIGW_INBOUND_FRAMES_H
 
