@@ -599,6 +599,35 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     r->bytes_out += len;
 }
 
+/* A stream's bytes queued in the output for the loop turn's flush, framed as a chunk, in one
+ * piece: one reservation rather than an evbuffer_add for the size line, the bytes and the CRLF. */
+void gw_http_stream_write_bytes(gw_http_req *r, const char *bytes, size_t len) {
+    if (!len || r->finished) return;
+    gw_http_conn *c = r->conn;
+    if (c->failed) return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
+    int chunked = r->http_minor > 0;
+    if (chunked) size = chunk_size_line(end, len);
+    size_t total = (size_t)(end - size) + len + (chunked ? 2 : 0);
+    struct evbuffer_iovec v;
+    if (evbuffer_expand(out, total) < 0 ||
+        evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1 || v.iov_len < total) {
+        conn_fail(c);
+        return;
+    }
+    char *p = put_bytes(v.iov_base, size, (size_t)(end - size));
+    p = put_bytes(p, bytes, len);
+    if (chunked) memcpy(p, "\r\n", 2);
+    v.iov_len = total;
+    if (evbuffer_commit_space(out, &v, 1) < 0) {
+        conn_fail(c);
+        return;
+    }
+    conn_output_added(c);
+    r->bytes_out += len;
+}
+
 /* What the socket did not take of a direct write, in order after what the output still holds:
  * the rest of `bytes` (len of them) past `taken`. Returns how much of `taken` is left over. */
 static size_t keep_unwritten(struct evbuffer *out, const char *bytes, size_t len, size_t taken,
@@ -608,16 +637,22 @@ static size_t keep_unwritten(struct evbuffer *out, const char *bytes, size_t len
     return 0;
 }
 
-/* A stream's bytes written now, in one writev with what the output holds (the head, when the
- * stream begins in this call) and the chunk's framing, straight from the caller's buffer: no
- * chain is allocated for the framing, no output callback runs, and the turn's flush has nothing
- * left to do. Only what the socket does not take goes into the output, and libevent writes it on
- * writability, as conn_flush leaves it. Returns -1 when this cannot be done (a TLS or a waiting
- * connection, too many pieces): the caller queues the bytes instead. */
-static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
+/* Pieces of one writev: what the output holds (the head, when the stream begins in this call),
+ * the chunk's size line, the body's pieces and the CRLF. The body's pieces are few: a stream's
+ * frames come flat (one piece however many events a read brought), and an evbuffer's chains are
+ * peeked by length, so one that needs more pieces than are left goes the queued way. */
+enum { MAX_PIECES = 16 };
+
+/* A stream's bytes (len of them, in `pieces` pieces) written now, in one writev with what the
+ * output holds and the chunk's framing, straight from the caller's memory: no chain is allocated,
+ * no output callback runs, and the turn's flush has nothing left to do. Only what the socket does
+ * not take is copied into the output, and libevent writes it on writability, as conn_flush
+ * leaves it. Returns -1 when this cannot be done (a TLS or a waiting connection, too many
+ * pieces): the caller queues the bytes instead. The caller's bytes are no longer needed after. */
+static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, int pieces,
+                            size_t len) {
     gw_http_conn *c = r->conn;
     if (!c->direct || c->write_evented || c->dead) return -1;
-    enum { MAX_PIECES = 16 };
     struct evbuffer_iovec v[MAX_PIECES];
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t held = evbuffer_get_length(out);
@@ -625,22 +660,21 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
      * count, so a buffer of more chains would be sent cut, silently (seen: 13 of a stream's
      * chains written, the rest dropped) */
     int n = held ? evbuffer_peek(out, (ev_ssize_t)held, NULL, v, MAX_PIECES) : 0;
-    if (n < 0 || n > MAX_PIECES - 3) return -1;
-    char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
-    int chunked = r->http_minor > 0;
-    if (chunked) {
-        size = chunk_size_line(end, len);
+    if (n < 0 || n > MAX_PIECES - 2 - pieces) return -1;
+    int first_own = n; /* v[first_own..] are this call's: they outlive the output's drain */
+    char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line;
+    size_t own = len; /* this call's bytes, framing included */
+    if (r->http_minor > 0) {
+        char *size = chunk_size_line(end, len);
         v[n++] = (struct evbuffer_iovec){.iov_base = size, .iov_len = (size_t)(end - size)};
+        own += (size_t)(end - size) + 2;
     }
-    int room = MAX_PIECES - n - chunked;
-    int k = evbuffer_peek(data, (ev_ssize_t)len, NULL, v + n, room); /* the chains it needs */
-    if (k < 0 || k > room) return -1;
-    n += k;
-    if (chunked) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
+    for (int i = 0; i < pieces; i++) /* one, for a stream's frames: no memcpy call */
+        v[n++] = body[i];
+    if (r->http_minor > 0) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
     ssize_t w = writev(c->fd, (struct iovec *)v, n);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            evbuffer_drain(data, len);
             conn_fail(c); /* the client is gone: the event callback closes */
             return 0;
         }
@@ -653,19 +687,11 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
         evbuffer_drain(out, gone);
         evbuffer_freeze(out, 1);
     }
+    if (taken == own) return 0; /* all of it went, the output's too: nothing is left to wait */
     int rc = 0;
-    if (chunked) taken = keep_unwritten(out, size, (size_t)(end - size), taken, &rc);
-    if (taken >= len) {
-        evbuffer_drain(data, len);
-        taken -= len;
-    } else {
-        evbuffer_drain(data, taken);
-        rc |= evbuffer_add_buffer(out, data);
-        taken = 0;
-    }
-    if (chunked) keep_unwritten(out, "\r\n", 2, taken, &rc);
+    for (int i = first_own; i < n; i++)
+        taken = keep_unwritten(out, v[i].iov_base, v[i].iov_len, taken, &rc);
     if (rc) {
-        evbuffer_drain(data, evbuffer_get_length(data));
         conn_fail(c);
     } else if (evbuffer_get_length(out) > 0) {
         c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
@@ -674,13 +700,26 @@ static int stream_write_now(gw_http_req *r, struct evbuffer *data, size_t len) {
     return 0;
 }
 
+void gw_http_stream_send_bytes(gw_http_req *r, const char *bytes, size_t len) {
+    if (!len || r->finished || r->conn->failed) return;
+    struct evbuffer_iovec piece = {.iov_base = (void *)bytes, .iov_len = len};
+    if (stream_write_now(r, &piece, 1, len) < 0) {
+        gw_http_stream_write_bytes(r, bytes, len);
+        return;
+    }
+    r->bytes_out += len;
+}
+
 void gw_http_stream_send(gw_http_req *r, struct evbuffer *data) {
     size_t len = evbuffer_get_length(data);
     if (!len || r->finished) return;
-    if (r->conn->failed || stream_write_now(r, data, len) < 0) {
+    struct evbuffer_iovec pieces[MAX_PIECES];
+    int k = r->conn->failed ? -1 : evbuffer_peek(data, (ev_ssize_t)len, NULL, pieces, MAX_PIECES);
+    if (k < 0 || k > MAX_PIECES || stream_write_now(r, pieces, k, len) < 0) {
         gw_http_stream_write(r, data);
         return;
     }
+    evbuffer_drain(data, len); /* written, or what the socket did not take copied */
     r->bytes_out += len;
 }
 

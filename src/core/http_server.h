@@ -139,6 +139,10 @@ void gw_http_stream_write(gw_http_req *req, struct evbuffer *data); /* moves dat
  * producer that sends once per upstream read (the proxy's streams). Costs no allocation while
  * the client keeps up. */
 void gw_http_stream_send(gw_http_req *req, struct evbuffer *data);
+/* The same two for bytes the caller keeps (a stream's flat frames), each written as one chunk:
+ * copied only into the output, and only what the socket does not take at once. */
+void gw_http_stream_write_bytes(gw_http_req *req, const char *bytes, size_t len);
+void gw_http_stream_send_bytes(gw_http_req *req, const char *bytes, size_t len);
 void gw_http_stream_end(gw_http_req *req);
 /* True when the client is behind: stop producing until on_drain. */
 int gw_http_output_full(const gw_http_req *req);

@@ -83,14 +83,17 @@ typedef struct gw_protocol_ops {
     int (*to_canonical)(gw_req *r, gw_error_info *err, char *msg, size_t msg_cap);
     /* A whole canonical answer, written in the caller's dialect. -1 and *err when malformed. */
     int (*response)(gw_req *r, const gw_chunk *c, struct evbuffer *out, const char **err);
+    /* A stream's frames are appended to a flat buffer whose memory serves event after event
+     * (an evbuffer allocated and freed a chain for every one); memory that runs out latches
+     * out->failed, which the attempt reports. */
     /* One canonical stream chunk, framed (and converted) for the caller; -1 when malformed. */
-    int (*stream_chunk)(gw_req *r, const gw_chunk *c, struct evbuffer *out, const char **err);
+    int (*stream_chunk)(gw_req *r, const gw_chunk *c, struct gw_strbuf *out, const char **err);
     /* The stream is complete: the closing frames ([DONE], message_stop). */
-    void (*stream_end)(gw_req *r, struct evbuffer *out);
+    void (*stream_end)(gw_req *r, struct gw_strbuf *out);
     /* An error as a whole response body. */
     void (*error_body)(const gw_req *r, const gw_error_info *e, struct evbuffer *out);
     /* An error in a stream already begun: an explicit error event and the end of the stream. */
-    void (*stream_error)(gw_req *r, const gw_error_info *e, struct evbuffer *out);
+    void (*stream_error)(gw_req *r, const gw_error_info *e, struct gw_strbuf *out);
     /* Frees r->protocol_state, when the protocol keeps any. */
     void (*free_state)(gw_req *r);
 } gw_protocol_ops;

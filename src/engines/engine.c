@@ -145,7 +145,7 @@ int gw_emit_chunk_raw(gw_engine_io *io, const char *json, size_t len, size_t mod
                       size_t model_end) {
     estimate_generated(io->r, json, len);
     gw_chunk c = {json, len, model_start, model_end};
-    return io->r->protocol->stream_chunk(io->r, &c, io->out, &io->err);
+    return io->r->protocol->stream_chunk(io->r, &c, &io->frames, &io->err);
 }
 
 int gw_emit_response_counted(gw_engine_io *io, const char *json, size_t len, size_t model_start,
@@ -163,7 +163,7 @@ int gw_emit_chunk_counted(gw_engine_io *io, const char *json, size_t len, size_t
     if (r->text_hook) return gw_text_guard_chunk(io, json, len, model_start, model_end);
     if (!r->usage.known) r->completion_estimate += generated;
     gw_chunk c = {json, len, model_start, model_end};
-    return r->protocol->stream_chunk(r, &c, io->out, &io->err);
+    return r->protocol->stream_chunk(r, &c, &io->frames, &io->err);
 }
 
 int gw_emit_response(gw_engine_io *io, const char *json, size_t len, size_t model_start,
@@ -180,7 +180,7 @@ int gw_emit_chunk(gw_engine_io *io, const char *json, size_t len, size_t model_s
 
 void gw_emit_end(gw_engine_io *io) {
     if (io->r->text_hook && gw_text_guard_end(io) < 0) return; /* the attempt sees io->blocked */
-    io->r->protocol->stream_end(io->r, io->out);
+    io->r->protocol->stream_end(io->r, &io->frames);
 }
 
 int gw_engine_fail(gw_engine_io *io, int status, const char *body, size_t len) {

@@ -47,7 +47,11 @@ typedef struct gw_engine_io {
     gw_req *r;
     const gw_target *target;
     void *state;          /* stream_state_size bytes, zeroed when the stream begins */
-    struct evbuffer *out; /* the caller's frames */
+    struct evbuffer *out; /* a whole answer in the caller's dialect, handed on without a copy */
+    /* a stream's frames in the caller's dialect, flat: written once, sent from here (the
+     * attempt lends it the worker thread's buffer for an upstream read, and empties it when the
+     * read's frames are sent) */
+    gw_strbuf frames;
     const char *err;
     gw_error_info error;
     char error_message[512];

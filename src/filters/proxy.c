@@ -10,16 +10,18 @@
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "filters/filter.h"
 #include "filters/meter.h"
 #include "filters/request.h"
+#include "meter/metering-t.h"
 #include "core/worker-t.h"
 #include "route/route.h"
 #include "route/rules.h"
 #include "upstream/attempt.h"
 
 static int sink_stream_begin(gw_req *r, gw_attempt *a);
-static int sink_stream_data(gw_req *r, struct evbuffer *data);
+static int sink_stream_data(gw_req *r, const char *data, size_t len);
 static int sink_client_full(gw_req *r);
 static void sink_done(gw_req *r, gw_attempt *a);
 
@@ -36,9 +38,11 @@ static void on_client_drain(gw_http_req *http, void *ud) {
     gw_attempt_resume(r->attempt);
 }
 
+static int events_need_buffer(const gw_req *r);
+
 static int sink_stream_begin(gw_req *r, gw_attempt *a) {
-    (void)a;
     if (!r->http) return -1;
+    a->events_via_out = events_need_buffer(r); /* once a stream: r->cfg stays */
     /* no cache or proxy buffering between the engine's tokens and the caller */
     gw_http_header h[2 + GW_REQ_HEADERS_MAX] = {
         {.name = "Cache-Control", .value = "no-cache", .name_len = 13, .value_len = 8},
@@ -77,8 +81,45 @@ static void log_attempt(gw_req *r, const gw_attempt *a) {
     l->t_end = a->t_end ? a->t_end : gw_now_ns();
 }
 
-static int sink_stream_data(gw_req *r, struct evbuffer *data) {
-    if (!r->http) return 0;
+/* Whether a stream's events must pass through an evbuffer: the meter captures them (its
+ * condition, as gw_meter_capture_response checks it), or a filter of the chain reads or rewrites
+ * response chunks. Neither is the usual case, where the frames go from the attempt's flat
+ * buffer to the socket without a copy. Decided once a stream (the loop cost ~55 instructions an
+ * event). */
+static int events_need_buffer(const gw_req *r) {
+    const gw_metering_conf *m = r->cfg->metering;
+    if (m && m->capture.streams && r->worker->meter) return 1;
+    for (size_t i = 0; i < r->cfg->chain_len; i++)
+        if (r->cfg->chain[i].ops->on_response_chunk) return 1;
+    return 0;
+}
+
+/* sent at once, but for the stream's last bytes: queued for the loop turn's end, they leave in
+ * one write with the chunked terminator end_stream adds next */
+static int last_bytes(const gw_req *r) {
+    return r->attempt && r->attempt->stream_done;
+}
+
+/* The events through the attempt's (otherwise idle) evbuffer, for the capture and the chain. */
+static int send_buffered(gw_req *r, const char *data, size_t len) {
+    struct evbuffer *chunk = r->attempt ? r->attempt->io.out : NULL;
+    if (!chunk || evbuffer_add(chunk, data, len) < 0) return -1;
+    gw_meter_capture_response(r, chunk, 0);
+    if (gw_chain_response_chunk(r, chunk, 0) < 0) {
+        evbuffer_drain(chunk, evbuffer_get_length(chunk));
+        return -1;
+    }
+    r->bytes_out += evbuffer_get_length(chunk);
+    if (last_bytes(r))
+        gw_http_stream_write(r->http, chunk);
+    else
+        gw_http_stream_send(r->http, chunk);
+    evbuffer_drain(chunk, evbuffer_get_length(chunk)); /* moved out already; never kept */
+    return 0;
+}
+
+static int sink_stream_data(gw_req *r, const char *data, size_t len) {
+    if (!r->http || !len) return 0;
     int64_t now = gw_now_ns(); /* the pause the caller saw between two events */
     if (r->stream_events) {
         int64_t gap = now - r->t_last_event;
@@ -87,15 +128,12 @@ static int sink_stream_data(gw_req *r, struct evbuffer *data) {
     }
     r->t_last_event = now;
     r->stream_events++;
-    gw_meter_capture_response(r, data, 0);
-    if (gw_chain_response_chunk(r, data, 0) < 0) return -1;
-    r->bytes_out += evbuffer_get_length(data);
-    /* sent at once, but for the stream's last bytes: queued for the loop turn's end, they leave
-     * in one write with the chunked terminator end_stream adds next */
-    if (r->attempt && r->attempt->stream_done)
-        gw_http_stream_write(r->http, data);
+    if (r->attempt && r->attempt->events_via_out) return send_buffered(r, data, len);
+    r->bytes_out += len;
+    if (last_bytes(r))
+        gw_http_stream_write_bytes(r->http, data, len);
     else
-        gw_http_stream_send(r->http, data);
+        gw_http_stream_send_bytes(r->http, data, len);
     return 0;
 }
 
@@ -106,14 +144,19 @@ static int sink_client_full(gw_req *r) {
 /* After the first byte the status line is gone: a failure becomes an error event the client's
  * SDK raises, followed by [DONE], never a silent end. */
 static void end_stream(gw_req *r, gw_attempt *a) {
-    struct evbuffer *tail = a->io.out; /* the attempt's own: what a failure left is dropped */
-    evbuffer_drain(tail, evbuffer_get_length(tail));
+    gw_strbuf *tail = &a->io.frames; /* the attempt's own: what a failure left is dropped */
+    gw_strbuf_reset(tail);
     if (a->fail_status) {
         r->protocol->stream_error(r, &a->error, tail);
         r->error_code = a->fail_code;
-        sink_stream_data(r, tail);
+        if (!tail->failed) sink_stream_data(r, tail->data, tail->len);
+        gw_strbuf_reset(tail);
     }
-    gw_chain_response_chunk(r, tail, 1);
+    struct evbuffer *eos = a->io.out; /* empty: the chain's end of the stream carries no bytes */
+    if (eos) {
+        evbuffer_drain(eos, evbuffer_get_length(eos));
+        gw_chain_response_chunk(r, eos, 1);
+    }
     gw_http_req *http = r->http;
     r->http = NULL;
     http->on_abort = http->on_drain = NULL;

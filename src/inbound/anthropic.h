@@ -22,11 +22,11 @@ enum { GW_ANTHROPIC_IN_JSON_DEPTH = 64 };
 /* The gw_protocol_ops members. */
 int gw_anthropic_in_to_canonical(gw_req *r, gw_error_info *err, char *msg, size_t msg_cap);
 int gw_anthropic_in_response(gw_req *r, const gw_chunk *c, struct evbuffer *out, const char **err);
-int gw_anthropic_in_stream_chunk(gw_req *r, const gw_chunk *c, struct evbuffer *out,
+int gw_anthropic_in_stream_chunk(gw_req *r, const gw_chunk *c, struct gw_strbuf *out,
                                  const char **err);
-void gw_anthropic_in_stream_end(gw_req *r, struct evbuffer *out);
+void gw_anthropic_in_stream_end(gw_req *r, struct gw_strbuf *out);
 void gw_anthropic_in_error_body(const gw_req *r, const gw_error_info *e, struct evbuffer *out);
-void gw_anthropic_in_stream_error(gw_req *r, const gw_error_info *e, struct evbuffer *out);
+void gw_anthropic_in_stream_error(gw_req *r, const gw_error_info *e, struct gw_strbuf *out);
 void gw_anthropic_in_free_state(gw_req *r);
 
 /* Anthropic's error type for an HTTP status, refined by the OpenAI type when the status says

@@ -13,7 +13,9 @@
 
 #include "core/json_parse.h"
 #include "core/json_string.h"
+#include "core/strbuf.h"
 #include "inbound/anthropic.h"
+#include "inbound/frames.h"
 
 typedef enum { BLOCK_NONE, BLOCK_THINKING, BLOCK_TEXT, BLOCK_TOOL } block_kind;
 
@@ -50,31 +52,54 @@ void gw_anthropic_in_free_state(gw_req *r) {
     r->protocol_state = NULL;
 }
 
-static void frame(struct evbuffer *out, const char *event) {
-    evbuffer_add_printf(out, "event: %s\ndata: ", event);
+/* A string literal, its length counted by the compiler. */
+#define ADD(out, lit) gw_strbuf_add((out), (lit), sizeof(lit) - 1)
+
+static void add_json_string(gw_strbuf *out, const char *s, size_t len) {
+    gw_strbuf_add(out, "\"", 1);
+    gw_strbuf_add_json_escaped(out, s, len);
+    gw_strbuf_add(out, "\"", 1);
 }
 
-static void usage_fields(struct evbuffer *out, const gw_anthropic_in_usage *a, int output_first) {
-    if (output_first)
-        evbuffer_add_printf(out,
-                            "\"output_tokens\":%lld,\"input_tokens\":%lld,"
-                            "\"cache_read_input_tokens\":%lld,"
-                            "\"cache_creation_input_tokens\":%lld",
-                            (long long)a->output_tokens, (long long)a->input_tokens,
-                            (long long)a->cache_read_input_tokens,
-                            (long long)a->cache_creation_input_tokens);
-    else
-        evbuffer_add_printf(out,
-                            "\"input_tokens\":%lld,\"cache_creation_input_tokens\":%lld,"
-                            "\"cache_read_input_tokens\":%lld,\"output_tokens\":%lld",
-                            (long long)a->input_tokens, (long long)a->cache_creation_input_tokens,
-                            (long long)a->cache_read_input_tokens, (long long)a->output_tokens);
+static void add_unsigned(gw_strbuf *out, unsigned v) {
+    char digits[16], *d = digits + sizeof digits;
+    do
+        *--d = (char)('0' + v % 10);
+    while (v /= 10);
+    gw_strbuf_add(out, d, (size_t)(digits + sizeof digits - d));
+}
+
+static void frame(gw_strbuf *out, const char *event) {
+    ADD(out, "event: ");
+    gw_strbuf_adds(out, event);
+    ADD(out, "\ndata: ");
+}
+
+static void usage_field(gw_strbuf *out, const char *key_json, long long v) {
+    gw_strbuf_adds(out, key_json);
+    gw_strbuf_add_int(out, v);
+}
+
+static void usage_fields(gw_strbuf *out, const gw_anthropic_in_usage *a, int output_first) {
+    if (output_first) {
+        usage_field(out, "\"output_tokens\":", (long long)a->output_tokens);
+        usage_field(out, ",\"input_tokens\":", (long long)a->input_tokens);
+        usage_field(out, ",\"cache_read_input_tokens\":", (long long)a->cache_read_input_tokens);
+        usage_field(out,
+                    ",\"cache_creation_input_tokens\":", (long long)a->cache_creation_input_tokens);
+    } else {
+        usage_field(out, "\"input_tokens\":", (long long)a->input_tokens);
+        usage_field(out,
+                    ",\"cache_creation_input_tokens\":", (long long)a->cache_creation_input_tokens);
+        usage_field(out, ",\"cache_read_input_tokens\":", (long long)a->cache_read_input_tokens);
+        usage_field(out, ",\"output_tokens\":", (long long)a->output_tokens);
+    }
 }
 
 /* Input tokens are not known yet in an OpenAI stream (they come with the usage at the end),
  * so 0, as other converters send; message_delta carries them. A first chunk that already has
  * usage (vLLM's continuous_usage_stats) gives them now. */
-static void message_start(gw_req *r, stream_state *s, struct evbuffer *out, json_object *root) {
+static void message_start(gw_req *r, stream_state *s, gw_strbuf *out, json_object *root) {
     char id[256];
     size_t id_len = gw_anthropic_in_message_id(id, sizeof id, r, root);
     size_t model_len;
@@ -84,55 +109,59 @@ static void message_start(gw_req *r, stream_state *s, struct evbuffer *out, json
     if (gw_anthropic_in_read_usage(gw_anthropic_in_member(root, "usage", json_type_object), &u))
         gw_anthropic_in_usage_of(r, &u, &a);
     frame(out, "message_start");
-    GW_ANTHROPIC_IN_ADD(out, "{\"type\":\"message_start\",\"message\":{\"id\":");
-    gw_evbuffer_add_json_string(out, id, id_len);
-    GW_ANTHROPIC_IN_ADD(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
-    gw_evbuffer_add_json_string(out, model, model_len);
-    GW_ANTHROPIC_IN_ADD(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
-                             "\"usage\":{");
+    ADD(out, "{\"type\":\"message_start\",\"message\":{\"id\":");
+    add_json_string(out, id, id_len);
+    ADD(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    add_json_string(out, model, model_len);
+    ADD(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+             "\"usage\":{");
     usage_fields(out, &a, 0);
-    GW_ANTHROPIC_IN_ADD(out, "}}}\n\n");
+    ADD(out, "}}}\n\n");
     s->started = 1;
 }
 
-static void close_block(stream_state *s, struct evbuffer *out) {
+static void close_block(stream_state *s, gw_strbuf *out) {
     if (s->open == BLOCK_NONE) return;
     frame(out, "content_block_stop");
-    evbuffer_add_printf(out, "{\"type\":\"content_block_stop\",\"index\":%u}\n\n", s->block);
+    ADD(out, "{\"type\":\"content_block_stop\",\"index\":");
+    add_unsigned(out, s->block);
+    ADD(out, "}\n\n");
     s->open = BLOCK_NONE;
 }
 
 /* Closes the open block and begins content_block_start for the next index; the caller writes
  * the content_block itself and the frame's end, as only it knows the block's members. */
-static void begin_block(stream_state *s, struct evbuffer *out, block_kind kind) {
+static void begin_block(stream_state *s, gw_strbuf *out, block_kind kind) {
     close_block(s, out);
     s->block = s->blocks++;
     s->open = kind;
     frame(out, "content_block_start");
-    evbuffer_add_printf(
-        out, "{\"type\":\"content_block_start\",\"index\":%u,\"content_block\":", s->block);
+    ADD(out, "{\"type\":\"content_block_start\",\"index\":");
+    add_unsigned(out, s->block);
+    ADD(out, ",\"content_block\":");
 }
 
-static void delta(stream_state *s, struct evbuffer *out, const char *type, const char *field,
+static void delta(stream_state *s, gw_strbuf *out, const char *type, const char *field,
                   json_object *text) {
     frame(out, "content_block_delta");
-    evbuffer_add_printf(out,
-                        "{\"type\":\"content_block_delta\",\"index\":%u,\"delta\":{\"type\":\"%s\","
-                        "\"%s\":",
-                        s->block, type, field);
-    gw_evbuffer_add_json_string(out, json_object_get_string(text),
-                                (size_t)json_object_get_string_len(text));
-    GW_ANTHROPIC_IN_ADD(out, "}}\n\n");
+    ADD(out, "{\"type\":\"content_block_delta\",\"index\":");
+    add_unsigned(out, s->block);
+    ADD(out, ",\"delta\":{\"type\":\"");
+    gw_strbuf_adds(out, type);
+    ADD(out, "\",\"");
+    gw_strbuf_adds(out, field);
+    ADD(out, "\":");
+    add_json_string(out, json_object_get_string(text), (size_t)json_object_get_string_len(text));
+    ADD(out, "}}\n\n");
 }
 
-static void text_delta(stream_state *s, struct evbuffer *out, block_kind kind, json_object *text) {
+static void text_delta(stream_state *s, gw_strbuf *out, block_kind kind, json_object *text) {
     if (s->open != kind) {
         begin_block(s, out, kind);
         if (kind == BLOCK_THINKING)
-            GW_ANTHROPIC_IN_ADD(
-                out, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n");
+            ADD(out, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n");
         else
-            GW_ANTHROPIC_IN_ADD(out, "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+            ADD(out, "{\"type\":\"text\",\"text\":\"\"}}\n\n");
     }
     if (kind == BLOCK_THINKING)
         delta(s, out, "thinking_delta", "thinking", text);
@@ -143,7 +172,7 @@ static void text_delta(stream_state *s, struct evbuffer *out, block_kind kind, j
 /* One delta.tool_calls[] fragment. A fragment begins a new call when its id differs from the
  * open call's, else (no id) when its index does, else (neither) when it names a function or no
  * call is open; its arguments follow as input_json_delta, unchecked (the client joins them). */
-static int tool_fragment(gw_req *r, stream_state *s, json_object *frag, struct evbuffer *out,
+static int tool_fragment(gw_req *r, stream_state *s, json_object *frag, gw_strbuf *out,
                          const char **err) {
     if (!json_object_is_type(frag, json_type_object)) {
         *err = "a tool call fragment of the engine's stream is not an object";
@@ -183,19 +212,18 @@ static int tool_fragment(gw_req *r, stream_state *s, json_object *frag, struct e
         s->tool_index = index ? json_object_get_int64(index) : (int64_t)s->tool_calls;
         s->tool_calls++;
         begin_block(s, out, BLOCK_TOOL);
-        GW_ANTHROPIC_IN_ADD(out, "{\"type\":\"tool_use\",\"id\":");
-        gw_evbuffer_add_json_string(out, copy, strlen(copy));
-        GW_ANTHROPIC_IN_ADD(out, ",\"name\":");
-        gw_evbuffer_add_json_string(out, json_object_get_string(name),
-                                    (size_t)json_object_get_string_len(name));
-        GW_ANTHROPIC_IN_ADD(out, ",\"input\":{}}}\n\n");
+        ADD(out, "{\"type\":\"tool_use\",\"id\":");
+        add_json_string(out, copy, strlen(copy));
+        ADD(out, ",\"name\":");
+        add_json_string(out, json_object_get_string(name),
+                        (size_t)json_object_get_string_len(name));
+        ADD(out, ",\"input\":{}}}\n\n");
     }
     if (args) delta(s, out, "input_json_delta", "partial_json", args);
     return 0;
 }
 
-static int choice(gw_req *r, stream_state *s, json_object *ch, struct evbuffer *out,
-                  const char **err) {
+static int choice(gw_req *r, stream_state *s, json_object *ch, gw_strbuf *out, const char **err) {
     json_object *d = gw_anthropic_in_member(ch, "delta", json_type_object);
     json_object *reasoning = gw_anthropic_in_text(d, "reasoning_content");
     if (!reasoning) reasoning = gw_anthropic_in_text(d, "reasoning");
@@ -278,7 +306,7 @@ static const char *plain_content_key(const gw_chunk *c) {
  * built them), so the content's string literal is copied as it is. Anything else (the first
  * chunk, another kind of delta, a finish, usage, several choices) takes the full path. Returns
  * 1 when the chunk was handled. */
-static int plain_text_chunk(stream_state *s, const gw_chunk *c, struct evbuffer *out) {
+static int plain_text_chunk(stream_state *s, const gw_chunk *c, gw_strbuf *out) {
     static const char key[] = "\"content\":\"";
     if (!s->started || s->open != BLOCK_TEXT) return 0;
     const char *at = plain_content_key(c);
@@ -297,35 +325,20 @@ static int plain_text_chunk(stream_state *s, const gw_chunk *c, struct evbuffer 
     do
         *--i = (char)('0' + v % 10);
     while (v /= 10);
-    struct evbuffer_iovec iov;
     size_t n = sizeof head - 1 + (size_t)(index + sizeof index - i) + sizeof tail - 1 +
                (size_t)(p + 1 - lit) + 4;
-    if (evbuffer_reserve_space(out, (ev_ssize_t)n, &iov, 1) < 1 || iov.iov_len < n) {
-        /* the chunk's bytes as separate pieces, as before: a reservation that did not fit */
-        evbuffer_add(out, head, sizeof head - 1);
-        evbuffer_add(out, i, (size_t)(index + sizeof index - i));
-        evbuffer_add(out, tail, sizeof tail - 1);
-        evbuffer_add(out, lit, (size_t)(p + 1 - lit));
-        evbuffer_add(out, "}}\n\n", 4);
-        return 1;
-    }
-    char *w = iov.iov_base;
-    memcpy(w, head, sizeof head - 1);
-    w += sizeof head - 1;
-    memcpy(w, i, (size_t)(index + sizeof index - i));
-    w += index + sizeof index - i;
-    memcpy(w, tail, sizeof tail - 1);
-    w += sizeof tail - 1;
-    memcpy(w, lit, (size_t)(p + 1 - lit));
-    w += p + 1 - lit;
+    char *w = gw_frames_room(out, n);
+    if (!w) return 1; /* out of memory: latched in out, which the attempt reports */
+    w = gw_frames_put(w, head, sizeof head - 1);
+    w = gw_frames_put(w, i, (size_t)(index + sizeof index - i));
+    w = gw_frames_put(w, tail, sizeof tail - 1);
+    w = gw_frames_put(w, lit, (size_t)(p + 1 - lit));
     memcpy(w, "}}\n\n", 4);
-    iov.iov_len = n;
-    evbuffer_commit_space(out, &iov, 1);
+    gw_frames_commit(out, n);
     return 1;
 }
 
-int gw_anthropic_in_stream_chunk(gw_req *r, const gw_chunk *c, struct evbuffer *out,
-                                 const char **err) {
+int gw_anthropic_in_stream_chunk(gw_req *r, const gw_chunk *c, gw_strbuf *out, const char **err) {
     stream_state *s = state_of(r);
     if (!s || (!s->tok &&
                !(s->tok = gw_json_tokener_new(GW_ANTHROPIC_IN_JSON_DEPTH, JSON_TOKENER_STRICT)))) {
@@ -358,7 +371,7 @@ int gw_anthropic_in_stream_chunk(gw_req *r, const gw_chunk *c, struct evbuffer *
     return rc;
 }
 
-void gw_anthropic_in_stream_end(gw_req *r, struct evbuffer *out) {
+void gw_anthropic_in_stream_end(gw_req *r, gw_strbuf *out) {
     stream_state fallback = {0}; /* no state could be allocated: nothing was sent yet */
     stream_state *s = state_of(r);
     if (!s) s = &fallback;
@@ -370,32 +383,39 @@ void gw_anthropic_in_stream_end(gw_req *r, struct evbuffer *out) {
     gw_anthropic_in_usage a;
     gw_anthropic_in_usage_of(r, s->has_usage ? &s->usage : NULL, &a);
     frame(out, "message_delta");
-    GW_ANTHROPIC_IN_ADD(out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
-    gw_evbuffer_add_json_string(out, reason, strlen(reason));
-    GW_ANTHROPIC_IN_ADD(out, ",\"stop_sequence\":");
+    ADD(out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+    add_json_string(out, reason, strlen(reason));
+    ADD(out, ",\"stop_sequence\":");
     if (!strcmp(reason, "stop_sequence"))
-        gw_evbuffer_add_json_string(out, s->stop_string, strlen(s->stop_string));
+        add_json_string(out, s->stop_string, strlen(s->stop_string));
     else
-        GW_ANTHROPIC_IN_ADD(out, "null");
-    GW_ANTHROPIC_IN_ADD(out, "},\"usage\":{");
+        ADD(out, "null");
+    ADD(out, "},\"usage\":{");
     usage_fields(out, &a, 1);
-    GW_ANTHROPIC_IN_ADD(out, "}}\n\n");
+    ADD(out, "}}\n\n");
     frame(out, "message_stop");
-    GW_ANTHROPIC_IN_ADD(out, "{\"type\":\"message_stop\"}\n\n");
+    ADD(out, "{\"type\":\"message_stop\"}\n\n");
     s->ended = 1;
 }
 
 /* Anthropic ends a failed stream with the error event alone, the open block left open: the
  * SDKs raise on it. A message_start comes first when nothing was sent, so the SDK's stream
  * reader has a message to fail. */
-void gw_anthropic_in_stream_error(gw_req *r, const gw_error_info *e, struct evbuffer *out) {
+void gw_anthropic_in_stream_error(gw_req *r, const gw_error_info *e, gw_strbuf *out) {
     stream_state fallback = {0};
     stream_state *s = state_of(r);
     if (!s) s = &fallback;
     if (s->ended) return;
     if (!s->started) message_start(r, s, out, NULL);
     frame(out, "error");
-    gw_anthropic_in_error_json(out, e);
-    GW_ANTHROPIC_IN_ADD(out, "\n\n");
+    struct evbuffer *error = evbuffer_new(); /* once a stream at most: its writer takes one */
+    if (error) {
+        gw_anthropic_in_error_json(error, e);
+        gw_frames_take(out, error);
+        evbuffer_free(error);
+    } else {
+        out->failed = 1; /* the attempt reports the memory, as for any frame */
+    }
+    ADD(out, "\n\n");
     s->ended = 1;
 }

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "core/forwarding.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/openai_error.h"
 #include "core/worker-t.h"
 #include "engines/engine.h"
@@ -103,20 +105,82 @@ static void detach_transfer(gw_attempt *a) {
     a->easy = NULL;
 }
 
+/* A stream's frames live from the upstream read that brought their events to the flush that
+ * sends them, inside one call on the worker's thread: so one buffer per thread serves every
+ * stream of the worker. The attempt borrows it as it translates (io.frames) and gives it back
+ * after the flush: a stream costs no allocation for its frames (a buffer of its own cost one, and
+ * a read's burst of events a few more to grow it) and holds no memory between reads. Frames
+ * written when the thread's buffer is out (the sink's error event) go into memory of the
+ * attempt's own, kept by the thread at the next return or freed with the attempt. The thread's
+ * buffer is freed as the thread ends (a key's destructor). */
+static _Thread_local gw_strbuf thread_frames;
+static _Thread_local int thread_frames_registered;
+static pthread_key_t frames_key;
+static pthread_once_t frames_key_once = PTHREAD_ONCE_INIT;
+static int frames_key_made;
+
+/* What the thread keeps of the buffer's memory: a usual read's frames fit; the memory a larger
+ * burst needed is given back. */
+enum { FRAMES_KEEP_BYTES = 16 * 1024 };
+
+static void free_thread_frames(void *frames) {
+    gw_strbuf_free(frames);
+}
+
+static void make_frames_key(void) {
+    frames_key_made = pthread_key_create(&frames_key, free_thread_frames) == 0;
+}
+
+static void frames_borrow(gw_attempt *a) {
+    if (a->io.frames.data || !thread_frames.data) return;
+    a->io.frames = thread_frames;
+    thread_frames = (gw_strbuf){0};
+}
+
+/* The frames are sent, or dropped: their memory goes back to the thread, or is freed. */
+static void frames_return(gw_attempt *a) {
+    gw_strbuf *frames = &a->io.frames;
+    if (!frames->data) {
+        gw_strbuf_reset(frames); /* a failed first allocation is reported once */
+        return;
+    }
+    if (!thread_frames_registered) { /* once a thread: the buffer is freed as it ends */
+        pthread_once(&frames_key_once, make_frames_key);
+        thread_frames_registered =
+            frames_key_made && pthread_setspecific(frames_key, &thread_frames) == 0;
+    }
+    if (thread_frames.data || frames->cap > FRAMES_KEEP_BYTES || !thread_frames_registered) {
+        gw_strbuf_free(frames);
+        return;
+    }
+    thread_frames = *gw_strbuf_reset(frames);
+    *frames = (gw_strbuf){0};
+}
+
 /* Hands translated stream bytes to the sink. The first ones commit the client's head: only
- * now, so a stream that fails before its first event can still be answered (or retried) whole. */
+ * now, so a stream that fails before its first event can still be answered (or retried) whole.
+ * The frames' memory goes back to the thread whatever happens. */
 static void flush_stream(gw_attempt *a) {
     gw_req *r = a->r;
-    if (!r->http || evbuffer_get_length(a->io.out) == 0) return;
-    if (!a->committed) {
-        a->committed = 1;
-        if (a->sink->stream_begin(r, a) < 0) {
-            set_failure(a, 499, GW_FAIL_LOCAL, "client_closed", "the client left",
-                        "the client left before the stream began");
-            return;
+    gw_strbuf *frames = &a->io.frames;
+    int rc = 0;
+    if (frames->failed) {
+        set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                    "out of memory writing the stream's frames");
+    } else if (r->http && frames->len > 0) {
+        if (!a->committed) {
+            a->committed = 1;
+            if (a->sink->stream_begin(r, a) < 0) {
+                set_failure(a, 499, GW_FAIL_LOCAL, "client_closed", "the client left",
+                            "the client left before the stream began");
+                frames_return(a);
+                return;
+            }
         }
+        rc = a->sink->stream_data(r, frames->data, frames->len); /* sent, or copied */
     }
-    if (a->sink->stream_data(r, a->io.out) < 0)
+    frames_return(a);
+    if (rc < 0)
         set_failure(a, 502, GW_FAIL_LOCAL, "response_filter",
                     "a response filter rejected the stream",
                     "a response filter rejected a stream event");
@@ -156,6 +220,7 @@ static int on_sse_event(void *ud, const char *event, size_t event_len, const cha
                         size_t len) {
     gw_attempt *a = ud;
     if (a->stream_done) return 0;
+    frames_borrow(a); /* given back by the flush after this read */
     int rc = a->channel->engine->stream_event(&a->io, event, event_len, data, len);
     if (a->io.blocked) {
         set_guard_failure(a);
@@ -472,6 +537,7 @@ static void finish(gw_attempt *a) {
     if (r->http && !a->fail_status) {
         if (a->mode == GW_RELAY_STREAM) {
             if (gw_sse_finish(&a->sse) == 0) flush_stream(a);
+            frames_borrow(a);
             if (!a->fail_status && !a->stream_done && a->channel->engine->stream_end(&a->io) == 0)
                 a->stream_done = 1; /* an engine that ends streams by closing them (TGI) */
             if (a->io.blocked) set_guard_failure(a);
@@ -779,6 +845,7 @@ void gw_attempt_free(gw_attempt *a) {
         free(a->io.state);
     }
     if (a->io.out) evbuffer_free(a->io.out);
+    gw_strbuf_free(&a->io.frames);
     free(a->body);
     curl_slist_free_all(a->headers);
     free(a->owned_body);

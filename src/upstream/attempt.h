@@ -36,8 +36,9 @@ typedef struct gw_attempt_sink {
     /* The first translated stream bytes are ready: commit the client's head. -1 stops the
      * attempt (the client is gone). */
     int (*stream_begin)(gw_req *r, gw_attempt *a);
-    /* Translated stream bytes (whole events), moved out by the sink; -1 fails the stream. */
-    int (*stream_data)(gw_req *r, struct evbuffer *data);
+    /* Translated stream bytes (whole events), sent or copied by the sink before it returns;
+     * -1 fails the stream. */
+    int (*stream_data)(gw_req *r, const char *data, size_t len);
     /* Whether the client is behind: the attempt pauses until gw_attempt_resume. */
     int (*client_full)(gw_req *r);
     /* The attempt has ended (its transfer is detached): read the outcome and decide. */
@@ -74,10 +75,11 @@ struct gw_attempt {
     char trace_line[16 + GW_TRACEPARENT_LEN];
     char *owned_body;
     gw_relay_mode mode;
-    int status;      /* the engine's HTTP status, 0 before its head */
-    int committed;   /* stream bytes went to the client: no other channel can take over */
-    int paused;      /* curl holds data until the client drains */
-    int stream_done; /* the engine's terminal event came: the stream is complete */
+    int status;         /* the engine's HTTP status, 0 before its head */
+    int committed;      /* stream bytes went to the client: no other channel can take over */
+    int events_via_out; /* the sink's, set as the stream begins: events pass through io.out */
+    int paused;         /* curl holds data until the client drains */
+    int stream_done;    /* the engine's terminal event came: the stream is complete */
     int got_head;
     int finished;
     /* the outcome: fail_status 0 is success (or an engine's error answer, relayed: fail_kind
@@ -92,8 +94,8 @@ struct gw_attempt {
     char *body;
     size_t body_len, body_cap;
     struct evbuffer *answer; /* a buffered 2xx answer in the caller's dialect */
-    /* the adapter's translation context: its stream state, and io.out, the caller's stream bytes
-     * on their way to the sink */
+    /* the adapter's translation context: its stream state, and io.frames, the caller's stream
+     * bytes on their way to the sink (io.out: a whole answer's) */
     gw_engine_io io;
     gw_sse_parser sse;
     struct event *timer; /* first-byte, then idle-gap deadline */

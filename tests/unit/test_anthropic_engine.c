@@ -68,6 +68,7 @@ static void harness_free(harness *h) {
     ops->stream_free(h->io.state);
     free(h->io.state);
     evbuffer_free(h->io.out);
+    gw_strbuf_free(&h->io.frames);
     free(h->call.owned_body);
     if (h->r.json) json_object_put(h->r.json);
     free(h);
@@ -711,8 +712,8 @@ typedef struct frames {
 /* The caller's bytes as OpenAI's framing: `data: {...}\n\n` each, [DONE] last. */
 static void read_frames(harness *h, frames *f) {
     memset(f, 0, sizeof *f);
-    size_t len = evbuffer_get_length(h->io.out);
-    const char *text = (const char *)evbuffer_pullup(h->io.out, -1), *end = text + len;
+    size_t len = h->io.frames.len;
+    const char *text = h->io.frames.data, *end = text + len;
     while (text < end) {
         assert_true(end - text > 8 && !memcmp(text, "data: ", 6));
         text += 6;
@@ -1055,9 +1056,9 @@ static void stream_cut_and_malformed(void **state) {
     /* a complete stream needs no closing frames from stream_end */
     h = harness_new();
     assert_int_equal(feed(h, tool_stream), GW_EVENT_END);
-    size_t before = evbuffer_get_length(h->io.out);
+    size_t before = h->io.frames.len;
     assert_int_equal(ops->stream_end(&h->io), 0);
-    assert_int_equal(evbuffer_get_length(h->io.out), before);
+    assert_int_equal(h->io.frames.len, before);
     harness_free(h);
 
     static const struct {
@@ -1074,7 +1075,7 @@ static void stream_cut_and_malformed(void **state) {
                                            strlen(bad[i].data)),
                          GW_EVENT_MALFORMED);
         assert_non_null(h->io.err);
-        assert_int_equal(evbuffer_get_length(h->io.out), 0);
+        assert_int_equal(h->io.frames.len, 0);
         harness_free(h);
     }
 }

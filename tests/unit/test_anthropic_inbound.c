@@ -18,6 +18,7 @@
 
 #include "core/request-t.h"
 #include "inbound/anthropic.h"
+#include "core/strbuf.h"
 #include "inbound/protocol.h"
 
 static const gw_model test_model = {
@@ -752,7 +753,30 @@ typedef struct events {
     json_object *data[64];
 } events;
 
-static void feed(gw_req *r, struct evbuffer *out, const char *single_quoted) {
+/* A stream's frames go into a flat buffer (core/strbuf.h), as the attempt keeps them. */
+static gw_strbuf *frames_new(void) {
+    gw_strbuf *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    return b;
+}
+
+static void frames_free(gw_strbuf *b) {
+    gw_strbuf_free(b);
+    free(b);
+}
+
+/* What the frames hold, as a string, and the buffer emptied. */
+static char *take_frames(gw_strbuf *b) {
+    assert_false(b->failed);
+    char *s = malloc(b->len + 1);
+    assert_non_null(s);
+    if (b->len) memcpy(s, b->data, b->len);
+    s[b->len] = '\0';
+    gw_strbuf_reset(b);
+    return s;
+}
+
+static void feed(gw_req *r, gw_strbuf *out, const char *single_quoted) {
     char *json = sq(single_quoted);
     gw_chunk c = {.json = json, .len = strlen(json)};
     const char *err = NULL;
@@ -808,7 +832,7 @@ static void names(const events *ev, char *buf, size_t cap) {
 static void streams_vllm_text_exactly(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out, VLLM_CHUNK("{'role':'assistant','content':''}", "null"));
     feed(r, out, VLLM_CHUNK("{'content':'Hello'}", "null"));
     feed(r, out, VLLM_CHUNK("{'content':' \\'world\\'!\\n'}", "null"));
@@ -821,7 +845,7 @@ static void streams_vllm_text_exactly(void **state) {
          "'model':'Qwen/Qwen2.5-7B-Instruct','choices':[],'usage':{'prompt_tokens':25,"
          "'total_tokens':32,'completion_tokens':7,'prompt_tokens_details':{'cached_tokens':16}}}");
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     assert_string_equal(
         text,
         "event: message_start\n"
@@ -854,9 +878,9 @@ static void streams_vllm_text_exactly(void **state) {
     /* nothing after the end */
     feed(r, out, VLLM_CHUNK("{'content':'late'}", "null"));
     gw_protocol_anthropic.stream_end(r, out);
-    assert_int_equal(evbuffer_get_length(out), 0);
+    assert_int_equal(out->len, 0);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -865,7 +889,7 @@ static void streams_vllm_text_exactly(void **state) {
 static void streams_mindie_reasoning(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
 #define MINDIE(delta, finish)                                                                      \
     "{'id':'endpoint_common_8','object':'chat.completion.chunk','created':1733000001,"             \
     "'model':'deepseek-r1','choices':[{'index':0,'delta':{'role':'assistant'," delta "},"          \
@@ -880,7 +904,7 @@ static void streams_mindie_reasoning(void **state) {
          "'total_tokens':21}}");
 #undef MINDIE
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[512];
@@ -905,7 +929,7 @@ static void streams_mindie_reasoning(void **state) {
     assert_int_equal(I(ev.data[8], "usage.output_tokens"), 9);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -913,7 +937,7 @@ static void streams_mindie_reasoning(void **state) {
 static void streams_tool_calls(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out, VLLM_CHUNK("{'role':'assistant','content':''}", "null"));
     feed(r, out, VLLM_CHUNK("{'content':'Checking.'}", "null"));
     feed(r, out,
@@ -935,7 +959,7 @@ static void streams_tool_calls(void **state) {
          "{'id':'chatcmpl-b2f3','object':'chat.completion.chunk','choices':[],"
          "'usage':{'prompt_tokens':300,'completion_tokens':41,'total_tokens':341}}");
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[1024];
@@ -967,7 +991,7 @@ static void streams_tool_calls(void **state) {
     assert_int_equal(I(ev.data[11], "usage.output_tokens"), 41);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -976,7 +1000,7 @@ static void streams_tool_calls(void **state) {
 static void streams_reasoning_and_idless_tools(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out, VLLM_CHUNK("{'role':'assistant','reasoning':'Need a tool.'}", "null"));
     feed(
         r, out,
@@ -986,7 +1010,7 @@ static void streams_reasoning_and_idless_tools(void **state) {
          VLLM_CHUNK("{'tool_calls':[{'function':{'name':'pwd','arguments':'{}'}}]}", "null"));
     feed(r, out, VLLM_CHUNK("{}", "'tool_calls'"));
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[1024];
@@ -1007,17 +1031,17 @@ static void streams_reasoning_and_idless_tools(void **state) {
     assert_int_equal(I(ev.data[11], "usage.input_tokens"), 0);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 
     r = new_req("{}");
-    out = evbuffer_new();
+    out = frames_new();
     feed(r, out, VLLM_CHUNK("{'role':'assistant','content':'1, 2, 3'}", "null"));
     feed(r, out,
          "{'id':'c','choices':[{'index':0,'delta':{},'finish_reason':'stop','stop_reason':"
          "'</list>'}],'usage':{'prompt_tokens':5,'completion_tokens':4,'total_tokens':9}}");
     gw_protocol_anthropic.stream_end(r, out);
-    text = take(out);
+    text = take_frames(out);
     split(text, &ev);
     assert_string_equal(ev.name[ev.n - 2], "message_delta");
     assert_string_equal(S(ev.data[ev.n - 2], "delta.stop_reason"), "stop_sequence");
@@ -1025,21 +1049,21 @@ static void streams_reasoning_and_idless_tools(void **state) {
     assert_int_equal(I(ev.data[ev.n - 2], "usage.input_tokens"), 5);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
 static void streams_only_choice_zero_and_skips_empty(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out,
          "{'id':'x','choices':[{'index':1,'delta':{'content':'other'},'finish_reason':null},"
          "{'index':0,'delta':{'content':''},'finish_reason':null}],'usage':null}");
     feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'content':null,'tool_calls':[]}}]}");
     feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'content':'A'}}]}");
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[512];
@@ -1050,7 +1074,7 @@ static void streams_only_choice_zero_and_skips_empty(void **state) {
     assert_string_equal(S(ev.data[4], "delta.stop_reason"), "end_turn");
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -1060,7 +1084,7 @@ static void streams_only_choice_zero_and_skips_empty(void **state) {
 static void streams_text_chunks_read_only_when_plain(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'role':'assistant','content':''}}]}");
     feed(r, out, "{'id':'x','choices':[{'index':0,'delta':{'content':'A'}}]}");
     /* two texts: only choice 0's */
@@ -1076,7 +1100,7 @@ static void streams_text_chunks_read_only_when_plain(void **state) {
     feed(r, out,
          "{'id':'x','choices':[{'index':0,'delta':{'content':''},'finish_reason':'stop'}]}");
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[512];
@@ -1092,7 +1116,7 @@ static void streams_text_chunks_read_only_when_plain(void **state) {
     assert_int_equal(I(ev.data[7], "usage.output_tokens"), 4);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -1100,7 +1124,7 @@ static void streams_text_chunks_read_only_when_plain(void **state) {
 static void stream_start_uses_early_usage(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out,
          "{'id':'c7','choices':[{'index':0,'delta':{'role':'assistant','content':'Hi'}}],"
          "'usage':{'prompt_tokens':40,'completion_tokens':1,'total_tokens':41}}");
@@ -1108,7 +1132,7 @@ static void stream_start_uses_early_usage(void **state) {
          "{'id':'c7','choices':[{'index':0,'delta':{'content':'!'},'finish_reason':'stop'}],"
          "'usage':{'prompt_tokens':40,'completion_tokens':2,'total_tokens':42}}");
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     assert_int_equal(I(ev.data[0], "message.usage.input_tokens"), 40);
@@ -1118,7 +1142,7 @@ static void stream_start_uses_early_usage(void **state) {
     assert_int_equal(I(ev.data[ev.n - 2], "usage.input_tokens"), 40);
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -1126,9 +1150,9 @@ static void streams_empty(void **state) {
     (void)state;
     gw_req *r = new_req("{}");
     r->usage = (gw_usage){.prompt_tokens = 7, .completion_tokens = 0, .known = 1};
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     gw_protocol_anthropic.stream_end(r, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[256];
@@ -1139,7 +1163,7 @@ static void streams_empty(void **state) {
     assert_int_equal(I(ev.data[1], "usage.input_tokens"), 7); /* the adapter's usage */
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -1147,7 +1171,7 @@ static void stream_errors(void **state) {
     (void)state;
     /* mid-stream: the error event alone, and nothing after it */
     gw_req *r = new_req("{}");
-    struct evbuffer *out = evbuffer_new();
+    gw_strbuf *out = frames_new();
     feed(r, out, VLLM_CHUNK("{'role':'assistant','content':'Par'}", "null"));
     gw_error_info e = {.status = 502,
                        .type = "server_error",
@@ -1158,7 +1182,7 @@ static void stream_errors(void **state) {
     feed(r, out, VLLM_CHUNK("{'content':'is'}", "null"));
     gw_protocol_anthropic.stream_end(r, out);
     gw_protocol_anthropic.stream_error(r, &e, out);
-    char *text = take(out);
+    char *text = take_frames(out);
     events ev;
     split(text, &ev);
     char seq[256];
@@ -1169,23 +1193,23 @@ static void stream_errors(void **state) {
                         "the engine closed the stream\n(mid-answer)");
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 
     /* before anything: a message to fail, then the error */
     r = new_req("{}");
-    out = evbuffer_new();
+    out = frames_new();
     gw_error_info t = {
         .status = 0, .type = "rate_limit_exceeded", .message = "slow down", .message_len = 9};
     gw_protocol_anthropic.stream_error(r, &t, out);
-    text = take(out);
+    text = take_frames(out);
     split(text, &ev);
     names(&ev, seq, sizeof seq);
     assert_string_equal(seq, "message_start error");
     assert_string_equal(S(ev.data[1], "error.type"), "rate_limit_error");
     free_events(&ev);
     free(text);
-    evbuffer_free(out);
+    frames_free(out);
     free_req(r);
 }
 
@@ -1200,14 +1224,14 @@ static void stream_rejects_malformed_chunks(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gw_req *r = new_req("{}");
-        struct evbuffer *out = evbuffer_new();
+        gw_strbuf *out = frames_new();
         char *json = sq(bad[i]);
         gw_chunk c = {.json = json, .len = strlen(json)};
         const char *err = NULL;
         assert_int_equal(gw_protocol_anthropic.stream_chunk(r, &c, out, &err), -1);
         assert_non_null(err);
         free(json);
-        evbuffer_free(out);
+        frames_free(out);
         free_req(r);
     }
 }

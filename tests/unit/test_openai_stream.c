@@ -49,6 +49,7 @@ static void fixture_init(fixture *f) {
 static void fixture_free(fixture *f) {
     free(f->state);
     evbuffer_free(f->io.out);
+    gw_strbuf_free(&f->io.frames);
     curl_slist_free_all(f->ch.headers);
     gw_arena_free(&f->arena);
 }
@@ -59,10 +60,12 @@ static int event(fixture *f, const char *data) {
 
 /* What the caller got since the last call. */
 static char *take_output(fixture *f) {
-    size_t len = evbuffer_get_length(f->io.out);
-    char *text = malloc(len + 1);
+    size_t len = evbuffer_get_length(f->io.out), framed = f->io.frames.len; /* answer, stream */
+    char *text = malloc(len + framed + 1);
     evbuffer_remove(f->io.out, text, len);
-    text[len] = '\0';
+    if (framed) memcpy(text + len, f->io.frames.data, framed);
+    gw_strbuf_reset(&f->io.frames);
+    text[len + framed] = '\0';
     return text;
 }
 

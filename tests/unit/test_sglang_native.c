@@ -64,16 +64,19 @@ static void fixture_free(fixture *f) {
     for (size_t i = 0; i < f->frame_count; i++)
         json_object_put(f->frames[i]);
     evbuffer_free(f->io.out);
+    gw_strbuf_free(&f->io.frames);
     json_object_put(f->r.json);
     curl_slist_free_all(f->ch.headers);
     gw_arena_free(&f->arena);
 }
 
 static char *take_output(fixture *f) {
-    size_t len = evbuffer_get_length(f->io.out);
-    char *text = malloc(len + 1);
+    size_t len = evbuffer_get_length(f->io.out), framed = f->io.frames.len; /* answer, stream */
+    char *text = malloc(len + framed + 1);
     evbuffer_remove(f->io.out, text, len);
-    text[len] = '\0';
+    if (framed) memcpy(text + len, f->io.frames.data, framed);
+    gw_strbuf_reset(&f->io.frames);
+    text[len + framed] = '\0';
     return text;
 }
 

@@ -1,7 +1,9 @@
 /* A stream's bytes written at once (gw_http_stream_send) arrive whole, whatever the number of
  * chains they are held in: a writev takes a bounded number of pieces, and bytes in more chains
  * than that must go the queued way, never be cut (a peek that stopped at its vectors once
- * dropped the rest of an event). */
+ * dropped the rest of an event). The same for flat bytes the caller keeps (a stream's frames,
+ * gw_http_stream_send_bytes): what the socket does not take is copied, so the caller may reuse
+ * its memory at once, and the client, once it reads, gets every byte in order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,12 +24,19 @@
 #include "core/http_server.h"
 
 enum { PIECES = 40 };
+/* far more than a loopback socket's buffers take before the client reads */
+enum { BIG_EVENT = 32 * 1024 * 1024 };
+
+typedef enum { SEND_CHAINS, SEND_FLAT, SEND_FLAT_SLOW_CLIENT } send_mode;
 
 typedef struct fixture {
     struct event_base *base;
     gw_http_server *server;
     int port;
+    send_mode mode;
     char expected[PIECES * 32];
+    char *big;    /* SEND_FLAT_SLOW_CLIENT: what the client must get */
+    int was_full; /* the output was over its high mark after the big event */
 } fixture;
 
 static int free_port(void) {
@@ -40,10 +49,49 @@ static int free_port(void) {
     return ntohs(sa.sin_port);
 }
 
+/* Events as a stream's flat frames: two sent at once from one buffer that is then overwritten
+ * (the next read's frames reuse it), the last queued to leave with the terminator. */
+static void send_flat(gw_http_req *req, fixture *f) {
+    char frames[64];
+    strcpy(frames, "data: one\n\ndata: two\n\n");
+    gw_http_stream_send_bytes(req, frames, strlen(frames));
+    memset(frames, 'X', sizeof frames);
+    strcpy(frames, "data: [DONE]\n\n");
+    gw_http_stream_write_bytes(req, frames, strlen(frames));
+    memset(frames, 'Y', sizeof frames);
+    snprintf(f->expected, sizeof f->expected, "%zx\r\n%s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+             strlen("data: one\n\ndata: two\n\n"), "data: one\n\ndata: two\n\n",
+             strlen("data: [DONE]\n\n"), "data: [DONE]\n\n");
+}
+
+/* One event larger than the socket takes while the client does not read: the rest waits in the
+ * output (the producer is told to pause), copied out of the caller's memory, which is gone. */
+static void send_big(gw_http_req *req, fixture *f) {
+    char *event = malloc(BIG_EVENT);
+    assert_non_null(event);
+    for (size_t i = 0; i < BIG_EVENT; i++)
+        event[i] = (char)('a' + (i * 7) % 26);
+    memcpy(f->big, event, BIG_EVENT);
+    gw_http_stream_send_bytes(req, event, BIG_EVENT);
+    memset(event, 'Z', BIG_EVENT);
+    free(event);
+    f->was_full = gw_http_output_full(req);
+}
+
 /* One event made of PIECES chains (each moved in from a buffer of its own), sent at once. */
 static void handle(gw_http_req *req, void *ud) {
     fixture *f = ud;
     gw_http_stream_begin(req, 200, "text/event-stream", NULL, 0);
+    if (f->mode == SEND_FLAT) {
+        send_flat(req, f);
+        gw_http_stream_end(req);
+        return;
+    }
+    if (f->mode == SEND_FLAT_SLOW_CLIENT) {
+        send_big(req, f);
+        gw_http_stream_end(req);
+        return;
+    }
     struct evbuffer *data = evbuffer_new();
     f->expected[0] = '\0';
     for (int i = 0; i < PIECES; i++) {
@@ -82,16 +130,33 @@ static int setup(void **state) {
     return 0;
 }
 
+static int setup_flat(void **state) {
+    setup(state);
+    ((fixture *)*state)->mode = SEND_FLAT;
+    return 0;
+}
+
+static int setup_slow_client(void **state) {
+    setup(state);
+    fixture *f = *state;
+    f->mode = SEND_FLAT_SLOW_CLIENT;
+    f->big = malloc(BIG_EVENT);
+    assert_non_null(f->big);
+    return 0;
+}
+
 static int teardown(void **state) {
     fixture *f = *state;
+    free(f->big);
     gw_http_server_free(f->server);
     event_base_free(f->base);
     free(f);
     return 0;
 }
 
-static void an_event_in_many_chains_arrives_whole(void **state) {
-    fixture *f = *state;
+/* Requests a stream and reads the whole reply (NUL-terminated, malloc'd) until the chunked
+ * terminator has come: a bounded wait on a condition. */
+static char *fetch_stream(fixture *f, size_t cap) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)f->port),
@@ -99,29 +164,72 @@ static void an_event_in_many_chains_arrives_whole(void **state) {
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     const char *request = "GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     assert_int_equal(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
-    static char reply[16 * 1024];
+    char *reply = malloc(cap);
+    assert_non_null(reply);
     size_t len = 0;
-    time_t deadline = time(NULL) + 5;
-    /* until the chunked stream's terminator has come (a bounded wait on a condition) */
-    while (time(NULL) < deadline && !strstr(reply, "\r\n0\r\n\r\n")) {
+    time_t deadline = time(NULL) + 20;
+    static const char terminator[] = "\r\n0\r\n\r\n";
+    while (time(NULL) < deadline && len < cap - 1 &&
+           !(len >= sizeof terminator - 1 &&
+             !memcmp(reply + len - (sizeof terminator - 1), terminator, sizeof terminator - 1))) {
         event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        ssize_t n = recv(fd, reply + len, sizeof reply - 1 - len, MSG_DONTWAIT);
+        ssize_t n = recv(fd, reply + len, cap - 1 - len, MSG_DONTWAIT);
         if (n == 0) break;
         if (n > 0) len += (size_t)n;
-        reply[len] = '\0';
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
     }
+    reply[len] = '\0';
     close(fd);
+    return reply;
+}
+
+static void an_event_in_many_chains_arrives_whole(void **state) {
+    fixture *f = *state;
+    char *reply = fetch_stream(f, 16 * 1024);
     const char *body = strstr(reply, "\r\n\r\n");
     assert_non_null(body);
     /* one chunk: its size line, every piece, its CRLF, then the terminator */
     char want[sizeof f->expected + 64];
     snprintf(want, sizeof want, "\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", strlen(f->expected), f->expected);
     assert_string_equal(body, want);
+    free(reply);
+}
+
+/* Flat frames: each call one chunk, the memory reusable at once, the last queued before the
+ * terminator. */
+static void flat_frames_arrive_whole_and_in_order(void **state) {
+    fixture *f = *state;
+    char *reply = fetch_stream(f, 16 * 1024);
+    const char *body = strstr(reply, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, f->expected);
+    free(reply);
+}
+
+/* A client that does not read while a frame larger than the socket takes is sent: the producer
+ * is told the client is behind, and once the client reads, every byte comes, in order. */
+static void a_slow_client_gets_every_byte(void **state) {
+    fixture *f = *state;
+    char *reply = fetch_stream(f, BIG_EVENT + 4096);
+    assert_true(f->was_full);
+    const char *body = strstr(reply, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    char size_line[32];
+    int n = snprintf(size_line, sizeof size_line, "%x\r\n", (unsigned)BIG_EVENT);
+    assert_memory_equal(body, size_line, (size_t)n);
+    body += n;
+    assert_true(memcmp(body, f->big, BIG_EVENT) == 0);
+    assert_string_equal(body + BIG_EVENT, "\r\n0\r\n\r\n");
+    free(reply);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(an_event_in_many_chains_arrives_whole, setup, teardown)};
+        cmocka_unit_test_setup_teardown(an_event_in_many_chains_arrives_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(flat_frames_arrive_whole_and_in_order, setup_flat,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_slow_client_gets_every_byte, setup_slow_client,
+                                        teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,14 +72,16 @@ static void fixture_free(fixture *f) {
     for (size_t i = 0; i < f->frame_count; i++)
         json_object_put(f->frames[i]);
     evbuffer_free(f->io.out);
+    gw_strbuf_free(&f->io.frames);
     json_object_put(f->r.json);
 }
 
 /* Parses what the caller got: `data: {...}` frames and [DONE]. */
 static void read_frames(fixture *f) {
-    size_t len = evbuffer_get_length(f->io.out);
+    size_t len = f->io.frames.len;
     char *text = malloc(len + 1);
-    evbuffer_remove(f->io.out, text, len);
+    if (len) memcpy(text, f->io.frames.data, len);
+    gw_strbuf_reset(&f->io.frames);
     text[len] = '\0';
     for (char *at = text; *at;) {
         assert_true(!strncmp(at, "data: ", 6));
