@@ -374,19 +374,17 @@ static const gw_json_text_key chat_texts[] = {
     {"content", 7}, {"reasoning_content", 17}, {"arguments", 9}};
 static const gw_json_text_key completion_texts[] = {{"text", 4}};
 
-_Static_assert((int)MEMBER_COUNT == (int)GW_OPENAI_SHAPE_MEMBERS,
-               "a stream's shape keeps every member");
-
 typedef struct wire_scan {
     gw_json_member members[MEMBER_COUNT];
     gw_json_scan_result result;
+    int estimating;         /* the texts found are estimated */
     int64_t estimate;       /* tokens of the generated texts, when asked for */
     const char *first_text; /* where the first of them began; NULL: none */
     size_t first_text_len;
     size_t text_count;
 } wire_scan;
 
-static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
+static void add_text(void *ud, size_t which, const char *raw, size_t len) {
     wire_scan *ws = ud;
     (void)which;
     if (!ws->first_text) {
@@ -394,7 +392,7 @@ static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
         ws->first_text_len = len;
     }
     ws->text_count++;
-    ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
+    if (ws->estimating) ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
 }
 
 /* The generated texts are estimated only when the caller's output will not pass the response
@@ -411,15 +409,20 @@ static void wire_scan_init(wire_scan *ws) {
     ws->first_text_len = ws->text_count = 0;
 }
 
+/* What a scan does with the generated texts: nothing; find and estimate them when texts_wanted;
+ * find them in any case (a stream's shape is built around one), estimate them when wanted. */
+enum { TEXTS_NONE, TEXTS_WANTED, TEXTS_ALWAYS };
+
 /* Validates json and fills ws; -1 with io->err when it is not a JSON object. The texts are
  * estimated only when the caller's output will not pass the response guards (which estimate
  * what they release) and the usage is not known yet. With a stream's prefix (s, which json
  * begins with), the scan starts after it, with the model member it holds. */
 static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_scan *ws,
-                         const gw_openai_stream *s, int want_texts) {
+                         const gw_openai_stream *s, int find_texts) {
     const gw_req *r = io->r;
     wire_scan_init(ws);
-    int texts = want_texts && texts_wanted(io);
+    ws->estimating = find_texts != TEXTS_NONE && texts_wanted(io);
+    int texts = find_texts == TEXTS_ALWAYS || ws->estimating;
     int completions = r->api == GW_API_COMPLETIONS;
     gw_json_find find = {
         .members = ws->members,
@@ -430,7 +433,7 @@ static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_sc
         .text_key_count = !texts        ? 0
                           : completions ? 1
                                         : 3,
-        .on_text = add_estimate,
+        .on_text = add_text,
         .ud = ws,
     };
     int rc;
@@ -487,9 +490,10 @@ int gw_openai_wire_response(const gw_openai_wire *w, gw_engine_io *io, const cha
                             size_t len) {
     (void)w;
     wire_scan ws;
-    if (wire_scan_run(io, body, len, &ws, NULL, 0) < 0) return -1;
+    if (wire_scan_run(io, body, len, &ws, NULL, TEXTS_NONE) < 0) return -1;
     /* an answer nearly always reports its usage: its texts are estimated only when it did not */
-    if (!wire_usage(&ws, body, &io->r->usage)) wire_scan_run(io, body, len, &ws, NULL, 1);
+    if (!wire_usage(&ws, body, &io->r->usage))
+        wire_scan_run(io, body, len, &ws, NULL, TEXTS_WANTED);
     size_t ms, me;
     wire_model_span(io, body, &ws, &ms, &me);
     return gw_emit_response_counted(io, body, len, ms, me, ws.estimate) < 0 ? -1 : 0;
@@ -552,66 +556,46 @@ static int error_near_start(const char *data, size_t len) {
 
 /* The event's bytes up to the end of its model value become the stream's prefix, when they are
  * a prefix the scan can resume after: the model a string (a number could go on in the next
- * event's bytes), nothing else looked for inside them. */
+ * event's bytes), nothing else looked for inside them. The shape that followed the last prefix
+ * goes. */
 static void remember_prefix(gw_openai_stream *s, const char *data, const wire_scan *ws) {
     const gw_json_member *model = &ws->members[MEMBER_MODEL], *usage = &ws->members[MEMBER_USAGE];
-    s->prefix_len = 0;
-    if (!model->count || data[model->value_start] != '"' || model->value_end > sizeof s->prefix ||
+    s->prefix_len = s->head_len = s->tail_len = 0;
+    if (!model->count || data[model->value_start] != '"' ||
+        model->value_end > GW_OPENAI_PREFIX_MAX ||
         (usage->count && usage->value_start < model->value_end) ||
         (ws->first_text && ws->first_text < data + model->value_end))
         return;
-    memcpy(s->prefix, data, model->value_end);
+    memcpy(s->head, data, model->value_end);
     s->prefix_len = model->value_end;
     s->prefix_model_start = model->value_start;
 }
 
-/* An event that repeats the prefix and the stream's shape around one string: what a scan would
- * find, read off the shape, with only that string checked and estimated. 1 when the event has
- * the shape (ws filled), 0 when it must be scanned. */
-static int shape_read(const gw_openai_stream *s, const char *data, size_t len, wire_scan *ws) {
-    size_t before = s->shape_before, after = s->shape_after, at = s->prefix_len + before, end;
-    if (!after || len < at + 2 + after || data[at] != '"' ||
-        memcmp(data + s->prefix_len, s->shape, before) ||
-        memcmp(data + len - after, s->shape + before, after) ||
-        gw_json_scan_string(data, len - after, at, &end) < 0 || end != len - after)
-        return 0;
-    wire_scan_init(ws);
-    for (size_t m = 0; m < MEMBER_COUNT; m++) {
-        gw_json_member *member = &ws->members[m];
-        member->count = s->shape_members[m].count;
-        member->value_start = s->shape_members[m].start;
-        member->value_end = s->shape_members[m].end;
-        if (member->count && member->value_start >= s->shape_text_end) { /* after the string */
-            member->value_start = member->value_start - s->shape_text_end + end;
-            member->value_end = member->value_end - s->shape_text_end + end;
-        }
-    }
-    ws->result = (gw_json_scan_result){.is_object = 1};
-    ws->first_text = data + at + 1;
-    ws->first_text_len = end - at - 2;
-    ws->text_count = 1;
-    ws->estimate = (int64_t)gw_estimate_prompt_tokens(ws->first_text, ws->first_text_len);
-    return 1;
+/* After a scan from the prefix on, with the texts looked for: an event with one text and no
+ * usage object to read becomes the stream's shape (the others leave the shape as it was). */
+static void remember_shape(gw_openai_stream *s, const char *data, size_t len, const wire_scan *ws) {
+    const gw_json_member *usage = &ws->members[MEMBER_USAGE];
+    if (ws->text_count != 1 || (usage->count && data[usage->value_start] == '{')) return;
+    size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
+    if (at < s->prefix_len || at > sizeof s->head || end >= len || len - end > sizeof s->tail)
+        return;
+    memcpy(s->head + s->prefix_len, data + s->prefix_len, at - s->prefix_len);
+    memcpy(s->tail, data + end, len - end);
+    s->head_len = at;
+    s->tail_len = len - end;
 }
 
-/* After a scan from the prefix on, with the texts looked for: an event with one text becomes the
- * stream's shape (the others leave the shape as it was). */
-static void remember_shape(gw_openai_stream *s, const char *data, size_t len, const wire_scan *ws) {
-    if (ws->text_count != 1) return;
-    size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
-    if (at < s->prefix_len || end > len) return;
-    size_t before = at - s->prefix_len, after = len - end;
-    if (!after || before + after > sizeof s->shape) return;
-    memcpy(s->shape, data + s->prefix_len, before);
-    memcpy(s->shape + before, data + end, after);
-    s->shape_before = before;
-    s->shape_after = after;
-    s->shape_text_end = end;
-    for (size_t m = 0; m < MEMBER_COUNT; m++) {
-        s->shape_members[m].count = ws->members[m].count;
-        s->shape_members[m].start = ws->members[m].value_start;
-        s->shape_members[m].end = ws->members[m].value_end;
-    }
+/* An event with the stream's shape around a valid string (its closing quote at *close): what a
+ * scan would find is known (a valid object, the prefix's model, no usage to read, one text), so
+ * only that string is read. The window error_near_start reads is the shape's when the head
+ * covers it; an event that repeats a prefix had no error there. */
+static int shape_fits(const gw_openai_stream *s, const char *data, size_t len, size_t *close) {
+    size_t head = s->head_len, tail = s->tail_len;
+    if (!tail || len < head + 2 + tail) return 0;
+    *close = len - tail - 1;
+    return !memcmp(data, s->head, head) && !memcmp(data + len - tail, s->tail, tail) &&
+           gw_json_scan_string_to(data, head, *close) == 0 &&
+           (head >= ERROR_WINDOW || !error_near_start(data, len));
 }
 
 int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
@@ -623,26 +607,36 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
         gw_emit_end(io);
         return GW_EVENT_END;
     }
+    /* nearly every event: a token's delta, the bytes around it as in the one before */
+    size_t close;
+    if (shape_fits(s, data, len, &close)) {
+        const char *text = data + s->head_len + 1;
+        int64_t estimate =
+            texts_wanted(io)
+                ? (int64_t)gw_estimate_prompt_tokens(text, (size_t)(data + close - text))
+                : 0;
+        size_t ms = 0, me = 0;
+        if (io->target->rewrite) {
+            ms = s->prefix_model_start;
+            me = s->prefix_len;
+        }
+        return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
+                                                                          : GW_EVENT_CONTINUE;
+    }
     /* a chunk begins with its id; "error" near the start is an error object (an event that
      * repeats a prefix of ERROR_WINDOW bytes or more has that prefix's start, which had none) */
-    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
+    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->head, s->prefix_len);
     if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
         return stream_error(io, data, len);
     /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
      * the stream's prefix when the event repeats it */
     wire_scan ws;
-    if (repeats && texts_wanted(io)) {
-        /* nearly every event: a token's delta, the bytes around it as in the one before */
-        if (!shape_read(s, data, len, &ws)) {
-            if (wire_scan_run(io, data, len, &ws, s, 1) < 0) return GW_EVENT_MALFORMED;
-            remember_shape(s, data, len, &ws);
-        }
+    if (repeats) {
+        if (wire_scan_run(io, data, len, &ws, s, TEXTS_ALWAYS) < 0) return GW_EVENT_MALFORMED;
+        remember_shape(s, data, len, &ws);
     } else {
-        if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
-        if (!repeats) {
-            remember_prefix(s, data, &ws);
-            s->shape_after = 0; /* the shape follows the prefix */
-        }
+        if (wire_scan_run(io, data, len, &ws, NULL, TEXTS_WANTED) < 0) return GW_EVENT_MALFORMED;
+        remember_prefix(s, data, &ws);
     }
     if (wire_usage(&ws, data, &io->r->usage)) {
         int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;
