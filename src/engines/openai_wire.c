@@ -598,38 +598,17 @@ static int shape_fits(const gw_openai_stream *s, const char *data, size_t len, s
            (head >= ERROR_WINDOW || !error_near_start(data, len));
 }
 
-int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
-                                size_t len) {
+/* An event that did not fit the shape: scanned, from the end of the stream's prefix when it
+ * repeats it. Out of line, so the shape's path keeps a small frame. */
+static __attribute__((noinline)) int stream_event_scanned(const gw_openai_wire *w, gw_engine_io *io,
+                                                          const char *data, size_t len) {
     gw_openai_stream *s = io->state;
-    if (s->done) return GW_EVENT_CONTINUE; /* nothing counts after [DONE] */
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        s->done = 1;
-        gw_emit_end(io);
-        return GW_EVENT_END;
-    }
-    /* nearly every event: a token's delta, the bytes around it as in the one before */
-    size_t close;
-    if (shape_fits(s, data, len, &close)) {
-        const char *text = data + s->head_len + 1;
-        int64_t estimate =
-            texts_wanted(io)
-                ? (int64_t)gw_estimate_prompt_tokens(text, (size_t)(data + close - text))
-                : 0;
-        size_t ms = 0, me = 0;
-        if (io->target->rewrite) {
-            ms = s->prefix_model_start;
-            me = s->prefix_len;
-        }
-        return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
-                                                                          : GW_EVENT_CONTINUE;
-    }
     /* a chunk begins with its id; "error" near the start is an error object (an event that
      * repeats a prefix of ERROR_WINDOW bytes or more has that prefix's start, which had none) */
     int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->head, s->prefix_len);
     if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
         return stream_error(io, data, len);
-    /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
-     * the stream's prefix when the event repeats it */
+    /* one pass: valid JSON, the model's span, the usage, the generated texts */
     wire_scan ws;
     if (repeats) {
         if (wire_scan_run(io, data, len, &ws, s, TEXTS_ALWAYS) < 0) return GW_EVENT_MALFORMED;
@@ -648,6 +627,31 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
     wire_model_span(io, data, &ws, &ms, &me);
     return gw_emit_chunk_counted(io, data, len, ms, me, ws.estimate) < 0 ? GW_EVENT_MALFORMED
                                                                          : GW_EVENT_CONTINUE;
+}
+
+int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
+                                size_t len) {
+    gw_openai_stream *s = io->state;
+    if (s->done) return GW_EVENT_CONTINUE; /* nothing counts after [DONE] */
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        s->done = 1;
+        gw_emit_end(io);
+        return GW_EVENT_END;
+    }
+    /* nearly every event: a token's delta, the bytes around it as in the one before */
+    size_t close;
+    if (!shape_fits(s, data, len, &close)) return stream_event_scanned(w, io, data, len);
+    const char *text = data + s->head_len + 1;
+    int64_t estimate = texts_wanted(io)
+                           ? (int64_t)gw_estimate_prompt_tokens(text, (size_t)(data + close - text))
+                           : 0;
+    size_t ms = 0, me = 0;
+    if (io->target->rewrite) {
+        ms = s->prefix_model_start;
+        me = s->prefix_len;
+    }
+    return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
+                                                                      : GW_EVENT_CONTINUE;
 }
 
 int gw_openai_wire_stream_end(gw_engine_io *io) {
