@@ -17,7 +17,26 @@ typedef struct scan_ctx {
     size_t key_len;
     const char *text; /* the document, for spans */
     gw_json_scan_result *out;
+    /* the lengths of find's member names and text keys, as bits (63: that long or longer): a
+     * key of another length is none of them */
+    uint64_t member_lens, text_lens;
 } scan_ctx;
+
+static inline uint64_t length_bit(size_t len) {
+    return 1ull << (len < 63 ? len : 63);
+}
+
+static inline int length_in(uint64_t lens, size_t len) {
+    return (lens & length_bit(len)) != 0;
+}
+
+/* find's lengths into c. */
+static void find_lengths(scan_ctx *c, const gw_json_find *find) {
+    for (size_t m = 0; m < find->member_count; m++)
+        c->member_lens |= length_bit(find->members[m].name_len);
+    for (size_t k = 0; k < find->text_key_count; k++)
+        c->text_lens |= length_bit(find->text_keys[k].len);
+}
 
 static const char *fail(scan_ctx *c, const char *at, const char *what) {
     if (!c->error) {
@@ -177,7 +196,31 @@ static int key_equals(const char *raw, size_t len, int has_escape, const char *k
     return o == klen && memcmp(buf, key, klen) == 0;
 }
 
-static const char *scan_value(scan_ctx *c, const char *p, int depth);
+static const char *scan_container(scan_ctx *c, const char *p, int depth);
+
+/* `depth` is the depth of the container holding this value (0 at the top). A scalar is read
+ * inline, where the member or element is (most values of an event are); a container out of
+ * line. */
+static inline __attribute__((always_inline)) const char *scan_value(scan_ctx *c, const char *p,
+                                                                    int depth) {
+    if (p >= c->end) return fail(c, p, "a JSON value");
+    int has_escape;
+    switch (*p) {
+    case '{':
+    case '[':
+        return scan_container(c, p, depth);
+    case '"':
+        return scan_string(c, p, &has_escape);
+    case 't':
+        return scan_literal(c, p, "true", 4);
+    case 'f':
+        return scan_literal(c, p, "false", 5);
+    case 'n':
+        return scan_literal(c, p, "null", 4);
+    default:
+        return scan_number(c, p);
+    }
+}
 
 /* A top-level member's key was read: counts and spans for what is looked for. */
 static void note_member(scan_ctx *c, const char *key, size_t key_len, int has_escape,
@@ -209,6 +252,11 @@ static int text_key_index(const gw_json_find *f, const char *raw, size_t len) {
 }
 
 /* p at the object's '{', or, with `after_value`, right after one of its members' values. */
+/* p < end and *p is ch: an engine writes compact JSON, so the byte after a token is nearly always
+ * the one expected, and whitespace is skipped only when it is not. */
+#define AT(p, ch) ((p) < end && *(p) == (ch))
+
+/* p at the object's '{', or, with `after_value`, right after one of its members' values. */
 static const char *scan_members(scan_ctx *c, const char *p, int depth, int after_value) {
     const char *end = c->end;
     const gw_json_find *f = c->find;
@@ -217,23 +265,33 @@ static const char *scan_members(scan_ctx *c, const char *p, int depth, int after
     p = skip_ws(p + 1, end);
     if (p < end && *p == '}') return p + 1;
     for (;;) {
-        p = skip_ws(p, end);
-        if (p >= end || *p != '"') return fail(c, p, "a member name in quotes");
+        if (!AT(p, '"')) {
+            p = skip_ws(p, end);
+            if (!AT(p, '"')) return fail(c, p, "a member name in quotes");
+        }
         const char *key = p + 1;
         int has_escape = 0;
         if (!(p = scan_string(c, p, &has_escape))) return NULL;
         size_t key_len = (size_t)(p - 1 - key);
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':') return fail(c, p, "':' after a member name");
+        if (!AT(p, ':')) {
+            p = skip_ws(p, end);
+            if (!AT(p, ':')) return fail(c, p, "':' after a member name");
+        }
         p = skip_ws(p + 1, end);
         const char *value = p;
         if (!(p = scan_value(c, p, depth))) return NULL;
-        if (depth == 1) note_member(c, key, key_len, has_escape, value, p);
-        if (texts && *value == '"' && !has_escape) {
+        if (depth == 1 && (has_escape || length_in(c->member_lens, key_len)))
+            note_member(c, key, key_len, has_escape, value, p);
+        if (texts && *value == '"' && !has_escape && length_in(c->text_lens, key_len)) {
             int which = text_key_index(f, key, key_len);
             if (which >= 0) f->on_text(f->ud, (size_t)which, value + 1, (size_t)(p - value - 2));
         }
     separator:
+        if (AT(p, ',')) {
+            p++;
+            continue;
+        }
+        if (AT(p, '}')) return p + 1;
         p = skip_ws(p, end);
         if (p >= end) return fail(c, p, "',' or '}'");
         if (*p == ',') {
@@ -252,6 +310,11 @@ static const char *scan_array(scan_ctx *c, const char *p, int depth) {
     for (;;) {
         p = skip_ws(p, end);
         if (!(p = scan_value(c, p, depth))) return NULL;
+        if (AT(p, ',')) {
+            p++;
+            continue;
+        }
+        if (AT(p, ']')) return p + 1;
         p = skip_ws(p, end);
         if (p >= end) return fail(c, p, "',' or ']'");
         if (*p == ',') {
@@ -263,28 +326,11 @@ static const char *scan_array(scan_ctx *c, const char *p, int depth) {
     }
 }
 
-/* `depth` is the depth of the container holding this value (0 at the top). */
-static const char *scan_value(scan_ctx *c, const char *p, int depth) {
-    if (p >= c->end) return fail(c, p, "a JSON value");
-    int has_escape;
-    switch (*p) {
-    case '{':
-        if (depth >= MAX_DEPTH) return fail(c, p, "less nesting");
-        return scan_members(c, p, depth + 1, 0);
-    case '[':
-        if (depth >= MAX_DEPTH) return fail(c, p, "less nesting");
-        return scan_array(c, p, depth + 1);
-    case '"':
-        return scan_string(c, p, &has_escape);
-    case 't':
-        return scan_literal(c, p, "true", 4);
-    case 'f':
-        return scan_literal(c, p, "false", 5);
-    case 'n':
-        return scan_literal(c, p, "null", 4);
-    default:
-        return scan_number(c, p);
-    }
+#undef AT
+
+static const char *scan_container(scan_ctx *c, const char *p, int depth) {
+    if (depth >= MAX_DEPTH) return fail(c, p, "less nesting");
+    return *p == '{' ? scan_members(c, p, depth + 1, 0) : scan_array(c, p, depth + 1);
 }
 
 static int scan_document(scan_ctx *c, size_t len, gw_json_scan_result *out) {
@@ -304,6 +350,7 @@ int gw_json_scan(const char *text, size_t len, const char *key, gw_json_scan_res
     memset(out, 0, sizeof *out);
     scan_ctx c = {
         .end = text + len, .key = key, .key_len = key ? strlen(key) : 0, .text = text, .out = out};
+    if (key) c.member_lens = length_bit(c.key_len);
     return scan_document(&c, len, out);
 }
 
@@ -312,6 +359,7 @@ int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw
     memset(out, 0, sizeof *out);
     out->is_object = 1;
     scan_ctx c = {.end = text + len, .find = find, .text = text, .out = out};
+    find_lengths(&c, find);
     const char *p = scan_members(&c, text + resume, 1, 1);
     if (p) {
         p = skip_ws(p, c.end);
@@ -329,6 +377,7 @@ int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
     for (size_t m = 0; m < find->member_count; m++)
         find->members[m].count = 0;
     scan_ctx c = {.end = text + len, .find = find, .text = text, .out = out};
+    find_lengths(&c, find);
     return scan_document(&c, len, out);
 }
 
