@@ -67,27 +67,13 @@ static int hexval(char ch) {
  * control character; end when there is none. Eight bytes at a time where the byte order allows:
  * the lowest flagged byte is exact (a subtraction's borrow only ever flags bytes after a real
  * one). */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define WORD_AT_A_TIME 1
-/* The high bit of each byte of w (eight string bytes in memory order) that is a quote, a
- * backslash or a control character. Every such byte is flagged; a byte right after one may be
- * too (a borrow), never a byte before the first. */
-static inline uint64_t special_bytes(uint64_t w) {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
-    uint64_t hit = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-                   (w - ones * 0x20); /* a byte under 0x20 borrows */
-    return hit & ~w & high;           /* bytes from 0x80 up are UTF-8, never flagged */
-}
-#endif
-
 static inline __attribute__((always_inline)) const char *string_run_end(const char *p,
                                                                         const char *end) {
-#ifdef WORD_AT_A_TIME
+#ifdef GW_JSON_WORD_AT_A_TIME
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        uint64_t hit = special_bytes(w);
+        uint64_t hit = gw_json_special_bytes(w);
         if (hit) return p + (__builtin_ctzll(hit) >> 3);
         p += 8;
     }
@@ -391,35 +377,7 @@ int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end) {
     return 0;
 }
 
-/* gw_json_scan_string_to's answer for a string its fast look flagged (an escape, or a byte
- * next to one): out of line, so the look itself saves no register. */
-static __attribute__((noinline)) int string_to_exact(const char *text, size_t at, size_t close) {
+int gw_json_scan_string_to_exact(const char *text, size_t at, size_t close) {
     size_t after;
     return gw_json_scan_string(text, close + 1, at, &after) == 0 && after == close + 1 ? 0 : -1;
-}
-
-int gw_json_scan_string_to(const char *text, size_t at, size_t close) {
-    if (close <= at || text[at] != '"' || text[close] != '"') return -1;
-    const char *p = text + at + 1, *end = text + close;
-#ifdef WORD_AT_A_TIME
-    /* nothing to stop at between the quotes: no escape, and the string ends at `close` */
-    while (end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        if (special_bytes(w)) return string_to_exact(text, at, close);
-        p += 8;
-    }
-    if (p < end && close >= 8) { /* the rest: the word that ends there, bytes before p masked */
-        uint64_t w;
-        memcpy(&w, end - 8, 8);
-        if (special_bytes(w) & (~0ull << (8 * (8 - (end - p)))))
-            return string_to_exact(text, at, close);
-        return 0;
-    }
-#endif
-    for (; p < end; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\' || ch < 0x20) return string_to_exact(text, at, close);
-    }
-    return 0;
 }
