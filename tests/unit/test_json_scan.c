@@ -236,6 +236,55 @@ static void string_to_agrees_with_a_full_scan(void **state) {
     assert_int_equal(gw_json_scan_string_to("{\"k\":\"f\\u00f6\xc3\xa9x\"}", 5, 16), 0);
 }
 
+/* A JSON string read byte by byte, as the grammar says: the reference for the scanner's word
+ * and SIMD paths. Returns the position after the closing quote, or 0 when the string is bad. */
+static size_t reference_string_end(const char *t, size_t len) {
+    size_t i = 1;
+    while (i < len) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch == '"') return i + 1;
+        if (ch < 0x20) return 0;
+        if (ch == '\\') {
+            if (++i >= len) return 0;
+            if (t[i] == 'u') {
+                if (len - i < 5) return 0;
+                for (int k = 1; k <= 4; k++)
+                    if (!strchr("0123456789abcdefABCDEF", t[i + k]) || !t[i + k]) return 0;
+                i += 4;
+            } else if (!t[i] || !strchr("\"\\/bfnrt", t[i])) {
+                return 0;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* Strings of every length up to past three SIMD blocks, the special byte anywhere in them, read
+ * with and without room for a whole block after: the scanner agrees with the reference. */
+static void string_scan_agrees_with_the_grammar(void **state) {
+    (void)state;
+    static const char alphabet[] = {'a',    '"',    '\\',   'u',    '0',    'F',    'n',    '#',
+                                    '\x01', '\x1f', '\x20', '\x7f', '\x80', '\xc3', '\xff', '/'};
+    enum { SYMBOLS = sizeof alphabet };
+    char text[96];
+    uint32_t seed = 777;
+    for (size_t len = 1; len <= 60; len++)
+        for (int round = 0; round < 300; round++) {
+            text[0] = '"';
+            for (size_t i = 1; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pick = (seed >> 16) % (SYMBOLS * 4);
+                text[i] = pick < SYMBOLS ? alphabet[pick] : (char)('a' + pick % 26);
+            }
+            size_t want = reference_string_end(text, len), end = 0;
+            int rc = gw_json_scan_string(text, len, 0, &end);
+            if ((want ? 0 : -1) != rc || (want && end != want))
+                fail_msg("len %zu \"%.*s\": reference %zu, scanner %d at %zu", len, (int)len, text,
+                         want, rc, end);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(finds_top_level_member_span),
@@ -247,6 +296,7 @@ int main(void) {
         cmocka_unit_test(find_reports_members_and_texts),
         cmocka_unit_test(resumed_scan_matches_a_whole_one),
         cmocka_unit_test(string_to_agrees_with_a_full_scan),
+        cmocka_unit_test(string_scan_agrees_with_the_grammar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
