@@ -571,9 +571,29 @@ static void remember_prefix(gw_openai_stream *s, const char *data, const wire_sc
     s->prefix_model_start = model->value_start;
 }
 
+/* What a stream learns after its prefix holds for every stream of the same API that an engine
+ * writes alike, so the last shape and the last event without a text are kept per worker thread
+ * too, as their bytes after the prefix: a stream checks its first token and its finish against
+ * them before it scans. A scan from the end of any prefix starts at the same point (after a
+ * top-level member's value, the model behind it and no usage), so what it found after one
+ * prefix it finds after another; the API decides which keys are texts. tail_len, len 0: none. */
+static _Thread_local struct {
+    gw_api_kind api;
+    size_t before_len, tail_len;
+    char before[GW_OPENAI_HEAD_MAX];
+    char tail[GW_OPENAI_TAIL_MAX];
+} worker_shape;
+
+static _Thread_local struct {
+    gw_api_kind api;
+    size_t len;
+    char rest[GW_OPENAI_TAIL_MAX];
+} worker_textless;
+
 /* After a scan from the prefix on, with the texts looked for: an event with one text and no
  * usage object to read becomes the stream's shape (the others leave the shape as it was). */
-static void remember_shape(gw_openai_stream *s, const char *data, size_t len, const wire_scan *ws) {
+static void remember_shape(gw_api_kind api, gw_openai_stream *s, const char *data, size_t len,
+                           const wire_scan *ws) {
     const gw_json_member *usage = &ws->members[MEMBER_USAGE];
     if (ws->text_count != 1 || (usage->count && data[usage->value_start] == '{')) return;
     size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
@@ -583,6 +603,52 @@ static void remember_shape(gw_openai_stream *s, const char *data, size_t len, co
     memcpy(s->tail, data + end, len - end);
     s->head_len = at;
     s->tail_len = len - end;
+    worker_shape.api = api;
+    worker_shape.before_len = at - s->prefix_len;
+    worker_shape.tail_len = len - end;
+    memcpy(worker_shape.before, data + s->prefix_len, at - s->prefix_len);
+    memcpy(worker_shape.tail, data + end, len - end);
+}
+
+/* After a scan from the prefix on: an event with no text and no usage object (a finish) is
+ * kept as the worker's event without a text. */
+static void remember_textless(gw_api_kind api, const gw_openai_stream *s, const char *data,
+                              size_t len, const wire_scan *ws) {
+    const gw_json_member *usage = &ws->members[MEMBER_USAGE];
+    size_t rest = len - s->prefix_len;
+    if (ws->text_count || (usage->count && data[usage->value_start] == '{') ||
+        rest > sizeof worker_textless.rest)
+        return;
+    worker_textless.api = api;
+    worker_textless.len = rest;
+    memcpy(worker_textless.rest, data + s->prefix_len, rest);
+}
+
+/* An event that repeats the stream's prefix and, after it, the worker's shape around a valid
+ * string: the shape becomes the stream's. */
+static int adopt_worker_shape(gw_api_kind api, gw_openai_stream *s, const char *data, size_t len,
+                              size_t *close) {
+    size_t before = worker_shape.before_len, tail = worker_shape.tail_len;
+    size_t head = s->prefix_len + before;
+    if (!tail || worker_shape.api != api || head > sizeof s->head || len < head + 2 + tail ||
+        memcmp(data + s->prefix_len, worker_shape.before, before) ||
+        memcmp(data + len - tail, worker_shape.tail, tail) ||
+        gw_json_scan_string_to(data, head, len - tail - 1) < 0)
+        return 0;
+    memcpy(s->head + s->prefix_len, worker_shape.before, before);
+    memcpy(s->tail, worker_shape.tail, tail);
+    s->head_len = head;
+    s->tail_len = tail;
+    *close = len - tail - 1;
+    return 1;
+}
+
+/* An event that repeats the stream's prefix and, after it, the worker's event without a text. */
+static int is_worker_textless(gw_api_kind api, const gw_openai_stream *s, const char *data,
+                              size_t len) {
+    return worker_textless.len && worker_textless.api == api &&
+           len - s->prefix_len == worker_textless.len &&
+           !memcmp(data + s->prefix_len, worker_textless.rest, worker_textless.len);
 }
 
 /* An event with the stream's shape around a valid string (its closing quote at *close): what a
@@ -598,6 +664,21 @@ static int shape_fits(const gw_openai_stream *s, const char *data, size_t len, s
            (head >= ERROR_WINDOW || !error_near_start(data, len));
 }
 
+/* An event found to be what an earlier one was but for its one text (text_len 0 and NULL: no
+ * text): the model's span is the prefix's, no usage is to be read; only the text is estimated. */
+static inline int emit_known(gw_engine_io *io, const gw_openai_stream *s, const char *data,
+                             size_t len, const char *text, size_t text_len) {
+    int64_t estimate =
+        text && texts_wanted(io) ? (int64_t)gw_estimate_prompt_tokens(text, text_len) : 0;
+    size_t ms = 0, me = 0;
+    if (io->target->rewrite) {
+        ms = s->prefix_model_start;
+        me = s->prefix_len;
+    }
+    return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
+                                                                      : GW_EVENT_CONTINUE;
+}
+
 /* An event that did not fit the shape: scanned, from the end of the stream's prefix when it
  * repeats it. Out of line, so the shape's path keeps a small frame. */
 static __attribute__((noinline)) int stream_event_scanned(const gw_openai_wire *w, gw_engine_io *io,
@@ -608,11 +689,19 @@ static __attribute__((noinline)) int stream_event_scanned(const gw_openai_wire *
     int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->head, s->prefix_len);
     if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
         return stream_error(io, data, len);
+    gw_api_kind api = io->r->api;
+    if (repeats) { /* what another stream through this worker taught */
+        size_t close;
+        if (adopt_worker_shape(api, s, data, len, &close))
+            return emit_known(io, s, data, len, data + s->head_len + 1, close - s->head_len - 1);
+        if (is_worker_textless(api, s, data, len)) return emit_known(io, s, data, len, NULL, 0);
+    }
     /* one pass: valid JSON, the model's span, the usage, the generated texts */
     wire_scan ws;
     if (repeats) {
         if (wire_scan_run(io, data, len, &ws, s, TEXTS_ALWAYS) < 0) return GW_EVENT_MALFORMED;
-        remember_shape(s, data, len, &ws);
+        remember_shape(api, s, data, len, &ws);
+        remember_textless(api, s, data, len, &ws);
     } else {
         if (wire_scan_run(io, data, len, &ws, NULL, TEXTS_WANTED) < 0) return GW_EVENT_MALFORMED;
         remember_prefix(s, data, &ws);
@@ -641,17 +730,7 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
     /* nearly every event: a token's delta, the bytes around it as in the one before */
     size_t close;
     if (!shape_fits(s, data, len, &close)) return stream_event_scanned(w, io, data, len);
-    const char *text = data + s->head_len + 1;
-    int64_t estimate = texts_wanted(io)
-                           ? (int64_t)gw_estimate_prompt_tokens(text, (size_t)(data + close - text))
-                           : 0;
-    size_t ms = 0, me = 0;
-    if (io->target->rewrite) {
-        ms = s->prefix_model_start;
-        me = s->prefix_len;
-    }
-    return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
-                                                                      : GW_EVENT_CONTINUE;
+    return emit_known(io, s, data, len, data + s->head_len + 1, close - s->head_len - 1);
 }
 
 int gw_openai_wire_stream_end(gw_engine_io *io) {

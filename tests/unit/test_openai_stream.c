@@ -287,6 +287,87 @@ static void new_prefix_drops_the_shape(void **state) {
     fixture_free(&f);
 }
 
+/* A stream whose id is new, through the worker another stream taught a shape and a finish:
+ * its first token is read off that shape (and becomes its own), its finish is known; a
+ * malformed first token, and a finish that differs, are still scanned and judged; a stream of
+ * another API, whose texts are other keys, learns nothing from them. Every answer, output and
+ * estimate is the one the event gets scanned whole. */
+#define OTHER_HEAD "{\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"created\":8,"
+#define OTHER(delta, finish)                                                                       \
+    OTHER_HEAD "\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":" delta                       \
+               ",\"logprobs\":null,\"finish_reason\":" finish "}],\"usage\":null}"
+
+static void expect_as_whole(fixture *f, const char *e, int want_rc) {
+    fixture whole;
+    fixture_init(&whole);
+    whole.r.api = f->r.api;
+    int64_t before = f->r.completion_estimate;
+    int rc = event(f, e), want = event(&whole, e);
+    if (rc != want || rc != want_rc)
+        fail_msg("answer %d, whole %d, want %d: %s", rc, want, want_rc, e);
+    char *got = take_output(f), *expected = take_output(&whole);
+    if (strcmp(got, expected)) fail_msg("out \"%s\", scanned whole \"%s\"", got, expected);
+    assert_int_equal(f->r.completion_estimate - before, whole.r.completion_estimate);
+    free(got);
+    free(expected);
+    fixture_free(&whole);
+}
+
+static void another_stream_through_the_worker(void **state) {
+    (void)state;
+    fixture a;
+    fixture_init(&a);
+    assert_int_equal(event(&a, CHUNK("up", "{\"role\":\"assistant\",\"content\":\"\"}", "null")),
+                     GW_EVENT_CONTINUE);
+    assert_int_equal(event(&a, TOKEN("x")), GW_EVENT_CONTINUE);
+    assert_int_equal(event(&a, CHUNK("up", "{}", "\"stop\"")), GW_EVENT_CONTINUE);
+    fixture_free(&a);
+
+    fixture b;
+    fixture_init(&b);
+    expect_as_whole(&b, OTHER("{\"role\":\"assistant\",\"content\":\"\"}", "null"),
+                    GW_EVENT_CONTINUE);
+    assert_int_equal(b.state->tail_len, 0);
+    expect_as_whole(&b, OTHER("{\"content\":\"Hello there\"}", "null"), GW_EVENT_CONTINUE);
+    assert_true(b.state->tail_len > 0); /* the worker's shape, now the stream's */
+    expect_as_whole(&b, OTHER("{\"content\":\" f\\u00f6x\"}", "null"), GW_EVENT_CONTINUE);
+    expect_as_whole(&b, OTHER("{}", "\"stop\""), GW_EVENT_CONTINUE);
+    expect_as_whole(&b, OTHER("{}", "\"stop\"}"), GW_EVENT_MALFORMED);
+    expect_as_whole(&b, OTHER("{}", "\"stop\"") "}", GW_EVENT_MALFORMED); /* more after it */
+    expect_as_whole(&b, OTHER("{}", "\"stop\""), GW_EVENT_CONTINUE);
+    expect_as_whole(&b, OTHER("{}", "\"length\""), GW_EVENT_CONTINUE);
+    fixture_free(&b);
+
+    static const char *const first_tokens[] = {
+        OTHER("{\"content\":\"a\\x\"}", "null"),    OTHER("{\"content\":\"a\001\"}", "null"),
+        OTHER("{\"content\":\"a\" \"b\"}", "null"), OTHER("{\"content\":\"a\\\"}", "null"),
+        OTHER("{\"content\":\"a\"}", "nul"),        OTHER("{\"content\":\"ok\"}", "null") "}",
+        OTHER("{\"content\":null}", "null"),        OTHER("{\"content\":\"\\\\\"}", "null"),
+    };
+    for (size_t i = 0; i < sizeof first_tokens / sizeof first_tokens[0]; i++) {
+        fixture c;
+        fixture_init(&c);
+        expect_as_whole(&c, OTHER("{\"role\":\"assistant\",\"content\":\"\"}", "null"),
+                        GW_EVENT_CONTINUE);
+        fixture whole;
+        fixture_init(&whole);
+        int want = event(&whole, first_tokens[i]);
+        fixture_free(&whole);
+        expect_as_whole(&c, first_tokens[i], want);
+        fixture_free(&c);
+    }
+
+    fixture d; /* the completions API: "content" is no text there, "text" is */
+    fixture_init(&d);
+    d.r.api = GW_API_COMPLETIONS;
+    expect_as_whole(&d, OTHER("{\"role\":\"assistant\",\"content\":\"\"}", "null"),
+                    GW_EVENT_CONTINUE);
+    expect_as_whole(&d, OTHER("{\"content\":\"not a completion text\"}", "null"),
+                    GW_EVENT_CONTINUE);
+    assert_int_equal(d.r.completion_estimate, 0);
+    fixture_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(token_events_relayed_and_estimated),
@@ -296,6 +377,7 @@ int main(void) {
         cmocka_unit_test(after_shape_as_if_scanned_whole),
         cmocka_unit_test(shape_without_estimates),
         cmocka_unit_test(new_prefix_drops_the_shape),
+        cmocka_unit_test(another_stream_through_the_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
