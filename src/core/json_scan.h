@@ -86,7 +86,8 @@ int gw_json_scan_string_to_exact(const char *text, size_t at, size_t close);
  * text[close]: 0 when so, -1 otherwise. Inline, for a stream's every event: a string with no
  * escape costs a few word compares (the bytes up to text[close] are read, and up to 8 bytes
  * before it). */
-static inline int gw_json_scan_string_to(const char *text, size_t at, size_t close) {
+static inline __attribute__((always_inline)) int gw_json_scan_string_to(const char *text, size_t at,
+                                                                        size_t close) {
     if (close <= at || text[at] != '"' || text[close] != '"') return -1;
     const char *p = text + at + 1, *end = text + close;
 #ifdef GW_JSON_WORD_AT_A_TIME
