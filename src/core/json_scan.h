@@ -6,6 +6,8 @@
 #define AIGW_CORE_JSON_SCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct gw_json_scan_result {
     int is_object;      /* the top-level value is an object */
@@ -62,5 +64,54 @@ int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw
  * is a valid JSON string, -1 otherwise (a stream's repeated event checks its one new string so;
  * a full scan says what is wrong). */
 int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end);
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define GW_JSON_WORD_AT_A_TIME 1
+/* The high bit of each byte of w (eight string bytes in memory order) that is a quote, a
+ * backslash or a control character. Every such byte is flagged; a byte right after one may be
+ * too (a borrow), never a byte before the first. */
+static inline uint64_t gw_json_special_bytes(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t hit = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                   (w - ones * 0x20); /* a byte under 0x20 borrows */
+    return hit & ~w & high;           /* bytes from 0x80 up are UTF-8, never flagged */
+}
+#endif
+
+/* gw_json_scan_string_to's answer for a string its look flagged: the full reading. */
+int gw_json_scan_string_to_exact(const char *text, size_t at, size_t close);
+
+/* Whether the string token opened by the quote at text[at] is valid and closed by the quote at
+ * text[close]: 0 when so, -1 otherwise. Inline, for a stream's every event: a string with no
+ * escape costs a few word compares (the bytes up to text[close] are read, and up to 8 bytes
+ * before it). */
+static inline __attribute__((always_inline)) int gw_json_scan_string_to(const char *text, size_t at,
+                                                                        size_t close) {
+    if (close <= at || text[at] != '"' || text[close] != '"') return -1;
+    const char *p = text + at + 1, *end = text + close;
+#ifdef GW_JSON_WORD_AT_A_TIME
+    /* nothing to stop at between the quotes: no escape, and the string ends at `close` */
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (gw_json_special_bytes(w)) return gw_json_scan_string_to_exact(text, at, close);
+        p += 8;
+    }
+    if (p < end && close >= 8) { /* the rest: the word that ends there, bytes before p masked */
+        uint64_t w;
+        memcpy(&w, end - 8, 8);
+        if (gw_json_special_bytes(w) & (~0ull << (8 * (8 - (end - p)))))
+            return gw_json_scan_string_to_exact(text, at, close);
+        return 0;
+    }
+#endif
+    for (; p < end; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\' || ch < 0x20)
+            return gw_json_scan_string_to_exact(text, at, close);
+    }
+    return 0;
+}
 
 #endif

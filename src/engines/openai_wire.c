@@ -374,19 +374,17 @@ static const gw_json_text_key chat_texts[] = {
     {"content", 7}, {"reasoning_content", 17}, {"arguments", 9}};
 static const gw_json_text_key completion_texts[] = {{"text", 4}};
 
-_Static_assert((int)MEMBER_COUNT == (int)GW_OPENAI_SHAPE_MEMBERS,
-               "a stream's shape keeps every member");
-
 typedef struct wire_scan {
     gw_json_member members[MEMBER_COUNT];
     gw_json_scan_result result;
+    int estimating;         /* the texts found are estimated */
     int64_t estimate;       /* tokens of the generated texts, when asked for */
     const char *first_text; /* where the first of them began; NULL: none */
     size_t first_text_len;
     size_t text_count;
 } wire_scan;
 
-static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
+static void add_text(void *ud, size_t which, const char *raw, size_t len) {
     wire_scan *ws = ud;
     (void)which;
     if (!ws->first_text) {
@@ -394,7 +392,7 @@ static void add_estimate(void *ud, size_t which, const char *raw, size_t len) {
         ws->first_text_len = len;
     }
     ws->text_count++;
-    ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
+    if (ws->estimating) ws->estimate += (int64_t)gw_estimate_prompt_tokens(raw, len);
 }
 
 /* The generated texts are estimated only when the caller's output will not pass the response
@@ -411,15 +409,20 @@ static void wire_scan_init(wire_scan *ws) {
     ws->first_text_len = ws->text_count = 0;
 }
 
+/* What a scan does with the generated texts: nothing; find and estimate them when texts_wanted;
+ * find them in any case (a stream's shape is built around one), estimate them when wanted. */
+enum { TEXTS_NONE, TEXTS_WANTED, TEXTS_ALWAYS };
+
 /* Validates json and fills ws; -1 with io->err when it is not a JSON object. The texts are
  * estimated only when the caller's output will not pass the response guards (which estimate
  * what they release) and the usage is not known yet. With a stream's prefix (s, which json
  * begins with), the scan starts after it, with the model member it holds. */
 static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_scan *ws,
-                         const gw_openai_stream *s, int want_texts) {
+                         const gw_openai_stream *s, int find_texts) {
     const gw_req *r = io->r;
     wire_scan_init(ws);
-    int texts = want_texts && texts_wanted(io);
+    ws->estimating = find_texts != TEXTS_NONE && texts_wanted(io);
+    int texts = find_texts == TEXTS_ALWAYS || ws->estimating;
     int completions = r->api == GW_API_COMPLETIONS;
     gw_json_find find = {
         .members = ws->members,
@@ -430,7 +433,7 @@ static int wire_scan_run(gw_engine_io *io, const char *json, size_t len, wire_sc
         .text_key_count = !texts        ? 0
                           : completions ? 1
                                         : 3,
-        .on_text = add_estimate,
+        .on_text = add_text,
         .ud = ws,
     };
     int rc;
@@ -487,9 +490,10 @@ int gw_openai_wire_response(const gw_openai_wire *w, gw_engine_io *io, const cha
                             size_t len) {
     (void)w;
     wire_scan ws;
-    if (wire_scan_run(io, body, len, &ws, NULL, 0) < 0) return -1;
+    if (wire_scan_run(io, body, len, &ws, NULL, TEXTS_NONE) < 0) return -1;
     /* an answer nearly always reports its usage: its texts are estimated only when it did not */
-    if (!wire_usage(&ws, body, &io->r->usage)) wire_scan_run(io, body, len, &ws, NULL, 1);
+    if (!wire_usage(&ws, body, &io->r->usage))
+        wire_scan_run(io, body, len, &ws, NULL, TEXTS_WANTED);
     size_t ms, me;
     wire_model_span(io, body, &ws, &ms, &me);
     return gw_emit_response_counted(io, body, len, ms, me, ws.estimate) < 0 ? -1 : 0;
@@ -552,97 +556,155 @@ static int error_near_start(const char *data, size_t len) {
 
 /* The event's bytes up to the end of its model value become the stream's prefix, when they are
  * a prefix the scan can resume after: the model a string (a number could go on in the next
- * event's bytes), nothing else looked for inside them. */
+ * event's bytes), nothing else looked for inside them. The shape that followed the last prefix
+ * goes. */
 static void remember_prefix(gw_openai_stream *s, const char *data, const wire_scan *ws) {
     const gw_json_member *model = &ws->members[MEMBER_MODEL], *usage = &ws->members[MEMBER_USAGE];
-    s->prefix_len = 0;
-    if (!model->count || data[model->value_start] != '"' || model->value_end > sizeof s->prefix ||
+    s->prefix_len = s->head_len = s->tail_len = 0;
+    if (!model->count || data[model->value_start] != '"' ||
+        model->value_end > GW_OPENAI_PREFIX_MAX ||
         (usage->count && usage->value_start < model->value_end) ||
         (ws->first_text && ws->first_text < data + model->value_end))
         return;
-    memcpy(s->prefix, data, model->value_end);
+    memcpy(s->head, data, model->value_end);
     s->prefix_len = model->value_end;
     s->prefix_model_start = model->value_start;
 }
 
-/* An event that repeats the prefix and the stream's shape around one string: what a scan would
- * find, read off the shape, with only that string checked and estimated. 1 when the event has
- * the shape (ws filled), 0 when it must be scanned. */
-static int shape_read(const gw_openai_stream *s, const char *data, size_t len, wire_scan *ws) {
-    size_t before = s->shape_before, after = s->shape_after, at = s->prefix_len + before, end;
-    if (!after || len < at + 2 + after || data[at] != '"' ||
-        memcmp(data + s->prefix_len, s->shape, before) ||
-        memcmp(data + len - after, s->shape + before, after) ||
-        gw_json_scan_string(data, len - after, at, &end) < 0 || end != len - after)
+/* What a stream learns after its prefix holds for every stream of the same API that an engine
+ * writes alike, so the last shape and the last event without a text are kept per worker thread
+ * too, as their bytes after the prefix: a stream checks its first token and its finish against
+ * them before it scans. A scan from the end of any prefix starts at the same point (after a
+ * top-level member's value, the model behind it and no usage), so what it found after one
+ * prefix it finds after another; the API decides which keys are texts. tail_len, len 0: none. */
+static _Thread_local struct {
+    gw_api_kind api;
+    size_t before_len, tail_len;
+    char before[GW_OPENAI_HEAD_MAX];
+    char tail[GW_OPENAI_TAIL_MAX];
+} worker_shape;
+
+static _Thread_local struct {
+    gw_api_kind api;
+    size_t len;
+    char rest[GW_OPENAI_TAIL_MAX];
+} worker_textless;
+
+/* After a scan from the prefix on, with the texts looked for: an event with one text and no
+ * usage object to read becomes the stream's shape (the others leave the shape as it was). */
+static void remember_shape(gw_api_kind api, gw_openai_stream *s, const char *data, size_t len,
+                           const wire_scan *ws) {
+    const gw_json_member *usage = &ws->members[MEMBER_USAGE];
+    if (ws->text_count != 1 || (usage->count && data[usage->value_start] == '{')) return;
+    size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
+    if (at < s->prefix_len || at > sizeof s->head || end >= len || len - end > sizeof s->tail)
+        return;
+    memcpy(s->head + s->prefix_len, data + s->prefix_len, at - s->prefix_len);
+    memcpy(s->tail, data + end, len - end);
+    s->head_len = at;
+    s->tail_len = len - end;
+    worker_shape.api = api;
+    worker_shape.before_len = at - s->prefix_len;
+    worker_shape.tail_len = len - end;
+    memcpy(worker_shape.before, data + s->prefix_len, at - s->prefix_len);
+    memcpy(worker_shape.tail, data + end, len - end);
+}
+
+/* After a scan from the prefix on: an event with no text and no usage object (a finish) is
+ * kept as the worker's event without a text. */
+static void remember_textless(gw_api_kind api, const gw_openai_stream *s, const char *data,
+                              size_t len, const wire_scan *ws) {
+    const gw_json_member *usage = &ws->members[MEMBER_USAGE];
+    size_t rest = len - s->prefix_len;
+    if (ws->text_count || (usage->count && data[usage->value_start] == '{') ||
+        rest > sizeof worker_textless.rest)
+        return;
+    worker_textless.api = api;
+    worker_textless.len = rest;
+    memcpy(worker_textless.rest, data + s->prefix_len, rest);
+}
+
+/* An event that repeats the stream's prefix and, after it, the worker's shape around a valid
+ * string: the shape becomes the stream's. */
+static int adopt_worker_shape(gw_api_kind api, gw_openai_stream *s, const char *data, size_t len,
+                              size_t *close) {
+    size_t before = worker_shape.before_len, tail = worker_shape.tail_len;
+    size_t head = s->prefix_len + before;
+    if (!tail || worker_shape.api != api || head > sizeof s->head || len < head + 2 + tail ||
+        memcmp(data + s->prefix_len, worker_shape.before, before) ||
+        memcmp(data + len - tail, worker_shape.tail, tail) ||
+        gw_json_scan_string_to(data, head, len - tail - 1) < 0)
         return 0;
-    wire_scan_init(ws);
-    for (size_t m = 0; m < MEMBER_COUNT; m++) {
-        gw_json_member *member = &ws->members[m];
-        member->count = s->shape_members[m].count;
-        member->value_start = s->shape_members[m].start;
-        member->value_end = s->shape_members[m].end;
-        if (member->count && member->value_start >= s->shape_text_end) { /* after the string */
-            member->value_start = member->value_start - s->shape_text_end + end;
-            member->value_end = member->value_end - s->shape_text_end + end;
-        }
-    }
-    ws->result = (gw_json_scan_result){.is_object = 1};
-    ws->first_text = data + at + 1;
-    ws->first_text_len = end - at - 2;
-    ws->text_count = 1;
-    ws->estimate = (int64_t)gw_estimate_prompt_tokens(ws->first_text, ws->first_text_len);
+    memcpy(s->head + s->prefix_len, worker_shape.before, before);
+    memcpy(s->tail, worker_shape.tail, tail);
+    s->head_len = head;
+    s->tail_len = tail;
+    *close = len - tail - 1;
     return 1;
 }
 
-/* After a scan from the prefix on, with the texts looked for: an event with one text becomes the
- * stream's shape (the others leave the shape as it was). */
-static void remember_shape(gw_openai_stream *s, const char *data, size_t len, const wire_scan *ws) {
-    if (ws->text_count != 1) return;
-    size_t at = (size_t)(ws->first_text - 1 - data), end = at + ws->first_text_len + 2;
-    if (at < s->prefix_len || end > len) return;
-    size_t before = at - s->prefix_len, after = len - end;
-    if (!after || before + after > sizeof s->shape) return;
-    memcpy(s->shape, data + s->prefix_len, before);
-    memcpy(s->shape + before, data + end, after);
-    s->shape_before = before;
-    s->shape_after = after;
-    s->shape_text_end = end;
-    for (size_t m = 0; m < MEMBER_COUNT; m++) {
-        s->shape_members[m].count = ws->members[m].count;
-        s->shape_members[m].start = ws->members[m].value_start;
-        s->shape_members[m].end = ws->members[m].value_end;
-    }
+/* An event that repeats the stream's prefix and, after it, the worker's event without a text. */
+static int is_worker_textless(gw_api_kind api, const gw_openai_stream *s, const char *data,
+                              size_t len) {
+    return worker_textless.len && worker_textless.api == api &&
+           len - s->prefix_len == worker_textless.len &&
+           !memcmp(data + s->prefix_len, worker_textless.rest, worker_textless.len);
 }
 
-int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
-                                size_t len) {
-    gw_openai_stream *s = io->state;
-    if (s->done) return GW_EVENT_CONTINUE; /* nothing counts after [DONE] */
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        s->done = 1;
-        gw_emit_end(io);
-        return GW_EVENT_END;
+/* An event with the stream's shape around a valid string (its closing quote at *close): what a
+ * scan would find is known (a valid object, the prefix's model, no usage to read, one text), so
+ * only that string is read. The window error_near_start reads is the shape's when the head
+ * covers it; an event that repeats a prefix had no error there. */
+static int shape_fits(const gw_openai_stream *s, const char *data, size_t len, size_t *close) {
+    size_t head = s->head_len, tail = s->tail_len;
+    if (!tail || len < head + 2 + tail) return 0;
+    *close = len - tail - 1;
+    return !memcmp(data, s->head, head) && !memcmp(data + len - tail, s->tail, tail) &&
+           gw_json_scan_string_to(data, head, *close) == 0 &&
+           (head >= ERROR_WINDOW || !error_near_start(data, len));
+}
+
+/* An event found to be what an earlier one was but for its one text (text_len 0 and NULL: no
+ * text): the model's span is the prefix's, no usage is to be read; only the text is estimated. */
+static inline int emit_known(gw_engine_io *io, const gw_openai_stream *s, const char *data,
+                             size_t len, const char *text, size_t text_len) {
+    int64_t estimate =
+        text && texts_wanted(io) ? (int64_t)gw_estimate_prompt_tokens(text, text_len) : 0;
+    size_t ms = 0, me = 0;
+    if (io->target->rewrite) {
+        ms = s->prefix_model_start;
+        me = s->prefix_len;
     }
+    return gw_emit_chunk_counted(io, data, len, ms, me, estimate) < 0 ? GW_EVENT_MALFORMED
+                                                                      : GW_EVENT_CONTINUE;
+}
+
+/* An event that did not fit the shape: scanned, from the end of the stream's prefix when it
+ * repeats it. Out of line, so the shape's path keeps a small frame. */
+static __attribute__((noinline)) int stream_event_scanned(const gw_openai_wire *w, gw_engine_io *io,
+                                                          const char *data, size_t len) {
+    gw_openai_stream *s = io->state;
     /* a chunk begins with its id; "error" near the start is an error object (an event that
      * repeats a prefix of ERROR_WINDOW bytes or more has that prefix's start, which had none) */
-    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->prefix, s->prefix_len);
+    int repeats = s->prefix_len && len > s->prefix_len && !memcmp(data, s->head, s->prefix_len);
     if (!(repeats && s->prefix_len >= ERROR_WINDOW) && error_near_start(data, len))
         return stream_error(io, data, len);
-    /* one pass: valid JSON, the model's span, the usage, the generated texts; from the end of
-     * the stream's prefix when the event repeats it */
+    gw_api_kind api = io->r->api;
+    if (repeats) { /* what another stream through this worker taught */
+        size_t close;
+        if (adopt_worker_shape(api, s, data, len, &close))
+            return emit_known(io, s, data, len, data + s->head_len + 1, close - s->head_len - 1);
+        if (is_worker_textless(api, s, data, len)) return emit_known(io, s, data, len, NULL, 0);
+    }
+    /* one pass: valid JSON, the model's span, the usage, the generated texts */
     wire_scan ws;
-    if (repeats && texts_wanted(io)) {
-        /* nearly every event: a token's delta, the bytes around it as in the one before */
-        if (!shape_read(s, data, len, &ws)) {
-            if (wire_scan_run(io, data, len, &ws, s, 1) < 0) return GW_EVENT_MALFORMED;
-            remember_shape(s, data, len, &ws);
-        }
+    if (repeats) {
+        if (wire_scan_run(io, data, len, &ws, s, TEXTS_ALWAYS) < 0) return GW_EVENT_MALFORMED;
+        remember_shape(api, s, data, len, &ws);
+        remember_textless(api, s, data, len, &ws);
     } else {
-        if (wire_scan_run(io, data, len, &ws, repeats ? s : NULL, 1) < 0) return GW_EVENT_MALFORMED;
-        if (!repeats) {
-            remember_prefix(s, data, &ws);
-            s->shape_after = 0; /* the shape follows the prefix */
-        }
+        if (wire_scan_run(io, data, len, &ws, NULL, TEXTS_WANTED) < 0) return GW_EVENT_MALFORMED;
+        remember_prefix(s, data, &ws);
     }
     if (wire_usage(&ws, data, &io->r->usage)) {
         int usage_only = memmem(data, len, "\"choices\":[]", 12) != NULL;
@@ -654,6 +716,21 @@ int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const
     wire_model_span(io, data, &ws, &ms, &me);
     return gw_emit_chunk_counted(io, data, len, ms, me, ws.estimate) < 0 ? GW_EVENT_MALFORMED
                                                                          : GW_EVENT_CONTINUE;
+}
+
+int gw_openai_wire_stream_event(const gw_openai_wire *w, gw_engine_io *io, const char *data,
+                                size_t len) {
+    gw_openai_stream *s = io->state;
+    if (s->done) return GW_EVENT_CONTINUE; /* nothing counts after [DONE] */
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        s->done = 1;
+        gw_emit_end(io);
+        return GW_EVENT_END;
+    }
+    /* nearly every event: a token's delta, the bytes around it as in the one before */
+    size_t close;
+    if (!shape_fits(s, data, len, &close)) return stream_event_scanned(w, io, data, len);
+    return emit_known(io, s, data, len, data + s->head_len + 1, close - s->head_len - 1);
 }
 
 int gw_openai_wire_stream_end(gw_engine_io *io) {

@@ -22,29 +22,24 @@ typedef struct gw_openai_wire {
 } gw_openai_wire;
 
 /* State of one stream (stream_state_size of an adapter that uses this wire). */
-enum { GW_OPENAI_PREFIX_MAX = 256, GW_OPENAI_SHAPE_MAX = 384, GW_OPENAI_SHAPE_MEMBERS = 2 };
+enum { GW_OPENAI_PREFIX_MAX = 256, GW_OPENAI_HEAD_MAX = 384, GW_OPENAI_TAIL_MAX = 256 };
 
 typedef struct gw_openai_stream {
     int done; /* [DONE] seen */
-    int finish_seen;
     /* The start of the last event found valid, up to the end of its model value (id, object,
-     * created and model are the same in every chunk of a stream): an event that begins with the
-     * same bytes is scanned from there on. 0 when there is none. */
+     * created and model are the same in every chunk of a stream), in head[0, prefix_len): an
+     * event that begins with the same bytes is scanned from there on. 0 when there is none. */
     size_t prefix_len;
-    size_t prefix_model_start; /* where the model value begins in prefix */
-    char prefix[GW_OPENAI_PREFIX_MAX];
-    /* The last event that repeated the prefix and held one generated text (a token's delta),
-     * as its bytes after the prefix around that text's string: shape[0, shape_before) before
-     * it, the next shape_after bytes after it. An event with the same bytes around another valid
-     * string is the same JSON with the same members: only that string is read. shape_after 0:
+    size_t prefix_model_start; /* where the model value begins in the prefix */
+    /* The stream's shape: the last event that repeated the prefix and held one generated text
+     * (a token's delta) and no usage object, as its bytes around that text's string: the first
+     * head_len (the prefix and what follows it up to the string's opening quote) and the last
+     * tail_len (from the closing quote on). An event with the same bytes around another valid
+     * string is the same JSON with the same members: only that string is read. tail_len 0:
      * none. */
-    size_t shape_before, shape_after;
-    size_t shape_text_end; /* where that string ended in that event: spans after it shift */
-    struct {
-        int count;
-        size_t start, end;
-    } shape_members[GW_OPENAI_SHAPE_MEMBERS]; /* the scan's model and usage members */
-    char shape[GW_OPENAI_SHAPE_MAX];
+    size_t head_len, tail_len;
+    char head[GW_OPENAI_HEAD_MAX];
+    char tail[GW_OPENAI_TAIL_MAX];
 } gw_openai_stream;
 
 int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *t,

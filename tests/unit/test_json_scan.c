@@ -189,6 +189,102 @@ static void resumed_scan_matches_a_whole_one(void **state) {
     }
 }
 
+/* gw_json_scan_string_to agrees with a full string scan on every string over an alphabet of the
+ * bytes that matter (quotes, backslashes, escape letters, hex digits, control characters,
+ * UTF-8, '#' whose byte a quote's borrow can flag), at every length up to past two words and at
+ * several distances from the start of the text (the short case reads a word back). */
+static void string_to_agrees_with_a_full_scan(void **state) {
+    (void)state;
+    static const char alphabet[] = {'a', '"',    '\\',   'u',    '0',    'e', 'n',
+                                    '#', '\x01', '\x1f', '\xc3', '\xa9', ' ', '/'};
+    enum { SYMBOLS = sizeof alphabet, MAX_LEN = 18 };
+    char text[64];
+    uint32_t seed = 12345;
+    size_t checked = 0, valid = 0;
+    for (size_t lead = 0; lead <= 9; lead += 3)
+        for (size_t len = 0; len <= MAX_LEN; len++)
+            for (int round = 0; round < 400; round++) {
+                memset(text, 'x', sizeof text);
+                text[lead] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    seed = seed * 1103515245u + 12345u;
+                    /* mostly plain bytes, so valid strings are common at every length */
+                    size_t pick = (seed >> 16) % (SYMBOLS * 3);
+                    text[lead + 1 + i] = pick < SYMBOLS ? alphabet[pick] : 'a';
+                }
+                size_t close = lead + 1 + len;
+                text[close] = '"';
+                size_t end;
+                int whole =
+                    gw_json_scan_string(text, close + 1, lead, &end) == 0 && end == close + 1;
+                int to = gw_json_scan_string_to(text, lead, close) == 0;
+                if (whole != to)
+                    fail_msg("lead %zu, \"%.*s\": whole %d, to %d", lead, (int)len, text + lead + 1,
+                             whole, to);
+                checked++;
+                valid += (size_t)whole;
+            }
+    assert_true(valid > checked / 4 && valid < checked); /* both answers were exercised */
+    /* the quotes are the caller's: a missing one is no string */
+    assert_int_equal(gw_json_scan_string_to("\"abc\"", 0, 4), 0);
+    assert_int_equal(gw_json_scan_string_to("\"abc\"", 0, 3), -1);
+    assert_int_equal(gw_json_scan_string_to("x\"abc\"", 0, 5), -1);
+    assert_int_equal(gw_json_scan_string_to("\"\"", 0, 1), 0);
+    assert_int_equal(gw_json_scan_string_to("\"\"", 0, 0), -1);
+    assert_int_equal(gw_json_scan_string_to("\"a\\\"", 0, 3), -1);  /* "a\" : no close */
+    assert_int_equal(gw_json_scan_string_to("\"a\\\\\"", 0, 4), 0); /* "a\\" */
+    assert_int_equal(gw_json_scan_string_to("{\"k\":\"f\\u00f6\xc3\xa9x\"}", 5, 16), 0);
+}
+
+/* A JSON string read byte by byte, as the grammar says: the reference for the scanner's word
+ * and SIMD paths. Returns the position after the closing quote, or 0 when the string is bad. */
+static size_t reference_string_end(const char *t, size_t len) {
+    size_t i = 1;
+    while (i < len) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch == '"') return i + 1;
+        if (ch < 0x20) return 0;
+        if (ch == '\\') {
+            if (++i >= len) return 0;
+            if (t[i] == 'u') {
+                if (len - i < 5) return 0;
+                for (int k = 1; k <= 4; k++)
+                    if (!strchr("0123456789abcdefABCDEF", t[i + k]) || !t[i + k]) return 0;
+                i += 4;
+            } else if (!t[i] || !strchr("\"\\/bfnrt", t[i])) {
+                return 0;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* Strings of every length up to past three SIMD blocks, the special byte anywhere in them, read
+ * with and without room for a whole block after: the scanner agrees with the reference. */
+static void string_scan_agrees_with_the_grammar(void **state) {
+    (void)state;
+    static const char alphabet[] = {'a',    '"',    '\\',   'u',    '0',    'F',    'n',    '#',
+                                    '\x01', '\x1f', '\x20', '\x7f', '\x80', '\xc3', '\xff', '/'};
+    enum { SYMBOLS = sizeof alphabet };
+    char text[96];
+    uint32_t seed = 777;
+    for (size_t len = 1; len <= 60; len++)
+        for (int round = 0; round < 300; round++) {
+            text[0] = '"';
+            for (size_t i = 1; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pick = (seed >> 16) % (SYMBOLS * 4);
+                text[i] = pick < SYMBOLS ? alphabet[pick] : (char)('a' + pick % 26);
+            }
+            size_t want = reference_string_end(text, len), end = 0;
+            int rc = gw_json_scan_string(text, len, 0, &end);
+            if ((want ? 0 : -1) != rc || (want && end != want))
+                fail_msg("len %zu \"%.*s\": reference %zu, scanner %d at %zu", len, (int)len, text,
+                         want, rc, end);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(finds_top_level_member_span),
@@ -199,6 +295,8 @@ int main(void) {
         cmocka_unit_test(finds_string_breaks_at_every_offset),
         cmocka_unit_test(find_reports_members_and_texts),
         cmocka_unit_test(resumed_scan_matches_a_whole_one),
+        cmocka_unit_test(string_to_agrees_with_a_full_scan),
+        cmocka_unit_test(string_scan_agrees_with_the_grammar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
