@@ -106,6 +106,56 @@ static void h_admin(loader *ld, yaml_node_t *v, void *t) {
     ld_walk_mapping(ld, v, "server.admin", specs, t);
 }
 
+/* The value node of server.<section>.listen in the server mapping, for an error's place; NULL
+ * when the file does not set it (the default applies). */
+static yaml_node_t *listen_node(loader *ld, yaml_node_t *server, const char *section) {
+    yaml_node_t *found = NULL;
+    for (yaml_node_pair_t *p = server->data.mapping.pairs.start; p < server->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = ld_node(ld, p->key), *v = ld_node(ld, p->value);
+        if (k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, section) ||
+            v->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+             q++) {
+            yaml_node_t *lk = ld_node(ld, q->key);
+            if (lk->type == YAML_SCALAR_NODE &&
+                !strcmp((const char *)lk->data.scalar.value, "listen"))
+                found = ld_node(ld, q->value);
+        }
+    }
+    return found;
+}
+
+static int wildcard_host(const char *host) {
+    return !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+}
+
+/* Two listeners of one gateway on one port: every listening socket is bound with SO_REUSEPORT
+ * (the workers share a port that way), so the kernel takes the second bind and spreads the
+ * port's connections over both listeners. Seen: http and https on one port, the plain
+ * connections the kernel gave the TLS listener were reset ("fetch failed"). Refused here.
+ * The same host, or a wildcard on either side, overlaps; two names of one address (localhost
+ * and 127.0.0.1) are not told apart. */
+static void check_listen_ports(loader *ld, yaml_node_t *server) {
+    gw_config *cfg = ld->cfg;
+    const gw_listen *listens[] = {&cfg->http, &cfg->https, &cfg->admin};
+    static const char *const names[] = {"http", "https", "admin"};
+    for (int i = 1; i < 3; i++) {
+        for (int j = 0; j < i; j++) {
+            const gw_listen *a = listens[j], *b = listens[i];
+            if (!a->host || !b->host || a->port != b->port ||
+                (strcmp(a->host, b->host) && !wildcard_host(a->host) && !wildcard_host(b->host)))
+                continue;
+            yaml_node_t *at = listen_node(ld, server, names[i]);
+            ld_error(ld, at ? at : listen_node(ld, server, names[j]),
+                     "server.%s.listen %s:%d overlaps server.%s.listen %s:%d: each listener needs "
+                     "a port of its own (or a different address)",
+                     names[i], b->host, b->port, names[j], a->host, a->port);
+        }
+    }
+}
+
 static void h_server(loader *ld, yaml_node_t *v, void *t) {
     static const key_spec specs[] = {{"workers", h_workers},
                                      {"http", h_http},
@@ -122,6 +172,7 @@ static void h_server(loader *ld, yaml_node_t *v, void *t) {
                                      {"client_timeout_ms", h_client_timeout},
                                      {NULL, NULL}};
     ld_walk_mapping(ld, v, "server", specs, t);
+    if (v->type == YAML_MAPPING_NODE) check_listen_ports(ld, v);
 }
 
 /* --- log --- */

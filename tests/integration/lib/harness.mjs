@@ -119,9 +119,22 @@ export async function startSim(args = []) {
   return proc;
 }
 
+// Distinct free ports: each freePort's port is free again when it returns, so two calls can
+// hand out the same one (about 1 gateway start in 2,000 here), and a gateway refuses two
+// listeners on one port.
+export async function freePorts(count) {
+  const ports = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
 // A config with fresh ports. `channels` and `models` are YAML fragments (lists).
 export async function gatewayConfig({ channels, models, server = '', extra = '' }) {
-  const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
+  const [http, https, admin] = await freePorts(3);
+  const ports = { http, https, admin };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-test-'));
   const yaml = `server:
   workers: 2
