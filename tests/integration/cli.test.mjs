@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { BUILD, SLOW, freePort, gatewayConfig, startGateway, startSim, waitFor } from './lib/harness.mjs';
+import { BUILD, SLOW, freePort, freePorts, gatewayConfig, startGateway, startSim, waitFor } from './lib/harness.mjs';
 
 const aigw = path.join(BUILD, 'aigw');
 
@@ -39,10 +39,15 @@ MG0G4Z+LJzutY6A9GibqkdjD0puD4WyGcPkp3QR3ZQ7FyylvfJ1IpeHV
 // built-in simulator; file paths in it are relative to `dir`, where check and serve run.
 async function writeConfig(dir, { https = '{listen: "off"}', log = '{access: stdout}', httpPort } = {}) {
   const file = path.join(dir, 'aigw.yaml');
+  // distinct from each other and from a port the caller chose (two listeners on one port are
+  // refused)
+  const chosen = [...`${https}`.matchAll(/:(\d+)"/g)].map((m) => Number(m[1]));
+  if (httpPort) chosen.push(httpPort);
+  const [freeHttp, adminPort] = await freePorts(2, chosen);
   writeFileSync(file, `server:
-  http: {listen: "127.0.0.1:${httpPort ?? await freePort()}"}
+  http: {listen: "127.0.0.1:${httpPort ?? freeHttp}"}
   https: ${https}
-  admin: {listen: "127.0.0.1:${await freePort()}", token: t}
+  admin: {listen: "127.0.0.1:${adminPort}", token: t}
 log: ${log}
 channels:
   - {name: local, base_url: builtin:sim}

@@ -122,11 +122,11 @@ export async function startSim(args = []) {
 // Distinct free ports: each freePort's port is free again when it returns, so two calls can
 // hand out the same one (about 1 gateway start in 2,000 here), and a gateway refuses two
 // listeners on one port.
-export async function freePorts(count) {
+export async function freePorts(count, taken = []) {
   const ports = [];
   while (ports.length < count) {
     const port = await freePort();
-    if (!ports.includes(port)) ports.push(port);
+    if (!ports.includes(port) && !taken.includes(port)) ports.push(port);
   }
   return ports;
 }
