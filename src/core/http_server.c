@@ -51,6 +51,11 @@ enum { ACCEPT_PER_TURN = 64 };
  * waits there while a turn runs must fit, or new connections' SYNs are dropped and their
  * clients wait a second for the retry. */
 enum { LISTEN_BACKLOG = 4096 };
+/* Room for this many request headers lives in the connection: an SDK sends fifteen to twenty.
+ * A request with more moves them to a heap block, grown by doubling up to GW_HTTP_MAX_HEADERS
+ * and kept for the connection's later requests. (Room for the maximum in every connection made
+ * it 7 KB, zeroed at each accept and each request.) */
+enum { HEADERS_INLINE = 24 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -92,8 +97,10 @@ struct gw_http_conn {
     char *hbuf;
     size_t hlen, hcap;
     size_t url_off, url_len;
-    header_offsets hoff[GW_HTTP_MAX_HEADERS];
-    size_t hcount;
+    header_offsets *hoff;    /* hslots of them: hoff_inline or the heap block (heap_headers) */
+    gw_http_header *headers; /* the same count, filled from hoff once the headers are whole */
+    size_t hcount, hslots;
+    void *heap_headers; /* NULL while the inline room is enough */
     int in_header_field;
     int headers_done; /* later header callbacks are chunked trailers: ignored */
     int error_status; /* set by a parser callback to stop with this answer */
@@ -101,6 +108,8 @@ struct gw_http_conn {
     int message_complete;
     char peer[64];
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
+    header_offsets hoff_inline[HEADERS_INLINE];
+    gw_http_header headers_inline[HEADERS_INLINE];
 };
 
 struct gw_http_server {
@@ -276,6 +285,26 @@ static int on_url(http_parser *p, const char *at, size_t len) {
     return hbuf_append(c, at, len);
 }
 
+/* Room for one more header than hslots: a heap block of twice as many (at most the limit),
+ * holding both arrays; the offsets so far move over, the headers are filled later. */
+static int grow_headers(gw_http_conn *c) {
+    size_t slots = c->hslots * 2 < GW_HTTP_MAX_HEADERS ? c->hslots * 2 : GW_HTTP_MAX_HEADERS;
+    char *block = malloc(slots * (sizeof(header_offsets) + sizeof(gw_http_header)));
+    if (!block) {
+        c->error_status = 500;
+        c->error_message = "out of memory";
+        return -1;
+    }
+    header_offsets *hoff = (header_offsets *)block;
+    memcpy(hoff, c->hoff, c->hcount * sizeof *hoff);
+    free(c->heap_headers);
+    c->heap_headers = block;
+    c->hoff = hoff;
+    c->headers = (gw_http_header *)(block + slots * sizeof(header_offsets));
+    c->hslots = slots;
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
     if (c->headers_done) return 0; /* storing would move hbuf under the parsed headers */
@@ -285,6 +314,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
             c->error_message = "too many request headers";
             return -1;
         }
+        if (c->hcount == c->hslots && grow_headers(c) < 0) return -1;
         c->hoff[c->hcount++] = (header_offsets){.name_off = c->hlen};
         c->in_header_field = 1;
     }
@@ -309,11 +339,12 @@ static int on_headers_complete(http_parser *p) {
     gw_http_req *r = &c->req;
     c->headers_done = 1;
     for (size_t i = 0; i < c->hcount; i++) {
-        r->headers[i] = (gw_http_header){.name = c->hbuf + c->hoff[i].name_off,
+        c->headers[i] = (gw_http_header){.name = c->hbuf + c->hoff[i].name_off,
                                          .name_len = c->hoff[i].name_len,
                                          .value = c->hbuf + c->hoff[i].value_off,
                                          .value_len = c->hoff[i].value_len};
     }
+    r->headers = c->headers;
     r->header_count = c->hcount;
     const char *url = c->hbuf + c->url_off;
     const char *q = memchr(url, '?', c->url_len);
@@ -963,16 +994,37 @@ static void conn_free(gw_http_conn *c) {
     }
     evbuffer_free(c->req.body);
     free(c->hbuf);
+    free(c->heap_headers);
     free(c);
+}
+
+/* "a.b.c.d:port" by hand: inet_ntop and snprintf cost 2,700 instructions a connection. */
+static void format_peer_v4(const struct sockaddr_in *in, char *out) {
+    const unsigned char *a = (const unsigned char *)&in->sin_addr;
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : ':';
+    }
+    char digits[5];
+    int n = 0;
+    for (unsigned port = ntohs(in->sin_port); n == 0 || port; port /= 10)
+        digits[n++] = (char)('0' + port % 10);
+    while (n)
+        *p++ = digits[--n];
+    *p = '\0';
 }
 
 static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
+    if (sa->sa_family == AF_INET) { /* at most 21 bytes */
+        _Static_assert(sizeof((gw_http_conn *)0)->peer >= 22, "peer holds an IPv4 address");
+        format_peer_v4((const struct sockaddr_in *)sa, out);
+        return;
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
@@ -985,13 +1037,17 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
  * ran out. */
 static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
     gw_fd_slots_reserve(s->base, fd);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* stream tokens now, not later */
-    gw_http_conn *c = calloc(1, sizeof *c);
+    /* TCP_NODELAY came from the listener (see listen_socket) */
+    gw_http_conn *c = malloc(sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
         return NULL;
     }
+    /* the header room is written before it is read: only what comes before it is zeroed */
+    memset(c, 0, offsetof(gw_http_conn, hoff_inline));
+    c->hoff = c->hoff_inline;
+    c->headers = c->headers_inline;
+    c->hslots = HEADERS_INLINE;
     c->server = s;
     c->fd = fd;
     if (s->tls) {
@@ -1186,13 +1242,15 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
 }
 
 /* The listening socket: SO_REUSEPORT, so every worker binds the same port and the kernel
- * spreads connections; SO_KEEPALIVE, which accepted sockets inherit (a client that vanished
- * is found). -1 with errno set. */
+ * spreads connections; SO_KEEPALIVE and TCP_NODELAY, which accepted sockets inherit on Linux (a
+ * client that vanished is found; tokens are streamed now, not later), so no accepted socket
+ * costs a setsockopt. -1 with errno set. */
 static int listen_socket(const struct addrinfo *ai) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {

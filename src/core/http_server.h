@@ -39,7 +39,8 @@ struct gw_http_req {
     const char *method_name;
     const char *path, *query; /* path without the query; query may be NULL */
     size_t path_len, query_len;
-    gw_http_header headers[GW_HTTP_MAX_HEADERS];
+    const gw_http_header *headers; /* header_count of them, the connection's: valid while the
+                                    * request is (NULL before its headers are whole) */
     size_t header_count;
     struct evbuffer *body;
     int http_minor;
