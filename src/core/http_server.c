@@ -56,6 +56,9 @@ enum { LISTEN_BACKLOG = 4096 };
  * and kept for the connection's later requests. (Room for the maximum in every connection made
  * it 7 KB, zeroed at each accept and each request.) */
 enum { HEADERS_INLINE = 24 };
+/* Likewise the bytes of a request's URL and headers: an SDK's take 600 to 900. A longer head
+ * moves to the heap, doubling, and stays there for the connection's later requests. */
+enum { HBUF_INLINE = 1024 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -94,7 +97,7 @@ struct gw_http_conn {
     gw_http_conn *flush_next; /* in server->flush_head */
 
     /* the raw URL and headers of the current request, copied in as they arrive */
-    char *hbuf;
+    char *hbuf; /* hbuf_inline or the heap */
     size_t hlen, hcap;
     size_t url_off, url_len;
     header_offsets *hoff;    /* hslots of them: hoff_inline or the heap block (heap_headers) */
@@ -110,6 +113,7 @@ struct gw_http_conn {
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
     header_offsets hoff_inline[HEADERS_INLINE];
     gw_http_header headers_inline[HEADERS_INLINE];
+    char hbuf_inline[HBUF_INLINE];
 };
 
 struct gw_http_server {
@@ -252,15 +256,17 @@ static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
         return -1;
     }
     if (c->hlen + len > c->hcap) {
-        size_t cap = c->hcap ? c->hcap : 2048;
+        size_t cap = c->hcap * 2;
         while (cap < c->hlen + len)
             cap *= 2;
-        char *nbuf = realloc(c->hbuf, cap);
+        int was_inline = c->hbuf == c->hbuf_inline;
+        char *nbuf = was_inline ? malloc(cap) : realloc(c->hbuf, cap);
         if (!nbuf) {
             c->error_status = 500;
             c->error_message = "out of memory";
             return -1;
         }
+        if (was_inline) memcpy(nbuf, c->hbuf_inline, c->hlen);
         c->hbuf = nbuf;
         c->hcap = cap;
     }
@@ -731,6 +737,12 @@ int gw_http_output_full(const gw_http_req *r) {
     return 1;
 }
 
+struct evbuffer *gw_http_take_body(gw_http_req *r) {
+    struct evbuffer *body = r->body;
+    r->body = NULL; /* the connection makes another if a next request comes */
+    return body;
+}
+
 const gw_http_header *gw_http_find_header(const gw_http_req *r, const char *name) {
     size_t len = strlen(name);
     for (size_t i = 0; i < r->header_count; i++)
@@ -835,9 +847,13 @@ static void arm_request_timeout(gw_http_conn *c) {
     set_read_timeout(c, ms);
 }
 
-static void conn_reset_request(gw_http_conn *c) {
+/* 0, or -1 when the body the handler took cannot be replaced (out of memory). */
+static int conn_reset_request(gw_http_conn *c) {
     struct evbuffer *body = c->req.body;
-    evbuffer_drain(body, evbuffer_get_length(body));
+    if (body)
+        evbuffer_drain(body, evbuffer_get_length(body));
+    else if (!(body = evbuffer_new()))
+        return -1;
     c->req = (gw_http_req){.conn = c,
                            .body = body,
                            .peer = c->peer,
@@ -847,6 +863,7 @@ static void conn_reset_request(gw_http_conn *c) {
     c->drain_wanted = 0;
     c->response_reported = 0;
     c->hlen = c->hcount = c->url_len = 0;
+    return 0;
 }
 
 static void conn_close_when_flushed(gw_http_conn *c) {
@@ -872,11 +889,10 @@ static void conn_request_done(gw_http_conn *c) {
         return;
     }
     /* draining: a response that began before shutdown still ends its connection */
-    if (!c->req.keep_alive || c->server->draining) {
+    if (!c->req.keep_alive || c->server->draining || conn_reset_request(c) < 0) {
         conn_close_when_flushed(c);
         return;
     }
-    conn_reset_request(c);
     http_parser_pause(&c->parser, 0);
     c->state = CONN_READING;
     set_read_timeout(c, c->server->settings.keepalive_timeout_ms);
@@ -992,8 +1008,8 @@ static void conn_free(gw_http_conn *c) {
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
         bufferevent_free(c->bev);
     }
-    evbuffer_free(c->req.body);
-    free(c->hbuf);
+    if (c->req.body) evbuffer_free(c->req.body);
+    if (c->hbuf != c->hbuf_inline) free(c->hbuf);
     free(c->heap_headers);
     free(c);
 }
@@ -1043,8 +1059,10 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         evutil_closesocket(fd);
         return NULL;
     }
-    /* the header room is written before it is read: only what comes before it is zeroed */
+    /* the room for the head is written before it is read: only what comes before it is zeroed */
     memset(c, 0, offsetof(gw_http_conn, hoff_inline));
+    c->hbuf = c->hbuf_inline;
+    c->hcap = HBUF_INLINE;
     c->hoff = c->hoff_inline;
     c->headers = c->headers_inline;
     c->hslots = HEADERS_INLINE;

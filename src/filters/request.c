@@ -62,10 +62,7 @@ static size_t request_id(char *out, uint32_t prefix, unsigned worker, uint64_t s
 void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind api,
                   const gw_protocol_ops *protocol) {
     gw_req *r = calloc(1, sizeof *r);
-    struct evbuffer *body = evbuffer_new();
-    if (!r || !body) {
-        free(r);
-        if (body) evbuffer_free(body);
+    if (!r) {
         static const char oom[] = GW_OPENAI_OOM_BODY;
         gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
         return;
@@ -78,13 +75,12 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
     r->protocol = protocol;
     r->path = path;
     r->t_start = http->start_ns;
-    r->body_buf = body;
+    r->body_buf = gw_http_take_body(http); /* moved out whole, no copy */
     size_t peer_len = strnlen(http->peer, sizeof r->client - 1);
     memcpy(r->client, http->peer, peer_len);
     r->client[peer_len] = '\0';
     r->tls = http->is_tls;
-    evbuffer_add_buffer(body, http->body); /* moves the chain, no copy */
-    r->bytes_in = evbuffer_get_length(body);
+    r->bytes_in = evbuffer_get_length(r->body_buf);
     const gw_http_header *rid = gw_http_find_header(http, "x-request-id");
     if (usable_request_id(rid)) {
         memcpy(r->id, rid->value, rid->value_len);
