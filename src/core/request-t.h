@@ -129,7 +129,6 @@ typedef struct gw_req {
 
     size_t filter_next;                 /* the next filter of r->cfg->chain whose on_request runs */
     void *filter_state[GW_MAX_FILTERS]; /* each filter's state_size bytes, zeroed; or NULL */
-    void *filter_state_block;           /* one allocation holds them all */
     int finished;
 } gw_req;
 
