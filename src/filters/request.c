@@ -64,8 +64,8 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
     gw_config_hold *hold = w->cfg_hold;
     gw_config *cfg = hold ? gw_config_hold_take(hold) : gw_config_ref(w->cfg);
     /* the request and its filters' state in one allocation */
-    size_t head = (sizeof(gw_req) + 15) & ~(size_t)15;
-    gw_req *r = calloc(1, head + gw_chain_state_size(cfg));
+    size_t head = (sizeof(gw_req) + 15) & ~(size_t)15, state = gw_chain_state_size(cfg);
+    gw_req *r = malloc(head + state);
     if (!r) {
         if (hold)
             gw_config_hold_drop(hold);
@@ -75,6 +75,8 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
         gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
         return;
     }
+    memset(r, 0, offsetof(gw_req, tried)); /* what follows is written before it is read */
+    memset((char *)r + head, 0, state);
     r->worker = w;
     r->cfg_hold = hold;
     r->cfg = cfg;
