@@ -64,9 +64,17 @@ static const int64_t WARN_INTERVAL_NS = 1000000000;
 
 typedef enum { CONN_READING, CONN_HANDLING, CONN_CLOSING } conn_state;
 
+/* A request header's slot: its offsets into hbuf while the head arrives (hbuf moves as it
+ * grows), turned in place into the header itself once the head is whole. */
 typedef struct header_offsets {
     size_t name_off, name_len, value_off, value_len;
 } header_offsets;
+typedef union header_slot {
+    header_offsets off;
+    gw_http_header h;
+} header_slot;
+/* the slots are handed out as an array of headers */
+_Static_assert(sizeof(header_slot) == sizeof(gw_http_header), "a slot is the size of a header");
 
 struct gw_http_conn {
     gw_http_server *server;
@@ -100,10 +108,8 @@ struct gw_http_conn {
     char *hbuf; /* hbuf_inline or the heap */
     size_t hlen, hcap;
     size_t url_off, url_len;
-    header_offsets *hoff;    /* hslots of them: hoff_inline or the heap block (heap_headers) */
-    gw_http_header *headers; /* the same count, filled from hoff once the headers are whole */
+    header_slot *slots; /* hslots of them: slots_inline or the heap */
     size_t hcount, hslots;
-    void *heap_headers; /* NULL while the inline room is enough */
     int in_header_field;
     int headers_done; /* later header callbacks are chunked trailers: ignored */
     int error_status; /* set by a parser callback to stop with this answer */
@@ -111,8 +117,7 @@ struct gw_http_conn {
     int message_complete;
     char peer[64];
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
-    header_offsets hoff_inline[HEADERS_INLINE];
-    gw_http_header headers_inline[HEADERS_INLINE];
+    header_slot slots_inline[HEADERS_INLINE];
     char hbuf_inline[HBUF_INLINE];
 };
 
@@ -291,22 +296,19 @@ static int on_url(http_parser *p, const char *at, size_t len) {
     return hbuf_append(c, at, len);
 }
 
-/* Room for one more header than hslots: a heap block of twice as many (at most the limit),
- * holding both arrays; the offsets so far move over, the headers are filled later. */
+/* Room for one more header than hslots: twice as many (at most the limit), on the heap. */
 static int grow_headers(gw_http_conn *c) {
     size_t slots = c->hslots * 2 < GW_HTTP_MAX_HEADERS ? c->hslots * 2 : GW_HTTP_MAX_HEADERS;
-    char *block = malloc(slots * (sizeof(header_offsets) + sizeof(gw_http_header)));
-    if (!block) {
+    int was_inline = c->slots == c->slots_inline;
+    header_slot *grown =
+        was_inline ? malloc(slots * sizeof *grown) : realloc(c->slots, slots * sizeof *grown);
+    if (!grown) {
         c->error_status = 500;
         c->error_message = "out of memory";
         return -1;
     }
-    header_offsets *hoff = (header_offsets *)block;
-    memcpy(hoff, c->hoff, c->hcount * sizeof *hoff);
-    free(c->heap_headers);
-    c->heap_headers = block;
-    c->hoff = hoff;
-    c->headers = (gw_http_header *)(block + slots * sizeof(header_offsets));
+    if (was_inline) memcpy(grown, c->slots_inline, c->hcount * sizeof *grown);
+    c->slots = grown;
     c->hslots = slots;
     return 0;
 }
@@ -321,22 +323,22 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
             return -1;
         }
         if (c->hcount == c->hslots && grow_headers(c) < 0) return -1;
-        c->hoff[c->hcount++] = (header_offsets){.name_off = c->hlen};
+        c->slots[c->hcount++].off = (header_offsets){.name_off = c->hlen};
         c->in_header_field = 1;
     }
-    c->hoff[c->hcount - 1].name_len += len;
+    c->slots[c->hcount - 1].off.name_len += len;
     return hbuf_append(c, at, len);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
     if (c->headers_done) return 0;
-    header_offsets *h = &c->hoff[c->hcount - 1];
+    header_slot *h = &c->slots[c->hcount - 1];
     if (c->in_header_field) {
         c->in_header_field = 0;
-        h->value_off = c->hlen;
+        h->off.value_off = c->hlen;
     }
-    h->value_len += len;
+    h->off.value_len += len;
     return hbuf_append(c, at, len);
 }
 
@@ -344,13 +346,16 @@ static int on_headers_complete(http_parser *p) {
     gw_http_conn *c = p->data;
     gw_http_req *r = &c->req;
     c->headers_done = 1;
-    for (size_t i = 0; i < c->hcount; i++) {
-        c->headers[i] = (gw_http_header){.name = c->hbuf + c->hoff[i].name_off,
-                                         .name_len = c->hoff[i].name_len,
-                                         .value = c->hbuf + c->hoff[i].value_off,
-                                         .value_len = c->hoff[i].value_len};
+    for (size_t i = 0; i < c->hcount; i++) { /* hbuf stays put from here: offsets to pointers */
+        header_slot *h = &c->slots[i];
+        size_t name_off = h->off.name_off, name_len = h->off.name_len;
+        size_t value_off = h->off.value_off, value_len = h->off.value_len;
+        h->h = (gw_http_header){.name = c->hbuf + name_off,
+                                .name_len = name_len,
+                                .value = c->hbuf + value_off,
+                                .value_len = value_len};
     }
-    r->headers = c->headers;
+    r->headers = &c->slots->h;
     r->header_count = c->hcount;
     const char *url = c->hbuf + c->url_off;
     const char *q = memchr(url, '?', c->url_len);
@@ -1010,7 +1015,7 @@ static void conn_free(gw_http_conn *c) {
     }
     if (c->req.body) evbuffer_free(c->req.body);
     if (c->hbuf != c->hbuf_inline) free(c->hbuf);
-    free(c->heap_headers);
+    if (c->slots != c->slots_inline) free(c->slots);
     free(c);
 }
 
@@ -1060,11 +1065,10 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         return NULL;
     }
     /* the room for the head is written before it is read: only what comes before it is zeroed */
-    memset(c, 0, offsetof(gw_http_conn, hoff_inline));
+    memset(c, 0, offsetof(gw_http_conn, slots_inline));
     c->hbuf = c->hbuf_inline;
     c->hcap = HBUF_INLINE;
-    c->hoff = c->hoff_inline;
-    c->headers = c->headers_inline;
+    c->slots = c->slots_inline;
     c->hslots = HEADERS_INLINE;
     c->server = s;
     c->fd = fd;
