@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -59,6 +60,8 @@ enum { HEADERS_INLINE = 24 };
 /* Likewise the bytes of a request's URL and headers: an SDK's take 600 to 900. A longer head
  * moves to the heap, doubling, and stays there for the connection's later requests. */
 enum { HBUF_INLINE = 1024 };
+/* A plain connection's read takes at most this much at once (libevent's own reads take 4 KB). */
+enum { READ_SIZE = 4096 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -100,6 +103,13 @@ struct gw_http_conn {
      * output always goes through its bufferevent. */
     int direct;
     evutil_socket_t fd; /* the socket, for a direct write (bufferevent_getfd takes its lock) */
+    /* A direct connection also reads by itself, with one recv on an event of its own: the
+     * bufferevent's reader asks FIONREAD (an ioctl) before each readv, a system call more a
+     * request. Timeouts, EOF and errors reach event_cb as the bufferevent reports them. */
+    struct event rev;
+    int reading;          /* rev is added */
+    int read_timeout_set; /* rev is added with read_timeout */
+    struct timeval read_timeout;
     int write_evented;
     int flush_queued;
     gw_http_conn *flush_next; /* in server->flush_head */
@@ -149,14 +159,86 @@ static gw_http_thread_state *thread_state(gw_http_server *s) {
     return s->settings.thread_state ? s->settings.thread_state : &s->own_state;
 }
 
+/* ---------- reading: the bufferevent's for TLS, rev for a direct connection ---------- */
+
+static int reading_enable(gw_http_conn *c) {
+    if (!c->direct) return bufferevent_enable(c->bev, EV_READ);
+    if (event_add(&c->rev, c->read_timeout_set ? &c->read_timeout : NULL) < 0) return -1;
+    c->reading = 1;
+    return 0;
+}
+
+static void reading_disable(gw_http_conn *c) {
+    if (!c->direct) {
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    if (c->reading) event_del(&c->rev);
+    c->reading = 0;
+}
+
+/* As bufferevent_set_timeouts: NULL clears a timeout. A read timeout runs while reading. */
+static int set_timeouts(gw_http_conn *c, const struct timeval *rt, const struct timeval *wt) {
+    if (!c->direct) return bufferevent_set_timeouts(c->bev, rt, wt);
+    c->read_timeout_set = rt != NULL;
+    if (rt) c->read_timeout = *rt;
+    if (c->reading && (rt ? event_add(&c->rev, rt) : event_remove_timer(&c->rev)) < 0) return -1;
+    return bufferevent_set_timeouts(c->bev, NULL, wt);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+enum { READ_WOULD_BLOCK = -2 };
+
+/* One recv into the input: the bytes read, 0 at the end, -1 on an error (out of memory
+ * included), READ_WOULD_BLOCK when nothing is there yet. */
+static ssize_t read_once(gw_http_conn *c) {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec v;
+    ssize_t n = -1;
+    evbuffer_unfreeze(in, 0); /* a bufferevent's input is filled only by its reader: us */
+    if (evbuffer_reserve_space(in, READ_SIZE, &v, 1) == 1) {
+        n = recv(c->fd, v.iov_base, v.iov_len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            n = READ_WOULD_BLOCK;
+        v.iov_len = n > 0 ? (size_t)n : 0;
+        if (n > 0 && evbuffer_commit_space(in, &v, 1) < 0) n = -1;
+    }
+    evbuffer_freeze(in, 0);
+    return n;
+}
+
+/* Readable (or the read timeout passed): what the bufferevent's reader would do, with one recv
+ * and no FIONREAD. The read callback runs; or reading stops and the event callback hears of the
+ * timeout, the end or the error. May free c. */
+static void direct_read_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_conn *c = arg;
+    (void)fd;
+    short event = BEV_EVENT_READING;
+    if (what & EV_TIMEOUT) {
+        event |= BEV_EVENT_TIMEOUT;
+    } else {
+        ssize_t n = read_once(c);
+        if (n == READ_WOULD_BLOCK) return;
+        if (n > 0) {
+            read_cb(c->bev, c);
+            return;
+        }
+        event |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+    }
+    reading_disable(c);
+    event_cb(c->bev, event, c);
+}
+
 /* Half-closes a connection whose answer is out, then drops what the client still sends until it
  * closes or the linger time ends. Returns -1 when it cannot wait: close at once then. */
 static int conn_start_linger(gw_http_conn *c) {
     c->linger_end_ns = gw_now_ns() + (int64_t)LINGER_MS * 1000000;
     shutdown(bufferevent_getfd(c->bev), SHUT_WR); /* the client reads the answer, then EOF */
     struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
-    if (bufferevent_set_timeouts(c->bev, &tv, NULL) < 0) return -1;
-    return bufferevent_enable(c->bev, EV_READ);
+    if (set_timeouts(c, &tv, NULL) < 0) return -1;
+    return reading_enable(c);
 }
 
 /* Called as a frame of ours ends: frees the connection if it was due to go meanwhile. */
@@ -176,7 +258,7 @@ static void conn_release(gw_http_conn *c) {
 static void conn_fail(gw_http_conn *c) {
     if (c->failed) return;
     c->failed = 1;
-    bufferevent_disable(c->bev, EV_READ);
+    reading_disable(c);
     bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -803,7 +885,7 @@ static void set_read_timeout(gw_http_conn *c, int ms) {
     struct timeval rt = {ms / 1000, (ms % 1000) * 1000};
     int wms = c->server->settings.client_timeout_ms;
     struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
-    if (bufferevent_set_timeouts(c->bev, ms > 0 ? &rt : NULL, wms > 0 ? &wt : NULL) < 0)
+    if (set_timeouts(c, ms > 0 ? &rt : NULL, wms > 0 ? &wt : NULL) < 0)
         conn_fail(c); /* a connection without its timeouts could hang forever */
 }
 
@@ -879,11 +961,10 @@ static void conn_close_when_flushed(gw_http_conn *c) {
         struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
         int wms = c->server->settings.client_timeout_ms;
         struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
-        if (bufferevent_set_timeouts(c->bev, &tv, wms > 0 ? &wt : NULL) < 0 ||
-            bufferevent_enable(c->bev, EV_READ) < 0)
+        if (set_timeouts(c, &tv, wms > 0 ? &wt : NULL) < 0 || reading_enable(c) < 0)
             c->linger = 0; /* cannot wait for the client: close once the answer is out */
     }
-    if (!c->linger) bufferevent_disable(c->bev, EV_READ);
+    if (!c->linger) reading_disable(c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     conn_release(c);
 }
@@ -901,7 +982,7 @@ static void conn_request_done(gw_http_conn *c) {
     http_parser_pause(&c->parser, 0);
     c->state = CONN_READING;
     set_read_timeout(c, c->server->settings.keepalive_timeout_ms);
-    if (bufferevent_enable(c->bev, EV_READ) < 0) conn_fail(c);
+    if (reading_enable(c) < 0) conn_fail(c);
     if (!c->busy && !c->failed) {
         c->busy++;
         conn_parse(c);
@@ -941,7 +1022,7 @@ static void conn_parse(gw_http_conn *c) {
     }
     if (request_arriving(c)) arm_request_timeout(c);
     if (c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
-        bufferevent_disable(c->bev, EV_READ);
+        reading_disable(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg) {
@@ -1008,6 +1089,7 @@ static void conn_free(gw_http_conn *c) {
     s->conn_count--;
     if (c->refused) s->refusing--;
     if (c->pool) atomic_fetch_sub_explicit(&c->pool->open, 1, memory_order_relaxed);
+    if (c->direct) event_del(&c->rev); /* before the socket closes */
     if (c->bev) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
@@ -1096,6 +1178,8 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         free(c);
         return NULL;
     }
+    c->direct = !s->tls;
+    if (c->direct) event_assign(&c->rev, s->base, fd, EV_READ | EV_PERSIST, direct_read_cb, c);
     format_peer(sa, c->peer, sizeof c->peer);
     size_t sa_len =
         sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -1113,10 +1197,9 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    c->direct = !s->tls;
     /* a bufferevent starts with writing enabled: a direct one writes only once it must wait */
-    if ((c->direct && bufferevent_disable(c->bev, EV_WRITE) < 0) ||
-        bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE) < 0) {
+    if ((c->direct ? bufferevent_disable(c->bev, EV_WRITE) < 0 || reading_enable(c) < 0
+                   : bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)) {
         conn_free(c);
         return NULL;
     }
@@ -1175,17 +1258,10 @@ static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct 
 
 /* A connection of a burst has its request waiting, as a rule, by the time it is accepted: it is
  * read now, not when its read event fires a loop turn later, which also put every step after
- * (routing, the upstream connect, the first event) a turn behind. One recv, no FIONREAD
- * (evbuffer_read asks for it each time); nothing there yet costs that one call. May free c. */
-static void conn_read_now(gw_http_conn *c, evutil_socket_t fd) {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer_iovec v;
-    if (evbuffer_reserve_space(in, 4096, &v, 1) < 1) return;
-    ssize_t n = recv(fd, v.iov_base, v.iov_len, 0);
-    if (n <= 0) return; /* not yet, the end, or an error: the read event says which */
-    v.iov_len = (size_t)n;
-    if (evbuffer_commit_space(in, &v, 1) < 0) return;
-    read_cb(c->bev, c);
+ * (routing, the upstream connect, the first event) a turn behind. One recv; nothing there yet
+ * costs that one call, and the read event says the rest. May free c. */
+static void conn_read_now(gw_http_conn *c) {
+    if (read_once(c) > 0) read_cb(c->bev, c);
 }
 
 static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *sa) {
@@ -1209,7 +1285,7 @@ static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *s
         return;
     }
     c->pool = pool;
-    if (c->direct) conn_read_now(c, fd);
+    if (c->direct) conn_read_now(c);
 }
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg) {
