@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <http_parser.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -51,14 +52,32 @@ enum { ACCEPT_PER_TURN = 64 };
  * waits there while a turn runs must fit, or new connections' SYNs are dropped and their
  * clients wait a second for the retry. */
 enum { LISTEN_BACKLOG = 4096 };
+/* Room for this many request headers lives in the connection: an SDK sends fifteen to twenty.
+ * A request with more moves them to a heap block, grown by doubling up to GW_HTTP_MAX_HEADERS
+ * and kept for the connection's later requests. (Room for the maximum in every connection made
+ * it 7 KB, zeroed at each accept and each request.) */
+enum { HEADERS_INLINE = 24 };
+/* Likewise the bytes of a request's URL and headers: an SDK's take 600 to 900. A longer head
+ * moves to the heap, doubling, and stays there for the connection's later requests. */
+enum { HBUF_INLINE = 1024 };
+/* A plain connection's read takes at most this much at once (libevent's own reads take 4 KB). */
+enum { READ_SIZE = 4096 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
 typedef enum { CONN_READING, CONN_HANDLING, CONN_CLOSING } conn_state;
 
+/* A request header's slot: its offsets into hbuf while the head arrives (hbuf moves as it
+ * grows), turned in place into the header itself once the head is whole. */
 typedef struct header_offsets {
     size_t name_off, name_len, value_off, value_len;
 } header_offsets;
+typedef union header_slot {
+    header_offsets off;
+    gw_http_header h;
+} header_slot;
+/* the slots are handed out as an array of headers */
+_Static_assert(sizeof(header_slot) == sizeof(gw_http_header), "a slot is the size of a header");
 
 struct gw_http_conn {
     gw_http_server *server;
@@ -84,16 +103,23 @@ struct gw_http_conn {
      * output always goes through its bufferevent. */
     int direct;
     evutil_socket_t fd; /* the socket, for a direct write (bufferevent_getfd takes its lock) */
+    /* A direct connection also reads by itself, with one recv on an event of its own: the
+     * bufferevent's reader asks FIONREAD (an ioctl) before each readv, a system call more a
+     * request. Timeouts, EOF and errors reach event_cb as the bufferevent reports them. */
+    struct event rev;
+    int reading;          /* rev is added */
+    int read_timeout_set; /* rev is added with read_timeout */
+    struct timeval read_timeout;
     int write_evented;
     int flush_queued;
     gw_http_conn *flush_next; /* in server->flush_head */
 
     /* the raw URL and headers of the current request, copied in as they arrive */
-    char *hbuf;
+    char *hbuf; /* hbuf_inline or the heap */
     size_t hlen, hcap;
     size_t url_off, url_len;
-    header_offsets hoff[GW_HTTP_MAX_HEADERS];
-    size_t hcount;
+    header_slot *slots; /* hslots of them: slots_inline or the heap */
+    size_t hcount, hslots;
     int in_header_field;
     int headers_done; /* later header callbacks are chunked trailers: ignored */
     int error_status; /* set by a parser callback to stop with this answer */
@@ -101,6 +127,8 @@ struct gw_http_conn {
     int message_complete;
     char peer[64];
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
+    header_slot slots_inline[HEADERS_INLINE];
+    char hbuf_inline[HBUF_INLINE];
 };
 
 struct gw_http_server {
@@ -131,14 +159,86 @@ static gw_http_thread_state *thread_state(gw_http_server *s) {
     return s->settings.thread_state ? s->settings.thread_state : &s->own_state;
 }
 
+/* ---------- reading: the bufferevent's for TLS, rev for a direct connection ---------- */
+
+static int reading_enable(gw_http_conn *c) {
+    if (!c->direct) return bufferevent_enable(c->bev, EV_READ);
+    if (event_add(&c->rev, c->read_timeout_set ? &c->read_timeout : NULL) < 0) return -1;
+    c->reading = 1;
+    return 0;
+}
+
+static void reading_disable(gw_http_conn *c) {
+    if (!c->direct) {
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    if (c->reading) event_del(&c->rev);
+    c->reading = 0;
+}
+
+/* As bufferevent_set_timeouts: NULL clears a timeout. A read timeout runs while reading. */
+static int set_timeouts(gw_http_conn *c, const struct timeval *rt, const struct timeval *wt) {
+    if (!c->direct) return bufferevent_set_timeouts(c->bev, rt, wt);
+    c->read_timeout_set = rt != NULL;
+    if (rt) c->read_timeout = *rt;
+    if (c->reading && (rt ? event_add(&c->rev, rt) : event_remove_timer(&c->rev)) < 0) return -1;
+    return bufferevent_set_timeouts(c->bev, NULL, wt);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+enum { READ_WOULD_BLOCK = -2 };
+
+/* One recv into the input: the bytes read, 0 at the end, -1 on an error (out of memory
+ * included), READ_WOULD_BLOCK when nothing is there yet. */
+static ssize_t read_once(gw_http_conn *c) {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec v;
+    ssize_t n = -1;
+    evbuffer_unfreeze(in, 0); /* a bufferevent's input is filled only by its reader: us */
+    if (evbuffer_reserve_space(in, READ_SIZE, &v, 1) == 1) {
+        n = recv(c->fd, v.iov_base, v.iov_len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            n = READ_WOULD_BLOCK;
+        v.iov_len = n > 0 ? (size_t)n : 0;
+        if (n > 0 && evbuffer_commit_space(in, &v, 1) < 0) n = -1;
+    }
+    evbuffer_freeze(in, 0);
+    return n;
+}
+
+/* Readable (or the read timeout passed): what the bufferevent's reader would do, with one recv
+ * and no FIONREAD. The read callback runs; or reading stops and the event callback hears of the
+ * timeout, the end or the error. May free c. */
+static void direct_read_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_conn *c = arg;
+    (void)fd;
+    short event = BEV_EVENT_READING;
+    if (what & EV_TIMEOUT) {
+        event |= BEV_EVENT_TIMEOUT;
+    } else {
+        ssize_t n = read_once(c);
+        if (n == READ_WOULD_BLOCK) return;
+        if (n > 0) {
+            read_cb(c->bev, c);
+            return;
+        }
+        event |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+    }
+    reading_disable(c);
+    event_cb(c->bev, event, c);
+}
+
 /* Half-closes a connection whose answer is out, then drops what the client still sends until it
  * closes or the linger time ends. Returns -1 when it cannot wait: close at once then. */
 static int conn_start_linger(gw_http_conn *c) {
     c->linger_end_ns = gw_now_ns() + (int64_t)LINGER_MS * 1000000;
     shutdown(bufferevent_getfd(c->bev), SHUT_WR); /* the client reads the answer, then EOF */
     struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
-    if (bufferevent_set_timeouts(c->bev, &tv, NULL) < 0) return -1;
-    return bufferevent_enable(c->bev, EV_READ);
+    if (set_timeouts(c, &tv, NULL) < 0) return -1;
+    return reading_enable(c);
 }
 
 /* Called as a frame of ours ends: frees the connection if it was due to go meanwhile. */
@@ -158,7 +258,7 @@ static void conn_release(gw_http_conn *c) {
 static void conn_fail(gw_http_conn *c) {
     if (c->failed) return;
     c->failed = 1;
-    bufferevent_disable(c->bev, EV_READ);
+    reading_disable(c);
     bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -243,15 +343,17 @@ static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
         return -1;
     }
     if (c->hlen + len > c->hcap) {
-        size_t cap = c->hcap ? c->hcap : 2048;
+        size_t cap = c->hcap * 2;
         while (cap < c->hlen + len)
             cap *= 2;
-        char *nbuf = realloc(c->hbuf, cap);
+        int was_inline = c->hbuf == c->hbuf_inline;
+        char *nbuf = was_inline ? malloc(cap) : realloc(c->hbuf, cap);
         if (!nbuf) {
             c->error_status = 500;
             c->error_message = "out of memory";
             return -1;
         }
+        if (was_inline) memcpy(nbuf, c->hbuf_inline, c->hlen);
         c->hbuf = nbuf;
         c->hcap = cap;
     }
@@ -276,6 +378,23 @@ static int on_url(http_parser *p, const char *at, size_t len) {
     return hbuf_append(c, at, len);
 }
 
+/* Room for one more header than hslots: twice as many (at most the limit), on the heap. */
+static int grow_headers(gw_http_conn *c) {
+    size_t slots = c->hslots * 2 < GW_HTTP_MAX_HEADERS ? c->hslots * 2 : GW_HTTP_MAX_HEADERS;
+    int was_inline = c->slots == c->slots_inline;
+    header_slot *grown =
+        was_inline ? malloc(slots * sizeof *grown) : realloc(c->slots, slots * sizeof *grown);
+    if (!grown) {
+        c->error_status = 500;
+        c->error_message = "out of memory";
+        return -1;
+    }
+    if (was_inline) memcpy(grown, c->slots_inline, c->hcount * sizeof *grown);
+    c->slots = grown;
+    c->hslots = slots;
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
     if (c->headers_done) return 0; /* storing would move hbuf under the parsed headers */
@@ -285,22 +404,23 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
             c->error_message = "too many request headers";
             return -1;
         }
-        c->hoff[c->hcount++] = (header_offsets){.name_off = c->hlen};
+        if (c->hcount == c->hslots && grow_headers(c) < 0) return -1;
+        c->slots[c->hcount++].off = (header_offsets){.name_off = c->hlen};
         c->in_header_field = 1;
     }
-    c->hoff[c->hcount - 1].name_len += len;
+    c->slots[c->hcount - 1].off.name_len += len;
     return hbuf_append(c, at, len);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
     gw_http_conn *c = p->data;
     if (c->headers_done) return 0;
-    header_offsets *h = &c->hoff[c->hcount - 1];
+    header_slot *h = &c->slots[c->hcount - 1];
     if (c->in_header_field) {
         c->in_header_field = 0;
-        h->value_off = c->hlen;
+        h->off.value_off = c->hlen;
     }
-    h->value_len += len;
+    h->off.value_len += len;
     return hbuf_append(c, at, len);
 }
 
@@ -308,12 +428,16 @@ static int on_headers_complete(http_parser *p) {
     gw_http_conn *c = p->data;
     gw_http_req *r = &c->req;
     c->headers_done = 1;
-    for (size_t i = 0; i < c->hcount; i++) {
-        r->headers[i] = (gw_http_header){.name = c->hbuf + c->hoff[i].name_off,
-                                         .name_len = c->hoff[i].name_len,
-                                         .value = c->hbuf + c->hoff[i].value_off,
-                                         .value_len = c->hoff[i].value_len};
+    for (size_t i = 0; i < c->hcount; i++) { /* hbuf stays put from here: offsets to pointers */
+        header_slot *h = &c->slots[i];
+        size_t name_off = h->off.name_off, name_len = h->off.name_len;
+        size_t value_off = h->off.value_off, value_len = h->off.value_len;
+        h->h = (gw_http_header){.name = c->hbuf + name_off,
+                                .name_len = name_len,
+                                .value = c->hbuf + value_off,
+                                .value_len = value_len};
     }
+    r->headers = &c->slots->h;
     r->header_count = c->hcount;
     const char *url = c->hbuf + c->url_off;
     const char *q = memchr(url, '?', c->url_len);
@@ -739,6 +863,12 @@ int gw_http_output_full(const gw_http_req *r) {
     return 1;
 }
 
+struct evbuffer *gw_http_take_body(gw_http_req *r) {
+    struct evbuffer *body = r->body;
+    r->body = NULL; /* the connection makes another if a next request comes */
+    return body;
+}
+
 const gw_http_header *gw_http_find_header(const gw_http_req *r, const char *name) {
     size_t len = strlen(name);
     for (size_t i = 0; i < r->header_count; i++)
@@ -794,7 +924,7 @@ static void set_read_timeout(gw_http_conn *c, int ms) {
     struct timeval rt = {ms / 1000, (ms % 1000) * 1000};
     int wms = c->server->settings.client_timeout_ms;
     struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
-    if (bufferevent_set_timeouts(c->bev, ms > 0 ? &rt : NULL, wms > 0 ? &wt : NULL) < 0)
+    if (set_timeouts(c, ms > 0 ? &rt : NULL, wms > 0 ? &wt : NULL) < 0)
         conn_fail(c); /* a connection without its timeouts could hang forever */
 }
 
@@ -843,9 +973,13 @@ static void arm_request_timeout(gw_http_conn *c) {
     set_read_timeout(c, ms);
 }
 
-static void conn_reset_request(gw_http_conn *c) {
+/* 0, or -1 when the body the handler took cannot be replaced (out of memory). */
+static int conn_reset_request(gw_http_conn *c) {
     struct evbuffer *body = c->req.body;
-    evbuffer_drain(body, evbuffer_get_length(body));
+    if (body)
+        evbuffer_drain(body, evbuffer_get_length(body));
+    else if (!(body = evbuffer_new()))
+        return -1;
     c->req = (gw_http_req){.conn = c,
                            .body = body,
                            .peer = c->peer,
@@ -855,6 +989,7 @@ static void conn_reset_request(gw_http_conn *c) {
     c->drain_wanted = 0;
     c->response_reported = 0;
     c->hlen = c->hcount = c->url_len = 0;
+    return 0;
 }
 
 static void conn_close_when_flushed(gw_http_conn *c) {
@@ -865,11 +1000,10 @@ static void conn_close_when_flushed(gw_http_conn *c) {
         struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
         int wms = c->server->settings.client_timeout_ms;
         struct timeval wt = {wms / 1000, (wms % 1000) * 1000};
-        if (bufferevent_set_timeouts(c->bev, &tv, wms > 0 ? &wt : NULL) < 0 ||
-            bufferevent_enable(c->bev, EV_READ) < 0)
+        if (set_timeouts(c, &tv, wms > 0 ? &wt : NULL) < 0 || reading_enable(c) < 0)
             c->linger = 0; /* cannot wait for the client: close once the answer is out */
     }
-    if (!c->linger) bufferevent_disable(c->bev, EV_READ);
+    if (!c->linger) reading_disable(c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     conn_release(c);
 }
@@ -880,15 +1014,14 @@ static void conn_request_done(gw_http_conn *c) {
         return;
     }
     /* draining: a response that began before shutdown still ends its connection */
-    if (!c->req.keep_alive || c->server->draining) {
+    if (!c->req.keep_alive || c->server->draining || conn_reset_request(c) < 0) {
         conn_close_when_flushed(c);
         return;
     }
-    conn_reset_request(c);
     http_parser_pause(&c->parser, 0);
     c->state = CONN_READING;
     set_read_timeout(c, c->server->settings.keepalive_timeout_ms);
-    if (bufferevent_enable(c->bev, EV_READ) < 0) conn_fail(c);
+    if (reading_enable(c) < 0) conn_fail(c);
     if (!c->busy && !c->failed) {
         c->busy++;
         conn_parse(c);
@@ -928,7 +1061,7 @@ static void conn_parse(gw_http_conn *c) {
     }
     if (request_arriving(c)) arm_request_timeout(c);
     if (c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
-        bufferevent_disable(c->bev, EV_READ);
+        reading_disable(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg) {
@@ -995,23 +1128,45 @@ static void conn_free(gw_http_conn *c) {
     s->conn_count--;
     if (c->refused) s->refusing--;
     if (c->pool) atomic_fetch_sub_explicit(&c->pool->open, 1, memory_order_relaxed);
+    if (c->direct) event_del(&c->rev); /* before the socket closes */
     if (c->bev) {
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
         bufferevent_free(c->bev);
     }
-    evbuffer_free(c->req.body);
-    free(c->hbuf);
+    if (c->req.body) evbuffer_free(c->req.body);
+    if (c->hbuf != c->hbuf_inline) free(c->hbuf);
+    if (c->slots != c->slots_inline) free(c->slots);
     free(c);
+}
+
+/* "a.b.c.d:port" by hand: inet_ntop and snprintf cost 2,700 instructions a connection. */
+static void format_peer_v4(const struct sockaddr_in *in, char *out) {
+    const unsigned char *a = (const unsigned char *)&in->sin_addr;
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100) *p++ = (char)('0' + v / 100);
+        if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : ':';
+    }
+    char digits[5];
+    int n = 0;
+    for (unsigned port = ntohs(in->sin_port); n == 0 || port; port /= 10)
+        digits[n++] = (char)('0' + port % 10);
+    while (n)
+        *p++ = digits[--n];
+    *p = '\0';
 }
 
 static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
+    if (sa->sa_family == AF_INET) { /* at most 21 bytes */
+        _Static_assert(sizeof((gw_http_conn *)0)->peer >= 22, "peer holds an IPv4 address");
+        format_peer_v4((const struct sockaddr_in *)sa, out);
+        return;
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
@@ -1024,13 +1179,18 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
  * ran out. */
 static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
     gw_fd_slots_reserve(s->base, fd);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* stream tokens now, not later */
-    gw_http_conn *c = calloc(1, sizeof *c);
+    /* TCP_NODELAY came from the listener (see listen_socket) */
+    gw_http_conn *c = malloc(sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
         return NULL;
     }
+    /* the room for the head is written before it is read: only what comes before it is zeroed */
+    memset(c, 0, offsetof(gw_http_conn, slots_inline));
+    c->hbuf = c->hbuf_inline;
+    c->hcap = HBUF_INLINE;
+    c->slots = c->slots_inline;
+    c->hslots = HEADERS_INLINE;
     c->server = s;
     c->fd = fd;
     if (s->tls) {
@@ -1057,6 +1217,8 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         free(c);
         return NULL;
     }
+    c->direct = !s->tls;
+    if (c->direct) event_assign(&c->rev, s->base, fd, EV_READ | EV_PERSIST, direct_read_cb, c);
     format_peer(sa, c->peer, sizeof c->peer);
     size_t sa_len =
         sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -1074,10 +1236,9 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    c->direct = !s->tls;
     /* a bufferevent starts with writing enabled: a direct one writes only once it must wait */
-    if ((c->direct && bufferevent_disable(c->bev, EV_WRITE) < 0) ||
-        bufferevent_enable(c->bev, c->direct ? EV_READ : EV_READ | EV_WRITE) < 0) {
+    if ((c->direct ? bufferevent_disable(c->bev, EV_WRITE) < 0 || reading_enable(c) < 0
+                   : bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)) {
         conn_free(c);
         return NULL;
     }
@@ -1136,17 +1297,10 @@ static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct 
 
 /* A connection of a burst has its request waiting, as a rule, by the time it is accepted: it is
  * read now, not when its read event fires a loop turn later, which also put every step after
- * (routing, the upstream connect, the first event) a turn behind. One recv, no FIONREAD
- * (evbuffer_read asks for it each time); nothing there yet costs that one call. May free c. */
-static void conn_read_now(gw_http_conn *c, evutil_socket_t fd) {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer_iovec v;
-    if (evbuffer_reserve_space(in, 4096, &v, 1) < 1) return;
-    ssize_t n = recv(fd, v.iov_base, v.iov_len, 0);
-    if (n <= 0) return; /* not yet, the end, or an error: the read event says which */
-    v.iov_len = (size_t)n;
-    if (evbuffer_commit_space(in, &v, 1) < 0) return;
-    read_cb(c->bev, c);
+ * (routing, the upstream connect, the first event) a turn behind. One recv; nothing there yet
+ * costs that one call, and the read event says the rest. May free c. */
+static void conn_read_now(gw_http_conn *c) {
+    if (read_once(c) > 0) read_cb(c->bev, c);
 }
 
 static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *sa) {
@@ -1170,7 +1324,7 @@ static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *s
         return;
     }
     c->pool = pool;
-    if (c->direct) conn_read_now(c, fd);
+    if (c->direct) conn_read_now(c);
 }
 
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg) {
@@ -1225,13 +1379,15 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg) {
 }
 
 /* The listening socket: SO_REUSEPORT, so every worker binds the same port and the kernel
- * spreads connections; SO_KEEPALIVE, which accepted sockets inherit (a client that vanished
- * is found). -1 with errno set. */
+ * spreads connections; SO_KEEPALIVE and TCP_NODELAY, which accepted sockets inherit on Linux (a
+ * client that vanished is found; tokens are streamed now, not later), so no accepted socket
+ * costs a setsockopt. -1 with errno set. */
 static int listen_socket(const struct addrinfo *ai) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {

@@ -39,9 +39,10 @@ struct gw_http_req {
     const char *method_name;
     const char *path, *query; /* path without the query; query may be NULL */
     size_t path_len, query_len;
-    gw_http_header headers[GW_HTTP_MAX_HEADERS];
+    const gw_http_header *headers; /* header_count of them, the connection's: valid while the
+                                    * request is (NULL before its headers are whole) */
     size_t header_count;
-    struct evbuffer *body;
+    struct evbuffer *body; /* NULL once gw_http_take_body took it */
     int http_minor;
     int keep_alive;
     int64_t start_ns;
@@ -120,6 +121,10 @@ void gw_http_server_drain(gw_http_server *s);
 void gw_http_server_stop_accepting(gw_http_server *s);
 size_t gw_http_server_connections(const gw_http_server *s);
 void gw_http_server_free(gw_http_server *s); /* aborts what is still open */
+
+/* The request's body, now the caller's to free: moved out whole, as a request that outlives its
+ * connection needs it, without a copy or a buffer of its own. */
+struct evbuffer *gw_http_take_body(gw_http_req *req);
 
 /* Case-insensitive lookup; NULL when absent. */
 const gw_http_header *gw_http_find_header(const gw_http_req *req, const char *name);

@@ -102,14 +102,11 @@ typedef struct gw_req {
     int rule;                     /* the index of that rule, -1 for none */
     const gw_target *target;      /* the target of the attempt running now, or the last one */
     const gw_channel *channel;    /* its channel: the one that served, for the log */
-    gw_endpoint *tried[GW_MAX_ATTEMPTS]; /* the endpoints tried, so a retry goes elsewhere */
     size_t attempt_count;
     int64_t deadline_ns;   /* failover.deadline_ms from arrival; 0: none */
     char attempts_text[8]; /* x-aigw-attempts, once a channel was tried */
-    gw_req_header extra_headers[GW_REQ_EXTRA_HEADERS];
     size_t extra_header_count;
     gw_attempt *attempt; /* the try at a channel running now, or the last one */
-    gw_req_attempt attempts[GW_MAX_ATTEMPTS]; /* the tries that ended, in order */
     size_t attempts_logged;
 
     gw_trace trace; /* W3C trace context: the caller's trace, the gateway's span */
@@ -129,8 +126,13 @@ typedef struct gw_req {
 
     size_t filter_next;                 /* the next filter of r->cfg->chain whose on_request runs */
     void *filter_state[GW_MAX_FILTERS]; /* each filter's state_size bytes, zeroed; or NULL */
-    void *filter_state_block;           /* one allocation holds them all */
     int finished;
+
+    /* Arrays filled in order up to their counts above, and never read past them: the request's
+     * start leaves them unzeroed (1.6 KB of its 2.7). */
+    gw_endpoint *tried[GW_MAX_ATTEMPTS]; /* the endpoints tried, so a retry goes elsewhere */
+    gw_req_header extra_headers[GW_REQ_EXTRA_HEADERS];
+    gw_req_attempt attempts[GW_MAX_ATTEMPTS]; /* the tries that ended, in order */
 } gw_req;
 
 #endif

@@ -87,20 +87,24 @@ void gw_chain_guard_answer(gw_req *r) {
     r->text_hook = text_hook;
 }
 
-/* One allocation for every filter's state: most requests pass several stateful filters. */
-int gw_chain_begin(gw_req *r) {
-    size_t total = 0, offset[GW_MAX_FILTERS];
+static size_t state_bytes(const gw_filter_ops *ops) {
+    return (ops->state_size + 15) & ~(size_t)15;
+}
+
+size_t gw_chain_state_size(const gw_config *cfg) {
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->chain_len; i++)
+        total += state_bytes(cfg->chain[i].ops);
+    return total;
+}
+
+void gw_chain_begin(gw_req *r, void *block) {
+    char *at = block;
     for (size_t i = 0; i < r->cfg->chain_len; i++) {
-        offset[i] = total;
-        total += (r->cfg->chain[i].ops->state_size + 15) & ~(size_t)15;
+        const gw_filter_ops *ops = r->cfg->chain[i].ops;
+        if (ops->state_size) r->filter_state[i] = at;
+        at += state_bytes(ops);
     }
-    if (!total) return 0;
-    char *block = calloc(1, total);
-    if (!block) return -1;
-    for (size_t i = 0; i < r->cfg->chain_len; i++)
-        if (r->cfg->chain[i].ops->state_size) r->filter_state[i] = block + offset[i];
-    r->filter_state_block = block;
-    return 0;
 }
 
 void gw_chain_run(gw_req *r) {
@@ -123,8 +127,6 @@ void gw_chain_done(gw_req *r) {
     const gw_filter_ops *f;
     for (size_t i = 0; (f = ops_at(r, i)); i++)
         if (f->on_done) f->on_done(r);
-    free(r->filter_state_block);
-    r->filter_state_block = NULL;
 }
 
 int gw_chain_shutdown(gw_req *r) {

@@ -63,8 +63,10 @@ void *gw_filter_state(gw_req *r, const gw_filter_ops *ops);
  * request no guard looks back at streams as if there were none. */
 void gw_chain_guard_answer(gw_req *r);
 
-/* Allocates the filters' per-request state; -1 when out of memory. */
-int gw_chain_begin(gw_req *r);
+/* The bytes the filters of cfg's chain keep per request: allocated zeroed with the request (one
+ * allocation for both), and handed to gw_chain_begin, which shares them out. */
+size_t gw_chain_state_size(const gw_config *cfg);
+void gw_chain_begin(gw_req *r, void *block);
 
 void gw_chain_run(gw_req *r);
 static inline void gw_chain_resume(gw_req *r) {

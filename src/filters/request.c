@@ -61,30 +61,37 @@ static size_t request_id(char *out, uint32_t prefix, unsigned worker, uint64_t s
 
 void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind api,
                   const gw_protocol_ops *protocol) {
-    gw_req *r = calloc(1, sizeof *r);
-    struct evbuffer *body = evbuffer_new();
-    if (!r || !body) {
-        free(r);
-        if (body) evbuffer_free(body);
+    gw_config_hold *hold = w->cfg_hold;
+    gw_config *cfg = hold ? gw_config_hold_take(hold) : gw_config_ref(w->cfg);
+    /* the request and its filters' state in one allocation */
+    size_t head = (sizeof(gw_req) + 15) & ~(size_t)15, state = gw_chain_state_size(cfg);
+    gw_req *r = malloc(head + state);
+    if (!r) {
+        if (hold)
+            gw_config_hold_drop(hold);
+        else
+            gw_config_unref(cfg);
         static const char oom[] = GW_OPENAI_OOM_BODY;
         gw_http_respond(http, 503, "application/json", oom, sizeof oom - 1, NULL, 0);
         return;
     }
+    memset(r, 0, offsetof(gw_req, tried)); /* what follows is written before it is read */
+    memset((char *)r + head, 0, state);
     r->worker = w;
-    r->cfg_hold = w->cfg_hold;
-    r->cfg = r->cfg_hold ? gw_config_hold_take(r->cfg_hold) : gw_config_ref(w->cfg);
+    r->cfg_hold = hold;
+    r->cfg = cfg;
+    gw_chain_begin(r, (char *)r + head);
     r->http = http;
     r->api = api;
     r->protocol = protocol;
     r->path = path;
     r->t_start = http->start_ns;
-    r->body_buf = body;
+    r->body_buf = gw_http_take_body(http); /* moved out whole, no copy */
     size_t peer_len = strnlen(http->peer, sizeof r->client - 1);
     memcpy(r->client, http->peer, peer_len);
     r->client[peer_len] = '\0';
     r->tls = http->is_tls;
-    evbuffer_add_buffer(body, http->body); /* moves the chain, no copy */
-    r->bytes_in = evbuffer_get_length(body);
+    r->bytes_in = evbuffer_get_length(r->body_buf);
     const gw_http_header *rid = gw_http_find_header(http, "x-request-id");
     if (usable_request_id(rid)) {
         memcpy(r->id, rid->value, rid->value_len);
@@ -105,10 +112,6 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
     http->on_abort = on_client_abort;
     http->handler_ud = r;
     http->access_logged = 1; /* the chain's access_log filter writes this request's line */
-    if (gw_chain_begin(r) < 0) {
-        gw_req_fail(r, 503, "server_error", "out_of_memory", NULL, "the gateway is out of memory");
-        return;
-    }
     gw_chain_run(r);
 }
 

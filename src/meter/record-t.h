@@ -83,7 +83,7 @@ typedef struct gw_request_record {
     uint32_t stream_events;             /* events sent to the caller */
     int64_t max_gap_us;                 /* the longest pause between two events */
     uint32_t attempt_count;
-    gw_attempt_record attempts[GW_RECORD_MAX_ATTEMPTS];
+    gw_attempt_record attempts[GW_RECORD_MAX_ATTEMPTS]; /* past attempt_count: not set */
     gw_capture capture; /* owned; freed with gw_record_free_capture */
 } gw_request_record;
 

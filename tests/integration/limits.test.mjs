@@ -293,6 +293,32 @@ test('431 in OpenAI shape: headers over max_header_bytes, and too many headers',
   }
 });
 
+test('up to 100 request headers are read, also on a connection whose requests carry more, then fewer', async () => {
+  const sim = await startSim();
+  const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
+  const conn = openIdle(gw.config.ports.http);
+  try {
+    await conn.connected;
+    const body = JSON.stringify({ model: 'chat', messages });
+    // the connection keeps room for a few dozen headers: these go past it, to the limit, and back
+    for (const count of [10, 30, 100, 60, 5]) {
+      let request = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`;
+      request += `Content-Length: ${body.length}\r\n`;
+      for (let i = 0; i < count - 4; i++) request += `X-Filler-${i}: ${i}\r\n`;
+      request += `X-Request-Id: headers-${count}\r\n\r\n${body}`; // the last header
+      const reply = parseReply(await requestOn(conn, request));
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal(reply.headers['x-request-id'], `headers-${count}`);
+      assert.equal(JSON.parse(reply.body).object, 'chat.completion');
+    }
+    assert.equal(conn.closed, false);
+  } finally {
+    conn.sock.destroy();
+    await gw.stop();
+    await sim.stop();
+  }
+});
+
 test('a client that aborts an HTTPS stream cancels the upstream transfer at once', async () => {
   const sim = await startSim();
   const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
