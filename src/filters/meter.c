@@ -158,9 +158,15 @@ void gw_meter_capture_request(gw_req *r) {
     if (c) gw_capture_request(c, r->body, r->body_len, m->capture.max_body_bytes);
 }
 
+int gw_meter_captures_streams(const gw_req *r) {
+    const gw_metering_conf *m = r->cfg->metering;
+    return m && m->capture.streams && r->worker->meter;
+}
+
 void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole) {
     const gw_metering_conf *m = r->cfg->metering;
-    if (!m || !r->worker->meter || !(whole ? m->capture.bodies : m->capture.streams)) return;
+    if (whole ? !(m && m->capture.bodies && r->worker->meter) : !gw_meter_captures_streams(r))
+        return;
     gw_capture *c = capture_of(r);
     if (c)
         gw_capture_response(c, (gw_now_ns() - r->t_start) / 1000, out,

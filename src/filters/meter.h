@@ -16,6 +16,8 @@ struct evbuffer;
  * the guards), and what the caller receives (one stream event, or a whole answer). */
 void gw_meter_capture_request(gw_req *r);
 void gw_meter_capture_response(gw_req *r, struct evbuffer *out, int whole);
+/* Whether stream events are captured: they must then pass through an evbuffer. */
+int gw_meter_captures_streams(const gw_req *r);
 
 /* A pause of gap_ns between two stream events the caller received, for the gap histogram. */
 void gw_meter_observe_gap(gw_req *r, int64_t gap_ns);

@@ -81,14 +81,12 @@ static void log_attempt(gw_req *r, const gw_attempt *a) {
     l->t_end = a->t_end ? a->t_end : gw_now_ns();
 }
 
-/* Whether a stream's events must pass through an evbuffer: the meter captures them (its
- * condition, as gw_meter_capture_response checks it), or a filter of the chain reads or rewrites
- * response chunks. Neither is the usual case, where the frames go from the attempt's flat
- * buffer to the socket without a copy. Decided once a stream (the loop cost ~55 instructions an
- * event). */
+/* Whether a stream's events must pass through an evbuffer: the meter captures them, or a filter
+ * of the chain reads or rewrites response chunks. Neither is the usual case, where the frames go
+ * from the attempt's flat buffer to the socket without a copy. Decided once a stream (the loop cost
+ * ~55 instructions an event). */
 static int events_need_buffer(const gw_req *r) {
-    const gw_metering_conf *m = r->cfg->metering;
-    if (m && m->capture.streams && r->worker->meter) return 1;
+    if (gw_meter_captures_streams(r)) return 1;
     for (size_t i = 0; i < r->cfg->chain_len; i++)
         if (r->cfg->chain[i].ops->on_response_chunk) return 1;
     return 0;
