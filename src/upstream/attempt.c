@@ -80,7 +80,7 @@ static void arm_timer(gw_attempt *a, int ms) {
         }
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(a->timer, &tv);
+    evtimer_add(&a->timer, &tv);
 }
 
 /* A piece of the body came: idle_ms starts again. The timer is not moved (an evtimer_add per
@@ -173,6 +173,12 @@ static void flush_stream(gw_attempt *a) {
             if (a->sink->stream_begin(r, a) < 0) {
                 set_failure(a, 499, GW_FAIL_LOCAL, "client_closed", "the client left",
                             "the client left before the stream began");
+                frames_return(a);
+                return;
+            }
+            if (a->events_via_out && !a->io.out && !(a->io.out = evbuffer_new())) {
+                set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                            "out of memory for the stream's events");
                 frames_return(a);
                 return;
             }
@@ -325,7 +331,7 @@ static int client_behind(gw_attempt *a) {
     if (a->mode != GW_RELAY_STREAM || !a->committed || !a->sink->client_full(a->r)) return 0;
     a->paused = 1;
     a->idle_armed = 0;
-    evtimer_del(a->timer);
+    evtimer_del(&a->timer);
     return 1;
 }
 
@@ -461,6 +467,11 @@ static void finish_buffered(gw_attempt *a) {
     const gw_engine_ops *engine = a->channel->engine;
     const char *body = a->body ? a->body : "";
     if (a->status >= 200 && a->status < 300) {
+        if (!a->io.out && !(a->io.out = evbuffer_new())) {
+            set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
+                        "out of memory for the answer");
+            return;
+        }
         int rc = engine->response(&a->io, body, a->body_len);
         a->answer = a->io.out; /* the translation went straight into the answer */
         a->io.out = NULL;
@@ -531,7 +542,7 @@ static void finish(gw_attempt *a) {
     if (a->finished) return;
     a->finished = 1;
     a->t_end = gw_now_ns();
-    evtimer_del(a->timer);
+    evtimer_del(&a->timer);
     detach_transfer(a);
     end_in_flight(a);
     if (r->http && !a->fail_status) {
@@ -646,35 +657,52 @@ static int forward_matches(const gw_channel *ch, const gw_http_header *h) {
     return 0;
 }
 
-/* Copies the channel's fixed headers and adds the client headers the channel forwards, whole
- * (their size is already bounded by server.max_header_bytes). NULL when out of memory. */
-static struct curl_slist *forwarded_headers(gw_req *r, const gw_channel *ch) {
-    struct curl_slist *list = NULL, *next;
-    for (const struct curl_slist *h = ch->headers; h; h = h->next) {
-        if (!(next = curl_slist_append(list, h->data))) goto oom;
-        list = next;
-    }
-    for (size_t i = 0; i < r->http->header_count; i++) {
+/* The channel's fixed headers, then the client headers the channel forwards, whole (their size
+ * is already bounded by server.max_header_bytes), as one list curl and the own client both read:
+ * the nodes and the forwarded lines in one block, the channel's lines not copied (they live as
+ * long as the channel). The block is the attempt's header_room when it fits (a usual request
+ * forwards a header or two), else one allocation. NULL with *oom 0 when no client header is
+ * forwarded: the channel's list serves as it is. */
+static struct curl_slist *forwarded_headers(gw_attempt *a, gw_req *r, const gw_channel *ch,
+                                            int *oom) {
+    uint8_t picked[GW_HTTP_MAX_HEADERS];
+    size_t count =
+        r->http->header_count < GW_HTTP_MAX_HEADERS ? r->http->header_count : GW_HTTP_MAX_HEADERS;
+    size_t forwarded = 0, channel_lines = 0, text = 0;
+    *oom = 0;
+    for (size_t i = 0; i < count; i++) {
         const gw_http_header *h = &r->http->headers[i];
         if (gw_header_never_forwarded(h->name, h->name_len) || !forward_matches(ch, h)) continue;
         /* the engine's parent span is the gateway's: trace_node says so */
         if (h->name_len == 11 && !strncasecmp(h->name, "traceparent", 11)) continue;
-        size_t need = h->name_len + 2 + h->value_len + 1;
-        char small[512], *line = need <= sizeof small ? small : malloc(need);
-        if (!line) goto oom;
+        picked[forwarded++] = (uint8_t)i;
+        text += h->name_len + 2 + h->value_len + 1;
+    }
+    if (!forwarded) return NULL;
+    for (const struct curl_slist *h = ch->headers; h; h = h->next)
+        channel_lines++;
+    size_t nodes = channel_lines + forwarded, size = nodes * sizeof(struct curl_slist) + text;
+    struct curl_slist *list =
+        size <= sizeof a->header_room ? (struct curl_slist *)a->header_room : malloc(size);
+    if (!list) {
+        *oom = 1;
+        return NULL;
+    }
+    struct curl_slist *node = list;
+    for (const struct curl_slist *h = ch->headers; h; h = h->next, node++)
+        *node = (struct curl_slist){.data = h->data, .next = node + 1};
+    char *line = (char *)(list + nodes);
+    for (size_t k = 0; k < forwarded; k++, node++) {
+        const gw_http_header *h = &r->http->headers[picked[k]];
+        *node = (struct curl_slist){.data = line, .next = node + 1};
         memcpy(line, h->name, h->name_len);
         memcpy(line + h->name_len, ": ", 2);
         memcpy(line + h->name_len + 2, h->value, h->value_len);
-        line[need - 1] = '\0';
-        next = curl_slist_append(list, line);
-        if (line != small) free(line);
-        if (!next) goto oom;
-        list = next;
+        line += h->name_len + 2 + h->value_len;
+        *line++ = '\0';
     }
+    node[-1].next = NULL;
     return list;
-oom:
-    curl_slist_free_all(list);
-    return NULL;
 }
 
 /* A start that fails before the transfer: the outcome goes to the sink at once. */
@@ -763,6 +791,7 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     gw_attempt *a = malloc(sizeof *a);
     if (!a) return NULL;
     memset(a, 0, offsetof(gw_attempt, url));
+    evtimer_assign(&a->timer, r->worker->base, on_timer, a); /* first: free deletes it */
     a->fail_message[0] = a->fail_detail[0] = a->error_text[0] = a->curl_error[0] = '\0';
     a->h1_content_type[0] = a->url[0] = '\0';
     r->attempt = a; /* the request frees it, also when it ends inside this call */
@@ -777,14 +806,13 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     atomic_fetch_add_explicit(&endpoint->refs, 1, memory_order_relaxed);
     a->sink = sink;
     a->t_start = gw_now_ns();
-    a->io = (gw_engine_io){.r = r, .target = target, .out = evbuffer_new()};
-    a->timer = evtimer_new(r->worker->base, on_timer, a);
+    /* io.out, a whole answer's translation (or a stream's events on their way through the
+     * chain), is made when one of those begins: most streams never need it */
+    a->io = (gw_engine_io){.r = r, .target = target};
     r->usage = (gw_usage){0}; /* what this attempt's engine reports */
     gw_engine_call call = {0};
     const char *err = NULL;
     int status = 500;
-    if (!a->io.out || !a->timer)
-        return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
     if (ch->engine->prepare(r, target, &call, &status, &err) < 0) {
         a->owned_body = call.owned_body;
         if (status == 400) return fail_start(a, 400, "unsupported_by_engine", err, err);
@@ -801,7 +829,8 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
                           "the upstream URL is too long");
     memcpy(a->url, endpoint->base_url, base_len);
     memcpy(a->url + base_len, call.path, path_len + 1);
-    if (ch->forward_header_count && !(a->headers = forwarded_headers(r, ch)))
+    int oom = 0;
+    if (ch->forward_header_count && !(a->headers = forwarded_headers(a, r, ch, &oom)) && oom)
         return fail_start(a, 503, "out_of_memory", "the gateway is out of memory", "out of memory");
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char channel[256];
@@ -825,7 +854,7 @@ void gw_attempt_cancel(gw_attempt *a, int status, const char *code, const char *
     if (!a || a->finished) return;
     a->finished = 1;
     a->t_end = gw_now_ns();
-    evtimer_del(a->timer);
+    evtimer_del(&a->timer);
     detach_transfer(a);
     end_in_flight(a);
     set_failure(a, status, GW_FAIL_LOCAL, code, message, "%s", detail);
@@ -837,7 +866,7 @@ void gw_attempt_free(gw_attempt *a) {
     detach_transfer(a);
     end_in_flight(a);
     gw_endpoint_release(a->endpoint);
-    if (a->timer) event_free(a->timer);
+    event_del(&a->timer);
     if (a->answer) evbuffer_free(a->answer);
     if (a->mode == GW_RELAY_STREAM) gw_sse_free(&a->sse);
     if (a->io.state) {
@@ -847,7 +876,7 @@ void gw_attempt_free(gw_attempt *a) {
     if (a->io.out) evbuffer_free(a->io.out);
     gw_strbuf_free(&a->io.frames);
     free(a->body);
-    curl_slist_free_all(a->headers);
+    if (a->headers != (struct curl_slist *)a->header_room) free(a->headers);
     free(a->owned_body);
     free(a);
 }

@@ -7,6 +7,7 @@
 #define AIGW_UPSTREAM_ATTEMPT_H
 
 #include <curl/curl.h>
+#include <event2/event_struct.h>
 #include <stdint.h>
 
 #include "core/request-t.h"
@@ -15,7 +16,6 @@
 #include "upstream/h1_client.h"
 
 struct evbuffer;
-struct event;
 
 typedef enum { GW_RELAY_UNDECIDED, GW_RELAY_STREAM, GW_RELAY_BUFFER } gw_relay_mode;
 
@@ -64,11 +64,12 @@ struct gw_attempt {
     int h1_running; /* counted in the channel's pool until it ends */
     gw_h1_exchange h1;
     gw_h1_request h1_req;
-    int64_t h1_content_length;  /* from the head, for the relay decided at the first body byte */
-    int64_t total_deadline_ns;  /* timeouts.total_ms, kept by the timer for the own client */
-    int total_armed;            /* the timer runs to it */
-    int transport_result;       /* curl's CURLcode or gw_h1_result, for the debug log */
-    struct curl_slist *headers; /* per attempt only when headers are forwarded */
+    int64_t h1_content_length; /* from the head, for the relay decided at the first body byte */
+    int64_t total_deadline_ns; /* timeouts.total_ms, kept by the timer for the own client */
+    int total_armed;           /* the timer runs to it */
+    int transport_result;      /* curl's CURLcode or gw_h1_result, for the debug log */
+    /* per attempt only when client headers are forwarded: in header_room or allocated */
+    struct curl_slist *headers;
     /* traceparent naming the gateway's span, first in the list curl sends: a node of our
      * own in front of the channel's (or the forwarded) headers, so it costs no allocation */
     struct curl_slist trace_node;
@@ -98,7 +99,7 @@ struct gw_attempt {
      * bytes on their way to the sink (io.out: a whole answer's) */
     gw_engine_io io;
     gw_sse_parser sse;
-    struct event *timer; /* first-byte, then idle-gap deadline */
+    struct event timer; /* first-byte, then idle-gap deadline; in place, no allocation */
     int64_t t_start, t_head, t_end;
     /* Text, last: a new attempt zeroes only what comes before `url` (these are written before
      * they are read, or start as empty strings), where zeroing all of it cost ~5k instructions a
@@ -109,6 +110,8 @@ struct gw_attempt {
     char error_text[1024];
     char curl_error[CURL_ERROR_SIZE];
     char h1_content_type[128];
+    /* the forwarded headers' list when it fits (forwarded_headers in attempt.c) */
+    _Alignas(struct curl_slist) char header_room[384];
 };
 
 /* Starts an attempt at the target's channel, on `endpoint`, and sets r->attempt to it (the request

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -30,7 +31,10 @@ struct gw_h1_conn {
     struct event *ev_read;  /* persistent; registered for the connection's whole life */
     struct event *ev_write; /* while connecting, and after a partial write */
     struct event *ev_connect_timer;
-    int reading; /* ev_read is added (not while the handler is full) */
+    /* the three events, in place: a connection costs no allocation for them */
+    struct event read_event, write_event, connect_timer_event;
+    int connect_armed; /* ev_connect_timer is added: a connect the first send did not prove */
+    int reading;       /* ev_read is added (not while the handler is full) */
     gw_h1_idle *home;
     gw_h1_conn *prev, *next; /* in home's idle list */
     struct sockaddr_storage addr;
@@ -77,9 +81,9 @@ static void idle_unlink(gw_h1_conn *c) {
 
 static void conn_close(gw_h1_conn *c) {
     if (c->state == C_IDLE) idle_unlink(c);
-    if (c->ev_read) event_free(c->ev_read); /* NULL only when conn_open ran out of memory */
-    if (c->ev_write) event_free(c->ev_write);
-    if (c->ev_connect_timer) event_free(c->ev_connect_timer);
+    event_del(c->ev_read);
+    event_del(c->ev_write);
+    if (c->connect_armed) event_del(c->ev_connect_timer);
     close(c->fd);
     free(c->head);
     free(c);
@@ -337,7 +341,8 @@ static int send_request(gw_h1_conn *c) {
         }
         if (c->connecting) { /* bytes went out: it is made */
             c->connecting = 0;
-            event_del(c->ev_connect_timer);
+            if (c->connect_armed) event_del(c->ev_connect_timer);
+            c->connect_armed = 0;
         }
         size_t left = (size_t)sent, head_left = c->head_len - c->head_sent;
         size_t to_head = left < head_left ? left : head_left;
@@ -400,15 +405,12 @@ static gw_h1_conn *conn_open(gw_h1_idle *idle, const gw_h1_address *to, char *de
     c->addr = to->addr;
     c->addr_len = to->addr_len;
     gw_fd_slots_reserve(idle->base, fd);
-    c->ev_read = event_new(idle->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->ev_write = event_new(idle->base, fd, EV_WRITE, on_writable, c);
-    c->ev_connect_timer = evtimer_new(idle->base, on_connect_timeout, c);
-    if (!c->ev_read || !c->ev_write || !c->ev_connect_timer) {
-        c->state = C_CONNECTING; /* not in the idle list */
-        conn_close(c);
-        snprintf(detail, detail_len, "out of memory");
-        return NULL;
-    }
+    c->ev_read = &c->read_event;
+    c->ev_write = &c->write_event;
+    c->ev_connect_timer = &c->connect_timer_event;
+    event_assign(c->ev_read, idle->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    event_assign(c->ev_write, idle->base, fd, EV_WRITE, on_writable, c);
+    evtimer_assign(c->ev_connect_timer, idle->base, on_connect_timeout, c);
     c->state = C_CONNECTING;
     if (connect(fd, (const struct sockaddr *)&to->addr, to->addr_len) < 0 && errno != EINPROGRESS) {
         snprintf(detail, detail_len, "connecting: %s", strerror(errno));
@@ -421,15 +423,17 @@ static gw_h1_conn *conn_open(gw_h1_idle *idle, const gw_h1_address *to, char *de
 /* "Name: value" as curl takes a header line: "Name:" alone removes a header curl would send
  * (none of which this client sends but Host), "Name;" sends it empty. */
 static int header_is_named(const char *line, size_t line_len, const char *name, size_t len) {
-    return line_len >= len + 1 && !strncasecmp(line, name, len) &&
-           (line[len] == ':' || line[len] == ';');
+    return line_len >= len + 1 && (line[len] == ':' || line[len] == ';') &&
+           (line[0] | 0x20) == name[0] && !strncasecmp(line, name, len);
 }
 
 static size_t header_line_len(const char *line, size_t len, int *skip) {
     const char *colon = memchr(line, ':', len);
-    const char *semi = memchr(line, ';', len);
     *skip = 0;
-    if (semi && len && line[len - 1] == ';' && (!colon || semi < colon)) return len + 1; /* ':' */
+    if (len && line[len - 1] == ';') { /* "Name;" unless a ':' comes before its first ';' */
+        const char *semi = memchr(line, ';', len);
+        if (!colon || semi < colon) return len + 1;
+    }
     if (!colon) {
         *skip = 1;
         return 0;
@@ -476,12 +480,11 @@ static int build_head(gw_h1_conn *c, const gw_h1_request *req) {
     size_t base_len = strlen(to->path), path_len = strlen(req->path), host_len = strlen(to->host);
     int own_host = 1;
     size_t need = 5 + base_len + path_len + 11 + 6 + host_len + 2 + 16 + 20 + 2 + 2;
+    /* a line takes at most its length and CRLF ("Name;" becomes "Name:"; a removal, nothing) */
     for (const struct curl_slist *h = req->headers; h; h = h->next) {
         size_t len = strlen(h->data);
-        int skip;
         if (header_is_named(h->data, len, "host", 4)) own_host = 0;
-        if (header_is_named(h->data, len, "content-length", 14)) continue;
-        need += header_line_len(h->data, len, &skip) + 2;
+        need += len + 2;
     }
     if (reserve_head(c, need) < 0) return -1;
     char *at = c->head;
@@ -539,14 +542,17 @@ static int begin(gw_h1_exchange *x, int fresh, char *detail, size_t detail_len) 
     gw_h1_response_init(&c->answer, 0); /* a POST's answer: never a HEAD's */
     c->pending_errno = 0;
     if (c->state == C_CONNECTING) {
-        struct timeval tv = {req->connect_timeout_ms / 1000, req->connect_timeout_ms % 1000 * 1000};
-        evtimer_add(c->ev_connect_timer, &tv);
         c->connecting = 1;
         event_add(c->ev_read, NULL); /* for its whole life */
         c->reading = 1;
     }
     c->state = C_SENDING;
-    send_request(c); /* on a connect still under way: EAGAIN, and ev_write says when */
+    send_request(c);     /* on a connect still under way: EAGAIN, and ev_write says when */
+    if (c->connecting) { /* no byte went out yet: the connect has connect_timeout_ms to finish */
+        struct timeval tv = {req->connect_timeout_ms / 1000, req->connect_timeout_ms % 1000 * 1000};
+        evtimer_add(c->ev_connect_timer, &tv);
+        c->connect_armed = 1;
+    }
     return 0;
 }
 
