@@ -37,6 +37,38 @@ static int plain_key_start(const char *body, size_t value_start, const char *key
     return 0;
 }
 
+/* The span of a body's model value when the body opens with it as a plain string (clients write
+ * model first): {"model":"name" up to the name's closing quote. 0 with the span, -1 for any other
+ * body, which the whole scan reads. A second "model" member cannot follow: the request parser
+ * refuses a body that repeats it, and a body the gateway wrote has none. */
+static int leading_model(const char *body, size_t len, size_t *start, size_t *end) {
+    size_t i = 0;
+    while (i < len && is_space(body[i]))
+        i++;
+    if (i == len || body[i++] != '{') return -1;
+    while (i < len && is_space(body[i]))
+        i++;
+    if (len - i < 7 || memcmp(body + i, "\"model\"", 7)) return -1;
+    i += 7;
+    while (i < len && is_space(body[i]))
+        i++;
+    if (i == len || body[i++] != ':') return -1;
+    while (i < len && is_space(body[i]))
+        i++;
+    if (i == len || body[i] != '"') return -1;
+    size_t open = i++;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c == '"') {
+            *start = open;
+            *end = i + 1;
+            return 0;
+        }
+        if (c == '\\' || c < 0x20) return -1; /* an escape, or a string to judge whole */
+    }
+    return -1;
+}
+
 static const char *not_served(gw_api_kind api) {
     switch (api) {
     case GW_API_CHAT:
@@ -61,13 +93,17 @@ int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *
     size_t n = 0;
     gw_json_scan_result scan;
     if (t->rewrite) {
-        if (gw_json_scan(r->body, r->body_len, "model", &scan) < 0 || scan.key_count != 1) {
-            *status = 500;
-            *err = "cannot locate the model member in the request body";
-            return -1;
+        size_t start, end;
+        if (leading_model(r->body, r->body_len, &start, &end) < 0) {
+            if (gw_json_scan(r->body, r->body_len, "model", &scan) < 0 || scan.key_count != 1) {
+                *status = 500;
+                *err = "cannot locate the model member in the request body";
+                return -1;
+            }
+            start = scan.value_start;
+            end = scan.value_end;
         }
-        edits[n++] = (body_edit){scan.value_start, scan.value_end, t->upstream_model_json,
-                                 t->upstream_model_json_len};
+        edits[n++] = (body_edit){start, end, t->upstream_model_json, t->upstream_model_json_len};
     }
     size_t key_start;
     if (w->rename_max_completion_tokens &&
