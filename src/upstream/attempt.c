@@ -284,7 +284,10 @@ static void begin_relay(gw_attempt *a, int status, const char *content_type, int
     if (r->stream && status >= 200 && status < 300 && content_type &&
         !strncasecmp(content_type, "text/event-stream", 17)) {
         size_t state_size = a->channel->engine->stream_state_size;
-        a->io.state = state_size ? calloc(1, state_size) : NULL;
+        if (state_size <= sizeof a->state_room) /* every adapter's, so far */
+            a->io.state = state_size ? memset(a->state_room, 0, state_size) : NULL;
+        else
+            a->io.state = calloc(1, state_size);
         if (state_size && !a->io.state) {
             set_failure(a, 503, GW_FAIL_LOCAL, "out_of_memory", "the gateway is out of memory",
                         "out of memory");
@@ -871,7 +874,7 @@ void gw_attempt_free(gw_attempt *a) {
     if (a->mode == GW_RELAY_STREAM) gw_sse_free(&a->sse);
     if (a->io.state) {
         if (a->channel->engine->stream_free) a->channel->engine->stream_free(a->io.state);
-        free(a->io.state);
+        if (a->io.state != (void *)a->state_room) free(a->io.state);
     }
     if (a->io.out) evbuffer_free(a->io.out);
     gw_strbuf_free(&a->io.frames);

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <event2/event_struct.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/request-t.h"
@@ -110,6 +111,8 @@ struct gw_attempt {
     char error_text[1024];
     char curl_error[CURL_ERROR_SIZE];
     char h1_content_type[128];
+    /* the adapter's stream state (io.state) when it fits: zeroed as the stream begins */
+    _Alignas(max_align_t) char state_room[768];
     /* the forwarded headers' list when it fits (forwarded_headers in attempt.c) */
     _Alignas(struct curl_slist) char header_room[384];
 };

@@ -50,9 +50,11 @@ struct gw_h1_conn {
     int in_handler;
     int64_t idle_since;
     gw_h1_exchange *x; /* NULL while idle */
-    /* the request's head, kept until it is sent (a partial write, a retry); reused */
+    /* the request's head, kept until it is sent (a partial write, a retry); reused: head_room,
+     * or an allocation for a head larger than any so far */
     char *head;
     size_t head_len, head_cap, head_sent, body_sent;
+    char head_room[512];
     /* the answer */
     gw_h1_response answer;
     uint64_t bytes_in;
@@ -85,7 +87,7 @@ static void conn_close(gw_h1_conn *c) {
     event_del(c->ev_write);
     if (c->connect_armed) event_del(c->ev_connect_timer);
     close(c->fd);
-    free(c->head);
+    if (c->head != c->head_room) free(c->head);
     free(c);
 }
 
@@ -402,6 +404,8 @@ static gw_h1_conn *conn_open(gw_h1_idle *idle, const gw_h1_address *to, char *de
     }
     c->fd = fd;
     c->home = idle;
+    c->head = c->head_room;
+    c->head_cap = sizeof c->head_room;
     c->addr = to->addr;
     c->addr_len = to->addr_len;
     gw_fd_slots_reserve(idle->base, fd);
@@ -445,13 +449,15 @@ static size_t header_line_len(const char *line, size_t len, int *skip) {
     return len;
 }
 
+/* Room for a head of `need` bytes; what the buffer held is not kept (the head is rewritten). */
 static int reserve_head(gw_h1_conn *c, size_t need) {
     if (need <= c->head_cap) return 0;
-    size_t cap = c->head_cap ? c->head_cap : 1024;
+    size_t cap = c->head_cap * 2;
     while (cap < need)
         cap *= 2;
-    char *grown = realloc(c->head, cap);
+    char *grown = malloc(cap);
     if (!grown) return -1;
+    if (c->head != c->head_room) free(c->head);
     c->head = grown;
     c->head_cap = cap;
     return 0;

@@ -518,6 +518,31 @@ static void request_bytes(void **state) {
     expect_ok(e, "ok");
     assert_string_equal(f->srv.requests[2], "POST /v1 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
     assert_int_equal(f->srv.accepts, 1);
+
+    /* heads larger than the connection's first buffer, one after another on it, each whole */
+    for (size_t size = 700, k = 3; size <= 5000; size *= 7, k++) {
+        char *line = malloc(size + 16);
+        memcpy(line, "X-Big: ", 7);
+        memset(line + 7, 'b', size);
+        line[7 + size] = '\0';
+        curl_slist_free_all(h);
+        h = curl_slist_append(NULL, line);
+        server_expect(&f->srv, (script){.answer = OK_ANSWER});
+        call *g = new_call();
+        call_start(g, f, "", h, "y", 1);
+        RUN_UNTIL(f, g->done_calls);
+        expect_ok(g, "ok");
+        size_t want_len = strlen(line) + 80;
+        char *big = malloc(want_len);
+        snprintf(big, want_len,
+                 "POST /v1 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 1\r\n%s\r\n\r\ny",
+                 f->srv.port, line);
+        assert_string_equal(f->srv.requests[k], big);
+        free(big);
+        free(line);
+        free(g);
+    }
+    assert_int_equal(f->srv.accepts, 1);
     curl_slist_free_all(h);
     free(c);
     free(d);
