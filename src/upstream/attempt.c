@@ -811,7 +811,8 @@ gw_attempt *gw_attempt_start(gw_req *r, const gw_target *target, gw_endpoint *en
     a->t_start = gw_now_ns();
     /* io.out, a whole answer's translation (or a stream's events on their way through the
      * chain), is made when one of those begins: most streams never need it */
-    a->io = (gw_engine_io){.r = r, .target = target};
+    a->io.r = r; /* the rest is zeroed */
+    a->io.target = target;
     r->usage = (gw_usage){0}; /* what this attempt's engine reports */
     gw_engine_call call = {0};
     const char *err = NULL;

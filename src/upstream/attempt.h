@@ -62,9 +62,7 @@ struct gw_attempt {
      * endpoint is plain http to a literal address (upstream/h1_client.h) */
     CURL *easy;
     int via_h1;
-    int h1_running; /* counted in the channel's pool until it ends */
-    gw_h1_exchange h1;
-    gw_h1_request h1_req;
+    int h1_running;            /* counted in the channel's pool until it ends */
     int64_t h1_content_length; /* from the head, for the relay decided at the first body byte */
     int64_t total_deadline_ns; /* timeouts.total_ms, kept by the timer for the own client */
     int total_armed;           /* the timer runs to it */
@@ -99,7 +97,6 @@ struct gw_attempt {
     /* the adapter's translation context: its stream state, and io.frames, the caller's stream
      * bytes on their way to the sink (io.out: a whole answer's) */
     gw_engine_io io;
-    gw_sse_parser sse;
     struct event timer; /* first-byte, then idle-gap deadline; in place, no allocation */
     int64_t t_start, t_head, t_end;
     /* Text, last: a new attempt zeroes only what comes before `url` (these are written before
@@ -111,6 +108,11 @@ struct gw_attempt {
     char error_text[1024];
     char curl_error[CURL_ERROR_SIZE];
     char h1_content_type[128];
+    /* Not zeroed either: set as they begin, read only after (h1 and h1_req while h1_running,
+     * sse in GW_RELAY_STREAM) */
+    gw_h1_exchange h1;
+    gw_h1_request h1_req;
+    gw_sse_parser sse;
     /* the adapter's stream state (io.state) when it fits: zeroed as the stream begins */
     _Alignas(max_align_t) char state_room[768];
     /* the forwarded headers' list when it fits (forwarded_headers in attempt.c) */
