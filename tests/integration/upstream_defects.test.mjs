@@ -77,6 +77,10 @@ before(async () => {
   - name: every-header
     base_url: ${sim.url}/v1
     forward_headers: ["*"]
+  - name: every-header-curl
+    base_url: ${sim.url}/v1
+    forward_headers: ["*"]
+    http_client: curl
   - name: picky
     base_url: ${picky.url}/v1
   - name: any
@@ -95,6 +99,7 @@ before(async () => {
     timeouts: {first_byte_ms: 300, idle_ms: 300}`;
   const models = `${standardModels}
   - {name: star, channel: every-header, upstream_model: sim-model}
+  - {name: star-curl, channel: every-header-curl, upstream_model: sim-model}
   - {name: long, channel: any, upstream_model: ${JSON.stringify(longName)}}
   - {name: missing, channel: picky, upstream_model: not-served-here}
   - {name: fake, channel: fake}
@@ -131,6 +136,28 @@ test('forward_headers ["*"] never forwards framing, hop-by-hop or credential hea
   assert.equal(seen.headers.te, undefined);
   assert.equal(Number(seen.headers['content-length']), Buffer.byteLength(JSON.stringify(seen.body)));
   assert.equal(seen.body.model, 'sim-model');
+});
+
+test('forwarded headers reach the engine the same through the own client and through curl', async () => {
+  const caller = '00-0123456789abcdef0123456789abcdef-0123456789abcdef-01';
+  const sent = {};
+  for (const model of ['star', 'star-curl']) {
+    await client.chat.completions.create({ model, messages, max_tokens: 1 }, {
+      headers: { 'x-one': 'first', 'x-two': 'second', traceparent: caller,
+        'proxy-authorization': 'Basic c2VjcmV0' },
+    });
+    const seen = await sim.lastRequest();
+    sent[model] = seen.headers;
+    assert.equal(seen.headers['x-one'], 'first', model);
+    assert.equal(seen.headers['x-two'], 'second', model);
+    assert.equal(seen.headers['content-type'], 'application/json', model);
+    assert.equal(seen.headers['proxy-authorization'], undefined, model);
+    // the engine's parent is the gateway's span, in the caller's trace
+    assert.match(seen.headers.traceparent, /^00-0123456789abcdef0123456789abcdef-[0-9a-f]{16}-01$/, model);
+    assert.notEqual(seen.headers.traceparent, caller, model);
+  }
+  const names = (h) => Object.keys(h).filter((n) => n.startsWith('x-')).sort();
+  assert.deepEqual(names(sent.star), names(sent['star-curl']));
 });
 
 test('a forwarded header over 1 KiB arrives whole', async () => {
