@@ -668,6 +668,7 @@ static int forward_matches(const gw_channel *ch, const gw_http_header *h) {
  * forwarded: the channel's list serves as it is. */
 static struct curl_slist *forwarded_headers(gw_attempt *a, gw_req *r, const gw_channel *ch,
                                             int *oom) {
+    _Static_assert(GW_HTTP_MAX_HEADERS <= 256, "a header's index fits a byte");
     uint8_t picked[GW_HTTP_MAX_HEADERS];
     size_t count =
         r->http->header_count < GW_HTTP_MAX_HEADERS ? r->http->header_count : GW_HTTP_MAX_HEADERS;
