@@ -892,6 +892,27 @@ int gw_http_output_full(const gw_http_req *r) {
     return 1;
 }
 
+void gw_http_body_done(gw_http_thread_state *ts, struct evbuffer *body) {
+    if (!body) return;
+    if (ts->spare_body_count == GW_HTTP_SPARE_BODIES) {
+        evbuffer_free(body);
+        return;
+    }
+    evbuffer_drain(body, evbuffer_get_length(body)); /* its memory goes back now */
+    ts->spare_bodies[ts->spare_body_count++] = body;
+}
+
+void gw_http_thread_state_clear(gw_http_thread_state *ts) {
+    while (ts->spare_body_count > 0)
+        evbuffer_free(ts->spare_bodies[--ts->spare_body_count]);
+}
+
+/* An empty body buffer for a connection's next request: a spare one, or a new one. */
+static struct evbuffer *body_new(gw_http_server *s) {
+    gw_http_thread_state *ts = thread_state(s);
+    return ts->spare_body_count > 0 ? ts->spare_bodies[--ts->spare_body_count] : evbuffer_new();
+}
+
 struct evbuffer *gw_http_take_body(gw_http_req *r) {
     struct evbuffer *body = r->body;
     r->body = NULL; /* the connection makes another if a next request comes */
@@ -1007,7 +1028,7 @@ static int conn_reset_request(gw_http_conn *c) {
     struct evbuffer *body = c->req.body;
     if (body)
         evbuffer_drain(body, evbuffer_get_length(body));
-    else if (!(body = evbuffer_new()))
+    else if (!(body = body_new(c->server)))
         return -1;
     c->req = (gw_http_req){.conn = c,
                            .body = body,
@@ -1205,7 +1226,7 @@ static void conn_free(gw_http_conn *c) {
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
         bufferevent_free(c->bev);
     }
-    if (c->req.body) evbuffer_free(c->req.body);
+    gw_http_body_done(thread_state(s), c->req.body);
     if (c->hbuf != c->hbuf_inline) free(c->hbuf);
     if (c->slots != c->slots_inline) free(c->slots);
     gw_block_cache_put(&s->free_conns, c, sizeof *c);
@@ -1278,13 +1299,13 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     } else {
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    c->req.body = evbuffer_new();
+    c->req.body = body_new(s);
     if (!c->bev || !c->req.body) {
         if (c->bev)
             bufferevent_free(c->bev);
         else
             evutil_closesocket(fd);
-        if (c->req.body) evbuffer_free(c->req.body);
+        gw_http_body_done(thread_state(s), c->req.body);
         gw_block_cache_put(&s->free_conns, c, sizeof *c);
         return NULL;
     }
@@ -1602,6 +1623,7 @@ void gw_http_server_free(gw_http_server *s) {
         conn_free(c);
     }
     gw_block_cache_clear(&s->free_conns);
+    gw_http_thread_state_clear(&s->own_state);
     event_free(s->flush);
     free(s);
 }

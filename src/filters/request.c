@@ -237,7 +237,7 @@ void gw_req_finish(gw_req *r) {
         free(r->capture);
     }
     if (r->protocol->free_state) r->protocol->free_state(r);
-    evbuffer_free(r->body_buf);
+    gw_http_body_done(&w->http_state, r->body_buf); /* kept for a next request */
     size_t block = request_head_size() + gw_chain_state_size(r->cfg);
     if (r->cfg_hold)
         gw_config_hold_drop(r->cfg_hold);
