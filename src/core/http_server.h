@@ -72,11 +72,13 @@ typedef struct gw_http_conn_pool {
     atomic_int open;
 } gw_http_conn_pool;
 
+/* Spare body buffers a thread keeps (gw_http_body_done). */
+enum { GW_HTTP_SPARE_BODIES = 64 };
+
 /* What the servers of one thread share: a worker's HTTP and HTTPS listeners count refusals into
  * the worker's stats and rate-limit their warnings together, so a worker logs connection_limit
  * and accept_failed at most once a second each. Only that thread touches it (the counter it
  * points at is atomic, for readers elsewhere). */
-enum { GW_HTTP_SPARE_BODIES = 64 };
 typedef struct gw_http_thread_state {
     atomic_uint_fast64_t *connections_refused;       /* may be NULL */
     int64_t limit_logged_ns, accept_logged_ns;       /* when each warning was last written */

@@ -75,8 +75,9 @@ typedef struct gw_worker {
     gw_fast_random rng; /* trace and span ids */
     uint32_t id_prefix; /* random per worker and start: request ids never repeat */
     size_t active_requests;
-    struct gw_req *requests;      /* those running, so a drain deadline can end each one properly */
-    gw_block_cache free_requests; /* ended requests' blocks, for the next (filters/request.c) */
+    struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
+    /* ended requests' blocks, for the next ones (filters/request.c) */
+    gw_block_cache free_requests;
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
     struct gw_drain_watch *drain_watches;
     struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */
