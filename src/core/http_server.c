@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/block_cache.h"
 #include "core/clock.h"
 #include "core/fd_slots.h"
 #include "core/http_date.h"
@@ -148,9 +149,11 @@ struct gw_http_server {
     int draining;
     struct event *flush; /* active while flush_head holds connections with new output */
     gw_http_conn *flush_head;
+    gw_block_cache free_conns; /* connections' blocks for the next accepts (bounded) */
 };
 
 static void conn_free(gw_http_conn *c);
+static void conn_release(gw_http_conn *c);
 static void conn_parse(gw_http_conn *c);
 static void conn_request_done(gw_http_conn *c);
 static void respond_protocol_error(gw_http_conn *c, int status, const char *message);
@@ -191,10 +194,20 @@ static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 enum { READ_WOULD_BLOCK = -2 };
 
-/* One recv into the input: the bytes read, 0 at the end, -1 on an error (out of memory
- * included), READ_WOULD_BLOCK when nothing is there yet. */
-static ssize_t read_once(gw_http_conn *c) {
+/* One recv: the bytes read, 0 at the end, -1 on an error (out of memory included),
+ * READ_WOULD_BLOCK when nothing is there yet. While a request is being read and nothing of it
+ * waits in the input, into scratch (READ_SIZE bytes; *in_scratch set): the parser takes them from
+ * there and the input keeps only what it leaves, so a read costs no buffer allocated and freed.
+ * Otherwise into the input. */
+static ssize_t read_once(gw_http_conn *c, char *scratch, int *in_scratch) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    *in_scratch = c->state == CONN_READING && evbuffer_get_length(in) == 0;
+    if (*in_scratch) {
+        ssize_t n = recv(c->fd, scratch, READ_SIZE, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            n = READ_WOULD_BLOCK;
+        return n;
+    }
     struct evbuffer_iovec v;
     ssize_t n = -1;
     evbuffer_unfreeze(in, 0); /* a bufferevent's input is filled only by its reader: us */
@@ -209,8 +222,22 @@ static ssize_t read_once(gw_http_conn *c) {
     return n;
 }
 
+static void conn_parse_bytes(gw_http_conn *c, const char *bytes, size_t len);
+
+/* Bytes read: parsed from scratch, or from the input (the read callback). May free c. */
+static void conn_read(gw_http_conn *c, const char *scratch, size_t len, int in_scratch) {
+    if (!in_scratch) {
+        read_cb(c->bev, c);
+        return;
+    }
+    c->busy++;
+    conn_parse_bytes(c, scratch, len);
+    c->busy--;
+    conn_release(c);
+}
+
 /* Readable (or the read timeout passed): what the bufferevent's reader would do, with one recv
- * and no FIONREAD. The read callback runs; or reading stops and the event callback hears of the
+ * and no FIONREAD. The bytes are parsed; or reading stops and the event callback hears of the
  * timeout, the end or the error. May free c. */
 static void direct_read_cb(evutil_socket_t fd, short what, void *arg) {
     gw_http_conn *c = arg;
@@ -219,10 +246,12 @@ static void direct_read_cb(evutil_socket_t fd, short what, void *arg) {
     if (what & EV_TIMEOUT) {
         event |= BEV_EVENT_TIMEOUT;
     } else {
-        ssize_t n = read_once(c);
+        char scratch[READ_SIZE];
+        int in_scratch;
+        ssize_t n = read_once(c, scratch, &in_scratch);
         if (n == READ_WOULD_BLOCK) return;
         if (n > 0) {
-            read_cb(c->bev, c);
+            conn_read(c, scratch, (size_t)n, in_scratch);
             return;
         }
         event |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
@@ -863,6 +892,27 @@ int gw_http_output_full(const gw_http_req *r) {
     return 1;
 }
 
+void gw_http_body_done(gw_http_thread_state *ts, struct evbuffer *body) {
+    if (!body) return;
+    if (ts->spare_body_count == GW_HTTP_SPARE_BODIES) {
+        evbuffer_free(body);
+        return;
+    }
+    evbuffer_drain(body, evbuffer_get_length(body)); /* its memory goes back now */
+    ts->spare_bodies[ts->spare_body_count++] = body;
+}
+
+void gw_http_thread_state_clear(gw_http_thread_state *ts) {
+    while (ts->spare_body_count > 0)
+        evbuffer_free(ts->spare_bodies[--ts->spare_body_count]);
+}
+
+/* An empty body buffer for a connection's next request: a spare one, or a new one. */
+static struct evbuffer *body_new(gw_http_server *s) {
+    gw_http_thread_state *ts = thread_state(s);
+    return ts->spare_body_count > 0 ? ts->spare_bodies[--ts->spare_body_count] : evbuffer_new();
+}
+
 struct evbuffer *gw_http_take_body(gw_http_req *r) {
     struct evbuffer *body = r->body;
     r->body = NULL; /* the connection makes another if a next request comes */
@@ -978,7 +1028,7 @@ static int conn_reset_request(gw_http_conn *c) {
     struct evbuffer *body = c->req.body;
     if (body)
         evbuffer_drain(body, evbuffer_get_length(body));
-    else if (!(body = evbuffer_new()))
+    else if (!(body = body_new(c->server)))
         return -1;
     c->req = (gw_http_req){.conn = c,
                            .body = body,
@@ -1036,32 +1086,74 @@ static void conn_dispatch(gw_http_conn *c) {
     c->server->handler(&c->req, c->server->ud);
 }
 
+/* What the parser made of some bytes. */
+typedef enum { PARSED_SOME, PARSED_REQUEST, PARSE_FAILED } parse_result;
+
+static parse_result parse_some(gw_http_conn *c, const char *bytes, size_t len, size_t *used) {
+    *used = http_parser_execute(&c->parser, &parser_settings, bytes, len);
+    if (c->error_status || c->message_complete)
+        return c->error_status ? PARSE_FAILED : PARSED_REQUEST;
+    return HTTP_PARSER_ERRNO(&c->parser) != HPE_OK ? PARSE_FAILED : PARSED_SOME;
+}
+
+/* The answer to a request the parser refused. */
+static void respond_parse_error(gw_http_conn *c) {
+    if (c->error_status) {
+        respond_protocol_error(c, c->error_status, c->error_message);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "malformed HTTP request: %s",
+             http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+    respond_protocol_error(c, 400, msg);
+}
+
 static void conn_parse(gw_http_conn *c) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (c->state == CONN_READING && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
-        size_t n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+        size_t n;
+        parse_result result = parse_some(c, v.iov_base, v.iov_len, &n);
         evbuffer_drain(in, n);
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-        if (c->error_status) {
-            respond_protocol_error(c, c->error_status, c->error_message);
+        if (result == PARSE_FAILED) {
+            respond_parse_error(c);
             return;
         }
-        if (c->message_complete) {
-            conn_dispatch(c);
-            continue; /* a synchronous answer with keep-alive goes on to the next request */
-        }
-        if (err != HPE_OK) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(err));
-            respond_protocol_error(c, 400, msg);
-            return;
-        }
+        if (result == PARSED_REQUEST)
+            conn_dispatch(c); /* a synchronous answer with keep-alive
+                                goes on to the next request */
     }
     if (request_arriving(c)) arm_request_timeout(c);
     if (c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
         reading_disable(c);
+}
+
+/* As conn_parse, for bytes read outside the input (which is empty): what the parser leaves of
+ * them (a next request sent before this one was answered) is kept in the input. */
+static void conn_parse_bytes(gw_http_conn *c, const char *bytes, size_t len) {
+    while (c->state == CONN_READING && len > 0) {
+        size_t n;
+        parse_result result = parse_some(c, bytes, len, &n);
+        bytes += n;
+        len -= n;
+        if (result == PARSE_FAILED) {
+            respond_parse_error(c); /* the rest is dropped, as lingering drops what follows */
+            return;
+        }
+        if (result == PARSED_REQUEST) conn_dispatch(c);
+    }
+    if (len > 0 && c->state == CONN_HANDLING) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        evbuffer_unfreeze(in, 0);
+        int added = evbuffer_add(in, bytes, len);
+        evbuffer_freeze(in, 0);
+        if (added < 0) {
+            conn_fail(c);
+            return;
+        }
+    }
+    conn_parse(c); /* the timeouts and the pipelining cap, as after any read */
 }
 
 static void read_cb(struct bufferevent *bev, void *arg) {
@@ -1134,10 +1226,10 @@ static void conn_free(gw_http_conn *c) {
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
         bufferevent_free(c->bev);
     }
-    if (c->req.body) evbuffer_free(c->req.body);
+    gw_http_body_done(thread_state(s), c->req.body);
     if (c->hbuf != c->hbuf_inline) free(c->hbuf);
     if (c->slots != c->slots_inline) free(c->slots);
-    free(c);
+    gw_block_cache_put(&s->free_conns, c, sizeof *c);
 }
 
 /* "a.b.c.d:port" by hand: inet_ntop and snprintf cost 2,700 instructions a connection. */
@@ -1180,7 +1272,7 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen) {
 static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struct sockaddr *sa) {
     gw_fd_slots_reserve(s->base, fd);
     /* TCP_NODELAY came from the listener (see listen_socket) */
-    gw_http_conn *c = malloc(sizeof *c);
+    gw_http_conn *c = gw_block_cache_take(&s->free_conns, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
         return NULL;
@@ -1207,14 +1299,14 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     } else {
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    c->req.body = evbuffer_new();
+    c->req.body = body_new(s);
     if (!c->bev || !c->req.body) {
         if (c->bev)
             bufferevent_free(c->bev);
         else
             evutil_closesocket(fd);
-        if (c->req.body) evbuffer_free(c->req.body);
-        free(c);
+        gw_http_body_done(thread_state(s), c->req.body);
+        gw_block_cache_put(&s->free_conns, c, sizeof *c);
         return NULL;
     }
     c->direct = !s->tls;
@@ -1300,7 +1392,10 @@ static void deny_connection(gw_http_server *s, evutil_socket_t fd, const struct 
  * (routing, the upstream connect, the first event) a turn behind. One recv; nothing there yet
  * costs that one call, and the read event says the rest. May free c. */
 static void conn_read_now(gw_http_conn *c) {
-    if (read_once(c) > 0) read_cb(c->bev, c);
+    char scratch[READ_SIZE];
+    int in_scratch;
+    ssize_t n = read_once(c, scratch, &in_scratch);
+    if (n > 0) conn_read(c, scratch, (size_t)n, in_scratch);
 }
 
 static void accept_one(gw_http_server *s, evutil_socket_t fd, struct sockaddr *sa) {
@@ -1527,6 +1622,8 @@ void gw_http_server_free(gw_http_server *s) {
         report_response_done(c);
         conn_free(c);
     }
+    gw_block_cache_clear(&s->free_conns);
+    gw_http_thread_state_clear(&s->own_state);
     event_free(s->flush);
     free(s);
 }

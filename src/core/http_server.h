@@ -72,6 +72,9 @@ typedef struct gw_http_conn_pool {
     atomic_int open;
 } gw_http_conn_pool;
 
+/* Spare body buffers a thread keeps (gw_http_body_done). */
+enum { GW_HTTP_SPARE_BODIES = 64 };
+
 /* What the servers of one thread share: a worker's HTTP and HTTPS listeners count refusals into
  * the worker's stats and rate-limit their warnings together, so a worker logs connection_limit
  * and accept_failed at most once a second each. Only that thread touches it (the counter it
@@ -80,7 +83,14 @@ typedef struct gw_http_thread_state {
     atomic_uint_fast64_t *connections_refused;       /* may be NULL */
     int64_t limit_logged_ns, accept_logged_ns;       /* when each warning was last written */
     uint64_t limit_unlogged, accept_failed_unlogged; /* events since then, not logged */
+    /* empty body buffers given back by requests done (gw_http_body_done), for the next */
+    struct evbuffer *spare_bodies[GW_HTTP_SPARE_BODIES];
+    size_t spare_body_count;
 } gw_http_thread_state;
+
+/* Frees the spare body buffers; for a thread state given in gw_http_settings, once every server
+ * and request of the thread is gone. */
+void gw_http_thread_state_clear(gw_http_thread_state *ts);
 
 typedef struct gw_http_settings {
     size_t max_body_bytes;
@@ -125,6 +135,10 @@ void gw_http_server_free(gw_http_server *s); /* aborts what is still open */
 /* The request's body, now the caller's to free: moved out whole, as a request that outlives its
  * connection needs it, without a copy or a buffer of its own. */
 struct evbuffer *gw_http_take_body(gw_http_req *req);
+
+/* A body taken with gw_http_take_body, once its request is done: emptied and kept for a next
+ * request of the thread (at most GW_HTTP_SPARE_BODIES), or freed. On the server's thread. */
+void gw_http_body_done(gw_http_thread_state *ts, struct evbuffer *body);
 
 /* Case-insensitive lookup; NULL when absent. */
 const gw_http_header *gw_http_find_header(const gw_http_req *req, const char *name);

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/block_cache.h"
 #include "core/config-t.h"
 #include "core/fast_random.h"
 #include "core/http_server.h"
@@ -75,6 +76,8 @@ typedef struct gw_worker {
     uint32_t id_prefix; /* random per worker and start: request ids never repeat */
     size_t active_requests;
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
+    /* ended requests' blocks, for the next ones (filters/request.c) */
+    gw_block_cache free_requests;
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
     struct gw_drain_watch *drain_watches;
     struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */

@@ -59,13 +59,18 @@ static size_t request_id(char *out, uint32_t prefix, unsigned worker, uint64_t s
     return (size_t)(p - out);
 }
 
+/* The request's part of its block; its filters' state follows, aligned. */
+static size_t request_head_size(void) {
+    return (sizeof(gw_req) + 15) & ~(size_t)15;
+}
+
 void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind api,
                   const gw_protocol_ops *protocol) {
     gw_config_hold *hold = w->cfg_hold;
     gw_config *cfg = hold ? gw_config_hold_take(hold) : gw_config_ref(w->cfg);
-    /* the request and its filters' state in one allocation */
-    size_t head = (sizeof(gw_req) + 15) & ~(size_t)15, state = gw_chain_state_size(cfg);
-    gw_req *r = malloc(head + state);
+    /* the request and its filters' state in one block, the worker's cached one if it has one */
+    size_t head = request_head_size(), state = gw_chain_state_size(cfg);
+    gw_req *r = gw_block_cache_take(&w->free_requests, head + state);
     if (!r) {
         if (hold)
             gw_config_hold_drop(hold);
@@ -232,10 +237,11 @@ void gw_req_finish(gw_req *r) {
         free(r->capture);
     }
     if (r->protocol->free_state) r->protocol->free_state(r);
-    evbuffer_free(r->body_buf);
+    gw_http_body_done(&w->http_state, r->body_buf); /* kept for a next request */
+    size_t block = request_head_size() + gw_chain_state_size(r->cfg);
     if (r->cfg_hold)
         gw_config_hold_drop(r->cfg_hold);
     else
         gw_config_unref(r->cfg);
-    free(r);
+    gw_block_cache_put(&w->free_requests, r, block);
 }
