@@ -47,12 +47,20 @@ static void put_string(line_buf *b, const char *s) {
     put(b, s, strlen(s));
 }
 
+/* written in place, last digit first: no copy and no call */
 static void put_unsigned(line_buf *b, unsigned long long v) {
-    char digits[24], *q = digits + sizeof digits;
+    size_t n = 1;
+    for (unsigned long long rest = v / 10; rest; rest /= 10)
+        n++;
+    if ((size_t)(b->end - b->p) < n) {
+        b->cut = 1;
+        return;
+    }
+    char *q = b->p + n;
     do
         *--q = (char)('0' + v % 10);
     while (v /= 10);
-    put(b, q, (size_t)(digits + sizeof digits - q));
+    b->p += n;
 }
 
 static void put_signed(line_buf *b, long long v) {
@@ -65,6 +73,7 @@ static void put_signed(line_buf *b, long long v) {
 }
 
 /* Nanoseconds as milliseconds with three decimals (printf's %.3f of ns / 1e6). */
+/* Nanoseconds as milliseconds with three decimals (printf's %.3f of ns / 1e6). */
 static void put_ms(line_buf *b, int64_t ns) {
     if (ns < 0) {
         PUT_LITERAL(b, "-");
@@ -72,9 +81,16 @@ static void put_ms(line_buf *b, int64_t ns) {
     }
     unsigned long long us = ((unsigned long long)ns + 500) / 1000;
     put_unsigned(b, us / 1000);
-    char frac[4] = {'.', (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
-                    (char)('0' + us % 10)};
-    put(b, frac, 4);
+    if (b->end - b->p < 4) {
+        b->cut = 1;
+        return;
+    }
+    unsigned frac = (unsigned)(us % 1000);
+    b->p[0] = '.';
+    b->p[1] = (char)('0' + frac / 100);
+    b->p[2] = (char)('0' + frac / 10 % 10);
+    b->p[3] = (char)('0' + frac % 10);
+    b->p += 4;
 }
 
 static void access_log_done(gw_req *r) {
