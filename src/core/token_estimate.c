@@ -202,10 +202,9 @@ static size_t estimate_one_word(const unsigned char *p, const unsigned char *end
     return letters > 6 ? (EIGHTHS + (letters - 6) + EIGHTHS - 1) / EIGHTHS : 1;
 }
 
-size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
-    const unsigned char *p = (const unsigned char *)text, *end = p + len;
-    size_t one_word = estimate_one_word(p, end);
-    if (one_word) return one_word;
+/* The full scan, apart from the short path so that a one-word text costs no stack frame. */
+static __attribute__((noinline)) size_t estimate_scan(const unsigned char *p,
+                                                      const unsigned char *end) {
     uint64_t eighths = 0;
     int after_punctuation = 0;
     while (p < end) {
@@ -260,6 +259,12 @@ size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
         after_punctuation = punctuation;
     }
     return (size_t)((eighths + EIGHTHS - 1) / EIGHTHS);
+}
+
+size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    size_t one_word = estimate_one_word(p, end);
+    return one_word ? one_word : estimate_scan(p, end);
 }
 
 static size_t estimate_string(json_object *s) {
