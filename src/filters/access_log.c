@@ -47,19 +47,38 @@ static void put_string(line_buf *b, const char *s) {
     put(b, s, strlen(s));
 }
 
-/* written in place, last digit first: no copy and no call */
+/* "00" to "99": a number is written two digits a division */
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* written in place, last digits first: no copy and no call */
 static void put_unsigned(line_buf *b, unsigned long long v) {
     size_t n = 1;
-    for (unsigned long long rest = v / 10; rest; rest /= 10)
-        n++;
+    unsigned long long rest = v;
+    for (; rest >= 100; rest /= 100)
+        n += 2;
+    n += rest >= 10;
     if ((size_t)(b->end - b->p) < n) {
         b->cut = 1;
         return;
     }
     char *q = b->p + n;
-    do
-        *--q = (char)('0' + v % 10);
-    while (v /= 10);
+    while (v >= 100) {
+        const char *pair = digit_pairs + 2 * (v % 100);
+        v /= 100;
+        q -= 2;
+        q[0] = pair[0];
+        q[1] = pair[1];
+    }
+    if (v >= 10) {
+        q[-2] = digit_pairs[2 * v];
+        q[-1] = digit_pairs[2 * v + 1];
+    } else {
+        q[-1] = (char)('0' + v);
+    }
     b->p += n;
 }
 
