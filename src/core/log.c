@@ -187,8 +187,10 @@ size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len) {
     size_t o = 0, i = 0;
     if (outlen == 0) return 0;
     while (i < len) {
-        /* the plain bytes, nearly all of a name, copied as they are: a byte a test */
-        while (i < len && o + 1 < outlen) {
+        /* the plain bytes, nearly all of a name, copied as they are up to the end of s or of the
+         * room, whichever comes first: one bound a byte */
+        size_t plain_end = len - i < outlen - 1 - o ? len : i + (outlen - 1 - o);
+        while (i < plain_end) {
             unsigned char c = (unsigned char)s[i];
             if (c < 0x20 || c == '"' || c == '\\') break;
             out[o++] = (char)c;
