@@ -184,18 +184,23 @@ void gw_log_fatal(const char *event, const char *fields, ...) {
 
 size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    size_t o = 0, i = 0;
     if (outlen == 0) return 0;
-    for (size_t i = 0; i < len; i++) {
+    while (i < len) {
+        /* the plain bytes, nearly all of a name, copied as they are up to the end of s or of the
+         * room, whichever comes first: one bound a byte */
+        size_t plain_end = len - i < outlen - 1 - o ? len : i + (outlen - 1 - o);
+        while (i < plain_end) {
+            unsigned char c = (unsigned char)s[i];
+            if (c < 0x20 || c == '"' || c == '\\') break;
+            out[o++] = (char)c;
+            i++;
+        }
+        if (i == len || o + 1 >= outlen) break;
         unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 1;
-        esc[0] = (char)c;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c < 0x20) {
+        char esc[6] = {'\\', (char)c};
+        size_t elen = 2;
+        if (c < 0x20) {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
@@ -204,6 +209,7 @@ size_t gw_json_escape(char *out, size_t outlen, const char *s, size_t len) {
         if (o + elen >= outlen) break;
         memcpy(out + o, esc, elen);
         o += elen;
+        i++;
     }
     out[o] = '\0';
     return o;

@@ -36,16 +36,39 @@
 
 enum { EIGHTHS = 8 };
 
+/* What a byte starts or continues, looked up once a byte: the estimate runs on every stream
+ * event's few bytes of text, where a chain of range tests a byte cost more than the rest. */
+enum {
+    C_LOWER,      /* a-z */
+    C_UPPER,      /* A-Z */
+    C_DIGIT,      /* 0-9 */
+    C_BLANK,      /* space, tab, form feed, vertical tab */
+    C_NEWLINE,    /* \n, \r */
+    C_UNDERSCORE, /* starts a word, as in identifiers */
+    C_QUOTE,      /* ' starts a word before a letter ('t, 's), else it is punctuation */
+    C_PUNCT,      /* any other ASCII byte, control bytes included */
+    C_HIGH,       /* 0x80 and up: UTF-8 */
+};
+
+#define CLASS_OF(c)                                                                                \
+    ((c) >= 0x80                                               ? C_HIGH                            \
+     : (c) >= 'a' && (c) <= 'z'                                ? C_LOWER                           \
+     : (c) >= 'A' && (c) <= 'Z'                                ? C_UPPER                           \
+     : (c) >= '0' && (c) <= '9'                                ? C_DIGIT                           \
+     : (c) == '\n' || (c) == '\r'                              ? C_NEWLINE                         \
+     : (c) == ' ' || (c) == '\t' || (c) == '\f' || (c) == '\v' ? C_BLANK                           \
+     : (c) == '_'                                              ? C_UNDERSCORE                      \
+     : (c) == '\''                                             ? C_QUOTE                           \
+                                                               : C_PUNCT)
+#define CLASS_4(c) CLASS_OF(c), CLASS_OF((c) + 1), CLASS_OF((c) + 2), CLASS_OF((c) + 3)
+#define CLASS_16(c) CLASS_4(c), CLASS_4((c) + 4), CLASS_4((c) + 8), CLASS_4((c) + 12)
+#define CLASS_64(c) CLASS_16(c), CLASS_16((c) + 16), CLASS_16((c) + 32), CLASS_16((c) + 48)
+
+static const unsigned char byte_class[256] = {CLASS_64(0), CLASS_64(64), CLASS_64(128),
+                                              CLASS_64(192)};
+
 static int is_ascii_letter(unsigned char c) {
-    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-}
-
-static int is_ascii_digit(unsigned char c) {
-    return c >= '0' && c <= '9';
-}
-
-static int is_ascii_space(unsigned char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    return byte_class[c] <= C_UPPER;
 }
 
 /* Decodes one UTF-8 character at p; returns its length, or 0 for an invalid sequence. */
@@ -97,89 +120,129 @@ static uint64_t char_cost(uint32_t cp, size_t utf8_len) {
     return utf8_len == 4 ? 2 * EIGHTHS : EIGHTHS;
 }
 
-/* One word: ASCII letters and the non-ASCII letters word_letter_cost prices. Returns where it
- * ends. */
-static const unsigned char *scan_word(const unsigned char *p, const unsigned char *end,
-                                      uint64_t *eighths) {
-    size_t ascii = 0, n;
+/* One word: ASCII letters and the non-ASCII letters word_letter_cost prices; it starts at a
+ * letter, `_` or `'`. Returns where it ends. A run of lower-case letters, the bulk of any word,
+ * costs one table look-up a letter. */
+static inline const unsigned char *scan_word(const unsigned char *p, const unsigned char *end,
+                                             uint64_t *eighths) {
+    const unsigned char *start = p;
+    size_t other = 0, n; /* bytes of non-ASCII letters */
     uint64_t cost = 0;
     int prev_lower = 0;
     uint32_t cp;
     if (*p < 0x80) {
-        prev_lower = *p >= 'a';
-        ascii = 1;
+        prev_lower = byte_class[*p] == C_LOWER;
         p++;
     } else {
         n = decode_utf8(p, end, &cp);
         cost = word_letter_cost(cp);
         p += n;
+        other = n;
     }
     while (p < end) {
-        if (is_ascii_letter(*p)) {
-            int upper = *p < 'a';
-            if (prev_lower && upper) break; /* camelCase: cl100k splits there too */
-            prev_lower = !upper;
-            ascii++;
+        unsigned char k = byte_class[*p];
+        if (k == C_LOWER) {
+            do
+                p++;
+            while (p < end && byte_class[*p] == C_LOWER);
+            prev_lower = 1;
+        } else if (k == C_UPPER) {
+            if (prev_lower) break; /* camelCase: cl100k splits there too */
             p++;
-        } else if (*p >= 0x80 && (n = decode_utf8(p, end, &cp)) && word_letter_cost(cp)) {
+        } else if (k == C_HIGH && (n = decode_utf8(p, end, &cp)) && word_letter_cost(cp)) {
             cost += word_letter_cost(cp);
             prev_lower = 1;
             p += n;
+            other += n;
         } else {
             break;
         }
     }
+    size_t ascii = (size_t)(p - start) - other;
     if (ascii) cost += EIGHTHS + (ascii > 6 ? ascii - 6 : 0);
     *eighths += cost < EIGHTHS ? EIGHTHS : cost;
     return p;
 }
 
-static const unsigned char *scan_space(const unsigned char *p, const unsigned char *end,
-                                       int after_punctuation, uint64_t *eighths) {
+static inline const unsigned char *scan_space(const unsigned char *p, const unsigned char *end,
+                                              int after_punctuation, uint64_t *eighths) {
     /* cl100k keeps newlines with the punctuation before them (".\n", "{\n" are tokens) */
     if (after_punctuation)
-        while (p < end && (*p == '\n' || *p == '\r'))
+        while (p < end && byte_class[*p] == C_NEWLINE)
             p++;
     int newline = 0;
     size_t blanks = 0; /* since the last newline */
-    while (p < end && is_ascii_space(*p)) {
-        if (*p == '\n' || *p == '\r') {
+    for (; p < end; p++) {
+        unsigned char k = byte_class[*p];
+        if (k == C_BLANK) {
+            blanks++;
+        } else if (k == C_NEWLINE) {
             newline = 1;
             blanks = 0;
         } else {
-            blanks++;
+            break;
         }
-        p++;
     }
     /* one blank before a word rides with the word; a longer indent is a token of its own */
     *eighths += (uint64_t)(newline + (blanks >= 2)) * EIGHTHS;
     return p;
 }
 
-size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
-    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+/* The shape of most stream events' text, " word" or "Word": at most one blank, then one ASCII
+ * word of lower-case letters after its first, to the end. Returns its tokens as the full scan
+ * would count them (the blank rides with the word), or 0 when the text has another shape. */
+static size_t estimate_one_word(const unsigned char *p, const unsigned char *end) {
+    if (p < end && *p == ' ') p++;
+    if (p == end || byte_class[*p] > C_UPPER) return 0;
+    const unsigned char *word = p++;
+    while (p < end && byte_class[*p] == C_LOWER)
+        p++;
+    if (p != end) return 0;
+    size_t letters = (size_t)(p - word);
+    return letters > 6 ? (EIGHTHS + (letters - 6) + EIGHTHS - 1) / EIGHTHS : 1;
+}
+
+/* The full scan, apart from the short path so that a one-word text costs no stack frame. */
+static __attribute__((noinline)) size_t estimate_scan(const unsigned char *p,
+                                                      const unsigned char *end) {
     uint64_t eighths = 0;
     int after_punctuation = 0;
     while (p < end) {
-        unsigned char c = *p;
         int punctuation = 0;
-        if (is_ascii_letter(c) || c == '_' || (c == '\'' && p + 1 < end && is_ascii_letter(p[1]))) {
+        switch (byte_class[*p]) {
+        case C_LOWER:
+        case C_UPPER:
+        case C_UNDERSCORE:
             p = scan_word(p, end, &eighths);
-        } else if (is_ascii_digit(c)) {
-            size_t digits = 0;
-            while (p < end && is_ascii_digit(*p))
-                p++, digits++;
-            eighths += (digits + 2) / 3 * EIGHTHS;
-        } else if (is_ascii_space(c)) {
-            p = scan_space(p, end, after_punctuation, &eighths);
-        } else if (c < 0x80) {
-            size_t marks = 0;
-            while (p < end && *p < 0x80 && !is_ascii_letter(*p) && !is_ascii_digit(*p) &&
-                   !is_ascii_space(*p) && *p != '_')
-                p++, marks++;
-            eighths += (marks + 1) / 2 * EIGHTHS;
+            break;
+        case C_QUOTE:
+            if (p + 1 < end && is_ascii_letter(p[1])) {
+                p = scan_word(p, end, &eighths);
+                break;
+            } /* a quote before no letter is punctuation */
+            /* fallthrough */
+        case C_PUNCT: {
+            const unsigned char *marks = p;
+            do
+                p++;
+            while (p < end && byte_class[*p] >= C_QUOTE && byte_class[*p] <= C_PUNCT);
+            eighths += ((size_t)(p - marks) + 1) / 2 * EIGHTHS;
             punctuation = 1;
-        } else {
+            break;
+        }
+        case C_DIGIT: {
+            const unsigned char *digits = p;
+            do
+                p++;
+            while (p < end && byte_class[*p] == C_DIGIT);
+            eighths += ((size_t)(p - digits) + 2) / 3 * EIGHTHS;
+            break;
+        }
+        case C_BLANK:
+        case C_NEWLINE:
+            p = scan_space(p, end, after_punctuation, &eighths);
+            break;
+        default: { /* C_HIGH */
             uint32_t cp;
             size_t n = decode_utf8(p, end, &cp);
             if (!n) {
@@ -192,9 +255,16 @@ size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
                 p += n;
             }
         }
+        }
         after_punctuation = punctuation;
     }
     return (size_t)((eighths + EIGHTHS - 1) / EIGHTHS);
+}
+
+size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    size_t one_word = estimate_one_word(p, end);
+    return one_word ? one_word : estimate_scan(p, end);
 }
 
 static size_t estimate_string(json_object *s) {

@@ -1,6 +1,8 @@
-/* A fast estimate of how many tokens a prompt holds, for routing by context length. It reads
- * bytes once and allocates nothing: the gateway cannot afford the engine's own tokenizer on the
- * request path, and a threshold rule only needs to be right within a margin. */
+/* A fast estimate of how many tokens a prompt holds, for routing by context length and for
+ * metering an answer whose engine reported no usage. It allocates nothing and reads the bytes
+ * at most twice: the gateway cannot afford the engine's own tokenizer on the request path, and a
+ * threshold rule only needs to be right within a margin. A text of one word (most stream
+ * events) is counted on a short path; another is read again by the full scan. */
 #ifndef AIGW_CORE_TOKEN_ESTIMATE_H
 #define AIGW_CORE_TOKEN_ESTIMATE_H
 

@@ -47,12 +47,39 @@ static void put_string(line_buf *b, const char *s) {
     put(b, s, strlen(s));
 }
 
+/* "00" to "99": a number is written two digits a division */
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* written in place, last digits first: no copy and no call */
 static void put_unsigned(line_buf *b, unsigned long long v) {
-    char digits[24], *q = digits + sizeof digits;
-    do
-        *--q = (char)('0' + v % 10);
-    while (v /= 10);
-    put(b, q, (size_t)(digits + sizeof digits - q));
+    size_t n = 1;
+    unsigned long long rest = v;
+    for (; rest >= 100; rest /= 100)
+        n += 2;
+    n += rest >= 10;
+    if ((size_t)(b->end - b->p) < n) {
+        b->cut = 1;
+        return;
+    }
+    char *q = b->p + n;
+    while (v >= 100) {
+        const char *pair = digit_pairs + 2 * (v % 100);
+        v /= 100;
+        q -= 2;
+        q[0] = pair[0];
+        q[1] = pair[1];
+    }
+    if (v >= 10) {
+        q[-2] = digit_pairs[2 * v];
+        q[-1] = digit_pairs[2 * v + 1];
+    } else {
+        q[-1] = (char)('0' + v);
+    }
+    b->p += n;
 }
 
 static void put_signed(line_buf *b, long long v) {
@@ -65,6 +92,7 @@ static void put_signed(line_buf *b, long long v) {
 }
 
 /* Nanoseconds as milliseconds with three decimals (printf's %.3f of ns / 1e6). */
+/* Nanoseconds as milliseconds with three decimals (printf's %.3f of ns / 1e6). */
 static void put_ms(line_buf *b, int64_t ns) {
     if (ns < 0) {
         PUT_LITERAL(b, "-");
@@ -72,9 +100,16 @@ static void put_ms(line_buf *b, int64_t ns) {
     }
     unsigned long long us = ((unsigned long long)ns + 500) / 1000;
     put_unsigned(b, us / 1000);
-    char frac[4] = {'.', (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
-                    (char)('0' + us % 10)};
-    put(b, frac, 4);
+    if (b->end - b->p < 4) {
+        b->cut = 1;
+        return;
+    }
+    unsigned frac = (unsigned)(us % 1000);
+    b->p[0] = '.';
+    b->p[1] = (char)('0' + frac / 100);
+    b->p[2] = (char)('0' + frac / 10 % 10);
+    b->p[3] = (char)('0' + frac % 10);
+    b->p += 4;
 }
 
 static void access_log_done(gw_req *r) {

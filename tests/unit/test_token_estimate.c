@@ -90,6 +90,34 @@ static void edge_inputs(void **state) {
     assert_int_equal(gw_estimate_prompt_tokens("hello world", 5), 1);
 }
 
+/* A stream event's text is mostly one word after a blank, counted on a short path that must
+ * agree with the full scan: the same words inside longer texts sum the same. */
+static void one_word_texts_count_as_in_longer_texts(void **state) {
+    (void)state;
+    static const char *const words[] = {" the",
+                                        "The",
+                                        " gateway",
+                                        " Gateways",
+                                        " routing",
+                                        " tokenization",
+                                        "x",
+                                        " Internationalization",
+                                        "internationalizations"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char longer[64];
+        size_t n = strlen(words[i]);
+        memcpy(longer, words[i], n);
+        memcpy(longer + n, ".\n", 2); /* punctuation and a newline it keeps: one token */
+        assert_int_equal(gw_estimate_prompt_tokens(longer, n + 2),
+                         gw_estimate_prompt_tokens(words[i], n) + 1);
+    }
+    assert_int_equal(gw_estimate_prompt_tokens(" gateway", 8), 2);       /* 7 letters: 1 1/8, up */
+    assert_int_equal(gw_estimate_prompt_tokens(" tokenization", 13), 2); /* 12: 1 6/8 */
+    assert_int_equal(gw_estimate_prompt_tokens("internationalizations", 21), 3); /* 21: 2 7/8 */
+    assert_int_equal(gw_estimate_prompt_tokens("  word", 6), 2);       /* an indent is a token */
+    assert_int_equal(gw_estimate_prompt_tokens(" helloWorld", 11), 2); /* camelCase: two */
+}
+
 static json_object *parse(const char *text) {
     json_object *o = json_tokener_parse(text);
     assert_non_null(o);
@@ -142,6 +170,7 @@ int main(void) {
         cmocka_unit_test(samples_within_a_quarter_of_cl100k),
         cmocka_unit_test(cjk_counts_per_character_not_per_byte),
         cmocka_unit_test(edge_inputs),
+        cmocka_unit_test(one_word_texts_count_as_in_longer_texts),
         cmocka_unit_test(chat_sums_messages_and_text_parts),
         cmocka_unit_test(completions_prompt_forms),
         cmocka_unit_test(malformed_shapes_count_nothing),
