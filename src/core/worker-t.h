@@ -78,6 +78,8 @@ typedef struct gw_worker {
     struct gw_req *requests; /* those running, so a drain deadline can end each one properly */
     /* ended requests' blocks, for the next ones (filters/request.c) */
     gw_block_cache free_requests;
+    /* ended upstream attempts' blocks, for the next ones (upstream/attempt.c) */
+    gw_block_cache free_attempts;
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
     struct gw_drain_watch *drain_watches;
     struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */
