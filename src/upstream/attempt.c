@@ -61,10 +61,9 @@ void gw_attempt_log_failure(const gw_attempt *a) {
 /* A timer never runs past the request's failover deadline, nor past timeouts.total_ms on the
  * own client (curl keeps that one itself). */
 static void arm_timer(gw_attempt *a, int ms) {
-    int64_t now = 0;
+    int64_t now = gw_now_ns();
     a->deadline_armed = a->total_armed = 0;
     if (a->r->deadline_ns) {
-        now = gw_now_ns();
         int64_t left_ms = (a->r->deadline_ns - now) / 1000000;
         if (left_ms < ms) {
             ms = left_ms > 0 ? (int)left_ms : 0;
@@ -72,7 +71,6 @@ static void arm_timer(gw_attempt *a, int ms) {
         }
     }
     if (a->total_deadline_ns) {
-        if (!now) now = gw_now_ns();
         int64_t left_ms = (a->total_deadline_ns - now + 999999) / 1000000;
         if (left_ms < ms) {
             ms = left_ms > 0 ? (int)left_ms : 0;
@@ -81,7 +79,24 @@ static void arm_timer(gw_attempt *a, int ms) {
         }
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    a->timer_due_ns = now + (int64_t)ms * 1000000; /* libevent's cached time is not later */
     evtimer_add(&a->timer, &tv);
+}
+
+static void disarm_timer(gw_attempt *a) {
+    a->timer_due_ns = 0;
+    evtimer_del(&a->timer);
+}
+
+/* The first timer of an attempt: first_byte_ms, or idle_ms when that comes sooner, so the
+ * stream's first data finds it due before its idle deadline and leaves it armed (on_timer arms
+ * what is left of the first-byte wait when it fires before the first byte). */
+static void arm_first_timer(gw_attempt *a) {
+    const gw_timeouts *t = &a->channel->timeouts;
+    arm_timer(a, t->idle_ms < t->first_byte_ms ? t->idle_ms : t->first_byte_ms);
+    a->first_byte_due_ns = a->timer_due_ns + (int64_t)(t->first_byte_ms - t->idle_ms) * 1000000;
+    if (t->idle_ms >= t->first_byte_ms || a->deadline_armed || a->total_armed)
+        a->first_byte_due_ns = 0; /* what is armed is the first-byte wait, or ends before it */
 }
 
 /* A piece of the body came: idle_ms starts again. The timer is not moved (an evtimer_add per
@@ -90,6 +105,8 @@ static void note_data(gw_attempt *a) {
     a->last_data_ns = gw_now_ns();
     if (a->idle_armed) return;
     a->idle_armed = 1;
+    int64_t idle_ns = (int64_t)a->channel->timeouts.idle_ms * 1000000;
+    if (a->timer_due_ns && a->timer_due_ns <= a->last_data_ns + idle_ns) return;
     arm_timer(a, a->channel->timeouts.idle_ms);
 }
 
@@ -335,7 +352,7 @@ static int client_behind(gw_attempt *a) {
     if (a->mode != GW_RELAY_STREAM || !a->committed || !a->sink->client_full(a->r)) return 0;
     a->paused = 1;
     a->idle_armed = 0;
-    evtimer_del(&a->timer);
+    disarm_timer(a);
     return 1;
 }
 
@@ -614,8 +631,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
     const gw_timeouts *t = &a->channel->timeouts;
     (void)fd;
     (void)what;
+    a->timer_due_ns = 0;
     if (!a->deadline_armed && !a->total_armed && a->idle_armed) { /* data came since: the rest */
         int64_t left_ns = a->last_data_ns + (int64_t)t->idle_ms * 1000000 - gw_now_ns();
+        if (left_ns > 0) {
+            arm_timer(a, (int)((left_ns + 999999) / 1000000));
+            return;
+        }
+    } else if (!a->deadline_armed && !a->total_armed && a->mode == GW_RELAY_UNDECIDED &&
+               a->first_byte_due_ns) { /* armed for idle_ms: the first-byte wait goes on */
+        int64_t left_ns = a->first_byte_due_ns - gw_now_ns();
+        a->first_byte_due_ns = 0;
         if (left_ns > 0) {
             arm_timer(a, (int)((left_ns + 999999) / 1000000));
             return;
@@ -740,7 +766,7 @@ static gw_attempt *start_h1(gw_attempt *a, const gw_engine_call *call, size_t ba
                                 .body_len = call->body_len,
                                 .connect_timeout_ms = ch->timeouts.connect_ms};
     a->total_deadline_ns = a->t_start + (int64_t)ch->timeouts.total_ms * 1000000;
-    arm_timer(a, ch->timeouts.first_byte_ms);
+    arm_first_timer(a);
     char detail[192];
     if (gw_h1_start(&a->h1, idle, &a->h1_req, &h1_handler, a, detail, sizeof detail) < 0) {
         /* no connection to be had: the endpoint's failure, as a refused connect is */
@@ -779,7 +805,7 @@ static gw_attempt *start_curl(gw_attempt *a, const gw_engine_call *call) {
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    arm_timer(a, ch->timeouts.first_byte_ms);
+    arm_first_timer(a);
     CURLMcode mc = gw_channel_pools_add(r->worker->pools, ch, e);
     if (mc != CURLM_OK) {
         gw_channel_pools_easy_put(r->worker->pools, e);

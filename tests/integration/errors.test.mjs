@@ -17,6 +17,10 @@ before(async () => {
     base_url: ${sim.url}/v1
     forward_headers: ["x-sim-*"]
     timeouts: {first_byte_ms: 300, idle_ms: 300}
+  - name: patient
+    base_url: ${sim.url}/v1
+    forward_headers: ["x-sim-*"]
+    timeouts: {first_byte_ms: 1500, idle_ms: 250}
   - name: short
     base_url: ${sim.url}/v1
     forward_headers: ["x-sim-*"]
@@ -24,6 +28,7 @@ before(async () => {
   const models = `${standardModels}
   - {name: dead-model, channel: dead}
   - {name: slow-model, channel: slow, upstream_model: sim-model}
+  - {name: patient-model, channel: patient, upstream_model: sim-model}
   - {name: short-model, channel: short, upstream_model: sim-model}`;
   gw = await startGateway(await gatewayConfig({ channels, models, server: '  max_body_bytes: 65536' }));
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -177,6 +182,29 @@ test('upstream stalls between chunks past idle_ms: the stream ends with an error
     { headers: { 'x-sim-inter-token-ms': '2000' } });
   await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } }, (err) => {
     assert.match(err.message, /idle_ms/);
+    return true;
+  });
+});
+
+test('idle_ms shorter than first_byte_ms: a late first token is waited for, silence is first_byte_ms', async () => {
+  const stream = await client.chat.completions.create(
+    { model: 'patient-model', messages, stream: true, max_tokens: 3 },
+    { headers: { 'x-sim-first-token-ms': '700' } });
+  let tokens = 0;
+  for await (const c of stream) tokens += c.choices[0]?.delta?.content ? 1 : 0;
+  assert.equal(tokens, 3);
+  await assert.rejects(
+    client.chat.completions.create({ model: 'patient-model', messages }, { headers: { 'x-sim-fault': 'hang' } }),
+    (err) => {
+      assert.equal(err.status, 504);
+      assert.match(err.message, /first_byte_ms \(1500 ms\)/);
+      return true;
+    });
+  const stalled = await client.chat.completions.create(
+    { model: 'patient-model', messages, stream: true, max_tokens: 3 },
+    { headers: { 'x-sim-inter-token-ms': '1000' } });
+  await assert.rejects(async () => { for await (const _ of stalled) { /* drain */ } }, (err) => {
+    assert.match(err.message, /idle_ms \(250 ms\)/);
     return true;
   });
 });
