@@ -58,9 +58,10 @@ struct gw_attempt {
      * early (data came meanwhile) it is armed again for what is left after the last data */
     int idle_armed;
     int64_t last_data_ns;
-    /* when the armed timer fires at the latest (0: not armed): data that comes while it is due
-     * before the idle deadline leaves it be (on_timer arms the rest), so a stream's first data
-     * costs no second evtimer_add */
+    /* when the armed timer fires at the latest; 0: not pending (every add and del of the timer
+     * goes through arm_timer and disarm_timer, so free skips the del). Data that comes while it
+     * is due before the idle deadline leaves it be (on_timer arms the rest), so a stream's first
+     * data costs no second evtimer_add */
     int64_t timer_due_ns;
     int64_t first_byte_due_ns; /* timeouts.first_byte_ms after the start */
     /* the transfer: curl's easy handle, or an exchange of the own HTTP/1.1 client when the
