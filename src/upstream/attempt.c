@@ -101,13 +101,17 @@ static void arm_first_timer(gw_attempt *a) {
 
 /* A piece of the body came: idle_ms starts again. The timer is not moved (an evtimer_add per
  * read, with the base's lock and a heap update): on_timer re-arms it for what is left. */
-static void note_data(gw_attempt *a) {
-    a->last_data_ns = gw_now_ns();
-    if (a->idle_armed) return;
+static __attribute__((noinline)) void arm_idle(gw_attempt *a) {
     a->idle_armed = 1;
     int64_t idle_ns = (int64_t)a->channel->timeouts.idle_ms * 1000000;
     if (a->timer_due_ns && a->timer_due_ns <= a->last_data_ns + idle_ns) return;
     arm_timer(a, a->channel->timeouts.idle_ms);
+}
+
+/* Apart from arm_idle, so that the per-read part stays inline in its callers. */
+static inline void note_data(gw_attempt *a) {
+    a->last_data_ns = gw_now_ns();
+    if (!a->idle_armed) arm_idle(a);
 }
 
 static void detach_transfer(gw_attempt *a) {
