@@ -152,26 +152,10 @@ static int at_rest(const gw_sse_parser *p) {
     return p->state == GW_SSE_FIELD && p->field_len == 0 && !p->has_data && !p->event_len;
 }
 
-/* The usual read of an engine's stream: buf is exactly one event, one data line and its blank
- * line. It is handed on with one scan and no loop (*rc the callback's value). Returns 0 when buf
- * is anything else: dispatch_in_place and the general parser read it, as before. */
-static int feed_one_event(gw_sse_parser *p, const char *buf, size_t len, int *rc) {
-    if (len < 7 || buf[len - 1] != '\n' || !starts_with_data(buf) || !at_rest(p)) return 0;
-    size_t v = buf[5] == ' ' ? 6 : 5;
-    const char *nl = memchr(buf + v, '\n', len - v);
-    if (!nl) return 0;
-    size_t end = (size_t)(nl - buf), after = end + 1;
-    if (end > v && buf[end - 1] == '\r') end--;
-    int blank_ends_buf = (after + 1 == len && buf[after] == '\n') ||
-                         (after + 2 == len && buf[after] == '\r' && buf[after + 1] == '\n');
-    if (!blank_ends_buf || end - v > p->max_event) return 0;
-    *rc = p->cb(p->ud, p->event, 0, buf + v, end - v);
-    return 1;
-}
-
-int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
-    int whole_rc;
-    if (feed_one_event(p, buf, len, &whole_rc)) return whole_rc;
+/* Any read but the usual one: whole events in it handed on in place where they can be, the rest
+ * through the general parser, byte state kept across reads. Out of line, so that the usual read
+ * (gw_sse_feed) costs no more than its own few tests, its scan and the callback. */
+__attribute__((noinline)) static int feed_general(gw_sse_parser *p, const char *buf, size_t len) {
     size_t i = 0;
     while (i < len) {
         if (at_rest(p)) {
@@ -222,6 +206,25 @@ int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
         }
     }
     return 0;
+}
+
+/* The usual read of an engine's stream is exactly one event: one data line and its blank line.
+ * It is handed on with one scan, and the callback's call is the last thing done; anything else
+ * goes to feed_general. */
+int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
+    if (len >= 7 && buf[len - 1] == '\n' && starts_with_data(buf) && at_rest(p)) {
+        size_t v = buf[5] == ' ' ? 6 : 5;
+        const char *nl = memchr(buf + v, '\n', len - v);
+        if (nl) {
+            size_t end = (size_t)(nl - buf), after = end + 1;
+            if (end > v && buf[end - 1] == '\r') end--;
+            int blank_ends_buf = (after + 1 == len && buf[after] == '\n') ||
+                                 (after + 2 == len && buf[after] == '\r' && buf[after + 1] == '\n');
+            if (blank_ends_buf && end - v <= p->max_event)
+                return p->cb(p->ud, p->event, 0, buf + v, end - v);
+        }
+    }
+    return feed_general(p, buf, len);
 }
 
 int gw_sse_finish(gw_sse_parser *p) {
