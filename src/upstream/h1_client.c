@@ -215,7 +215,11 @@ static void fail_io(gw_h1_conn *c, const char *what, int err) {
  * event (docs/benchmarks.md), and no thread of the gateway is ever cancelled. Same result and
  * errno as recv(). */
 static ssize_t recv_plain(int fd, void *buf, size_t len) {
+#ifdef SYS_recvfrom
     return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+#else
+    return recv(fd, buf, len, 0);
+#endif
 }
 
 /* Hands what the parser finds in one read to the handler: the head, the body's pieces, the end
