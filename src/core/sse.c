@@ -209,8 +209,9 @@ __attribute__((noinline)) static int feed_general(gw_sse_parser *p, const char *
 }
 
 /* The usual read of an engine's stream is exactly one event: one data line and its blank line.
- * It is handed on with one scan, and the callback's call is the last thing done; anything else
- * goes to feed_general. */
+ * It is handed on with one scan, and the callback's call is the last thing done. A read that
+ * begins with such an event and holds more goes on to feed_general after it, the first line not
+ * scanned twice; any other read goes to feed_general whole. */
 int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
     if (len >= 7 && buf[len - 1] == '\n' && starts_with_data(buf) && at_rest(p)) {
         size_t v = buf[5] == ' ' ? 6 : 5;
@@ -218,10 +219,17 @@ int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
         if (nl) {
             size_t end = (size_t)(nl - buf), after = end + 1;
             if (end > v && buf[end - 1] == '\r') end--;
-            int blank_ends_buf = (after + 1 == len && buf[after] == '\n') ||
-                                 (after + 2 == len && buf[after] == '\r' && buf[after + 1] == '\n');
-            if (blank_ends_buf && end - v <= p->max_event)
-                return p->cb(p->ud, p->event, 0, buf + v, end - v);
+            if (after < len && buf[after] == '\n')
+                after += 1;
+            else if (after + 1 < len && buf[after] == '\r' && buf[after + 1] == '\n')
+                after += 2;
+            else
+                after = 0; /* more lines */
+            if (after && end - v <= p->max_event) {
+                if (after == len) return p->cb(p->ud, p->event, 0, buf + v, end - v);
+                int rc = p->cb(p->ud, p->event, 0, buf + v, end - v);
+                return rc ? rc : feed_general(p, buf + after, len - after);
+            }
         }
     }
     return feed_general(p, buf, len);

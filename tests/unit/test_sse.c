@@ -205,6 +205,10 @@ static void one_event_per_read_passes_the_stop_on(void **state) {
     gw_sse_init(&p, 4096, stop_with_seven, &calls);
     assert_int_equal(gw_sse_feed(&p, "data: a\n\n", 10), 7);
     assert_int_equal(calls, 1);
+    /* a stop on the first of two events in one read: the second is not handed on */
+    gw_sse_reset(&p);
+    assert_int_equal(gw_sse_feed(&p, "data: a\n\ndata: b\n\n", 20), 7);
+    assert_int_equal(calls, 2);
     gw_sse_free(&p);
 }
 
