@@ -1,5 +1,6 @@
 #include "core/sse.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,12 +115,21 @@ static int end_line(gw_sse_parser *p) {
     return rc;
 }
 
+/* s begins with "data:" (5 bytes readable): two loads, where a memcmp call would cost more than
+ * the rest of a read's fast path. */
+static int starts_with_data(const char *s) {
+    uint32_t word, data;
+    memcpy(&word, s, 4);
+    memcpy(&data, "data", 4);
+    return word == data && s[4] == ':';
+}
+
 /* At the start of an event: when buf[i..] holds the whole of it as one data line and the blank
  * line after it (nearly every event of an engine, read whole), the callback gets the value where
  * it lies: no copy. Returns the position after the event, or 0 when the event is not like that
  * (the general parser reads it). */
 static size_t dispatch_in_place(gw_sse_parser *p, const char *buf, size_t len, size_t i, int *rc) {
-    if (len - i < 7 || memcmp(buf + i, "data:", 5)) return 0;
+    if (len - i < 7 || !starts_with_data(buf + i)) return 0;
     size_t v = i + 5;
     if (buf[v] == ' ') v++;
     const char *nl = memchr(buf + v, '\n', len - v);
@@ -137,10 +147,18 @@ static size_t dispatch_in_place(gw_sse_parser *p, const char *buf, size_t len, s
     return after;
 }
 
-int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
+/* The parser is between events: nothing of a line or an event is held. */
+static int at_rest(const gw_sse_parser *p) {
+    return p->state == GW_SSE_FIELD && p->field_len == 0 && !p->has_data && !p->event_len;
+}
+
+/* Any read but the usual one: whole events in it handed on in place where they can be, the rest
+ * through the general parser, byte state kept across reads. Out of line, so that the usual read
+ * (gw_sse_feed) costs no more than its own few tests, its scan and the callback. */
+__attribute__((noinline)) static int feed_general(gw_sse_parser *p, const char *buf, size_t len) {
     size_t i = 0;
     while (i < len) {
-        if (p->state == GW_SSE_FIELD && p->field_len == 0 && !p->has_data && !p->event_len) {
+        if (at_rest(p)) {
             int rc = 0;
             size_t next = dispatch_in_place(p, buf, len, i, &rc);
             if (next) {
@@ -188,6 +206,33 @@ int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
         }
     }
     return 0;
+}
+
+/* The usual read of an engine's stream is exactly one event: one data line and its blank line.
+ * It is handed on with one scan, and the callback's call is the last thing done. A read that
+ * begins with such an event and holds more goes on to feed_general after it, the first line not
+ * scanned twice; any other read goes to feed_general whole. */
+int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
+    if (len >= 7 && buf[len - 1] == '\n' && starts_with_data(buf) && at_rest(p)) {
+        size_t v = buf[5] == ' ' ? 6 : 5;
+        const char *nl = memchr(buf + v, '\n', len - v);
+        if (nl) {
+            size_t end = (size_t)(nl - buf), after = end + 1;
+            if (end > v && buf[end - 1] == '\r') end--;
+            if (after < len && buf[after] == '\n')
+                after += 1;
+            else if (after + 1 < len && buf[after] == '\r' && buf[after + 1] == '\n')
+                after += 2;
+            else
+                after = 0; /* more lines */
+            if (after && end - v <= p->max_event) {
+                if (after == len) return p->cb(p->ud, p->event, 0, buf + v, end - v);
+                int rc = p->cb(p->ud, p->event, 0, buf + v, end - v);
+                return rc ? rc : feed_general(p, buf + after, len - after);
+            }
+        }
+    }
+    return feed_general(p, buf, len);
 }
 
 int gw_sse_finish(gw_sse_parser *p) {

@@ -1,6 +1,7 @@
 /* Incremental Server-Sent Events parser: bytes in as they arrive, whole events out. Accepts
  * `data:` with and without the space (TGI omits it), LF and CRLF, comments and `event:` lines.
- * A one-line event read whole is handed on in place; otherwise a data line's bytes are copied
+ * A one-line event read whole is handed on in place (a read that is exactly one such event, the
+ * usual one from an engine, with one scan and no loop); otherwise a data line's bytes are copied
  * once, into the event being built, however the network splits them; other lines are not stored
  * at all. */
 #ifndef AIGW_CORE_SSE_H
