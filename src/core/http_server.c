@@ -116,8 +116,9 @@ struct gw_http_conn {
     int read_timeout_set; /* rev is added with read_timeout */
     struct timeval read_timeout;
     /* ... and has no bufferevent at all (its setup and free cost ~2.2k instructions and four
-     * allocations a connection): its output is an evbuffer of the thread's spares, its input one
-     * taken only when bytes must wait (pipelined, or read while lingering), and wev waits for
+     * allocations a connection): its output is an evbuffer of the thread's spares held only
+     * while bytes wait in it (conn_output), its input likewise (pipelined bytes, or read while
+     * lingering), and wev waits for
      * writability, with the write timeout, only while the socket is full. Its failures reach
      * event_cb as a bufferevent's would, deferred through the turn's flush (see conn_fail). */
     struct event wev;
@@ -233,6 +234,24 @@ static struct evbuffer *conn_input(gw_http_conn *c) {
     return c->in;
 }
 
+/* The output, for bytes to add: a direct connection's is taken (a spare body buffer) when it
+ * has none and given back once it is out whole (output_settled), so thousands of streams whose
+ * events leave at once hold none. NULL when memory ran out. */
+static struct evbuffer *conn_output(gw_http_conn *c) {
+    if (!c->out) c->out = body_new(c->server);
+    return c->out;
+}
+
+static size_t output_length(const gw_http_conn *c) {
+    return c->out ? evbuffer_get_length(c->out) : 0;
+}
+
+static void output_settled(gw_http_conn *c) {
+    if (!c->direct || !c->out || evbuffer_get_length(c->out) > 0) return;
+    gw_http_body_done(thread_state(c->server), c->out);
+    c->out = NULL;
+}
+
 enum { READ_WOULD_BLOCK = -2 };
 
 /* One recv: the bytes read, 0 at the end, -1 on an error (out of memory included),
@@ -307,8 +326,9 @@ static void direct_write_cb(evutil_socket_t fd, short what, void *arg) {
     short event = BEV_EVENT_WRITING;
     if (what & EV_TIMEOUT) {
         event |= BEV_EVENT_TIMEOUT;
-    } else if (evbuffer_get_length(c->out) == 0) {
+    } else if (output_length(c) == 0) {
         write_wait_end(c);
+        output_settled(c);
         return;
     } else {
         int n = evbuffer_write(c->out, fd);
@@ -340,7 +360,7 @@ static void conn_release(gw_http_conn *c) {
         conn_free(c);
         return;
     }
-    if (!c->want_free || evbuffer_get_length(c->out) > 0) return;
+    if (!c->want_free || output_length(c) > 0) return;
     if (!c->linger || (!c->linger_end_ns && conn_start_linger(c) < 0)) conn_free(c);
 }
 
@@ -398,7 +418,7 @@ static void conn_flush(gw_http_conn *c) {
         return;
     }
     c->busy++;
-    if (!c->dead && !c->write_evented && evbuffer_get_length(out) > 0) {
+    if (!c->dead && !c->write_evented && out && evbuffer_get_length(out) > 0) {
         int n = evbuffer_write(out, c->fd);
         int err = errno;
         if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
@@ -407,6 +427,7 @@ static void conn_flush(gw_http_conn *c) {
             conn_fail(c);
         }
     }
+    if (!c->write_evented) output_settled(c);
     if (!c->write_evented && !c->failed) conn_output_drained(c);
     c->busy--;
     conn_release(c);
@@ -566,7 +587,7 @@ static int on_headers_complete(http_parser *p) {
     }
     const gw_http_header *expect = gw_http_find_header(r, "expect");
     if (expect && expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12) &&
-        evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+        (!conn_output(c) || evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)) {
         c->error_status = 500;
         c->error_message = "out of memory";
         return -1;
@@ -690,7 +711,11 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
     if (c->server->draining) r->keep_alive = 0;
     r->status = status;
     if (c->failed) return;
-    struct evbuffer *out = c->out;
+    struct evbuffer *out = conn_output(c);
+    if (!out) {
+        conn_fail(c);
+        return;
+    }
     char status_digits[24], length_digits[24];
     size_t status_len = status >= 0
                             ? format_decimal(status_digits, (unsigned long long)status)
@@ -769,7 +794,8 @@ void gw_http_respond_buffer(gw_http_req *r, int status, const char *content_type
     size_t len = body ? evbuffer_get_length(body) : 0;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
     if (len && r->method != HTTP_HEAD && !r->conn->failed) {
-        if (evbuffer_add_buffer(r->conn->out, body) < 0) conn_fail(r->conn);
+        if (!conn_output(r->conn) || evbuffer_add_buffer(r->conn->out, body) < 0)
+            conn_fail(r->conn);
     }
     if (body) evbuffer_drain(body, evbuffer_get_length(body));
     r->bytes_out += len;
@@ -781,7 +807,7 @@ void gw_http_respond(gw_http_req *r, int status, const char *content_type, const
     if (r->finished) return;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
     if (len && r->method != HTTP_HEAD && !r->conn->failed) {
-        if (evbuffer_add(r->conn->out, body, len) < 0) conn_fail(r->conn);
+        if (!conn_output(r->conn) || evbuffer_add(r->conn->out, body, len) < 0) conn_fail(r->conn);
     }
     r->bytes_out += len;
     response_finished(r);
@@ -809,11 +835,12 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     size_t len = evbuffer_get_length(data);
     if (!len || r->finished) return;
     gw_http_conn *c = r->conn;
-    if (c->failed) {
+    struct evbuffer *out = c->failed ? NULL : conn_output(c);
+    if (!out) {
         evbuffer_drain(data, len);
+        conn_fail(c);
         return;
     }
-    struct evbuffer *out = c->out;
     int rc = 0;
     if (r->http_minor > 0) {
         char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line;
@@ -838,7 +865,11 @@ void gw_http_stream_write_bytes(gw_http_req *r, const char *bytes, size_t len) {
     if (!len || r->finished) return;
     gw_http_conn *c = r->conn;
     if (c->failed) return;
-    struct evbuffer *out = c->out;
+    struct evbuffer *out = conn_output(c);
+    if (!out) {
+        conn_fail(c);
+        return;
+    }
     char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
     int chunked = r->http_minor > 0;
     if (chunked) size = chunk_size_line(end, len);
@@ -887,8 +918,8 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     gw_http_conn *c = r->conn;
     if (!c->direct || c->write_evented || c->dead) return -1;
     struct evbuffer_iovec v[MAX_PIECES];
-    struct evbuffer *out = c->out;
-    size_t held = evbuffer_get_length(out);
+    struct evbuffer *out = c->out; /* NULL when empty and given back */
+    size_t held = output_length(c);
     /* a length, not -1: with -1 evbuffer_peek stops at the vectors given and returns their
      * count, so a buffer of more chains would be sent cut, silently (seen: 13 of a stream's
      * chains written, the rest dropped) */
@@ -916,8 +947,15 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     size_t taken = (size_t)w, gone = taken < held ? taken : held;
     taken -= gone;
     if (gone) evbuffer_drain(out, gone);
-    if (taken == own) return 0; /* all of it went, the output's too: nothing is left to wait */
+    if (taken == own) { /* all of it went, the output's too: nothing is left to wait */
+        output_settled(c);
+        return 0;
+    }
     int rc = 0;
+    if (!(out = conn_output(c))) {
+        conn_fail(c);
+        return 0;
+    }
     for (int i = first_own; i < n; i++)
         taken = keep_unwritten(out, v[i].iov_base, v[i].iov_len, taken, &rc);
     if (rc) {
@@ -954,14 +992,16 @@ void gw_http_stream_send(gw_http_req *r, struct evbuffer *data) {
 void gw_http_stream_end(gw_http_req *r) {
     if (r->finished) return;
     gw_http_conn *c = r->conn;
-    if (r->http_minor > 0 && !c->failed && evbuffer_add(c->out, "0\r\n\r\n", 5) < 0) conn_fail(c);
+    if (r->http_minor > 0 && !c->failed &&
+        (!conn_output(c) || evbuffer_add(c->out, "0\r\n\r\n", 5) < 0))
+        conn_fail(c);
     conn_output_added(c);
     response_finished(r);
 }
 
 int gw_http_output_full(const gw_http_req *r) {
     gw_http_conn *c = r->conn;
-    if (evbuffer_get_length(c->out) <= OUTPUT_HIGH_WATER) return 0;
+    if (output_length(c) <= OUTPUT_HIGH_WATER) return 0;
     c->drain_wanted = 1;
     return 1;
 }
@@ -1248,8 +1288,10 @@ static void write_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
     (void)bev;
     c->busy++;
-    if (c->write_evented && evbuffer_get_length(c->out) == 0)
+    if (c->write_evented && output_length(c) == 0) {
         write_wait_end(c); /* the client caught up: back to writing at the turn's end */
+        output_settled(c);
+    }
     conn_output_drained(c);
     c->busy--;
     conn_release(c);
@@ -1379,15 +1421,13 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
             c->out = bufferevent_get_output(c->bev);
         }
     } else {
-        c->out = body_new(s); /* the input is taken when needed (conn_input) */
     }
-    c->req.body = body_new(s);
-    if (!c->out || !c->req.body) {
+    c->req.body = body_new(s); /* a direct connection's input and output: when needed */
+    if ((s->tls && !c->bev) || !c->req.body) {
         if (c->bev)
             bufferevent_free(c->bev);
         else
             evutil_closesocket(fd);
-        if (!s->tls) gw_http_body_done(thread_state(s), c->out);
         gw_http_body_done(thread_state(s), c->req.body);
         gw_block_cache_put(&s->free_conns, c, sizeof *c);
         return NULL;
