@@ -83,7 +83,10 @@ _Static_assert(sizeof(header_slot) == sizeof(gw_http_header), "a slot is the siz
 struct gw_http_conn {
     gw_http_server *server;
     gw_http_conn *prev, *next;
-    struct bufferevent *bev;
+    struct bufferevent *bev; /* a TLS connection's; NULL for a direct one */
+    /* The seam between the two: the bufferevent's buffers, or a direct connection's own (in may
+     * be NULL until needed). Everything above reads and writes these. */
+    struct evbuffer *in, *out;
     http_parser parser;
     gw_http_req req;
     conn_state state;
@@ -92,18 +95,19 @@ struct gw_http_conn {
     int busy;                /* inside a callback of ours: freeing must wait for its end */
     int want_free;           /* close once the output has flushed */
     int dead;                /* the socket failed: free at the end of the current frame */
-    int failed;              /* out of memory: nothing more is written; the event callback frees */
-    int linger;              /* once the answer is out, read and drop input before closing */
-    int64_t linger_end_ns;   /* set when the write side is shut: the input is dropped until then */
+    int failed; /* out of memory or a direct write failed: nothing more is written; the event
+                 * callback frees */
+    int linger; /* once the answer is out, read and drop input before closing */
+    int64_t linger_end_ns; /* set when the write side is shut: the input is dropped until then */
     int drain_wanted;
     int response_reported; /* on_response_done ran for the current request */
     int deadline_armed;    /* the read timeout armed is the request's deadline, not the gap */
     /* Output of a plain socket is written by us, once per loop turn (see conn_flush): direct.
-     * When the socket takes less than all of it, libevent writes the rest on writability
-     * (EV_WRITE enabled): write_evented, until the output is empty again. A TLS connection's
-     * output always goes through its bufferevent. */
+     * When the socket takes less than all of it, wev writes the rest on writability:
+     * write_evented, until the output is empty again. A TLS connection's output always goes
+     * through its bufferevent. */
     int direct;
-    evutil_socket_t fd; /* the socket, for a direct write (bufferevent_getfd takes its lock) */
+    evutil_socket_t fd; /* the socket (a TLS one's is its bufferevent's, closed with it) */
     /* A direct connection also reads by itself, with one recv on an event of its own: the
      * bufferevent's reader asks FIONREAD (an ioctl) before each readv, a system call more a
      * request. Timeouts, EOF and errors reach event_cb as the bufferevent reports them. */
@@ -111,6 +115,16 @@ struct gw_http_conn {
     int reading;          /* rev is added */
     int read_timeout_set; /* rev is added with read_timeout */
     struct timeval read_timeout;
+    /* ... and has no bufferevent at all (its setup and free cost ~2.2k instructions and four
+     * allocations a connection): its output is an evbuffer of the thread's spares held only
+     * while bytes wait in it (conn_output), its input likewise (pipelined bytes, or read while
+     * lingering), and wev waits for
+     * writability, with the write timeout, only while the socket is full. Its failures reach
+     * event_cb as a bufferevent's would, deferred through the turn's flush (see conn_fail). */
+    struct event wev;
+    int write_timeout_set; /* wev is added with write_timeout */
+    struct timeval write_timeout;
+    size_t write_low; /* write_cb runs when the output falls to this (the low-water mark) */
     int write_evented;
     int flush_queued;
     gw_http_conn *flush_next; /* in server->flush_head */
@@ -180,17 +194,63 @@ static void reading_disable(gw_http_conn *c) {
     c->reading = 0;
 }
 
-/* As bufferevent_set_timeouts: NULL clears a timeout. A read timeout runs while reading. */
+/* As bufferevent_set_timeouts: NULL clears a timeout. A read timeout runs while reading, a
+ * write timeout while the output waits for the socket. */
 static int set_timeouts(gw_http_conn *c, const struct timeval *rt, const struct timeval *wt) {
     if (!c->direct) return bufferevent_set_timeouts(c->bev, rt, wt);
     c->read_timeout_set = rt != NULL;
     if (rt) c->read_timeout = *rt;
     if (c->reading && (rt ? event_add(&c->rev, rt) : event_remove_timer(&c->rev)) < 0) return -1;
-    return bufferevent_set_timeouts(c->bev, NULL, wt);
+    c->write_timeout_set = wt != NULL;
+    if (wt) c->write_timeout = *wt;
+    if (c->write_evented && (wt ? event_add(&c->wev, wt) : event_remove_timer(&c->wev)) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---------- writing on writability: the bufferevent's for TLS, wev for a direct one ---------- */
+
+/* A direct connection's output is more than the socket took: written on writability from now
+ * on (write_evented), until it is out. -1 when the event cannot be added. */
+static int write_wait(gw_http_conn *c) {
+    c->write_evented = 1; /* the client reads slower than this: wait for it */
+    return event_add(&c->wev, c->write_timeout_set ? &c->write_timeout : NULL);
+}
+
+static void write_wait_end(gw_http_conn *c) {
+    if (c->write_evented) event_del(&c->wev);
+    c->write_evented = 0;
 }
 
 static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
+static struct evbuffer *body_new(gw_http_server *s);
+
+/* A direct connection's input, taken (a spare body buffer) when bytes must wait there: NULL when
+ * memory ran out. */
+static struct evbuffer *conn_input(gw_http_conn *c) {
+    if (!c->in) c->in = body_new(c->server);
+    return c->in;
+}
+
+/* The output, for bytes to add: a direct connection's is taken (a spare body buffer) when it
+ * has none and given back once it is out whole (output_settled), so thousands of streams whose
+ * events leave at once hold none. NULL when memory ran out. */
+static struct evbuffer *conn_output(gw_http_conn *c) {
+    if (!c->out) c->out = body_new(c->server);
+    return c->out;
+}
+
+static size_t output_length(const gw_http_conn *c) {
+    return c->out ? evbuffer_get_length(c->out) : 0;
+}
+
+static void output_settled(gw_http_conn *c) {
+    if (!c->direct || !c->out || evbuffer_get_length(c->out) > 0) return;
+    gw_http_body_done(thread_state(c->server), c->out);
+    c->out = NULL;
+}
 
 enum { READ_WOULD_BLOCK = -2 };
 
@@ -200,25 +260,23 @@ enum { READ_WOULD_BLOCK = -2 };
  * there and the input keeps only what it leaves, so a read costs no buffer allocated and freed.
  * Otherwise into the input. */
 static ssize_t read_once(gw_http_conn *c, char *scratch, int *in_scratch) {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    *in_scratch = c->state == CONN_READING && evbuffer_get_length(in) == 0;
+    *in_scratch = c->state == CONN_READING && (!c->in || evbuffer_get_length(c->in) == 0);
     if (*in_scratch) {
         ssize_t n = recv(c->fd, scratch, READ_SIZE, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             n = READ_WOULD_BLOCK;
         return n;
     }
+    struct evbuffer *in = conn_input(c);
     struct evbuffer_iovec v;
     ssize_t n = -1;
-    evbuffer_unfreeze(in, 0); /* a bufferevent's input is filled only by its reader: us */
-    if (evbuffer_reserve_space(in, READ_SIZE, &v, 1) == 1) {
+    if (in && evbuffer_reserve_space(in, READ_SIZE, &v, 1) == 1) {
         n = recv(c->fd, v.iov_base, v.iov_len, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             n = READ_WOULD_BLOCK;
         v.iov_len = n > 0 ? (size_t)n : 0;
         if (n > 0 && evbuffer_commit_space(in, &v, 1) < 0) n = -1;
     }
-    evbuffer_freeze(in, 0);
     return n;
 }
 
@@ -227,7 +285,7 @@ static void conn_parse_bytes(gw_http_conn *c, const char *bytes, size_t len);
 /* Bytes read: parsed from scratch, or from the input (the read callback). May free c. */
 static void conn_read(gw_http_conn *c, const char *scratch, size_t len, int in_scratch) {
     if (!in_scratch) {
-        read_cb(c->bev, c);
+        read_cb(NULL, c);
         return;
     }
     c->busy++;
@@ -257,14 +315,39 @@ static void direct_read_cb(evutil_socket_t fd, short what, void *arg) {
         event |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
     }
     reading_disable(c);
-    event_cb(c->bev, event, c);
+    event_cb(NULL, event, c);
+}
+
+/* Writable (or the write timeout passed): what the bufferevent's writer would do. The output is
+ * written; once it falls to the low-water mark write_cb runs, and once it is out waiting ends.
+ * A timeout or an error ends waiting and the event callback hears of it. May free c. */
+static void direct_write_cb(evutil_socket_t fd, short what, void *arg) {
+    gw_http_conn *c = arg;
+    short event = BEV_EVENT_WRITING;
+    if (what & EV_TIMEOUT) {
+        event |= BEV_EVENT_TIMEOUT;
+    } else if (output_length(c) == 0) {
+        write_wait_end(c);
+        output_settled(c);
+        return;
+    } else {
+        int n = evbuffer_write(c->out, fd);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        if (n > 0) {
+            if (evbuffer_get_length(c->out) <= c->write_low) write_cb(NULL, c);
+            return;
+        }
+        event |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+    }
+    write_wait_end(c);
+    event_cb(NULL, event, c);
 }
 
 /* Half-closes a connection whose answer is out, then drops what the client still sends until it
  * closes or the linger time ends. Returns -1 when it cannot wait: close at once then. */
 static int conn_start_linger(gw_http_conn *c) {
     c->linger_end_ns = gw_now_ns() + (int64_t)LINGER_MS * 1000000;
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR); /* the client reads the answer, then EOF */
+    shutdown(c->fd, SHUT_WR); /* the client reads the answer, then EOF */
     struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
     if (set_timeouts(c, &tv, NULL) < 0) return -1;
     return reading_enable(c);
@@ -277,18 +360,33 @@ static void conn_release(gw_http_conn *c) {
         conn_free(c);
         return;
     }
-    if (!c->want_free || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) return;
+    if (!c->want_free || output_length(c) > 0) return;
     if (!c->linger || (!c->linger_end_ns && conn_start_linger(c) < 0)) conn_free(c);
 }
 
-/* Memory ran out while writing: the connection cannot go on. It is closed as on a socket error,
- * from the event callback on the next loop turn, so a handler hears of it through on_abort
- * outside its own call into us. */
+static void conn_queue_flush(gw_http_conn *c) {
+    gw_http_server *s = c->server;
+    if (c->flush_queued) return;
+    c->flush_queued = 1;
+    c->flush_next = s->flush_head;
+    if (!s->flush_head) event_active(s->flush, 0, 0);
+    s->flush_head = c;
+}
+
+/* Memory ran out while writing, or a direct write failed: the connection cannot go on. It is
+ * closed as on a socket error, from the event callback later in the loop (a TLS connection's
+ * deferred callback; a direct one's flush, see conn_flush), so a handler hears of it through
+ * on_abort outside its own call into us. */
 static void conn_fail(gw_http_conn *c) {
     if (c->failed) return;
     c->failed = 1;
     reading_disable(c);
-    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+    if (!c->direct) {
+        bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+        return;
+    }
+    write_wait_end(c);
+    conn_queue_flush(c);
 }
 
 /* New output on a direct connection: written when the loop turn's callbacks have run, so what
@@ -296,12 +394,8 @@ static void conn_fail(gw_http_conn *c) {
  * write, and a socket that takes it all costs no epoll_ctl (bufferevent's write event was added
  * and deleted around every write). */
 static void conn_output_added(gw_http_conn *c) {
-    if (!c->direct || c->write_evented || c->flush_queued || c->failed) return;
-    gw_http_server *s = c->server;
-    c->flush_queued = 1;
-    c->flush_next = s->flush_head;
-    if (!s->flush_head) event_active(s->flush, 0, 0);
-    s->flush_head = c;
+    if (!c->direct || c->write_evented || c->failed) return;
+    conn_queue_flush(c);
 }
 
 /* The output went under the low-water mark (or out whole): a producer waiting for room goes on. */
@@ -312,21 +406,28 @@ static void conn_output_drained(gw_http_conn *c) {
     }
 }
 
+/* The turn's write of a direct connection; or, for one that failed, the event callback's
+ * error, as a bufferevent would defer it. May free c. */
 static void conn_flush(gw_http_conn *c) {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
+    if (c->failed) {
+        if (c->dead)
+            conn_release(c);
+        else
+            event_cb(NULL, BEV_EVENT_ERROR, c);
+        return;
+    }
     c->busy++;
-    if (!c->failed && !c->dead && !c->write_evented && evbuffer_get_length(out) > 0) {
-        evbuffer_unfreeze(out, 1); /* a bufferevent's output is drained only by its writer */
-        int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+    if (!c->dead && !c->write_evented && out && evbuffer_get_length(out) > 0) {
+        int n = evbuffer_write(out, c->fd);
         int err = errno;
-        evbuffer_freeze(out, 1);
         if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
             conn_fail(c); /* the client is gone: the event callback closes */
-        } else if (evbuffer_get_length(out) > 0) {
-            c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
-            if (bufferevent_enable(c->bev, EV_WRITE) < 0) conn_fail(c);
+        } else if (evbuffer_get_length(out) > 0 && write_wait(c) < 0) {
+            conn_fail(c);
         }
     }
+    if (!c->write_evented) output_settled(c);
     if (!c->write_evented && !c->failed) conn_output_drained(c);
     c->busy--;
     conn_release(c);
@@ -486,7 +587,7 @@ static int on_headers_complete(http_parser *p) {
     }
     const gw_http_header *expect = gw_http_find_header(r, "expect");
     if (expect && expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12) &&
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+        (!conn_output(c) || evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)) {
         c->error_status = 500;
         c->error_message = "out of memory";
         return -1;
@@ -610,7 +711,11 @@ static void write_head(gw_http_req *r, int status, const char *content_type,
     if (c->server->draining) r->keep_alive = 0;
     r->status = status;
     if (c->failed) return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = conn_output(c);
+    if (!out) {
+        conn_fail(c);
+        return;
+    }
     char status_digits[24], length_digits[24];
     size_t status_len = status >= 0
                             ? format_decimal(status_digits, (unsigned long long)status)
@@ -689,7 +794,8 @@ void gw_http_respond_buffer(gw_http_req *r, int status, const char *content_type
     size_t len = body ? evbuffer_get_length(body) : 0;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
     if (len && r->method != HTTP_HEAD && !r->conn->failed) {
-        if (bufferevent_write_buffer(r->conn->bev, body) < 0) conn_fail(r->conn);
+        if (!conn_output(r->conn) || evbuffer_add_buffer(r->conn->out, body) < 0)
+            conn_fail(r->conn);
     }
     if (body) evbuffer_drain(body, evbuffer_get_length(body));
     r->bytes_out += len;
@@ -701,7 +807,7 @@ void gw_http_respond(gw_http_req *r, int status, const char *content_type, const
     if (r->finished) return;
     write_head(r, status, content_type, (long long)len, extra, extra_count);
     if (len && r->method != HTTP_HEAD && !r->conn->failed) {
-        if (bufferevent_write(r->conn->bev, body, len) < 0) conn_fail(r->conn);
+        if (!conn_output(r->conn) || evbuffer_add(r->conn->out, body, len) < 0) conn_fail(r->conn);
     }
     r->bytes_out += len;
     response_finished(r);
@@ -729,11 +835,12 @@ void gw_http_stream_write(gw_http_req *r, struct evbuffer *data) {
     size_t len = evbuffer_get_length(data);
     if (!len || r->finished) return;
     gw_http_conn *c = r->conn;
-    if (c->failed) {
+    struct evbuffer *out = c->failed ? NULL : conn_output(c);
+    if (!out) {
         evbuffer_drain(data, len);
+        conn_fail(c);
         return;
     }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     int rc = 0;
     if (r->http_minor > 0) {
         char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line;
@@ -758,7 +865,11 @@ void gw_http_stream_write_bytes(gw_http_req *r, const char *bytes, size_t len) {
     if (!len || r->finished) return;
     gw_http_conn *c = r->conn;
     if (c->failed) return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = conn_output(c);
+    if (!out) {
+        conn_fail(c);
+        return;
+    }
     char size_line[CHUNK_SIZE_LINE_MAX], *end = size_line + sizeof size_line, *size = end;
     int chunked = r->http_minor > 0;
     if (chunked) size = chunk_size_line(end, len);
@@ -807,8 +918,8 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     gw_http_conn *c = r->conn;
     if (!c->direct || c->write_evented || c->dead) return -1;
     struct evbuffer_iovec v[MAX_PIECES];
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t held = evbuffer_get_length(out);
+    struct evbuffer *out = c->out; /* NULL when empty and given back */
+    size_t held = output_length(c);
     /* a length, not -1: with -1 evbuffer_peek stops at the vectors given and returns their
      * count, so a buffer of more chains would be sent cut, silently (seen: 13 of a stream's
      * chains written, the rest dropped) */
@@ -835,20 +946,22 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     }
     size_t taken = (size_t)w, gone = taken < held ? taken : held;
     taken -= gone;
-    if (gone) {
-        evbuffer_unfreeze(out, 1); /* a bufferevent's output is drained only by its writer */
-        evbuffer_drain(out, gone);
-        evbuffer_freeze(out, 1);
+    if (gone) evbuffer_drain(out, gone);
+    if (taken == own) { /* all of it went, the output's too: nothing is left to wait */
+        output_settled(c);
+        return 0;
     }
-    if (taken == own) return 0; /* all of it went, the output's too: nothing is left to wait */
     int rc = 0;
+    if (!(out = conn_output(c))) {
+        conn_fail(c);
+        return 0;
+    }
     for (int i = first_own; i < n; i++)
         taken = keep_unwritten(out, v[i].iov_base, v[i].iov_len, taken, &rc);
     if (rc) {
         conn_fail(c);
-    } else if (evbuffer_get_length(out) > 0) {
-        c->write_evented = 1; /* the client reads slower than this: libevent waits for it */
-        if (bufferevent_enable(c->bev, EV_WRITE) < 0) conn_fail(c);
+    } else if (evbuffer_get_length(out) > 0 && write_wait(c) < 0) {
+        conn_fail(c);
     }
     return 0;
 }
@@ -879,7 +992,8 @@ void gw_http_stream_send(gw_http_req *r, struct evbuffer *data) {
 void gw_http_stream_end(gw_http_req *r) {
     if (r->finished) return;
     gw_http_conn *c = r->conn;
-    if (r->http_minor > 0 && !c->failed && bufferevent_write(c->bev, "0\r\n\r\n", 5) < 0)
+    if (r->http_minor > 0 && !c->failed &&
+        (!conn_output(c) || evbuffer_add(c->out, "0\r\n\r\n", 5) < 0))
         conn_fail(c);
     conn_output_added(c);
     response_finished(r);
@@ -887,7 +1001,7 @@ void gw_http_stream_end(gw_http_req *r) {
 
 int gw_http_output_full(const gw_http_req *r) {
     gw_http_conn *c = r->conn;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= OUTPUT_HIGH_WATER) return 0;
+    if (output_length(c) <= OUTPUT_HIGH_WATER) return 0;
     c->drain_wanted = 1;
     return 1;
 }
@@ -1054,7 +1168,10 @@ static void conn_close_when_flushed(gw_http_conn *c) {
             c->linger = 0; /* cannot wait for the client: close once the answer is out */
     }
     if (!c->linger) reading_disable(c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (c->direct)
+        c->write_low = 0;
+    else
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     conn_release(c);
 }
 
@@ -1109,8 +1226,8 @@ static void respond_parse_error(gw_http_conn *c) {
 }
 
 static void conn_parse(gw_http_conn *c) {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (c->state == CONN_READING && evbuffer_get_length(in) > 0) {
+    struct evbuffer *in = c->in;
+    while (in && c->state == CONN_READING && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
         size_t n;
@@ -1125,7 +1242,7 @@ static void conn_parse(gw_http_conn *c) {
                                 goes on to the next request */
     }
     if (request_arriving(c)) arm_request_timeout(c);
-    if (c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
+    if (in && c->state == CONN_HANDLING && evbuffer_get_length(in) > PIPELINE_INPUT_CAP)
         reading_disable(c);
 }
 
@@ -1144,11 +1261,8 @@ static void conn_parse_bytes(gw_http_conn *c, const char *bytes, size_t len) {
         if (result == PARSED_REQUEST) conn_dispatch(c);
     }
     if (len > 0 && c->state == CONN_HANDLING) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        evbuffer_unfreeze(in, 0);
-        int added = evbuffer_add(in, bytes, len);
-        evbuffer_freeze(in, 0);
-        if (added < 0) {
+        struct evbuffer *in = conn_input(c);
+        if (!in || evbuffer_add(in, bytes, len) < 0) {
             conn_fail(c);
             return;
         }
@@ -1158,12 +1272,12 @@ static void conn_parse_bytes(gw_http_conn *c, const char *bytes, size_t len) {
 
 static void read_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
+    (void)bev;
     c->busy++;
     if (c->state == CONN_READING) {
         conn_parse(c);
     } else if (c->state == CONN_CLOSING && c->linger) {
-        struct evbuffer *in = bufferevent_get_input(bev);
-        evbuffer_drain(in, evbuffer_get_length(in)); /* the refused request: dropped unread */
+        evbuffer_drain(c->in, evbuffer_get_length(c->in)); /* the refused request: unread */
         if (c->linger_end_ns && gw_now_ns() >= c->linger_end_ns) c->dead = 1;
     }
     c->busy--;
@@ -1172,10 +1286,11 @@ static void read_cb(struct bufferevent *bev, void *arg) {
 
 static void write_cb(struct bufferevent *bev, void *arg) {
     gw_http_conn *c = arg;
+    (void)bev;
     c->busy++;
-    if (c->write_evented && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        c->write_evented = 0; /* the client caught up: back to writing at the turn's end */
-        bufferevent_disable(bev, EV_WRITE);
+    if (c->write_evented && output_length(c) == 0) {
+        write_wait_end(c); /* the client caught up: back to writing at the turn's end */
+        output_settled(c);
     }
     conn_output_drained(c);
     c->busy--;
@@ -1220,8 +1335,13 @@ static void conn_free(gw_http_conn *c) {
     s->conn_count--;
     if (c->refused) s->refusing--;
     if (c->pool) atomic_fetch_sub_explicit(&c->pool->open, 1, memory_order_relaxed);
-    if (c->direct) event_del(&c->rev); /* before the socket closes */
-    if (c->bev) {
+    if (c->direct) {
+        event_del(&c->rev); /* before the socket closes */
+        event_del(&c->wev);
+        evutil_closesocket(c->fd);
+        gw_http_body_done(thread_state(s), c->in);
+        gw_http_body_done(thread_state(s), c->out);
+    } else {
         SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
         if (ssl) SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
         bufferevent_free(c->bev);
@@ -1296,11 +1416,14 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         else if (ssl)
             SSL_free(ssl);
+        if (c->bev) {
+            c->in = bufferevent_get_input(c->bev);
+            c->out = bufferevent_get_output(c->bev);
+        }
     } else {
-        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    c->req.body = body_new(s);
-    if (!c->bev || !c->req.body) {
+    c->req.body = body_new(s); /* a direct connection's input and output: when needed */
+    if ((s->tls && !c->bev) || !c->req.body) {
         if (c->bev)
             bufferevent_free(c->bev);
         else
@@ -1310,7 +1433,11 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         return NULL;
     }
     c->direct = !s->tls;
-    if (c->direct) event_assign(&c->rev, s->base, fd, EV_READ | EV_PERSIST, direct_read_cb, c);
+    if (c->direct) {
+        event_assign(&c->rev, s->base, fd, EV_READ | EV_PERSIST, direct_read_cb, c);
+        event_assign(&c->wev, s->base, fd, EV_WRITE | EV_PERSIST, direct_write_cb, c);
+        c->write_low = OUTPUT_LOW_WATER;
+    }
     format_peer(sa, c->peer, sizeof c->peer);
     size_t sa_len =
         sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -1325,12 +1452,12 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->conn_count++;
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
+    if (!c->direct) {
+        bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+        bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
+    }
     set_read_timeout(c, s->settings.keepalive_timeout_ms);
-    /* a bufferevent starts with writing enabled: a direct one writes only once it must wait */
-    if ((c->direct ? bufferevent_disable(c->bev, EV_WRITE) < 0 || reading_enable(c) < 0
-                   : bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)) {
+    if ((c->direct ? reading_enable(c) : bufferevent_enable(c->bev, EV_READ | EV_WRITE)) < 0) {
         conn_free(c);
         return NULL;
     }

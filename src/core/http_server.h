@@ -1,4 +1,5 @@
-/* HTTP/1.1 server on bufferevents (plain or TLS) with http-parser doing the parsing.
+/* HTTP/1.1 server on plain sockets (read and written with events of its own) or TLS
+ * bufferevents, with http-parser doing the parsing.
  * Why not evhttp: it answers an over-long body or a malformed request with its own HTML page
  * (callers must get OpenAI-shaped JSON), gives no backpressure on chunked replies and does not
  * report a client that leaves while the request waits; this layer does all three, and bounds

@@ -3,7 +3,8 @@
  * than that must go the queued way, never be cut (a peek that stopped at its vectors once
  * dropped the rest of an event). The same for flat bytes the caller keeps (a stream's frames,
  * gw_http_stream_send_bytes): what the socket does not take is copied, so the caller may reuse
- * its memory at once, and the client, once it reads, gets every byte in order. */
+ * its memory at once, and the client, once it reads, gets every byte in order. A client that
+ * reads nothing at all is cut at the write timeout, and the stream's handler hears of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +28,7 @@ enum { PIECES = 40 };
 /* far more than a loopback socket's buffers take before the client reads */
 enum { BIG_EVENT = 32 * 1024 * 1024 };
 
-typedef enum { SEND_CHAINS, SEND_FLAT, SEND_FLAT_SLOW_CLIENT } send_mode;
+typedef enum { SEND_CHAINS, SEND_FLAT, SEND_FLAT_SLOW_CLIENT, SEND_STALLED_CLIENT } send_mode;
 
 typedef struct fixture {
     struct event_base *base;
@@ -37,6 +38,7 @@ typedef struct fixture {
     char expected[PIECES * 32];
     char *big;    /* SEND_FLAT_SLOW_CLIENT: what the client must get */
     int was_full; /* the output was over its high mark after the big event */
+    int aborted;  /* SEND_STALLED_CLIENT: the handler heard that the client is gone */
 } fixture;
 
 static int free_port(void) {
@@ -78,10 +80,21 @@ static void send_big(gw_http_req *req, fixture *f) {
     f->was_full = gw_http_output_full(req);
 }
 
+static void stream_aborted(gw_http_req *req, void *ud) {
+    (void)req;
+    ((fixture *)ud)->aborted = 1;
+}
+
 /* One event made of PIECES chains (each moved in from a buffer of its own), sent at once. */
 static void handle(gw_http_req *req, void *ud) {
     fixture *f = ud;
     gw_http_stream_begin(req, 200, "text/event-stream", NULL, 0);
+    if (f->mode == SEND_STALLED_CLIENT) { /* the stream stays open, waiting for room */
+        req->on_abort = stream_aborted;
+        req->handler_ud = f;
+        send_big(req, f);
+        return;
+    }
     if (f->mode == SEND_FLAT) {
         send_flat(req, f);
         gw_http_stream_end(req);
@@ -109,7 +122,7 @@ static void handle(gw_http_req *req, void *ud) {
     gw_http_stream_end(req);
 }
 
-static int setup(void **state) {
+static int setup_with_write_timeout(void **state, int client_timeout_ms) {
     signal(SIGPIPE, SIG_IGN);
     fixture *f = calloc(1, sizeof *f);
     struct event_config *ec = event_config_new();
@@ -119,7 +132,7 @@ static int setup(void **state) {
     gw_http_settings st = {.max_body_bytes = 1 << 20,
                            .max_header_bytes = 16 * 1024,
                            .keepalive_timeout_ms = 5000,
-                           .client_timeout_ms = 5000,
+                           .client_timeout_ms = client_timeout_ms,
                            .max_connections = 4};
     char err[256];
     f->port = free_port();
@@ -128,6 +141,10 @@ static int setup(void **state) {
     assert_non_null(f->server);
     *state = f;
     return 0;
+}
+
+static int setup(void **state) {
+    return setup_with_write_timeout(state, 5000);
 }
 
 static int setup_flat(void **state) {
@@ -140,6 +157,16 @@ static int setup_slow_client(void **state) {
     setup(state);
     fixture *f = *state;
     f->mode = SEND_FLAT_SLOW_CLIENT;
+    f->big = malloc(BIG_EVENT);
+    assert_non_null(f->big);
+    return 0;
+}
+
+/* A write timeout short enough to wait for */
+static int setup_stalled_client(void **state) {
+    setup_with_write_timeout(state, 200);
+    fixture *f = *state;
+    f->mode = SEND_STALLED_CLIENT;
     f->big = malloc(BIG_EVENT);
     assert_non_null(f->big);
     return 0;
@@ -224,12 +251,37 @@ static void a_slow_client_gets_every_byte(void **state) {
     free(reply);
 }
 
+/* A client that sends its request and then reads nothing: the output waits for the socket no
+ * longer than the write timeout (server.client_timeout_ms); then the connection closes and the
+ * stream's handler is told, so it can stop its upstream transfer. */
+static void a_stalled_client_is_cut_at_the_write_timeout(void **state) {
+    fixture *f = *state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)f->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *request = "GET /s HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
+    time_t deadline = time(NULL) + 20;
+    while (time(NULL) < deadline && !f->aborted) {
+        struct timeval tick = {0, 100000}; /* the loop returns even when nothing happens */
+        event_base_loopexit(f->base, &tick);
+        event_base_loop(f->base, 0);
+    }
+    assert_true(f->was_full);
+    assert_true(f->aborted);
+    assert_int_equal(gw_http_server_connections(f->server), 0);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(an_event_in_many_chains_arrives_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(flat_frames_arrive_whole_and_in_order, setup_flat,
                                         teardown),
-        cmocka_unit_test_setup_teardown(a_slow_client_gets_every_byte, setup_slow_client,
-                                        teardown)};
+        cmocka_unit_test_setup_teardown(a_slow_client_gets_every_byte, setup_slow_client, teardown),
+        cmocka_unit_test_setup_teardown(a_stalled_client_is_cut_at_the_write_timeout,
+                                        setup_stalled_client, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
