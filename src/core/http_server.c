@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/openai_error.h"
 #include "core/port_owner.h"
+#include "core/sys_io.h"
 
 /* Output above HIGH tells the producer to pause; the write callback wakes it under LOW. */
 enum { OUTPUT_HIGH_WATER = 64 * 1024, OUTPUT_LOW_WATER = 16 * 1024 };
@@ -262,7 +263,7 @@ enum { READ_WOULD_BLOCK = -2 };
 static ssize_t read_once(gw_http_conn *c, char *scratch, int *in_scratch) {
     *in_scratch = c->state == CONN_READING && (!c->in || evbuffer_get_length(c->in) == 0);
     if (*in_scratch) {
-        ssize_t n = recv(c->fd, scratch, READ_SIZE, 0);
+        ssize_t n = gw_sys_recv(c->fd, scratch, READ_SIZE);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             n = READ_WOULD_BLOCK;
         return n;
@@ -271,7 +272,7 @@ static ssize_t read_once(gw_http_conn *c, char *scratch, int *in_scratch) {
     struct evbuffer_iovec v;
     ssize_t n = -1;
     if (in && evbuffer_reserve_space(in, READ_SIZE, &v, 1) == 1) {
-        n = recv(c->fd, v.iov_base, v.iov_len, 0);
+        n = gw_sys_recv(c->fd, v.iov_base, v.iov_len);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             n = READ_WOULD_BLOCK;
         v.iov_len = n > 0 ? (size_t)n : 0;
@@ -936,7 +937,7 @@ static int stream_write_now(gw_http_req *r, const struct evbuffer_iovec *body, i
     for (int i = 0; i < pieces; i++) /* one, for a stream's frames: no memcpy call */
         v[n++] = body[i];
     if (r->http_minor > 0) v[n++] = (struct evbuffer_iovec){.iov_base = "\r\n", .iov_len = 2};
-    ssize_t w = writev(c->fd, (struct iovec *)v, n);
+    ssize_t w = gw_sys_writev(c->fd, (struct iovec *)v, n);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             conn_fail(c); /* the client is gone: the event callback closes */

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/fd_slots.h"
+#include "core/sys_io.h"
 #include "upstream/h1_response.h"
 
 enum {
@@ -210,18 +210,6 @@ static void fail_io(gw_h1_conn *c, const char *what, int err) {
 
 /* ---- reading ---- */
 
-/* recv without libc's cancellation-point wrapper: in a threaded process every recv() turns
- * asynchronous cancellation on and off around the system call, about 45 instructions per stream
- * event (docs/benchmarks.md), and no thread of the gateway is ever cancelled. Same result and
- * errno as recv(). */
-static ssize_t recv_plain(int fd, void *buf, size_t len) {
-#ifdef SYS_recvfrom
-    return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
-#else
-    return recv(fd, buf, len, 0);
-#endif
-}
-
 /* Hands what the parser finds in one read to the handler: the head, the body's pieces, the end
  * (c->complete, *rest the bytes that followed it). Stops early on a cancel (c->x is NULL), a
  * handler's stop (c->stop) or an unreadable answer (the parser's error). */
@@ -271,7 +259,7 @@ static void read_answer(gw_h1_conn *c) {
             c->reading = 0;
             break;
         }
-        ssize_t n = recv_plain(c->fd, buf, sizeof buf);
+        ssize_t n = gw_sys_recv(c->fd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
             c->in_handler = 0;
