@@ -22,13 +22,13 @@ run:
 
 test: deps all
 	@cd $(BUILD) && ctest --output-on-failure
-	@AIGW_BUILD=$(abspath $(BUILD)) node --test --test-concurrency=1 tests/integration/
+	@AIGW_BUILD=$(abspath $(BUILD)) node --test --test-concurrency=1 --test-force-exit tests/integration/
 
 unit: all
 	@cd $(BUILD) && ctest --output-on-failure
 
 integration: all
-	@AIGW_BUILD=$(abspath $(BUILD)) node --test --test-concurrency=1 tests/integration/
+	@AIGW_BUILD=$(abspath $(BUILD)) node --test --test-concurrency=1 --test-force-exit tests/integration/
 
 # The same suite against binaries built with ASan and UBSan; any report fails the run.
 test-sanitize: deps
@@ -38,11 +38,11 @@ test-sanitize: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  AIGW_BUILD=$(abspath $(SAN_BUILD)) AIGW_SANITIZED=1 \
-	  node --test --test-concurrency=1 tests/integration/
+	  node --test --test-concurrency=1 --test-force-exit tests/integration/
 
 # The suite with the gateway under valgrind memcheck (slow; not part of CI).
 test-valgrind: deps all
-	@AIGW_BUILD=$(abspath $(BUILD)) AIGW_VALGRIND=1 node --test --test-concurrency=1 tests/integration/
+	@AIGW_BUILD=$(abspath $(BUILD)) AIGW_VALGRIND=1 node --test --test-concurrency=1 --test-force-exit tests/integration/
 
 bench: all
 	@AIGW_BENCH=1 scripts/install-deps.sh
