@@ -128,7 +128,8 @@ static int starts_with_data(const char *s) {
  * line after it (nearly every event of an engine, read whole), the callback gets the value where
  * it lies: no copy. Returns the position after the event, or 0 when the event is not like that
  * (the general parser reads it). */
-static size_t dispatch_in_place(gw_sse_parser *p, const char *buf, size_t len, size_t i, int *rc) {
+__attribute__((always_inline)) static inline size_t
+dispatch_in_place(gw_sse_parser *p, const char *buf, size_t len, size_t i, int *rc) {
     if (len - i < 7 || !starts_with_data(buf + i)) return 0;
     size_t v = i + 5;
     if (buf[v] == ' ') v++;
@@ -209,28 +210,14 @@ __attribute__((noinline)) static int feed_general(gw_sse_parser *p, const char *
 }
 
 /* The usual read of an engine's stream is exactly one event: one data line and its blank line.
- * It is handed on with one scan, and the callback's call is the last thing done. A read that
- * begins with such an event and holds more goes on to feed_general after it, the first line not
- * scanned twice; any other read goes to feed_general whole. */
+ * It is handed on with one scan (dispatch_in_place, inlined here so the common read costs no
+ * call). A read that begins with such an event and holds more goes on to feed_general after it,
+ * the first line not scanned twice; any other read goes to feed_general whole. */
 int gw_sse_feed(gw_sse_parser *p, const char *buf, size_t len) {
-    if (len >= 7 && buf[len - 1] == '\n' && starts_with_data(buf) && at_rest(p)) {
-        size_t v = buf[5] == ' ' ? 6 : 5;
-        const char *nl = memchr(buf + v, '\n', len - v);
-        if (nl) {
-            size_t end = (size_t)(nl - buf), after = end + 1;
-            if (end > v && buf[end - 1] == '\r') end--;
-            if (after < len && buf[after] == '\n')
-                after += 1;
-            else if (after + 1 < len && buf[after] == '\r' && buf[after + 1] == '\n')
-                after += 2;
-            else
-                after = 0; /* more lines */
-            if (after && end - v <= p->max_event) {
-                if (after == len) return p->cb(p->ud, p->event, 0, buf + v, end - v);
-                int rc = p->cb(p->ud, p->event, 0, buf + v, end - v);
-                return rc ? rc : feed_general(p, buf + after, len - after);
-            }
-        }
+    if (len >= 7 && buf[len - 1] == '\n' && at_rest(p)) {
+        int rc = 0;
+        size_t after = dispatch_in_place(p, buf, len, 0, &rc);
+        if (after) return after == len || rc ? rc : feed_general(p, buf + after, len - after);
     }
     return feed_general(p, buf, len);
 }
