@@ -13,26 +13,33 @@
  * keeps a size computation from overflowing when max is not set. */
 #define STRBUF_DEFAULT_MAX ((size_t)1 << 30)
 
-void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len) {
+char *gw_strbuf_grow(gw_strbuf *b, size_t n) {
     size_t max = b->max ? b->max : STRBUF_DEFAULT_MAX;
-    if (b->failed || !len) return;
-    if (len > max || b->len > max - len) {
+    if (b->failed) return NULL;
+    if (n > max || b->len > max - n) {
         b->failed = 1;
-        return;
+        return NULL;
     }
-    if (b->len + len > b->cap) {
+    if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len)
+        while (cap < b->len + n)
             cap *= 2;
         char *grown = realloc(b->data, cap);
         if (!grown) {
             b->failed = 1;
-            return;
+            return NULL;
         }
         b->data = grown;
         b->cap = cap;
     }
-    memcpy(b->data + b->len, s, len);
+    return b->data + b->len;
+}
+
+void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len) {
+    if (!len) return;
+    char *room = gw_strbuf_grow(b, len);
+    if (!room) return;
+    memcpy(room, s, len);
     b->len += len;
 }
 

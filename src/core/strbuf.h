@@ -16,6 +16,9 @@ typedef struct gw_strbuf {
     int failed;
 } gw_strbuf;
 
+/* Grows b for n more bytes (bounded by b->max): where they go, or NULL with b->failed latched.
+ * The caller writes them there and adds n to b->len. */
+char *gw_strbuf_grow(gw_strbuf *b, size_t n);
 void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len);
 void gw_strbuf_adds(gw_strbuf *b, const char *s);
 void gw_strbuf_add_int(gw_strbuf *b, int64_t v);

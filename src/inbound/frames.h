@@ -12,15 +12,11 @@
 
 struct evbuffer;
 
-/* Grows b for n more bytes (as gw_strbuf_add would, bounded by b->max): where they go, or NULL
- * with b->failed latched. */
-char *gw_frames_grow(gw_strbuf *b, size_t n);
-
 /* Room for n (> 0) more bytes at the end of b: write them there, then gw_frames_commit. NULL
  * when b is over its bound or memory ran out (b->failed is latched: the attempt reports it). */
 static inline char *gw_frames_room(gw_strbuf *b, size_t n) {
     if (!b->failed && b->cap - b->len >= n) return b->data + b->len;
-    return gw_frames_grow(b, n);
+    return gw_strbuf_grow(b, n);
 }
 
 static inline void gw_frames_commit(gw_strbuf *b, size_t n) {
