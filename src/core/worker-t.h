@@ -12,6 +12,7 @@
 #include "core/config-t.h"
 #include "core/fast_random.h"
 #include "core/http_server.h"
+#include "core/strbuf.h"
 
 struct event_base;
 struct event;
@@ -80,6 +81,8 @@ typedef struct gw_worker {
     gw_block_cache free_requests;
     /* ended upstream attempts' blocks, for the next ones (upstream/attempt.c) */
     gw_block_cache free_attempts;
+    /* the stream frames buffer an attempt borrows from a read to its flush (upstream/attempt.c) */
+    gw_strbuf spare_frames;
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
     struct gw_drain_watch *drain_watches;
     struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */

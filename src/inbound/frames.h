@@ -1,5 +1,5 @@
 /* Writing a stream's frames into their flat buffer (core/strbuf.h; the attempt lends it the
- * worker thread's): a frame is measured, its room taken once, and its pieces copied in, so a
+ * worker's): a frame is measured, its room taken once, and its pieces copied in, so a
  * frame costs one bound check and a few memcpy, and no allocation once the buffer has grown to a
  * usual read's frames. */
 #ifndef AIGW_INBOUND_FRAMES_H

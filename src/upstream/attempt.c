@@ -2,7 +2,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,54 +127,36 @@ static void detach_transfer(gw_attempt *a) {
 }
 
 /* A stream's frames live from the upstream read that brought their events to the flush that
- * sends them, inside one call on the worker's thread: so one buffer per thread serves every
- * stream of the worker. The attempt borrows it as it translates (io.frames) and gives it back
- * after the flush: a stream costs no allocation for its frames (a buffer of its own cost one, and
- * a read's burst of events a few more to grow it) and holds no memory between reads. Frames
- * written when the thread's buffer is out (the sink's error event) go into memory of the
- * attempt's own, kept by the thread at the next return or freed with the attempt. The thread's
- * buffer is freed as the thread ends (a key's destructor). */
-static _Thread_local gw_strbuf thread_frames;
-static _Thread_local int thread_frames_registered;
-static pthread_key_t frames_key;
-static pthread_once_t frames_key_once = PTHREAD_ONCE_INIT;
-static int frames_key_made;
+ * sends them, inside one call on the worker's thread: so one buffer per worker serves every
+ * stream of it (w->spare_frames). The attempt borrows it as it translates (io.frames) and gives
+ * it back after the flush: a stream costs no allocation for its frames (a buffer of its own cost
+ * one, and a read's burst of events a few more to grow it) and holds no memory between reads.
+ * Frames written when the worker's buffer is out (the sink's error event) go into memory of the
+ * attempt's own, kept by the worker at the next return or freed with the attempt. */
 
-/* What the thread keeps of the buffer's memory: a usual read's frames fit; the memory a larger
+/* What the worker keeps of the buffer's memory: a usual read's frames fit; the memory a larger
  * burst needed is given back. */
 enum { FRAMES_KEEP_BYTES = 16 * 1024 };
 
-static void free_thread_frames(void *frames) {
-    gw_strbuf_free(frames);
-}
-
-static void make_frames_key(void) {
-    frames_key_made = pthread_key_create(&frames_key, free_thread_frames) == 0;
-}
-
 static void frames_borrow(gw_attempt *a) {
-    if (a->io.frames.data || !thread_frames.data) return;
-    a->io.frames = thread_frames;
-    thread_frames = (gw_strbuf){0};
+    gw_strbuf *spare = &a->r->worker->spare_frames;
+    if (a->io.frames.data || !spare->data) return;
+    a->io.frames = *spare;
+    *spare = (gw_strbuf){0};
 }
 
-/* The frames are sent, or dropped: their memory goes back to the thread, or is freed. */
+/* The frames are sent, or dropped: their memory goes back to the worker, or is freed. */
 static void frames_return(gw_attempt *a) {
-    gw_strbuf *frames = &a->io.frames;
+    gw_strbuf *frames = &a->io.frames, *spare = &a->r->worker->spare_frames;
     if (!frames->data) {
         gw_strbuf_reset(frames); /* a failed first allocation is reported once */
         return;
     }
-    if (!thread_frames_registered) { /* once a thread: the buffer is freed as it ends */
-        pthread_once(&frames_key_once, make_frames_key);
-        thread_frames_registered =
-            frames_key_made && pthread_setspecific(frames_key, &thread_frames) == 0;
-    }
-    if (thread_frames.data || frames->cap > FRAMES_KEEP_BYTES || !thread_frames_registered) {
+    if (spare->data || frames->cap > FRAMES_KEEP_BYTES) {
         gw_strbuf_free(frames);
         return;
     }
-    thread_frames = *gw_strbuf_reset(frames);
+    *spare = *gw_strbuf_reset(frames);
     *frames = (gw_strbuf){0};
 }
 
