@@ -106,25 +106,24 @@ static void h_admin(loader *ld, yaml_node_t *v, void *t) {
     ld_walk_mapping(ld, v, "server.admin", specs, t);
 }
 
-/* The value node of server.<section>.listen in the server mapping, for an error's place; NULL
- * when the file does not set it (the default applies). */
-static yaml_node_t *listen_node(loader *ld, yaml_node_t *server, const char *section) {
+/* The value of key in a mapping node (the last, as the walk keeps it); NULL when absent. */
+static yaml_node_t *mapping_value(loader *ld, yaml_node_t *map, const char *key) {
     yaml_node_t *found = NULL;
-    for (yaml_node_pair_t *p = server->data.mapping.pairs.start; p < server->data.mapping.pairs.top;
+    if (map->type != YAML_MAPPING_NODE) return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = ld_node(ld, p->key), *v = ld_node(ld, p->value);
-        if (k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, section) ||
-            v->type != YAML_MAPPING_NODE)
-            continue;
-        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
-             q++) {
-            yaml_node_t *lk = ld_node(ld, q->key);
-            if (lk->type == YAML_SCALAR_NODE &&
-                !strcmp((const char *)lk->data.scalar.value, "listen"))
-                found = ld_node(ld, q->value);
-        }
+        yaml_node_t *k = ld_node(ld, p->key);
+        if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+            found = ld_node(ld, p->value);
     }
     return found;
+}
+
+/* The value node of server.<section>.listen, for an error's place; NULL when the file does not
+ * set it (the default applies). */
+static yaml_node_t *listen_node(loader *ld, yaml_node_t *server, const char *section) {
+    yaml_node_t *listener = mapping_value(ld, server, section);
+    return listener ? mapping_value(ld, listener, "listen") : NULL;
 }
 
 static int wildcard_host(const char *host) {
