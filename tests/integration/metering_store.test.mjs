@@ -563,7 +563,9 @@ async function lockStore(file) {
   const cli = spawn('sqlite3', [file], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   cli.stdout.on('data', (d) => { out += d; });
-  cli.stdin.write("BEGIN EXCLUSIVE;\nINSERT INTO meter_schema SELECT version FROM meter_schema WHERE 0;\nSELECT 'locked';\n");
+  // .timeout: the CLI waits for a lock the gateway's writer holds for a moment, instead of
+  // failing BEGIN at once and printing 'locked' without holding anything (.bail: an error ends it)
+  cli.stdin.write(".bail on\n.timeout 10000\nBEGIN EXCLUSIVE;\nINSERT INTO meter_schema SELECT version FROM meter_schema WHERE 0;\nSELECT 'locked';\n");
   await waitFor('sqlite3 to hold the lock', () => out.includes('locked'));
   return {
     release: () => new Promise((resolve) => {

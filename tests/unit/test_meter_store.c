@@ -338,6 +338,17 @@ static void threads_write_rows_rollups_and_captures(void **state) {
     sqlite3_close(db);
 }
 
+/* Another connection's write lock on the store. It waits for the lock, as another process
+ * would: the writer's first retention step runs as soon as the meter starts, and a BEGIN
+ * EXCLUSIVE that met it without a busy timeout failed at once with SQLITE_BUSY. */
+static sqlite3 *lock_store(const char *path) {
+    sqlite3 *locker;
+    assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
+    sqlite3_busy_timeout(locker, 10000);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return locker;
+}
+
 /* Holds a write lock on the store from another connection (as `sqlite3 db "BEGIN EXCLUSIVE"`
  * would from another process) while threads submit far more than the queue holds. */
 static void locked_store_never_blocks_a_submit(void **state) {
@@ -346,9 +357,7 @@ static void locked_store_never_blocks_a_submit(void **state) {
     char err[300] = "";
     gw_meter *m = gw_meter_start(&c, err, sizeof err);
     assert_non_null(m);
-    sqlite3 *locker;
-    assert_int_equal(sqlite3_open(f->path, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *locker = lock_store(f->path);
 
     pthread_t th[THREADS];
     submitter subs[THREADS];
@@ -401,9 +410,7 @@ static void stop_gives_up_on_a_locked_store(void **state) {
     char err[300] = "";
     gw_meter *m = gw_meter_start(&c, err, sizeof err);
     assert_non_null(m);
-    sqlite3 *locker;
-    assert_int_equal(sqlite3_open(f->path, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *locker = lock_store(f->path);
     submitter s = {.m = m, .id = 0, .count = 10, .base_ms = now_ms(), .capture_every = 2};
     submit_thread(&s);
     assert_int_equal(s.accepted, 10);
