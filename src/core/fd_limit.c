@@ -1,10 +1,12 @@
 #include "core/fd_limit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/http_server.h"
 #include "core/log.h"
@@ -59,10 +61,42 @@ long gw_fd_limit_raise(void) {
     return soft_limit_in_force;
 }
 
+static long fd_reserve(int workers) {
+    return GW_HTTP_DEFAULT_MAX_CONNECTIONS + FD_RESERVE_PROCESS +
+           (long)FD_RESERVE_PER_WORKER * (workers > 0 ? workers : 1);
+}
+
 int gw_fd_limit_client_cap(int configured, long soft_limit, int workers) {
-    long reserve = GW_HTTP_DEFAULT_MAX_CONNECTIONS + FD_RESERVE_PROCESS +
-                   (long)FD_RESERVE_PER_WORKER * (workers > 0 ? workers : 1);
-    long fit = (soft_limit - reserve) / 2;
+    long fit = (soft_limit - fd_reserve(workers)) / 2;
     if (fit < 1) fit = 1;
     return configured < fit ? configured : (int)fit;
+}
+
+static long table_size(void) {
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f) return -1;
+    char line[128];
+    long size = -1;
+    while (size < 0 && fgets(line, sizeof line, f))
+        if (sscanf(line, "FDSize: %ld", &size) != 1) size = -1;
+    fclose(f);
+    return size;
+}
+
+long gw_fd_table_reserve(int max_connections, int workers) {
+    long soft = gw_fd_limit_raise();
+    long want = 2L * gw_fd_limit_client_cap(max_connections, soft, workers) + fd_reserve(workers);
+    if (want > soft) want = soft;
+    /* a copy at the highest number the process would reach makes the kernel size the table for
+     * it; closed at once, the table stays */
+    int model = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int high = model >= 0 ? fcntl(model, F_DUPFD_CLOEXEC, (int)(want - 1)) : -1;
+    if (high < 0)
+        gw_log_warn("fd_table", "\"message\":\"cannot grow the descriptor table to %ld: %s\"", want,
+                    strerror(errno));
+    if (high >= 0) close(high);
+    if (model >= 0) close(model);
+    long size = table_size();
+    gw_log_debug("fd_table", "\"descriptors\":%ld,\"table\":%ld", want, size);
+    return size;
 }

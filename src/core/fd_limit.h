@@ -13,4 +13,13 @@ long gw_fd_limit_raise(void);
  * sockets, event loops, curl's wakeup pairs, the log and the simulator. At least 1. */
 int gw_fd_limit_client_cap(int configured, long soft_limit, int workers);
 
+/* Grows the kernel's descriptor table of this process, once at startup, to the descriptors
+ * max_connections clients may need (with their upstream sockets and the reserve above; never past
+ * the soft limit). The kernel grows the table by doubling as descriptors reach a new high, and in a
+ * process with several threads each growth waits for an RCU grace period while holding up the
+ * thread that opened the descriptor: under a burst of new streams that was a worker stalled for
+ * milliseconds at each doubling. The table is kernel memory (8 bytes a descriptor), not RSS.
+ * Returns the table's size as /proc/self/status's FDSize then shows it, or -1. */
+long gw_fd_table_reserve(int max_connections, int workers);
+
 #endif

@@ -15,6 +15,7 @@
 #include "alerts/alerts.h"
 #include "config/load.h"
 #include "core/clock.h"
+#include "core/fd_limit.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/auth.h"
@@ -616,6 +617,8 @@ static int start(gw_server *s, const gw_serve_options *opts) {
             return -1;
         }
     }
+    /* before the workers run: a table that grows under a burst stalls the worker that grew it */
+    gw_fd_table_reserve(c->max_connections, s->worker_count);
     for (int i = 0; i < s->worker_count; i++) {
         if (gw_worker_spawn(&s->workers[i]) < 0) {
             fatal_start(s->workers[i].error);

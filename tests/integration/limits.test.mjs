@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -173,6 +173,38 @@ test('few file descriptors: the cap is lowered to fit them and the gateway keeps
   } finally {
     for (const c of conns) c.sock.destroy();
     await gw.stop();
+    await sim.stop();
+  }
+});
+
+// The kernel's descriptor table, as /proc/PID/status's FDSize shows it.
+function fdTableSize(pid) {
+  const m = /^FDSize:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m, `no FDSize for ${pid}`);
+  return Number(m[1]);
+}
+
+// A table that grows under a burst stalls the worker that grows it (an RCU grace period per
+// doubling in a process of several threads); it is sized once, before any client, to what
+// max_connections clients and their upstream sockets need, and never past the limit.
+test('the descriptor table is sized at startup for server.max_connections, within the limit', { skip: noValgrind }, async () => {
+  const sim = await startSim();
+  const roomy = await startGatewayWithFdLimit(await gatewayConfig({
+    channels: simChannel(sim), models: standardModels, server: '  max_connections: 3000',
+  }), 20000);
+  const tight = await startGatewayWithFdLimit(await gatewayConfig({ channels: simChannel(sim), models: standardModels }), 256);
+  try {
+    const size = fdTableSize(roomy.child.pid);
+    assert.ok(size >= 2 * 3000, `FDSize ${size}: no room for 3000 clients and their upstream sockets`);
+    assert.ok(size <= 20000, `FDSize ${size} is over the limit of 20000`);
+    assert.ok(fdTableSize(tight.child.pid) <= 256, 'the table stays within a tight limit');
+    assert.equal(roomy.lines().filter((l) => l.event === 'fd_table').length, 0, 'no warning');
+    const client = new OpenAI({ baseURL: `${roomy.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: 'chat', messages, max_tokens: 2 });
+    assert.equal(r.usage.completion_tokens, 2);
+  } finally {
+    await roomy.stop();
+    await tight.stop();
     await sim.stop();
   }
 });
