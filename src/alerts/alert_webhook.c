@@ -194,6 +194,7 @@ gw_webhook_sender *gw_webhook_sender_start(gw_webhook_done_fn done, void *ud, ch
         gw_webhook_sender_stop(s);
         return NULL;
     }
+    pthread_setname_np(s->thread, "aigw-webhook");
     s->started = 1;
     return s;
 }

@@ -360,6 +360,7 @@ gw_alerts *gw_alerts_start(const char *db_path, gw_config *cfg, const gw_alerts_
         snprintf(err, errlen, "alerts: cannot start the evaluator thread");
         goto fail;
     }
+    pthread_setname_np(s->thread, "aigw-alerts");
     s->started = 1;
     return s;
 fail:

@@ -89,6 +89,7 @@ gw_meter_reader *gw_meter_reader_start(const char *locator, struct event_base *l
         goto bad;
     }
     r->thread_started = 1;
+    pthread_setname_np(r->thread, "aigw-reader");
     return r;
 bad:
     gw_meter_reader_stop(r);

@@ -256,6 +256,9 @@ int gw_worker_spawn(gw_worker *w) {
         snprintf(w->error, sizeof w->error, "cannot start a thread");
         return -1;
     }
+    char name[16]; /* the kernel's limit, with its NUL */
+    snprintf(name, sizeof name, "aigw-w%d", w->index);
+    pthread_setname_np(w->thread, name); /* top -H, perf and the bench tell the threads apart */
     return 0;
 }
 
