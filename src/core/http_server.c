@@ -64,6 +64,10 @@ enum { HEADERS_INLINE = 24 };
 enum { HBUF_INLINE = 1024 };
 /* A plain connection's read takes at most this much at once (libevent's own reads take 4 KB). */
 enum { READ_SIZE = 4096 };
+/* In a drain, a connection that has not sent its first request gets this long to send it (it
+ * is answered, on a closing connection); one that said nothing by then is closed. Closed at the
+ * drain's start instead, a client that had just connected lost the request it was sending. */
+enum { DRAIN_FIRST_REQUEST_MS = 1000 };
 /* connection_limit and accept_failed are written at most this often per thread. */
 static const int64_t WARN_INTERVAL_NS = 1000000000;
 
@@ -141,6 +145,7 @@ struct gw_http_conn {
     int error_status; /* set by a parser callback to stop with this answer */
     const char *error_message;
     int message_complete;
+    int had_request; /* a request was answered on it: idle, it is a keep-alive connection */
     char peer[64];
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
     header_slot slots_inline[HEADERS_INLINE];
@@ -1093,6 +1098,13 @@ static void set_read_timeout(gw_http_conn *c, int ms) {
         conn_fail(c); /* a connection without its timeouts could hang forever */
 }
 
+/* How long a new connection may wait before its first request begins: the keep-alive gap, or
+ * in a drain at most DRAIN_FIRST_REQUEST_MS. */
+static int first_request_timeout_ms(const gw_http_server *s) {
+    int ms = s->settings.keepalive_timeout_ms;
+    return s->draining && (ms <= 0 || ms > DRAIN_FIRST_REQUEST_MS) ? DRAIN_FIRST_REQUEST_MS : ms;
+}
+
 /* Whether the current request has begun arriving (and is not yet whole). */
 static int request_arriving(const gw_http_conn *c) {
     return c->state == CONN_READING && c->req.start_ns != 0;
@@ -1181,6 +1193,7 @@ static void conn_request_done(gw_http_conn *c) {
         c->state = CONN_CLOSING;
         return;
     }
+    c->had_request = 1;
     /* draining: a response that began before shutdown still ends its connection */
     if (!c->req.keep_alive || c->server->draining || conn_reset_request(c) < 0) {
         conn_close_when_flushed(c);
@@ -1457,7 +1470,7 @@ static gw_http_conn *conn_new(gw_http_server *s, evutil_socket_t fd, const struc
         bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
         bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW_WATER, 0);
     }
-    set_read_timeout(c, s->settings.keepalive_timeout_ms);
+    set_read_timeout(c, first_request_timeout_ms(s));
     if ((c->direct ? reading_enable(c) : bufferevent_enable(c->bev, EV_READ | EV_WRITE)) < 0) {
         conn_free(c);
         return NULL;
@@ -1726,7 +1739,11 @@ void gw_http_server_drain(gw_http_server *s) {
     s->draining = 1;
     for (gw_http_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_READING && c->hlen == 0 && !c->busy) conn_free(c); /* idle */
+        if (c->state != CONN_READING || c->hlen != 0 || c->busy || request_arriving(c)) continue;
+        if (c->had_request)
+            conn_free(c); /* idle between requests: its client reconnects for the next one */
+        else
+            set_read_timeout(c, first_request_timeout_ms(s)); /* its first may be on the way */
     }
 }
 

@@ -54,7 +54,8 @@ typedef struct gw_worker {
     struct gw_wake *wakeup; /* signalled by the control thread (core/wake.h) */
     struct event *drain_timer;
     int draining;
-    int cutting; /* past the drain deadline: running requests were ended, output flushes */
+    int cutting;      /* past the drain deadline: running requests were ended, output flushes */
+    int counted_idle; /* draining with nothing open, and counted so (server/worker.c) */
     int64_t drain_deadline_ns;
     struct json_tokener *tokener;           /* reused for every request body */
     struct gw_rules_scratch *rules_scratch; /* regex match data for routing rules */

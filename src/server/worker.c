@@ -90,7 +90,23 @@ static gw_http_settings settings_of(gw_worker *w, const gw_config *cfg) {
                               .on_accept = on_accept};
 }
 
+/* The workers of the process in a drain: how many still serve, and how many of those have
+ * nothing open. A worker's listeners are in the port's SO_REUSEPORT group, and the kernel
+ * spreads new connections over the group's sockets: one closed while the other workers still
+ * serve resets the connections queued on it, and new requests during the drain (which the drain
+ * promises to serve) failed. So an idle worker keeps accepting until every worker is idle; then
+ * they all close within a poll of each other. Process-wide, as api_connections. */
+static atomic_int workers_serving, workers_idle;
+
+static void count_idle(gw_worker *w, int idle) {
+    if (idle == w->counted_idle) return;
+    atomic_fetch_add(&workers_idle, idle ? 1 : -1);
+    w->counted_idle = idle;
+}
+
 static void finish_drain(gw_worker *w) {
+    count_idle(w, 0);
+    atomic_fetch_sub(&workers_serving, 1);
     /* whatever is still open now is closed; its clients see the connection end */
     gw_http_server_free(w->http);
     gw_http_server_free(w->https);
@@ -118,7 +134,9 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     size_t open = (w->http ? gw_http_server_connections(w->http) : 0) +
                   (w->https ? gw_http_server_connections(w->https) : 0);
-    if (open == 0 && w->active_requests == 0) {
+    int idle = open == 0 && w->active_requests == 0;
+    count_idle(w, idle);
+    if (idle && atomic_load(&workers_idle) >= atomic_load(&workers_serving)) {
         finish_drain(w);
         return;
     }
@@ -256,6 +274,7 @@ int gw_worker_spawn(gw_worker *w) {
         snprintf(w->error, sizeof w->error, "cannot start a thread");
         return -1;
     }
+    atomic_fetch_add(&workers_serving, 1);
     char name[16]; /* the kernel's limit, with its NUL */
     snprintf(name, sizeof name, "aigw-w%d", w->index);
     pthread_setname_np(w->thread, name); /* top -H, perf and the bench tell the threads apart */

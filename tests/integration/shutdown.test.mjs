@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor, SLOW } from './lib/harness.mjs';
+import {
+  startSim, startGateway, gatewayConfig, simChannel, standardModels, waitFor, rawExchange, SLOW,
+} from './lib/harness.mjs';
 
 const messages = [{ role: 'user', content: 'x' }];
 
@@ -53,6 +55,48 @@ test('SIGTERM: readiness drops on both ports, new requests are still served, str
     assert.equal(late.status, 200);
     assert.equal(late.headers.get('connection'), 'close');
     assert.deepEqual(await Promise.all(streams), [tokens, tokens, tokens]);
+    await gw.stop(); // asserts exit code 0
+  } finally {
+    await gw.stop();
+    await sim.stop();
+  }
+});
+
+// Each worker listens on the port through SO_REUSEPORT, and the kernel spreads new connections
+// over the group's sockets. A worker with nothing to serve that closed its socket at once, while
+// another still served a stream, reset the connections the kernel had queued on it: new requests
+// during a drain failed ("fetch failed"). Here a stream keeps one worker busy while fresh
+// connections arrive through the whole drain, from just before the signal to the stream's end.
+test('during a drain every new connection is answered, on every worker, until the last request ends', async () => {
+  const sim = await startSim();
+  const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  try {
+    let tokens = 0;
+    const stream = (async () => {
+      const s = await client.chat.completions.create(
+        { model: 'chat', messages, max_tokens: 12, stream: true },
+        { headers: { 'x-sim-inter-token-ms': '50' } });
+      for await (const c of s) tokens += c.choices[0]?.delta?.content ? 1 : 0;
+      return tokens;
+    })();
+    stream.catch(() => {});
+    await waitFor('the stream to start', () => tokens > 0);
+    // until 100 ms before the stream's end: the last worker's sockets close when it ends, and a
+    // connection the kernel queued just then is reset by the process's exit, as with any server
+    const outcomes = [];
+    const probe = () => rawExchange(gw.config.ports.http, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      .then((reply) => reply.split('\r\n')[0], (e) => `failed: ${e.code || e.message}`);
+    let signalled = false;
+    while (tokens < 10) {
+      const batch = Array.from({ length: 8 }, probe);
+      if (!signalled) { gw.child.kill('SIGTERM'); signalled = true; }
+      outcomes.push(...await Promise.all(batch));
+    }
+    assert.equal(await stream, 12, 'the stream finished whole');
+    const failed = outcomes.filter((o) => !o.startsWith('HTTP/1.1 '));
+    assert.deepEqual(failed, [], `${failed.length} of ${outcomes.length} connections got no answer: ${JSON.stringify(failed.slice(0, 5))}`);
+    assert.ok(outcomes.length >= 16, `only ${outcomes.length} connections were tried`);
     await gw.stop(); // asserts exit code 0
   } finally {
     await gw.stop();
