@@ -24,6 +24,7 @@
 #include "core/block_cache.h"
 #include "core/clock.h"
 #include "core/fd_slots.h"
+#include "core/h1_request_head.h"
 #include "core/http_date.h"
 #include "core/log.h"
 #include "core/openai_error.h"
@@ -145,7 +146,8 @@ struct gw_http_conn {
     int error_status; /* set by a parser callback to stop with this answer */
     const char *error_message;
     int message_complete;
-    int had_request; /* a request was answered on it: idle, it is a keep-alive connection */
+    int had_request;    /* a request was answered on it: idle, it is a keep-alive connection */
+    int parser_partial; /* http-parser holds part of a request (core/h1_request_head.h) */
     char peer[64];
     struct sockaddr_storage peer_addr; /* for address checks (allow and deny lists) */
     header_slot slots_inline[HEADERS_INLINE];
@@ -472,15 +474,11 @@ static void report_response_done(gw_http_conn *c) {
 
 /* ---------- parser callbacks: copy the request in, bounded ---------- */
 
-static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
-    if (c->hlen + len > c->server->settings.max_header_bytes) {
-        c->error_status = 431;
-        c->error_message = "request headers are larger than the limit";
-        return -1;
-    }
-    if (c->hlen + len > c->hcap) {
+/* Room in hbuf for `need` bytes in all. */
+static int hbuf_reserve(gw_http_conn *c, size_t need) {
+    if (need > c->hcap) {
         size_t cap = c->hcap * 2;
-        while (cap < c->hlen + len)
+        while (cap < need)
             cap *= 2;
         int was_inline = c->hbuf == c->hbuf_inline;
         char *nbuf = was_inline ? malloc(cap) : realloc(c->hbuf, cap);
@@ -493,17 +491,30 @@ static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
         c->hbuf = nbuf;
         c->hcap = cap;
     }
+    return 0;
+}
+
+static int hbuf_append(gw_http_conn *c, const char *at, size_t len) {
+    if (c->hlen + len > c->server->settings.max_header_bytes) {
+        c->error_status = 431;
+        c->error_message = "request headers are larger than the limit";
+        return -1;
+    }
+    if (hbuf_reserve(c, c->hlen + len) < 0) return -1;
     memcpy(c->hbuf + c->hlen, at, len);
     c->hlen += len;
     return 0;
 }
 
-static int on_message_begin(http_parser *p) {
-    gw_http_conn *c = p->data;
+static void message_begin(gw_http_conn *c) {
     c->hlen = c->url_len = c->hcount = 0;
     c->in_header_field = 0;
     c->headers_done = 0;
     c->req.start_ns = gw_now_ns(); /* also starts the request's deadline */
+}
+
+static int on_message_begin(http_parser *p) {
+    message_begin(p->data);
     return 0;
 }
 
@@ -560,8 +571,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     return hbuf_append(c, at, len);
 }
 
-static int on_headers_complete(http_parser *p) {
-    gw_http_conn *c = p->data;
+/* The head is whole (its URL and headers in hbuf, at the slots' offsets): the request takes
+ * them. content_length: ULLONG_MAX when the request has none. */
+static int head_complete(gw_http_conn *c, int method, int http_minor, uint64_t content_length) {
     gw_http_req *r = &c->req;
     c->headers_done = 1;
     for (size_t i = 0; i < c->hcount; i++) { /* hbuf stays put from here: offsets to pointers */
@@ -581,12 +593,12 @@ static int on_headers_complete(http_parser *p) {
     r->path_len = q ? (size_t)(q - url) : c->url_len;
     r->query = q ? q + 1 : NULL;
     r->query_len = q ? c->url_len - r->path_len - 1 : 0;
-    r->method = p->method;
-    r->method_name = http_method_str(p->method);
-    r->http_minor = p->http_minor;
+    r->method = method;
+    r->method_name = http_method_str((enum http_method)method);
+    r->http_minor = http_minor;
 
     uint64_t max_body = c->server->settings.max_body_bytes;
-    if (p->content_length != ULLONG_MAX && p->content_length > max_body) {
+    if (content_length != ULLONG_MAX && content_length > max_body) {
         c->error_status = 413;
         c->error_message = "request body is larger than the limit";
         return -1;
@@ -602,8 +614,11 @@ static int on_headers_complete(http_parser *p) {
     return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len) {
-    gw_http_conn *c = p->data;
+static int on_headers_complete(http_parser *p) {
+    return head_complete(p->data, p->method, p->http_minor, p->content_length);
+}
+
+static int body_append(gw_http_conn *c, const char *at, size_t len) {
     if (evbuffer_get_length(c->req.body) + len > c->server->settings.max_body_bytes) {
         c->error_status = 413;
         c->error_message = "request body is larger than the limit";
@@ -617,10 +632,17 @@ static int on_body(http_parser *p, const char *at, size_t len) {
     return 0;
 }
 
-static int on_message_complete(http_parser *p) {
-    gw_http_conn *c = p->data;
+static int on_body(http_parser *p, const char *at, size_t len) {
+    return body_append(p->data, at, len);
+}
+
+static void message_done(gw_http_conn *c, int keep_alive) {
     c->message_complete = 1;
-    c->req.keep_alive = http_should_keep_alive(p) && !c->server->draining;
+    c->req.keep_alive = keep_alive && !c->server->draining;
+}
+
+static int on_message_complete(http_parser *p) {
+    message_done(p->data, http_should_keep_alive(p));
     http_parser_pause(p, 1); /* one request at a time; the rest stays in the input buffer */
     return 0;
 }
@@ -1220,11 +1242,52 @@ static void conn_dispatch(gw_http_conn *c) {
 /* What the parser made of some bytes. */
 typedef enum { PARSED_SOME, PARSED_REQUEST, PARSE_FAILED } parse_result;
 
+/* A whole plain request at the start of bytes, read at once (core/h1_request_head.h): as the
+ * parser callbacks would have taken it, into hbuf, the slots and the body. PARSED_REQUEST, or
+ * PARSE_FAILED on a limit (413, 500); -1 when declined, nothing used: http-parser reads it. */
+static int parse_plain(gw_http_conn *c, const char *bytes, size_t len, size_t *used) {
+    gw_h1_request_head h;
+    gw_h1q_header headers[GW_HTTP_MAX_HEADERS];
+    if (!gw_h1_request_head_read(bytes, len, &h, headers, GW_HTTP_MAX_HEADERS) ||
+        h.head_len > c->server->settings.max_header_bytes) /* http-parser counts it for 431 */
+        return -1;
+    message_begin(c);
+    *used = len; /* unless it is read whole: after a failure the rest is dropped */
+    while (c->hslots < h.header_count)
+        if (grow_headers(c) < 0) return PARSE_FAILED;
+    if (hbuf_reserve(c, h.head_len) < 0) return PARSE_FAILED;
+    /* the head as it came: URL and headers at their offsets in it */
+    memcpy(c->hbuf, bytes, h.head_len);
+    c->hlen = h.head_len;
+    c->url_off = h.url.off;
+    c->url_len = h.url.len;
+    for (size_t i = 0; i < h.header_count; i++)
+        c->slots[i].off = (header_offsets){.name_off = headers[i].name.off,
+                                           .name_len = headers[i].name.len,
+                                           .value_off = headers[i].value.off,
+                                           .value_len = headers[i].value.len};
+    c->hcount = h.header_count;
+    if (head_complete(c, h.method, h.http_minor, h.content_length) < 0) return PARSE_FAILED;
+    if (h.content_length && body_append(c, bytes + h.head_len, h.content_length) < 0)
+        return PARSE_FAILED;
+    message_done(c, h.keep_alive);
+    *used = h.head_len + h.content_length;
+    return PARSED_REQUEST;
+}
+
 static parse_result parse_some(gw_http_conn *c, const char *bytes, size_t len, size_t *used) {
+    if (!c->parser_partial) { /* http-parser is between requests: the fast path may read one */
+        int plain = parse_plain(c, bytes, len, used);
+        if (plain >= 0) return (parse_result)plain;
+    }
     *used = http_parser_execute(&c->parser, &parser_settings, bytes, len);
+    parse_result result;
     if (c->error_status || c->message_complete)
-        return c->error_status ? PARSE_FAILED : PARSED_REQUEST;
-    return HTTP_PARSER_ERRNO(&c->parser) != HPE_OK ? PARSE_FAILED : PARSED_SOME;
+        result = c->error_status ? PARSE_FAILED : PARSED_REQUEST;
+    else
+        result = HTTP_PARSER_ERRNO(&c->parser) != HPE_OK ? PARSE_FAILED : PARSED_SOME;
+    c->parser_partial = result == PARSED_SOME; /* holds part of a request: it reads the rest */
+    return result;
 }
 
 /* The answer to a request the parser refused. */

@@ -109,6 +109,40 @@ test('pipelined requests on one connection are answered in order', async () => {
   assert.match(reply, /"prompt_tokens":3,/);
 });
 
+// A whole plain request is read at once (core/h1_request_head.h); anything else by http-parser,
+// which also reads the rest of a request it began. Both on one connection, in every order.
+test('one connection: a request split across reads, a whole one, a chunked one, two pipelined', async () => {
+  const sock = net.connect(gw.config.ports.http, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  const closed = new Promise((resolve) => sock.on('close', resolve));
+  const body = (n) => JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'w '.repeat(n).trim() }], max_tokens: 1 });
+  const head = (id, extra) => `POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\n${extra}`;
+  const answers = () => (got.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length;
+  try {
+    // split: the head, then (once the gateway has read it and said 100 Continue) the body
+    sock.write(head('split', `Expect: 100-continue\r\nContent-Length: ${body(1).length}\r\n\r\n`));
+    await waitFor('100 Continue', () => got.includes('HTTP/1.1 100 Continue\r\n'));
+    sock.write(body(1));
+    await waitFor('the split request\'s answer', () => answers() === 1);
+    sock.write(head('whole', `Content-Length: ${body(2).length}\r\n\r\n`) + body(2));
+    await waitFor('the whole request\'s answer', () => answers() === 2);
+    const b3 = body(3);
+    sock.write(head('chunked', 'Transfer-Encoding: chunked\r\n\r\n') +
+      `${(10).toString(16)}\r\n${b3.slice(0, 10)}\r\n${(b3.length - 10).toString(16)}\r\n${b3.slice(10)}\r\n0\r\n\r\n`);
+    await waitFor('the chunked request\'s answer', () => answers() === 3);
+    sock.write(head('pipe-a', `Content-Length: ${body(4).length}\r\n\r\n`) + body(4) +
+      head('pipe-b', `Connection: close\r\nContent-Length: ${body(5).length}\r\n\r\n`) + body(5));
+    await closed;
+  } finally {
+    sock.destroy();
+  }
+  const ids = [...got.matchAll(/x-request-id: ([a-z-]+)/gi)].map((m) => m[1]);
+  assert.deepEqual(ids, ['split', 'whole', 'chunked', 'pipe-a', 'pipe-b']);
+  const prompts = [...got.matchAll(/"prompt_tokens":(\d+),/g)].map((m) => Number(m[1]));
+  assert.deepEqual(prompts, [1, 2, 3, 4, 5], 'each body reached the engine whole');
+});
+
 test('HTTP/1.0 clients get a close-delimited stream', async () => {
   const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'go' }], max_tokens: 3, stream: true });
   const reply = await rawExchange(gw.config.ports.http,
