@@ -84,6 +84,9 @@ typedef struct gw_worker {
     gw_block_cache free_attempts;
     /* the stream frames buffer an attempt borrows from a read to its flush (upstream/attempt.c) */
     gw_strbuf spare_frames;
+    /* a buffered answer's memory, kept for the next one (upstream/attempt.c) */
+    char *spare_body;
+    size_t spare_body_cap;
     /* long-lived streams (an MCP event stream) told when the drain begins (core/drain_watch.h) */
     struct gw_drain_watch *drain_watches;
     struct gw_mcp_worker *mcp; /* MCP's sessions, streams and upstreams of this worker */

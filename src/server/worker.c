@@ -325,6 +325,7 @@ void gw_worker_destroy(gw_worker *w) {
     gw_block_cache_clear(&w->free_requests); /* after all that could end a request */
     gw_block_cache_clear(&w->free_attempts);
     gw_strbuf_free(&w->spare_frames);
+    free(w->spare_body);
     gw_http_thread_state_clear(&w->http_state);
     memset(w, 0, sizeof *w);
 }

@@ -264,9 +264,33 @@ void gw_attempt_resume(gw_attempt *a) {
         curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
 }
 
+/* A buffered answer lives from its first byte to its translation, as a rule within one read:
+ * so the worker keeps one answer's memory for the next (w->spare_body), which took a 16 KB
+ * allocation and its free per request. More than BODY_KEEP_BYTES is given back. */
+enum { BODY_KEEP_BYTES = 64 * 1024 };
+
+static void body_release(gw_attempt *a) {
+    gw_worker *w = a->r->worker;
+    if (a->body && !w->spare_body && a->body_cap <= BODY_KEEP_BYTES) {
+        w->spare_body = a->body;
+        w->spare_body_cap = a->body_cap;
+    } else {
+        free(a->body);
+    }
+    a->body = NULL;
+    a->body_len = a->body_cap = 0;
+}
+
 /* Grows the buffered body to hold `need` bytes; doubling, capped by max_response_bytes. */
 static int reserve_body(gw_attempt *a, size_t need) {
     if (need <= a->body_cap) return 0;
+    gw_worker *w = a->r->worker;
+    if (!a->body && w->spare_body && need <= w->spare_body_cap) {
+        a->body = w->spare_body;
+        a->body_cap = w->spare_body_cap;
+        w->spare_body = NULL;
+        return 0;
+    }
     size_t cap = a->body_cap ? a->body_cap : 16 * 1024;
     while (cap < need)
         cap *= 2;
@@ -506,9 +530,7 @@ static void finish_buffered(gw_attempt *a) {
         gw_log_debug("upstream_error_status", "\"request_id\":\"%s\",\"status\":%d", r->id,
                      a->status);
     }
-    free(a->body); /* the translation was the one copy */
-    a->body = NULL;
-    a->body_len = a->body_cap = 0;
+    body_release(a); /* the translation was the one copy */
 }
 
 static void end_in_flight(gw_attempt *a) {
@@ -893,7 +915,7 @@ void gw_attempt_free(gw_attempt *a) {
     }
     if (a->io.out) evbuffer_free(a->io.out);
     gw_strbuf_free(&a->io.frames);
-    free(a->body);
+    body_release(a);
     if (a->headers != (struct curl_slist *)a->header_room) free(a->headers);
     free(a->owned_body);
     gw_block_cache_put(&a->r->worker->free_attempts, a, sizeof *a);
