@@ -270,11 +270,12 @@ static void *worker_main(void *arg) {
 }
 
 int gw_worker_spawn(gw_worker *w) {
+    atomic_fetch_add(&workers_serving, 1); /* before it runs: it may drain at once */
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        atomic_fetch_sub(&workers_serving, 1);
         snprintf(w->error, sizeof w->error, "cannot start a thread");
         return -1;
     }
-    atomic_fetch_add(&workers_serving, 1);
     char name[16]; /* the kernel's limit, with its NUL */
     snprintf(name, sizeof name, "aigw-w%d", w->index);
     pthread_setname_np(w->thread, name); /* top -H, perf and the bench tell the threads apart */
