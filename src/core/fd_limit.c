@@ -72,18 +72,7 @@ int gw_fd_limit_client_cap(int configured, long soft_limit, int workers) {
     return configured < fit ? configured : (int)fit;
 }
 
-static long table_size(void) {
-    FILE *f = fopen("/proc/self/status", "re");
-    if (!f) return -1;
-    char line[128];
-    long size = -1;
-    while (size < 0 && fgets(line, sizeof line, f))
-        if (sscanf(line, "FDSize: %ld", &size) != 1) size = -1;
-    fclose(f);
-    return size;
-}
-
-long gw_fd_table_reserve(int max_connections, int workers) {
+void gw_fd_table_reserve(int max_connections, int workers) {
     long soft = gw_fd_limit_raise();
     long want = 2L * gw_fd_limit_client_cap(max_connections, soft, workers) + fd_reserve(workers);
     if (want > soft) want = soft;
@@ -96,7 +85,4 @@ long gw_fd_table_reserve(int max_connections, int workers) {
                     strerror(errno));
     if (high >= 0) close(high);
     if (model >= 0) close(model);
-    long size = table_size();
-    gw_log_debug("fd_table", "\"descriptors\":%ld,\"table\":%ld", want, size);
-    return size;
 }

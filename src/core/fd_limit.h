@@ -18,8 +18,8 @@ int gw_fd_limit_client_cap(int configured, long soft_limit, int workers);
  * the soft limit). The kernel grows the table by doubling as descriptors reach a new high, and in a
  * process with several threads each growth waits for an RCU grace period while holding up the
  * thread that opened the descriptor: under a burst of new streams that was a worker stalled for
- * milliseconds at each doubling. The table is kernel memory (8 bytes a descriptor), not RSS.
- * Returns the table's size as /proc/self/status's FDSize then shows it, or -1. */
-long gw_fd_table_reserve(int max_connections, int workers);
+ * milliseconds at each doubling. The table is kernel memory (8 bytes a descriptor), not RSS;
+ * /proc/PID/status shows its size as FDSize. A failure is logged (fd_table). */
+void gw_fd_table_reserve(int max_connections, int workers);
 
 #endif

@@ -572,7 +572,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 }
 
 /* The head is whole (its URL and headers in hbuf, at the slots' offsets): the request takes
- * them. content_length: ULLONG_MAX when the request has none. */
+ * them. content_length: what the head gives, checked against the limit (http-parser's
+ * ULLONG_MAX, or the fast path's 0, when it gives none). */
 static int head_complete(gw_http_conn *c, int method, int http_minor, uint64_t content_length) {
     gw_http_req *r = &c->req;
     c->headers_done = 1;
