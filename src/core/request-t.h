@@ -64,6 +64,14 @@ typedef enum {
     GW_ROUTE_READY,  /* GET /readyz */
 } gw_route_kind;
 
+/* Top-level members of the request body whose presence adapters ask about (gw_req's
+ * body_members), known without the body's tree. */
+enum {
+    GW_BODY_HAS_STREAM_OPTIONS = 1u << 0,
+    GW_BODY_HAS_MAX_TOKENS = 1u << 1,
+    GW_BODY_HAS_MAX_COMPLETION_TOKENS = 1u << 2,
+};
+
 typedef struct gw_req {
     gw_worker *worker;
     struct gw_req *prev, *next;      /* the worker's running requests */
@@ -83,9 +91,13 @@ typedef struct gw_req {
     struct evbuffer *body_buf; /* the request body, moved out of the connection */
     const char *body;          /* body_buf made contiguous */
     size_t body_len;
-    struct json_object *json; /* the canonical (OpenAI) request */
-    char *canonical_body;     /* body converted from another dialect (owned), else NULL */
-    const char *model_name;   /* as the caller wrote it (inside json) */
+    /* the canonical (OpenAI) request's tree; read it with gw_req_json (core/request_json.h):
+     * while json_deferred, body passed the scan and the tree is built when first asked for */
+    struct json_object *json;
+    int json_deferred;
+    unsigned body_members;  /* which members the body has (GW_BODY_HAS_*) */
+    char *canonical_body;   /* body converted from another dialect (owned), else NULL */
+    const char *model_name; /* as the caller wrote it (inside json or body) */
     size_t model_name_len;
     int stream;
     int include_usage;      /* the caller wants a usage chunk at the end of its stream */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/error_parse.h"
+#include "core/request_json.h"
 #include "engines/anthropic_wire.h"
 
 const gw_anthropic_conf gw_anthropic_conf_default = {
@@ -224,7 +225,13 @@ static int anthropic_prepare(gw_req *r, const gw_target *t, gw_engine_call *call
                      "(anthropic)";
         return -1;
     }
-    if (!r->json) {
+    json_object *req = gw_req_json(r);
+    if (!req && r->json_deferred) {
+        *status = 503;
+        *err = "out of memory";
+        return -1;
+    }
+    if (!req) {
         *status = 500;
         *err = "the request was not parsed before it reached the engine";
         return -1;
@@ -240,8 +247,8 @@ static int anthropic_prepare(gw_req *r, const gw_target *t, gw_engine_call *call
     }
     char *body = NULL;
     size_t len = 0;
-    if (gw_anthropic_request(conf, r->json, model ? model : "", model ? model_len : 0, r->stream,
-                             &body, &len, status, err) < 0)
+    if (gw_anthropic_request(conf, req, model ? model : "", model ? model_len : 0, r->stream, &body,
+                             &len, status, err) < 0)
         return -1;
     call->path = "/v1/messages";
     call->owned_body = body;

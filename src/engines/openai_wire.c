@@ -106,16 +106,15 @@ int gw_openai_wire_prepare(const gw_openai_wire *w, gw_req *r, const gw_target *
         edits[n++] = (body_edit){start, end, t->upstream_model_json, t->upstream_model_json_len};
     }
     size_t key_start;
-    if (w->rename_max_completion_tokens &&
-        json_object_object_get_ex(r->json, "max_completion_tokens", NULL) &&
-        !json_object_object_get_ex(r->json, "max_tokens", NULL) &&
+    if (w->rename_max_completion_tokens && (r->body_members & GW_BODY_HAS_MAX_COMPLETION_TOKENS) &&
+        !(r->body_members & GW_BODY_HAS_MAX_TOKENS) &&
         gw_json_scan(r->body, r->body_len, "max_completion_tokens", &scan) == 0 &&
         scan.key_count == 1 &&
         plain_key_start(r->body, scan.value_start, "max_completion_tokens", &key_start) == 0)
         edits[n++] = (body_edit){key_start, key_start + 23, "\"max_tokens\"", 12};
     /* metering needs every stream's usage; a caller that set stream_options decided itself */
     if (r->stream && w->request_usage && !r->include_usage &&
-        !json_object_object_get_ex(r->json, "stream_options", NULL)) {
+        !(r->body_members & GW_BODY_HAS_STREAM_OPTIONS)) {
         size_t open = 0;
         while (open < r->body_len && r->body[open] != '{')
             open++;

@@ -13,6 +13,7 @@
 #include "core/error_parse.h"
 #include "core/json_parse.h"
 #include "core/openai_error.h"
+#include "core/request_json.h"
 
 const gw_textgen_conf gw_textgen_tgi_default = {
     .tmpl = NULL, /* chatml */
@@ -132,7 +133,14 @@ int gw_textgen_prompt(gw_req *r, const gw_chat_template *tmpl, const char *image
         *err = embeddings_error;
         return -1;
     }
-    if (!r->json || !json_object_is_type(r->json, json_type_object)) {
+    /* the tree, built here if the scan left it: the stops and parameters read it after this */
+    json_object *req = gw_req_json(r);
+    if (!req && r->json_deferred) {
+        *status = 503;
+        *err = "out of memory";
+        return -1;
+    }
+    if (!req || !json_object_is_type(req, json_type_object)) {
         *status = 500;
         *err = "the request was not parsed before it reached the engine";
         return -1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/http_server.h"
 #include "filters/auth.h"
@@ -61,11 +62,15 @@ static const char *value_of(gw_req *r, limits_state *st, gw_limit_dim dim) {
     }
 }
 
-static uint64_t token_estimate(const gw_req *r) {
-    json_object *v;
-    uint64_t est = gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT);
-    if ((json_object_object_get_ex(r->json, "max_completion_tokens", &v) ||
-         json_object_object_get_ex(r->json, "max_tokens", &v)) &&
+/* The request's tokens as a token limit counts them before the answer: its prompt's estimate and
+ * the most it may generate. Reads the body's tree (built here when the scan left it; without
+ * memory for it, the estimate is 0 and the answer's usage settles the count). */
+static uint64_t token_estimate(gw_req *r) {
+    json_object *v, *body = gw_req_json(r);
+    if (!body) return 0;
+    uint64_t est = gw_estimate_request_tokens(body, r->api == GW_API_CHAT);
+    if ((json_object_object_get_ex(body, "max_completion_tokens", &v) ||
+         json_object_object_get_ex(body, "max_tokens", &v)) &&
         json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
         est += (uint64_t)json_object_get_int64(v);
     return est;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/token_estimate.h"
 #include "core/worker-t.h"
@@ -67,7 +68,7 @@ static void usage_of(gw_req *r, gw_request_record *rec) {
     if (!served) return;
     rec->estimated = 1;
     rec->usage.prompt_tokens =
-        r->json ? (int64_t)gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT) : 0;
+        gw_req_json(r) ? (int64_t)gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT) : 0;
     rec->usage.completion_tokens = r->completion_estimate;
     if (rec->usage.prompt_tokens + rec->usage.completion_tokens == 0)
         rec->usage.prompt_tokens = 1; /* a served request is never billed as nothing */

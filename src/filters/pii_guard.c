@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/strbuf.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
@@ -77,8 +78,9 @@ static gw_filter_rc pii_request(gw_req *r) {
     if (c->on_request) {
         if (c->restores && !state->table) state->table = gw_pii_table_new(c->set);
         pii_walk walk = {.conf = c, .scratch = scratch_of(r), .state = state};
-        int rc = walk.scratch && (!c->restores || state->table)
-                     ? gw_req_texts(r->json, apply_text, &walk)
+        struct json_object *tree = gw_req_json(r);
+        int rc = walk.scratch && tree && (!c->restores || state->table)
+                     ? gw_req_texts(tree, apply_text, &walk)
                      : -1;
         gw_strbuf_free(&walk.out);
         if (rc > 0) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_server.h"
@@ -290,7 +291,7 @@ static void choose_group(gw_req *r) {
     if (!m->rule_count) return;
     gw_rule_input in = {.header = header_of,
                         .header_ud = r->http,
-                        .body = r->json,
+                        .body = gw_req_json(r),
                         .api_is_chat = r->api == GW_API_CHAT};
     int rule = gw_rules_first_match(m->rules, &in, r->worker->rules_scratch);
     if (in.regex_errors)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_server.h"
@@ -150,8 +151,11 @@ void gw_req_add_header(gw_req *r, const char *name, const char *value) {
 
 int gw_req_replace_body(gw_req *r) {
     size_t len = 0;
-    const char *text = json_object_to_json_string_length(
-        r->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    json_object *tree = gw_req_json(r);
+    const char *text =
+        !tree ? NULL
+              : json_object_to_json_string_length(
+                    tree, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     char *copy = text ? malloc(len + 1) : NULL;
     if (!copy) return -1;
     memcpy(copy, text, len + 1);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/request_json.h"
 #include "core/strbuf.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
@@ -56,7 +57,8 @@ static gw_filter_rc words_request(gw_req *r) {
     if (c->on_response) gw_chain_guard_answer(r);
     if (!c->on_request) return GW_FILTER_CONTINUE;
     words_walk walk = {.conf = c, .scratch = scratch_for(r, c->matcher)};
-    int rc = walk.scratch ? gw_req_texts(r->json, check_text, &walk) : -1;
+    struct json_object *tree = gw_req_json(r);
+    int rc = walk.scratch && tree ? gw_req_texts(tree, check_text, &walk) : -1;
     if (rc > 0) {
         gw_req_fail(r, 400, "invalid_request_error", "content_filter", NULL,
                     "the request contains text this gateway does not accept (request id %s)",

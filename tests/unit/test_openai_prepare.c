@@ -12,6 +12,7 @@
 
 #include "core/arena.h"
 #include "engines/engine.h"
+#include "filters/request_fields.h"
 #include "inbound/protocol.h"
 
 /* The body the engine gets for `body` (a non-streaming chat request), or NULL when refused. */
@@ -28,8 +29,20 @@ static char *prepared(const char *body) {
     gw_req r = {.protocol = &gw_protocol_openai, .api = GW_API_CHAT, .target = &t};
     r.body = body;
     r.body_len = strlen(body);
-    r.json = json_tokener_parse(body);
-    assert_non_null(r.json);
+    /* as parse_request leaves the request: a plain body scanned (no tree until asked for), any
+     * other parsed into the tree */
+    gw_request_fields fields;
+    if (gw_request_scan(body, r.body_len, r.api, &fields)) {
+        r.json_deferred = 1;
+    } else {
+        r.json = json_tokener_parse(body);
+        assert_non_null(r.json);
+        gw_field_error field_error;
+        gw_request_fields_from_tree(r.json, r.api, &fields, &field_error);
+    }
+    r.body_members = fields.members;
+    r.stream = fields.stream;
+    r.include_usage = fields.include_usage;
     gw_engine_call call = {0};
     int status = 0;
     const char *err = NULL;
@@ -76,11 +89,30 @@ static void no_model_is_refused(void **state) {
     assert_null(prepared("{\"messages\":[]}"));
 }
 
+/* What the adapter adds or renames it knows from the members parse_request noted, with no tree:
+ * a stream without stream_options asks for usage; one with them is the caller's. */
+static void stream_asks_for_usage(void **state) {
+    (void)state;
+    static const char stream[] =
+        "{\"model\":\"virtual\",\"messages\":[{\"role\":\"user\"}],\"stream\":true}";
+    char *got = prepared(stream);
+    assert_non_null(got);
+    assert_non_null(strstr(got, "\"stream_options\":{\"include_usage\":true}"));
+    free(got);
+    static const char own[] = "{\"model\":\"virtual\",\"messages\":[{\"role\":\"user\"}],"
+                              "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+    got = prepared(own);
+    assert_non_null(got);
+    assert_null(strstr(got, "include_usage\":true},"));
+    free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(model_first),
         cmocka_unit_test(model_elsewhere),
         cmocka_unit_test(no_model_is_refused),
+        cmocka_unit_test(stream_asks_for_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

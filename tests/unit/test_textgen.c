@@ -18,6 +18,7 @@
 #include "core/json_parse.h"
 #include "core/sse.h"
 #include "engines/textgen.h"
+#include "filters/request_fields.h"
 #include "inbound/protocol.h"
 
 /* --- fixture --- */
@@ -58,6 +59,10 @@ static void fixture_init(fixture *f, const gw_engine_ops *ops, const void *conf,
     f->r.body_len = strlen(body);
     f->r.json = json_tokener_parse(body);
     assert_non_null(f->r.json);
+    gw_request_fields fields; /* the members parse_request notes for the adapters */
+    gw_field_error field_error;
+    gw_request_fields_from_tree(f->r.json, api, &fields, &field_error);
+    f->r.body_members = fields.members;
     f->ops = ops;
     f->state = calloc(1, ops ? ops->stream_state_size : sizeof(gw_textgen_stream));
     f->io = (gw_engine_io){.r = &f->r, .target = &f->t, .state = f->state, .out = evbuffer_new()};

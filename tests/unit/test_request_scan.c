@@ -1,0 +1,318 @@
+/* The scan of a request body (gw_request_scan) against the way through the json-c tree that
+ * parse_request takes for every body the scan declines: whatever the scan accepts, the tree's
+ * way must accept with the same fields (model, stream, include_usage, the members adapters ask
+ * about) and nothing to add; over bodies real SDKs send, hand-made edge cases, and many
+ * thousands of mutations of them, for each of the three APIs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "core/json_scan.h"
+#include "core/json_strict.h"
+#include "core/request_json.h"
+#include "filters/request_fields.h"
+
+/* What parse_request's tree way makes of a body: 1 accepted (fields in *out), 0 refused. The
+ * steps are parse_request's: parse, nothing but whitespace after the value (strchr's quirk of
+ * taking a NUL byte for whitespace included), an object, "model" once, then the fields. */
+static int tree_way(const char *body, size_t len, gw_api_kind api, gw_request_fields *out,
+                    char *model_copy, size_t model_cap) {
+    gw_json_strict_result parsed;
+    json_object *root = gw_json_parse_strict(body, len, GW_REQUEST_JSON_DEPTH, &parsed);
+    assert_false(parsed.out_of_memory);
+    int ok = root && parsed.error == json_tokener_success;
+    size_t end = parsed.end;
+    while (ok && end < len && strchr(" \t\r\n", body[end]))
+        end++;
+    ok = ok && end == len && json_object_is_type(root, json_type_object);
+    if (ok && parsed.top_level_repeats) {
+        gw_json_scan_result scan;
+        ok = !(gw_json_scan(body, len, "model", &scan) == 0 && scan.key_count > 1);
+    }
+    gw_field_error err;
+    ok = ok && gw_request_fields_from_tree(root, api, out, &err) == 0;
+    if (ok) { /* the model lives in the tree: keep a copy past its release */
+        assert_true(out->model_len < model_cap);
+        memcpy(model_copy, out->model, out->model_len);
+        out->model = model_copy;
+    }
+    if (root) json_object_put(root);
+    return ok;
+}
+
+/* The scan's answer for a body and an API, held to the tree's: returns whether it accepted. */
+static int check(const char *body, size_t len, gw_api_kind api) {
+    gw_request_fields fast, tree;
+    char model[8192];
+    int fast_ok = gw_request_scan(body, len, api, &fast);
+    int tree_ok = tree_way(body, len, api, &tree, model, sizeof model);
+    if (!fast_ok) return 0;
+    if (!tree_ok || tree.add_include_usage || fast.model_len != tree.model_len ||
+        memcmp(fast.model, tree.model, tree.model_len) != 0 || fast.stream != tree.stream ||
+        fast.include_usage != tree.include_usage || fast.members != tree.members) {
+        fprintf(stderr, "the scan and the tree disagree (api %d) on: %.*s\n", (int)api, (int)len,
+                body);
+        fprintf(stderr,
+                "  tree: ok %d add_include_usage %d stream %d include_usage %d members %u\n",
+                tree_ok, tree.add_include_usage, tree.stream, tree.include_usage, tree.members);
+        fprintf(stderr, "  scan: stream %d include_usage %d members %u\n", fast.stream,
+                fast.include_usage, fast.members);
+        fail();
+    }
+    return 1;
+}
+
+static int check_text(const char *body, gw_api_kind api) {
+    return check(body, strlen(body), api);
+}
+
+/* Bodies as the SDKs and common clients write them: every one is the scan's to read. */
+static const struct {
+    gw_api_kind api;
+    const char *body;
+} plain[] = {
+    {GW_API_CHAT, "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+    {GW_API_CHAT,
+     "{\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\\nAnswer in \\\"one\\\" "
+     "line.\"},{\"role\":\"user\",\"content\":\"caf\\u00e9 \xe2\x98\x95 \\ud83d\\ude00\"}],"
+     "\"model\":\"chat\",\"stream\":true,\"temperature\":0.7,\"max_tokens\":256,\"top_p\":1,"
+     "\"n\":1,\"stop\":[\"\\n\\n\"],\"user\":\"u-1\",\"seed\":-42}"},
+    {GW_API_CHAT,
+     "{\n  \"model\": \"m\",\n  \"messages\": [\n    {\"role\": \"user\", \"content\": "
+     "[{\"type\": \"text\", \"text\": \"look\"}, {\"type\": \"image_url\", "
+     "\"image_url\": {\"url\": \"data:image/png;base64,AAAA\"}}]}\n  ],\n  "
+     "\"stream\": false\n}\n"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                  "\"stream\":true,\"stream_options\":{\"include_usage\":true}}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                  "\"stream\":false,\"stream_options\":{\"include_usage\":false}}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                  "\"stream\":true,\"stream_options\":null}"},
+    {GW_API_CHAT,
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},{\"role\":"
+     "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+     "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},{\"role\":"
+     "\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"-3C\"}],\"tools\":[{\"type\":"
+     "\"function\",\"function\":{\"name\":\"get\",\"parameters\":{\"type\":\"object\","
+     "\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}],"
+     "\"tool_choice\":\"auto\",\"max_completion_tokens\":1000,\"presence_penalty\":0,"
+     "\"frequency_penalty\":-0.5e-1,\"logit_bias\":{\"50256\":-100},\"top_k\":40}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                  "\"stream\":null,\"temperature\":null,\"max_tokens\":null,\"stop\":\"END\","
+                  "\"response_format\":{\"type\":\"json_object\"},\"metadata\":{}}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":16}"},
+    {GW_API_COMPLETIONS,
+     "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"],\"echo\":true,\"stream\":true}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[[1,2,3]],\"logprobs\":5}"},
+    {GW_API_EMBEDDINGS, "{\"model\":\"emb\",\"input\":\"hello\",\"encoding_format\":\"float\"}"},
+    {GW_API_EMBEDDINGS, "{\"input\":[\"a\",\"b\"],\"model\":\"emb\",\"dimensions\":256}"},
+};
+
+static void plain_bodies_are_scanned_and_agree(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        if (!check_text(plain[i].body, plain[i].api)) {
+            fprintf(stderr, "declined a plain body: %s\n", plain[i].body);
+            fail();
+        }
+    }
+    gw_request_fields f;
+    assert_int_equal(gw_request_scan(plain[1].body, strlen(plain[1].body), GW_API_CHAT, &f), 1);
+    assert_int_equal(f.model_len, 4);
+    assert_memory_equal(f.model, "chat", 4);
+    assert_int_equal(f.stream, 1);
+    assert_int_equal(f.members, GW_BODY_HAS_MAX_TOKENS);
+    assert_int_equal(gw_request_scan(plain[3].body, strlen(plain[3].body), GW_API_CHAT, &f), 1);
+    assert_int_equal(f.include_usage, 1);
+    assert_int_equal(f.members, GW_BODY_HAS_STREAM_OPTIONS);
+    assert_int_equal(gw_request_scan(plain[6].body, strlen(plain[6].body), GW_API_CHAT, &f), 1);
+    assert_int_equal(f.members, GW_BODY_HAS_MAX_COMPLETION_TOKENS);
+}
+
+/* What the scan leaves to the tree's way: errors (the tree writes them), what json-c reads its
+ * own way, what must be added, and what the scan does not decode. */
+static const struct {
+    gw_api_kind api;
+    const char *body;
+} declined[] = {
+    {GW_API_CHAT, ""},
+    {GW_API_CHAT, "[]"},
+    {GW_API_CHAT, "{}"},
+    {GW_API_CHAT, "{\"model\":\"m\"}"},                                    /* no messages */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[]}"},                    /* empty */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}"}, /* no role */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":1}]}"},        /* role a number */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[\"hi\"]}"},              /* not an object */
+    {GW_API_CHAT, "{\"model\":\"\",\"messages\":[{\"role\":\"user\"}]}"},  /* empty model */
+    {GW_API_CHAT, "{\"model\":7,\"messages\":[{\"role\":\"user\"}]}"},     /* not a string */
+    {GW_API_CHAT, "{\"model\":\"m\",\"model\":\"n\",\"messages\":[{\"role\":\"u\"}]}"}, /* twice */
+    {GW_API_CHAT, "{\"model\":\"m\\u0041\",\"messages\":[{\"role\":\"u\"}]}"}, /* escaped model */
+    {GW_API_CHAT, "{\"mod\\u0065l\":\"m\",\"messages\":[{\"role\":\"u\"}]}"},  /* escaped key */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"role\":\"v\"}]}"}, /* role x2 */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"stream\":\"yes\"}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"max_tokens\":1.5}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"max_tokens\":"
+                  "12345678901234567890}"}, /* past 18 digits */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"seed\":01}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"temperature\":NaN}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],}"}, /* trailing comma */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}]} x"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}]}{}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"content\":\"a\tb\"}]}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"content\":\"\\x\"}]}"},
+    {GW_API_CHAT, "{'model':\"m\",\"messages\":[{\"role\":\"u\"}]}"},
+    {GW_API_CHAT, "{\"model\":\"m\",/* c */\"messages\":[{\"role\":\"u\"}]}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"stream\":true,"
+                  "\"stream_options\":{}}"}, /* include_usage to add */
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"stream\":true,"
+                  "\"stream_options\":{\"include_usage\":false}}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],"
+                  "\"stream_options\":{\"include_usage\":1}}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"stream_options\":[]}"},
+    {GW_API_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"stream\":true,"
+                  "\"stream\":false}"}, /* a member read twice */
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[]}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":7}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\"}"},
+    {GW_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"x\",\"stream\":true}"},
+    {GW_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":{}}"},
+};
+
+static void what_is_not_plain_is_left_to_the_tree(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++) {
+        if (check_text(declined[i].body, declined[i].api)) {
+            fprintf(stderr, "the scan read: %s\n", declined[i].body);
+            fail();
+        }
+    }
+    /* a NUL byte after the object: json-c and parse_request take it; the scan leaves it */
+    static const char nul_after[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}]}\0";
+    assert_int_equal(check(nul_after, sizeof nul_after - 1, GW_API_CHAT), 0);
+    gw_request_fields f;
+    char model[64];
+    assert_int_equal(tree_way(nul_after, sizeof nul_after - 1, GW_API_CHAT, &f, model, 64), 1);
+}
+
+/* As deep as the scan goes, and one level more. */
+static void nesting_past_the_scans_depth_is_declined(void **state) {
+    (void)state;
+    char body[1024];
+    for (int depth = 60; depth <= 66; depth++) {
+        size_t n = (size_t)snprintf(body, sizeof body,
+                                    "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"}],\"x\":");
+        for (int i = 0; i < depth; i++)
+            body[n++] = '[';
+        for (int i = 0; i < depth; i++)
+            body[n++] = ']';
+        body[n++] = '}';
+        /* the object is level 1, "x"'s arrays the levels from 2 */
+        assert_int_equal(check(body, n, GW_API_CHAT), depth + 1 <= 64);
+    }
+}
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+static uint32_t next_random(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)rng_state;
+}
+
+/* Mutations of the plain and declined bodies: wherever the scan still reads one, the tree's way
+ * must read it the same; and both outcomes must occur, or the mutations test nothing. */
+static void mutations_agree_with_the_tree(void **state) {
+    (void)state;
+    static const char interesting[] = {'"', '\\', '{',  '}',  '[',        ']',        ',', ':',
+                                       ' ', '\n', '\t', '0',  '1',        '9',        '-', '.',
+                                       'e', 'E',  '+',  't',  'f',        'n',        'u', 'a',
+                                       'l', 's',  1,    0x1f, (char)0x80, (char)0xff, '\0'};
+    static const char *const words[] = {"\"model\"",
+                                        "\"stream\"",
+                                        "\"messages\"",
+                                        "\"role\"",
+                                        "\"stream_options\"",
+                                        "\"include_usage\"",
+                                        "true",
+                                        "false",
+                                        "null",
+                                        "\"max_tokens\"",
+                                        "1e5",
+                                        "-0",
+                                        "\"prompt\"",
+                                        "\"input\"",
+                                        "[]",
+                                        "{}",
+                                        "\\u0000"};
+    size_t agreed = 0, declined_count = 0;
+    char buf[4096];
+    size_t sources = sizeof plain / sizeof plain[0] + sizeof declined / sizeof declined[0];
+    for (int round = 0; round < 60000; round++) {
+        size_t pick = next_random() % sources;
+        int is_plain = pick < sizeof plain / sizeof plain[0];
+        const char *base =
+            is_plain ? plain[pick].body : declined[pick - sizeof plain / sizeof plain[0]].body;
+        gw_api_kind api =
+            is_plain ? plain[pick].api : declined[pick - sizeof plain / sizeof plain[0]].api;
+        if (next_random() % 4 == 0) api = (gw_api_kind)(next_random() % GW_API_COUNT);
+        size_t len = strlen(base);
+        memcpy(buf, base, len);
+        int edits = 1 + (int)(next_random() % 3);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = next_random() % len;
+            char ch = interesting[next_random() % sizeof interesting];
+            switch (next_random() % 5) {
+            case 0: /* replace */
+                buf[at] = ch;
+                break;
+            case 1: /* insert */
+                if (len + 1 < sizeof buf) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = ch;
+                    len++;
+                }
+                break;
+            case 2: /* delete */
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            case 3: { /* insert a word that means something here */
+                const char *w = words[next_random() % (sizeof words / sizeof words[0])];
+                size_t wl = strlen(w);
+                if (len + wl < sizeof buf) {
+                    memmove(buf + at + wl, buf + at, len - at);
+                    memcpy(buf + at, w, wl);
+                    len += wl;
+                }
+                break;
+            }
+            default: /* cut */
+                len = at;
+                break;
+            }
+        }
+        if (check(buf, len, api))
+            agreed++;
+        else
+            declined_count++;
+    }
+    assert_true(agreed > 1000);
+    assert_true(declined_count > 1000);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plain_bodies_are_scanned_and_agree),
+        cmocka_unit_test(what_is_not_plain_is_left_to_the_tree),
+        cmocka_unit_test(nesting_past_the_scans_depth_is_declined),
+        cmocka_unit_test(mutations_agree_with_the_tree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
