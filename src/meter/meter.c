@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -21,6 +22,11 @@ enum {
     BUSY_WAIT_MS = 100,       /* one wait for a locked store, before the writer looks again */
     IDLE_WAKE_MS = 1000,      /* the longest sleep: retention and stop are checked this often */
     BUSY_LOG_EVERY_MS = 5000, /* a locked store is logged at most this often */
+    /* A batch that is not full waits this long for more records before it is written: one
+     * transaction costs the writer about as much as a hundred rows (SQLite's commit, its locks,
+     * the rollups' upserts), and a writer woken for every record competed with the workers for
+     * the cores. Records reach the store this much later at most; a full batch goes at once. */
+    LINGER_MS = 10,
 };
 
 struct gw_meter {
@@ -184,11 +190,18 @@ static void *writer_main(void *arg) {
     size_t pending = 0; /* records in m->batch: kept while the store is locked */
     int64_t next_retention_ns = 0, busy_logged_ns = 0;
     uint64_t busy_unlogged = 0;
-    int retention_more = 0;
+    int retention_more = 0, lingered = 0;
     char err[300];
     for (;;) {
         while (pending < m->batch_cap && gw_ring_pop(m->ring, &m->batch[pending]) == 0)
             redact(m, &m->batch[pending++]);
+        if (pending && pending < m->batch_cap && !lingered && !atomic_load(&m->stopping)) {
+            struct timespec linger = {0, LINGER_MS * 1000000L};
+            nanosleep(&linger, NULL); /* producers see the writer awake: they make no call */
+            lingered = 1;
+            continue;
+        }
+        lingered = 0;
         if (pending) {
             int rc = m->store->ops->write(m->store, m->batch, pending, err, sizeof err);
             if (rc == GW_METER_STORE_BUSY) {
