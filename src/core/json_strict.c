@@ -628,3 +628,21 @@ json_object *gw_json_parse_strict(const char *text, size_t len, int max_depth,
                                        .top_level_repeats = p.top_level_repeats};
     return root;
 }
+
+int gw_json_strict_string(const char *text, size_t len, size_t at, size_t *end,
+                          void (*take)(void *ud, const char *bytes, size_t n), void *ud) {
+    parser p = {.s = text, .len = len, .pos = at, .scratch_cap = SCRATCH_STACK};
+    p.scratch = p.scratch_stack;
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    int rc = at < len && text[at] == '"' ? string_body(&p, '"', &raw, &raw_len) : -1;
+    if (rc == 0) {
+        *end = p.pos;
+        if (raw)
+            take(ud, raw, raw_len);
+        else
+            take(ud, p.scratch, p.scratch_len);
+    }
+    if (p.scratch != p.scratch_stack) free(p.scratch);
+    return rc;
+}

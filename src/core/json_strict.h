@@ -36,4 +36,11 @@ typedef struct gw_json_strict_result {
 struct json_object *gw_json_parse_strict(const char *text, size_t len, int max_depth,
                                          gw_json_strict_result *res);
 
+/* The string token at text[at] (its opening double quote) decoded as json-c decodes a string
+ * value (escapes, \u pairs, U+FFFD for a lone surrogate), handed to take with its length (it may
+ * hold NUL bytes); the bytes live only during the call; *end is set after its closing quote. -1
+ * when it is not a whole string or memory ran out for a long escaped one. */
+int gw_json_strict_string(const char *text, size_t len, size_t at, size_t *end,
+                          void (*take)(void *ud, const char *bytes, size_t n), void *ud);
+
 #endif

@@ -95,7 +95,12 @@ typedef struct gw_req {
      * while json_deferred, body passed the scan and the tree is built when first asked for */
     struct json_object *json;
     int json_deferred;
-    unsigned body_members;  /* which members the body has (GW_BODY_HAS_*) */
+    unsigned body_members; /* which members the body has (GW_BODY_HAS_*) */
+    /* set by the scan, cleared when the body is replaced: the prompt's span in body and the
+     * tokens the caller asked to generate (see gw_req_prompt_tokens, core/request_json.h) */
+    int prompt_scanned;
+    size_t prompt_start, prompt_end;
+    uint64_t max_new_tokens;
     char *canonical_body;   /* body converted from another dialect (owned), else NULL */
     const char *model_name; /* as the caller wrote it (inside json or body) */
     size_t model_name_len;

@@ -20,6 +20,12 @@ size_t gw_estimate_prompt_tokens(const char *text, size_t len);
  * Anything else (tools, images, a NULL body) adds nothing. */
 size_t gw_estimate_request_tokens(struct json_object *body, int api_is_chat);
 
+/* The same from the text of a body the request scan accepted (filters/request_fields.h), where
+ * [start, end) is the value of its "messages" (chat) or "prompt" member (start == end: none):
+ * the same count, or SIZE_MAX when memory ran out to decode a long escaped string. */
+size_t gw_estimate_request_tokens_text(const char *body, size_t len, size_t start, size_t end,
+                                       int api_is_chat);
+
 enum { GW_ESTIMATE_MESSAGE_OVERHEAD = 4 }; /* role and separators of the chat template */
 
 #endif

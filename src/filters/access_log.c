@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/decimal.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "filters/access_log.h"
@@ -47,13 +48,6 @@ static void put_string(line_buf *b, const char *s) {
     put(b, s, strlen(s));
 }
 
-/* "00" to "99": a number is written two digits a division */
-static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
-                                     "2021222324252627282930313233343536373839"
-                                     "4041424344454647484950515253545556575859"
-                                     "6061626364656667686970717273747576777879"
-                                     "8081828384858687888990919293949596979899";
-
 /* written in place, last digits first: no copy and no call */
 static void put_unsigned(line_buf *b, unsigned long long v) {
     size_t n = 1;
@@ -67,15 +61,15 @@ static void put_unsigned(line_buf *b, unsigned long long v) {
     }
     char *q = b->p + n;
     while (v >= 100) {
-        const char *pair = digit_pairs + 2 * (v % 100);
+        const char *pair = gw_decimal_pairs + 2 * (v % 100);
         v /= 100;
         q -= 2;
         q[0] = pair[0];
         q[1] = pair[1];
     }
     if (v >= 10) {
-        q[-2] = digit_pairs[2 * v];
-        q[-1] = digit_pairs[2 * v + 1];
+        q[-2] = gw_decimal_pairs[2 * v];
+        q[-1] = gw_decimal_pairs[2 * v + 1];
     } else {
         q[-1] = (char)('0' + v);
     }

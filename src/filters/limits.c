@@ -9,6 +9,7 @@
 
 #include "core/request_json.h"
 #include "core/clock.h"
+#include "core/decimal.h"
 #include "core/http_server.h"
 #include "filters/auth.h"
 #include "filters/client_ip.h"
@@ -63,25 +64,18 @@ static const char *value_of(gw_req *r, limits_state *st, gw_limit_dim dim) {
 }
 
 /* The request's tokens as a token limit counts them before the answer: its prompt's estimate and
- * the most it may generate. Reads the body's tree (built here when the scan left it; without
- * memory for it, the estimate is 0 and the answer's usage settles the count). */
+ * the most it may generate (from the body's text when the scan read it, else from its tree;
+ * without memory for the tree the estimate is 0, and the answer's usage settles the count). */
 static uint64_t token_estimate(gw_req *r) {
-    json_object *v, *body = gw_req_json(r);
-    if (!body) return 0;
-    uint64_t est = gw_estimate_request_tokens(body, r->api == GW_API_CHAT);
-    if ((json_object_object_get_ex(body, "max_completion_tokens", &v) ||
-         json_object_object_get_ex(body, "max_tokens", &v)) &&
-        json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
-        est += (uint64_t)json_object_get_int64(v);
-    return est;
+    return (uint64_t)gw_req_prompt_tokens(r) + gw_req_max_new_tokens(r);
 }
 
 /* OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, as its SDKs read them. */
 static void state_headers(gw_req *r, int tokens, const gw_limit_state *s) {
-    char value[40];
-    snprintf(value, sizeof value, "%llu", (unsigned long long)s->limit);
+    char value[GW_DECIMAL_MAX];
+    gw_decimal_u64(value, s->limit);
     gw_req_add_header(r, tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", value);
-    snprintf(value, sizeof value, "%llu", (unsigned long long)s->remaining);
+    gw_decimal_u64(value, s->remaining);
     gw_req_add_header(r, tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests",
                       value);
     char d[GW_DURATION_MAX];

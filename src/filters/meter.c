@@ -67,8 +67,7 @@ static void usage_of(gw_req *r, gw_request_record *rec) {
         r->attempt_count && (r->status < 400 || r->status == 499 || (r->t_first_byte && r->stream));
     if (!served) return;
     rec->estimated = 1;
-    rec->usage.prompt_tokens =
-        gw_req_json(r) ? (int64_t)gw_estimate_request_tokens(r->json, r->api == GW_API_CHAT) : 0;
+    rec->usage.prompt_tokens = (int64_t)gw_req_prompt_tokens(r);
     rec->usage.completion_tokens = r->completion_estimate;
     if (rec->usage.prompt_tokens + rec->usage.completion_tokens == 0)
         rec->usage.prompt_tokens = 1; /* a served request is never billed as nothing */

@@ -45,6 +45,10 @@ static gw_filter_rc parse_request(gw_req *r) {
     if (!r->protocol->to_canonical && gw_request_scan(r->body, r->body_len, r->api, &fields)) {
         take_fields(r, &fields);
         r->json_deferred = 1;
+        r->prompt_scanned = 1;
+        r->prompt_start = fields.prompt_start;
+        r->prompt_end = fields.prompt_end;
+        r->max_new_tokens = fields.max_new_tokens;
         return GW_FILTER_CONTINUE;
     }
     gw_json_strict_result parsed;

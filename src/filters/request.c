@@ -146,7 +146,9 @@ void gw_req_add_header(gw_req *r, const char *name, const char *value) {
     if (r->extra_header_count == GW_REQ_EXTRA_HEADERS) return;
     gw_req_header *h = &r->extra_headers[r->extra_header_count++];
     h->name = name;
-    snprintf(h->value, sizeof h->value, "%s", value);
+    size_t len = strnlen(value, sizeof h->value - 1); /* cut to fit, as snprintf would */
+    memcpy(h->value, value, len);
+    h->value[len] = '\0';
 }
 
 int gw_req_replace_body(gw_req *r) {
@@ -163,6 +165,7 @@ int gw_req_replace_body(gw_req *r) {
     for (size_t i = 0; i < GW_GUARD_BUFS; i++)
         gw_strbuf_free(&r->guard_buf[i]);
     r->canonical_body = copy;
+    r->prompt_scanned = 0; /* the spans were the old body's: the tree counts now */
     r->body = copy;
     r->body_len = len;
     return 0;

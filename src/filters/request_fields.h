@@ -11,6 +11,7 @@
 #define AIGW_FILTERS_REQUEST_FIELDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/config-t.h"
 #include "core/request-t.h" /* GW_BODY_HAS_* */
@@ -49,6 +50,11 @@ typedef struct gw_request_fields {
     /* a stream whose stream_options lack include_usage: true. Metering needs the usage of
      * every stream, so the member is to be added (the tree's way only; the scan declines) */
     int add_include_usage;
+    /* the scan's only (the tree's way leaves them 0): [prompt_start, prompt_end) is the value of
+     * "messages" (chat) or "prompt" (the other APIs) in the body, both 0 when it has none; and
+     * what max_completion_tokens, else max_tokens, asks for when a positive integer, else 0 */
+    size_t prompt_start, prompt_end;
+    uint64_t max_new_tokens;
 } gw_request_fields;
 
 typedef struct gw_field_error {

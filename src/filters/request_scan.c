@@ -325,6 +325,16 @@ static int stream_options(cursor *c, int *include_usage) {
     return 1;
 }
 
+/* The value of the integer [p, end) (at most 18 digits: number() saw to that) when it is one
+ * and positive, else 0 (a null, a negative or a zero). */
+static uint64_t positive_integer(const char *p, const char *end) {
+    if (p == end || *p < '0' || *p > '9') return 0;
+    uint64_t v = 0;
+    for (; p < end; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    return v;
+}
+
 /* The top-level members the scan looks at beyond the rules: index past the rules' own. */
 enum { KEY_MODEL, KEY_MESSAGES, KEY_PROMPT, KEY_INPUT, KEY_OTHER, KEY_RULE };
 
@@ -361,6 +371,9 @@ int gw_request_scan(const char *body, size_t len, gw_api_kind api, gw_request_fi
     skip_ws(&c);
     uint64_t seen = 0; /* the members read so far, by KEY_* */
     int stream_options_object = 0;
+    /* max_completion_tokens and max_tokens: present (null too), and a positive integer's value */
+    int has_completion_limit = 0, has_token_limit = 0;
+    uint64_t completion_limit = 0, token_limit = 0;
     if (c.p < c.end && *c.p == '}') return 0; /* no model */
     for (;;) {
         const char *key;
@@ -377,6 +390,7 @@ int gw_request_scan(const char *body, size_t len, gw_api_kind api, gw_request_fi
             if (seen & (1ull << which)) return 0; /* named twice */
             seen |= 1ull << which;
         }
+        const char *value_at = c.p;
         if (which == KEY_MODEL) {
             if (c.p == c.end || *c.p != '"' ||
                 string(&c, &out->model, &out->model_len, &escaped) < 0 || escaped ||
@@ -399,14 +413,24 @@ int gw_request_scan(const char *body, size_t len, gw_api_kind api, gw_request_fi
                 if (!(type & rule->types)) return 0;
                 if (type == GW_JSON_BOOL && !strcmp(rule->name, "stream")) out->stream = *at == 't';
             }
-            if (is_stream_options)
+            if (is_stream_options) {
                 out->members |= GW_BODY_HAS_STREAM_OPTIONS;
-            else if (!strcmp(rule->name, "max_tokens"))
+            } else if (!strcmp(rule->name, "max_tokens")) {
                 out->members |= GW_BODY_HAS_MAX_TOKENS;
-            else if (!strcmp(rule->name, "max_completion_tokens"))
+                has_token_limit = 1;
+                token_limit = positive_integer(value_at, c.p);
+            } else if (!strcmp(rule->name, "max_completion_tokens")) {
                 out->members |= GW_BODY_HAS_MAX_COMPLETION_TOKENS;
+                has_completion_limit = 1;
+                completion_limit = positive_integer(value_at, c.p);
+            }
         } else if (!value(&c)) {
             return 0;
+        }
+        if ((which == KEY_MESSAGES && api == GW_API_CHAT) ||
+            (which == KEY_PROMPT && api != GW_API_CHAT)) {
+            out->prompt_start = (size_t)(value_at - body);
+            out->prompt_end = (size_t)(c.p - body);
         }
         skip_ws(&c);
         if (c.p == c.end) return 0;
@@ -420,6 +444,9 @@ int gw_request_scan(const char *body, size_t len, gw_api_kind api, gw_request_fi
     if (c.p != c.end) return 0; /* more after the object */
     if (!(seen & (1ull << KEY_MODEL))) return 0;
     if (stream_options_object && out->stream && !out->include_usage) return 0;
+    out->max_new_tokens = has_completion_limit ? completion_limit
+                          : has_token_limit    ? token_limit
+                                               : 0;
     switch (api) {
     case GW_API_CHAT:
         return (seen & (1ull << KEY_MESSAGES)) != 0;

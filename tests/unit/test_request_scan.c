@@ -1,8 +1,9 @@
 /* The scan of a request body (gw_request_scan) against the way through the json-c tree that
  * parse_request takes for every body the scan declines: whatever the scan accepts, the tree's
  * way must accept with the same fields (model, stream, include_usage, the members adapters ask
- * about) and nothing to add; over bodies real SDKs send, hand-made edge cases, and many
- * thousands of mutations of them, for each of the three APIs. */
+ * about) and nothing to add, and the estimates read from the text (the prompt's tokens, the
+ * tokens asked for) must be the tree's; over bodies real SDKs send, hand-made edge cases, and
+ * many thousands of mutations of them, for each of the three APIs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +18,30 @@
 #include "core/json_scan.h"
 #include "core/json_strict.h"
 #include "core/request_json.h"
+#include "core/token_estimate.h"
 #include "filters/request_fields.h"
 
 /* What parse_request's tree way makes of a body: 1 accepted (fields in *out), 0 refused. The
  * steps are parse_request's: parse, nothing but whitespace after the value (strchr's quirk of
  * taking a NUL byte for whitespace included), an object, "model" once, then the fields. */
+/* What the tree says the estimates are (limits.c and meter.c read them so before the scan). */
+typedef struct tree_estimates {
+    size_t prompt_tokens;
+    uint64_t max_new_tokens;
+} tree_estimates;
+
+static void estimate_from_tree(json_object *root, gw_api_kind api, tree_estimates *e) {
+    json_object *v;
+    e->prompt_tokens = gw_estimate_request_tokens(root, api == GW_API_CHAT);
+    e->max_new_tokens = 0;
+    if ((json_object_object_get_ex(root, "max_completion_tokens", &v) ||
+         json_object_object_get_ex(root, "max_tokens", &v)) &&
+        json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
+        e->max_new_tokens = (uint64_t)json_object_get_int64(v);
+}
+
+static tree_estimates tree_said;
+
 static int tree_way(const char *body, size_t len, gw_api_kind api, gw_request_fields *out,
                     char *model_copy, size_t model_cap) {
     gw_json_strict_result parsed;
@@ -42,6 +62,7 @@ static int tree_way(const char *body, size_t len, gw_api_kind api, gw_request_fi
         assert_true(out->model_len < model_cap);
         memcpy(model_copy, out->model, out->model_len);
         out->model = model_copy;
+        estimate_from_tree(root, api, &tree_said);
     }
     if (root) json_object_put(root);
     return ok;
@@ -54,7 +75,10 @@ static int check(const char *body, size_t len, gw_api_kind api) {
     int fast_ok = gw_request_scan(body, len, api, &fast);
     int tree_ok = tree_way(body, len, api, &tree, model, sizeof model);
     if (!fast_ok) return 0;
+    size_t text_tokens = gw_estimate_request_tokens_text(body, len, fast.prompt_start,
+                                                         fast.prompt_end, api == GW_API_CHAT);
     if (!tree_ok || tree.add_include_usage || fast.model_len != tree.model_len ||
+        text_tokens != tree_said.prompt_tokens || fast.max_new_tokens != tree_said.max_new_tokens ||
         memcmp(fast.model, tree.model, tree.model_len) != 0 || fast.stream != tree.stream ||
         fast.include_usage != tree.include_usage || fast.members != tree.members) {
         fprintf(stderr, "the scan and the tree disagree (api %d) on: %.*s\n", (int)api, (int)len,
@@ -64,6 +88,9 @@ static int check(const char *body, size_t len, gw_api_kind api) {
                 tree_ok, tree.add_include_usage, tree.stream, tree.include_usage, tree.members);
         fprintf(stderr, "  scan: stream %d include_usage %d members %u\n", fast.stream,
                 fast.include_usage, fast.members);
+        fprintf(stderr, "  prompt tokens: tree %zu text %zu; max new tokens: tree %llu scan %llu\n",
+                tree_said.prompt_tokens, text_tokens, (unsigned long long)tree_said.max_new_tokens,
+                (unsigned long long)fast.max_new_tokens);
         fail();
     }
     return 1;
@@ -113,6 +140,21 @@ static const struct {
     {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[[1,2,3]],\"logprobs\":5}"},
     {GW_API_EMBEDDINGS, "{\"model\":\"emb\",\"input\":\"hello\",\"encoding_format\":\"float\"}"},
     {GW_API_EMBEDDINGS, "{\"input\":[\"a\",\"b\"],\"model\":\"emb\",\"dimensions\":256}"},
+    /* what the estimates read: parts, escapes, the last of a repeated member, token ids */
+    {GW_API_CHAT,
+     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+     "\"text\":\"two words\"},{\"type\":\"t\\u0065xt\",\"text\":\"caf\\u00e9 \\n\\n  "
+     "indented\"},{\"type\":\"text\\u0000x\",\"text\":\"cut type\"},{\"text\":\"no type\"},"
+     "{\"type\":\"image_url\",\"text\":\"not text\"},\"a string part\",{\"type\":\"text\","
+     "\"text\":\"first\",\"text\":\"last wins\\ud83d\\ude00\\ud800x\"}]},{\"role\":\"user\","
+     "\"content\":\"old\",\"content\":\"new\\t\\\"quoted\\\" 12345\"},{\"role\":\"tool\","
+     "\"content\":null},{\"role\":\"user\"}],\"max_completion_tokens\":null,"
+     "\"max_tokens\":99}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[\"a b\",7,-0,1.5,[1,2,3],[],true,null,"
+                         "{\"x\":1},\"\\u4f60\\u597d\"],\"max_tokens\":0}"},
+    {GW_API_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"x\",\"max_completion_tokens\":5,"
+                         "\"max_tokens\":7}"},
+    {GW_API_EMBEDDINGS, "{\"model\":\"m\",\"input\":\"x\",\"prompt\":\"counted all the same\"}"},
 };
 
 static void plain_bodies_are_scanned_and_agree(void **state) {
@@ -250,7 +292,15 @@ static void mutations_agree_with_the_tree(void **state) {
                                         "\"input\"",
                                         "[]",
                                         "{}",
-                                        "\\u0000"};
+                                        "\\u0000",
+                                        "\"content\"",
+                                        "\"type\"",
+                                        "\"text\"",
+                                        "\\n",
+                                        "\\ud83d",
+                                        "\"max_completion_tokens\"",
+                                        "[1,2]",
+                                        "7"};
     size_t agreed = 0, declined_count = 0;
     char buf[4096];
     size_t sources = sizeof plain / sizeof plain[0] + sizeof declined / sizeof declined[0];
