@@ -4,13 +4,17 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { CACHE_LINE = 64, CELL_HEADER = 16 };
 
 /* A slot: its sequence number, then the element. seq == position: free for the producer of that
- * position; seq == position + 1: published, for the consumer of that position. */
+ * position; seq == position + 1: published, for the consumer of that position. The slot stores
+ * seq less its own index, so a fresh slot holds 0: the slots are mapped zeroed and none is
+ * written at start, and a queue's memory (4096 records of 5.3 KiB: 21 MiB) counts in RSS only
+ * as far as records have reached it. */
 typedef struct cell {
-    _Atomic size_t seq;
+    _Atomic size_t seq_less_index;
 } cell;
 
 struct gw_ring {
@@ -19,12 +23,20 @@ struct gw_ring {
     alignas(CACHE_LINE) _Atomic size_t enqueue_pos;
     alignas(CACHE_LINE) _Atomic size_t dequeue_pos;
     alignas(CACHE_LINE) size_t mask;
-    size_t elem_size, stride;
+    size_t elem_size, stride, cells_bytes;
     unsigned char *cells;
 };
 
 static inline cell *cell_at(const gw_ring *r, size_t pos) {
     return (cell *)(r->cells + (pos & r->mask) * r->stride);
+}
+
+static inline size_t seq_of(const gw_ring *r, const cell *c, size_t pos) {
+    return atomic_load_explicit(&c->seq_less_index, memory_order_acquire) + (pos & r->mask);
+}
+
+static inline void publish(const gw_ring *r, cell *c, size_t pos, size_t seq) {
+    atomic_store_explicit(&c->seq_less_index, seq - (pos & r->mask), memory_order_release);
 }
 
 gw_ring *gw_ring_new(size_t capacity, size_t elem_size) {
@@ -37,13 +49,14 @@ gw_ring *gw_ring_new(size_t capacity, size_t elem_size) {
     r->mask = cap - 1;
     r->elem_size = elem_size;
     r->stride = (CELL_HEADER + elem_size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-    r->cells = aligned_alloc(CACHE_LINE, cap * r->stride);
-    if (!r->cells) {
+    r->cells_bytes = cap * r->stride;
+    void *cells = mmap(NULL, r->cells_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0); /* zeroed, page-aligned, and not in RSS until written */
+    if (cells == MAP_FAILED) {
         free(r);
         return NULL;
     }
-    for (size_t i = 0; i < cap; i++)
-        atomic_init(&cell_at(r, i)->seq, i);
+    r->cells = cells;
     atomic_init(&r->enqueue_pos, 0);
     atomic_init(&r->dequeue_pos, 0);
     return r;
@@ -51,7 +64,7 @@ gw_ring *gw_ring_new(size_t capacity, size_t elem_size) {
 
 void gw_ring_free(gw_ring *r) {
     if (!r) return;
-    free(r->cells);
+    munmap(r->cells, r->cells_bytes);
     free(r);
 }
 
@@ -60,7 +73,7 @@ int gw_ring_push(gw_ring *r, const void *elem) {
     cell *c;
     for (;;) {
         c = cell_at(r, pos);
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        size_t seq = seq_of(r, c, pos);
         intptr_t dif = (intptr_t)seq - (intptr_t)pos;
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&r->enqueue_pos, &pos, pos + 1,
@@ -74,7 +87,7 @@ int gw_ring_push(gw_ring *r, const void *elem) {
         }
     }
     memcpy((unsigned char *)c + CELL_HEADER, elem, r->elem_size);
-    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+    publish(r, c, pos, pos + 1);
     return 0;
 }
 
@@ -83,7 +96,7 @@ int gw_ring_pop(gw_ring *r, void *out) {
     cell *c;
     for (;;) {
         c = cell_at(r, pos);
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        size_t seq = seq_of(r, c, pos);
         intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&r->dequeue_pos, &pos, pos + 1,
@@ -96,7 +109,7 @@ int gw_ring_pop(gw_ring *r, void *out) {
         }
     }
     memcpy(out, (unsigned char *)c + CELL_HEADER, r->elem_size);
-    atomic_store_explicit(&c->seq, pos + r->mask + 1, memory_order_release);
+    publish(r, c, pos, pos + r->mask + 1);
     return 0;
 }
 
