@@ -5,7 +5,7 @@ local stream = os.getenv("STREAM") == "1"
 local tokens = stream and 64 or 16
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-if os.getenv("AUTH") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("AUTH") end
+if (os.getenv("AUTH") or "") ~= "" then wrk.headers["Authorization"] = "Bearer " .. os.getenv("AUTH") end
 wrk.body = '{"model":"' .. model .. '","max_tokens":' .. tokens ..
   (stream and ',"stream":true,"stream_options":{"include_usage":true}' or '') ..
   ',"messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},' ..

@@ -42,6 +42,10 @@
 #                              whole level at once (then compare the first-event times)
 #   BENCH_AFTER_S (60)         seconds aigw's RSS is watched after the streams
 #   BENCH_LOG (1)              1: both proxies write an access log to a file; 0: neither
+#   BENCH_PIPELINE (plain)     plain: aigw with no filter a config must turn on; production: an
+#                              API key on every request (auth), a per-key limit on requests and
+#                              tokens (every request estimated and counted), metering to SQLite
+#                              (prices, the request log, rollups); nginx stays a plain proxy
 #   BENCH_SIM_THREADS (2)      aigw-sim's threads
 #   BENCH_KEEP (unset)         a folder the run's configs and logs are copied to at its end
 #   BENCH_WORKERS (1)          nginx worker_processes and aigw server.workers (2 for issue 12's
@@ -59,6 +63,9 @@ fd_ceiling_level=${BENCH_FD_CEILING:-auto}
 ramp_setting=${BENCH_RAMP:-100}
 after_s=${BENCH_AFTER_S:-60}
 log_on=${BENCH_LOG:-1}
+pipeline=${BENCH_PIPELINE:-plain}
+case $pipeline in plain | production) ;; *) echo "compare: BENCH_PIPELINE is plain or production" >&2; exit 2 ;; esac
+bench_key=sk-bench-compare-0123456789abcdef
 sim_threads=${BENCH_SIM_THREADS:-2}
 workers=${BENCH_WORKERS:-1}
 for tool in wrk /usr/sbin/nginx cc node curl; do
@@ -229,6 +236,21 @@ models:
   - {name: bench-model, channel: mock, upstream_model: sim-model}
   - {name: bench-stream, channel: sim, upstream_model: sim-model}
 YAML
+if [ "$pipeline" = production ]; then
+  cat >> "$tmp/aigw.yaml" <<YAML
+auth:
+  mode: api_key
+  keys:
+    - {name: bench, tenant: acme, project: search, key: "$bench_key", models: ["*"]}
+store: {path: "$tmp/aigw.db"}
+limits:
+  - {by: key, rpm: 1000000000, tpm: 1000000000000}
+metering:
+  store: "$tmp/aigw.db"
+  prices:
+    "*": {input: 1.0, output: 2.0}
+YAML
+fi
 "$build/aigw" serve -c "$tmp/aigw.yaml" > "$tmp/aigw.log" 2>&1 &
 pids+=($!)
 aigw_pid=${pids[-1]}
@@ -248,10 +270,14 @@ pid_of() { case $1 in nginx) echo "$nginx_pids" ;; aigw) echo "$aigw_pid" ;; *) 
 url_of() { case $1 in nginx) echo "$url_nginx" ;; aigw) echo "$url_aigw" ;; *) echo "$url_direct" ;; esac; }
 port_of() { case $1 in nginx) echo "$nginx_port" ;; aigw) echo "$aigw_port" ;; *) echo "$mock_port" ;; esac; }
 model_of() { [ "$1" = aigw ] && echo bench-model || echo sim-model; }
+# the API key, for the clients: aigw's production pipeline takes one
+key_of() { [ "$1" = aigw ] && [ "$pipeline" = production ] && echo "$bench_key" || true; }
+bearer_of() { [ -n "$(key_of "$1")" ] && echo "--bearer $bench_key" || true; }
 
 echo "aigw compare: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 echo "$workers worker(s) each (nginx, aigw); upstream: an nginx echo mock (requests) and aigw-sim with $sim_threads threads (streams);"
 echo "access logs: $([ "$log_on" = 1 ] && echo "to files on both proxies (nginx buffer=64k)" || echo off); the clients run on the same cores;"
+echo "aigw's pipeline: $pipeline$([ "$pipeline" = production ] && echo " (an API key, a per-key request and token limit, metering to SQLite)")"
 echo "RLIMIT_NOFILE $fd_limit per process (hard limit $(ulimit -Hn))"
 echo
 
@@ -262,13 +288,13 @@ echo
 declare -A rps cpu_us rps_rounds cpu_rounds
 tput_ratios=""
 for target in direct nginx aigw; do
-  MODEL=$(model_of $target) STREAM=0 wrk -t2 -c64 -d2s -s "$here/chat.lua" "$(url_of $target)" > /dev/null # warm-up
+  AUTH=$(key_of $target) MODEL=$(model_of $target) STREAM=0 wrk -t2 -c64 -d2s -s "$here/chat.lua" "$(url_of $target)" > /dev/null # warm-up
 done
 for round in $(seq 1 "$tput_rounds"); do
   for target in direct nginx aigw; do
     url=$(url_of $target); pid=$(pid_of $target)
     before=0; [ "$pid" != - ] && before=$(cpu_ticks "$pid")
-    out=$(MODEL=$(model_of $target) STREAM=0 wrk -t2 -c64 -d"$duration" -s "$here/chat.lua" "$url")
+    out=$(AUTH=$(key_of $target) MODEL=$(model_of $target) STREAM=0 wrk -t2 -c64 -d"$duration" -s "$here/chat.lua" "$url")
     r=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
     rps_rounds[$target]+=" $r"
     reqs=$(awk '/requests in/ {print $1}' <<< "$out")
@@ -297,7 +323,8 @@ declare -A p50s p99s added50 added99
 for _ in $(seq 1 "$lat_rounds"); do
   declare -A round50 round99
   for target in direct nginx aigw; do
-    out=$("$tmp/latency" --port "$(port_of $target)" --model "$(model_of $target)" \
+    # shellcheck disable=SC2046 # bearer_of is empty or two words
+    out=$("$tmp/latency" --port "$(port_of $target)" --model "$(model_of $target)" $(bearer_of $target) \
       --requests "$lat_requests" --warmup "$lat_warmup") || { echo "compare: latency $target: $out" >&2; exit 1; }
     [ "$(json "$out" not_ok_status)" = 0 ] || echo "compare: latency $target: $out" >&2
     round50[$target]=$(json "$out" p50_us)
@@ -400,7 +427,8 @@ run_streams() { # target n
   procs=$(((n + client_streams - 1) / client_streams))
   if [ "$ramp_setting" = all ]; then ramp=$n; else ramp=$(((ramp_setting + procs - 1) / procs)); fi
   if [ "$procs" = 1 ]; then
-    "$tmp/streams" --port "$(stream_port_of "$target")" --model "$(stream_model_of "$target")" \
+    # shellcheck disable=SC2046 # bearer_of is empty or two words
+    "$tmp/streams" --port "$(stream_port_of "$target")" --model "$(stream_model_of "$target")" $(bearer_of "$target") \
       --streams "$n" --events 32 --interval-ms 100 --ramp "$ramp" --stall-ms 1000 --timeout-s 60
     return
   fi
@@ -408,7 +436,8 @@ run_streams() { # target n
   for i in $(seq 1 "$procs"); do
     share=$((n / procs + (i <= n % procs ? 1 : 0)))
     part_n=$tmp/part.$i
-    "$tmp/streams" --port "$(stream_port_of "$target")" --model "$(stream_model_of "$target")" \
+    # shellcheck disable=SC2046 # bearer_of is empty or two words
+    "$tmp/streams" --port "$(stream_port_of "$target")" --model "$(stream_model_of "$target")" $(bearer_of "$target") \
       --streams "$share" --events 32 --interval-ms 100 --ramp "$ramp" --stall-ms 1000 \
       --timeout-s 60 --dump "$part_n" &
     part_pids+=($!); parts+=("$part_n")

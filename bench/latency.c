@@ -27,9 +27,9 @@
 enum { MAX_REQUESTS = 1000000, BUF_MAX = 1 << 20, RECV_TIMEOUT_S = 5 };
 
 static struct {
-    const char *host, *path, *model;
+    const char *host, *path, *model, *bearer;
     int port, requests, warmup;
-} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", 0, 2000, 200};
+} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", NULL, 0, 2000, 200};
 
 static struct sockaddr_in addr;
 static char request[4096];
@@ -145,12 +145,15 @@ static int parse_args(int argc, char **argv) {
             opt.requests = atoi(v);
         else if (!strcmp(k, "--warmup"))
             opt.warmup = atoi(v);
+        else if (!strcmp(k, "--bearer"))
+            opt.bearer = v;
         else
             return -1;
     }
     if (argc % 2 == 0) return -1;
     return opt.port > 0 && opt.requests > 0 && opt.requests <= MAX_REQUESTS && opt.warmup >= 0 &&
-                   opt.warmup <= MAX_REQUESTS && strlen(opt.model) < 200 && strlen(opt.path) < 500
+                   opt.warmup <= MAX_REQUESTS && strlen(opt.model) < 200 &&
+                   strlen(opt.path) < 500 && (!opt.bearer || strlen(opt.bearer) < 200)
                ? 0
                : -1;
 }
@@ -159,7 +162,7 @@ int main(int argc, char **argv) {
     if (parse_args(argc, argv) < 0) {
         fprintf(stderr,
                 "usage: latency --port P [--host H] [--path P] [--model M] "
-                "[--requests 2000 (1..%d)] [--warmup 200]\n",
+                "[--requests 2000 (1..%d)] [--warmup 200] [--bearer API_KEY]\n",
                 MAX_REQUESTS);
         return 2;
     }
@@ -182,8 +185,10 @@ int main(int argc, char **argv) {
                  opt.model, words);
     request_len = (size_t)snprintf(request, sizeof request,
                                    "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: "
-                                   "application/json\r\nContent-Length: %d\r\n\r\n%s",
-                                   opt.path, opt.host, opt.port, body_len, body);
+                                   "application/json\r\nContent-Length: %d\r\n%s%s%s\r\n%s",
+                                   opt.path, opt.host, opt.port, body_len,
+                                   opt.bearer ? "Authorization: Bearer " : "",
+                                   opt.bearer ? opt.bearer : "", opt.bearer ? "\r\n" : "", body);
     double *lat_us = malloc((size_t)opt.requests * sizeof *lat_us);
     if (!lat_us) {
         fprintf(stderr, "latency: out of memory\n");

@@ -2,6 +2,7 @@
 // measurements that divide by a request count (callgrind, strace): wrk runs for a time, not a
 // count. Exits 1 when any answer is not a 200.
 // Usage: node bench/load.mjs URL MODEL REQUESTS [CONCURRENCY=4] [STREAM=0]
+// LOAD_API_KEY, when set, is sent as the bearer token.
 import http from 'node:http';
 
 const [url, model, countArg, concArg = '4', streamArg = '0'] = process.argv.slice(2);
@@ -28,7 +29,10 @@ function one() {
   return new Promise((resolve, reject) => {
     const req = http.request(target, {
       method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: {
+        'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+        ...(process.env.LOAD_API_KEY ? { authorization: `Bearer ${process.env.LOAD_API_KEY}` } : {}),
+      },
     }, (res) => {
       res.on('data', () => {});
       res.on('end', () => resolve(res.statusCode));

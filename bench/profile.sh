@@ -3,6 +3,9 @@
 # heap allocations per request (valgrind's callgrind), and system calls per request (strace -c),
 # for a ~1 KB non-streamed chat request or a 64-token stream, one worker, access log to a file.
 # Usage: bench/profile.sh BUILD_DIR [stream=0|1] [requests=2000]
+# PROFILE_PIPELINE=production adds what a production config has on every request: an API key
+# (auth), a per-key limit on requests and tokens, and metering to SQLite (prices, the request
+# log; its writer is a thread of its own and is counted too). Default: plain (none of them).
 # Prints a Markdown summary; the callgrind dump is copied to $PROFILE_KEEP when that is set.
 set -euo pipefail
 build=${1:?usage: bench/profile.sh BUILD_DIR [stream] [requests]}
@@ -43,6 +46,23 @@ channels:
 models:
   - {name: bench-model, channel: sim, upstream_model: sim-model}
 YAML
+pipeline=${PROFILE_PIPELINE:-plain}
+if [ "$pipeline" = production ]; then
+  export LOAD_API_KEY=sk-bench-profile-0123456789abcdef
+  cat >> "$tmp/aigw.yaml" <<YAML
+auth:
+  mode: api_key
+  keys:
+    - {name: bench, tenant: acme, project: search, key: "$LOAD_API_KEY", models: ["*"]}
+store: {path: "$tmp/aigw.db"}
+limits:
+  - {by: key, rpm: 100000000, tpm: 100000000000}
+metering:
+  store: "$tmp/aigw.db"
+  prices:
+    "*": {input: 1.0, output: 2.0}
+YAML
+fi
 url="http://127.0.0.1:$aigw_port/v1/chat/completions"
 load() { node "$here/load.mjs" "$url" bench-model "$1" 4 "$stream" > /dev/null; }
 
@@ -79,7 +99,7 @@ load "$requests"
 kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true
 
 kind=$([ "$stream" = 1 ] && echo "stream of 64 tokens" || echo "non-stream, 1 KB body")
-echo "### aigw per request: $kind ($requests requests, 4 connections, one worker, access log to a file)"
+echo "### aigw per request: $kind ($requests requests, 4 connections, one worker, access log to a file, pipeline $pipeline)"
 echo
 awk -v ir="$ir" -v al="$allocs" -v n="$requests" 'BEGIN {
   printf "| instructions | heap allocations |\n|---|---|\n| %.0f | %.1f |\n\n", ir / n, al / n }'

@@ -57,9 +57,10 @@ typedef struct stream {
 } stream;
 
 static struct {
-    const char *host, *path, *model, *dump;
+    const char *host, *path, *model, *dump, *bearer;
     int port, streams, events, interval_ms, ramp, stall_ms, timeout_s;
-} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", NULL, 0, 0, 32, 100, 100, 1000, 60};
+} opt = {"127.0.0.1", "/v1/chat/completions", "sim-model", NULL, NULL, 0, 0, 32, 100, 100, 1000,
+         60};
 
 /* A run's outcome: what one process measured, or the sum of several (--merge). */
 typedef struct {
@@ -393,13 +394,15 @@ static int parse_args(int argc, char **argv) {
             opt.timeout_s = atoi(v);
         else if (!strcmp(k, "--dump"))
             opt.dump = v;
+        else if (!strcmp(k, "--bearer"))
+            opt.bearer = v;
         else
             return -1;
     }
     if (argc % 2 == 0) return -1;
     return opt.port > 0 && opt.streams > 0 && opt.streams <= MAX_STREAMS && opt.events > 0 &&
                    opt.events <= MAX_EVENTS && opt.ramp > 0 && strlen(opt.model) < 200 &&
-                   strlen(opt.path) < 500
+                   strlen(opt.path) < 500 && (!opt.bearer || strlen(opt.bearer) < 200)
                ? 0
                : -1;
 }
@@ -410,7 +413,7 @@ int main(int argc, char **argv) {
         fprintf(stderr,
                 "usage: streams --port P --streams N (1..%d) [--host H] [--path P] "
                 "[--model M] [--events 32] [--interval-ms 100] [--ramp 100] "
-                "[--stall-ms 1000] [--timeout-s 60] [--dump FILE]\n"
+                "[--stall-ms 1000] [--timeout-s 60] [--dump FILE] [--bearer API_KEY]\n"
                 "       streams --merge FILE...\n",
                 MAX_STREAMS);
         return 2;
@@ -428,8 +431,10 @@ int main(int argc, char **argv) {
     request_len = (size_t)snprintf(request, sizeof request,
                                    "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: "
                                    "application/json\r\nContent-Length: %d\r\n"
-                                   "x-sim-inter-token-ms: %d\r\nConnection: close\r\n\r\n%s",
-                                   opt.path, opt.host, opt.port, body_len, opt.interval_ms, body);
+                                   "x-sim-inter-token-ms: %d\r\nConnection: close\r\n%s%s%s\r\n%s",
+                                   opt.path, opt.host, opt.port, body_len, opt.interval_ms,
+                                   opt.bearer ? "Authorization: Bearer " : "",
+                                   opt.bearer ? opt.bearer : "", opt.bearer ? "\r\n" : "", body);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) {
         fprintf(stderr, "streams: --host must be an IPv4 address\n");
