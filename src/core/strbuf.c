@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/decimal.h"
 #include "core/json_string.h"
 
 /* Far above any text the gateway builds (that is bounded by the request it came from); only
@@ -48,9 +49,12 @@ void gw_strbuf_adds(gw_strbuf *b, const char *s) {
 }
 
 void gw_strbuf_add_int(gw_strbuf *b, int64_t v) {
-    char text[24];
-    int n = snprintf(text, sizeof text, "%" PRId64, v);
-    gw_strbuf_add(b, text, n > 0 ? (size_t)n : 0);
+    /* without printf: the metering writer writes ~10 a record (snprintf was a tenth of it) */
+    char text[GW_DECIMAL_MAX + 1];
+    text[0] = '-';
+    uint64_t magnitude = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = gw_decimal_u64(text + (v < 0), magnitude) + (v < 0);
+    gw_strbuf_add(b, text, n);
 }
 
 static void strbuf_sink(void *b, const char *s, size_t len) {

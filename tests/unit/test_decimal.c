@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/decimal.h"
+#include "core/strbuf.h"
 
 static void same_as_printf(uint64_t v) {
     char want[32], got[GW_DECIMAL_MAX];
@@ -33,7 +34,25 @@ static void every_length_and_the_edges(void **state) {
         same_as_printf(v * 2654435761u);
 }
 
+/* gw_strbuf_add_int writes through it, signs and all. */
+static void signed_into_a_buffer(void **state) {
+    (void)state;
+    static const int64_t values[] = {0,   -1,        1,          -9,        10,
+                                     -10, 123456789, -123456789, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        gw_strbuf b = {0};
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)values[i]);
+        gw_strbuf_adds(&b, "x");
+        gw_strbuf_add_int(&b, values[i]);
+        assert_int_equal(b.len, 1 + strlen(want));
+        assert_memory_equal(b.data + 1, want, strlen(want));
+        gw_strbuf_free(&b);
+    }
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(every_length_and_the_edges)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(every_length_and_the_edges),
+                                       cmocka_unit_test(signed_into_a_buffer)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
