@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -278,6 +279,8 @@ int gw_log_writer_start(int fd) {
     atomic_store(&stopping, 0);
     if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0) return -1;
     pthread_setname_np(writer_thread, "aigw-log");
+    /* a fair share of the cores, but no preemption of a worker when it wakes */
+    pthread_setschedparam(writer_thread, SCHED_BATCH, &(struct sched_param){0});
     atomic_store_explicit(&running, 1, memory_order_release);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,9 @@ gw_meter *gw_meter_start(const gw_metering_conf *conf, char *err, size_t cap) {
     }
     m->thread_started = 1;
     pthread_setname_np(m->thread, "aigw-meter"); /* top -H, perf, and the bench tell it apart */
+    /* Its fair share of the cores, but no preemption of a worker when it wakes: a transaction
+     * that took the core from a worker was the slowest 1% of requests at one connection. */
+    pthread_setschedparam(m->thread, SCHED_BATCH, &(struct sched_param){0});
     char path[300];
     gw_json_escape(path, sizeof path, m->path, strlen(m->path));
     gw_log_info("metering_started",
