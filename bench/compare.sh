@@ -236,21 +236,9 @@ models:
   - {name: bench-model, channel: mock, upstream_model: sim-model}
   - {name: bench-stream, channel: sim, upstream_model: sim-model}
 YAML
-if [ "$pipeline" = production ]; then
-  cat >> "$tmp/aigw.yaml" <<YAML
-auth:
-  mode: api_key
-  keys:
-    - {name: bench, tenant: acme, project: search, key: "$bench_key", models: ["*"]}
-store: {path: "$tmp/aigw.db"}
-limits:
-  - {by: key, rpm: 1000000000, tpm: 1000000000000}
-metering:
-  store: "$tmp/aigw.db"
-  prices:
-    "*": {input: 1.0, output: 2.0}
-YAML
-fi
+# shellcheck source=bench/pipeline.sh
+. "$here/pipeline.sh"
+if [ "$pipeline" = production ]; then production_config "$bench_key" "$tmp/aigw.db" >> "$tmp/aigw.yaml"; fi
 "$build/aigw" serve -c "$tmp/aigw.yaml" > "$tmp/aigw.log" 2>&1 &
 pids+=($!)
 aigw_pid=${pids[-1]}

@@ -47,21 +47,11 @@ models:
   - {name: bench-model, channel: sim, upstream_model: sim-model}
 YAML
 pipeline=${PROFILE_PIPELINE:-plain}
+# shellcheck source=bench/pipeline.sh
+. "$here/pipeline.sh"
 if [ "$pipeline" = production ]; then
   export LOAD_API_KEY=sk-bench-profile-0123456789abcdef
-  cat >> "$tmp/aigw.yaml" <<YAML
-auth:
-  mode: api_key
-  keys:
-    - {name: bench, tenant: acme, project: search, key: "$LOAD_API_KEY", models: ["*"]}
-store: {path: "$tmp/aigw.db"}
-limits:
-  - {by: key, rpm: 100000000, tpm: 100000000000}
-metering:
-  store: "$tmp/aigw.db"
-  prices:
-    "*": {input: 1.0, output: 2.0}
-YAML
+  production_config "$LOAD_API_KEY" "$tmp/aigw.db" >> "$tmp/aigw.yaml"
 fi
 url="http://127.0.0.1:$aigw_port/v1/chat/completions"
 load() { node "$here/load.mjs" "$url" bench-model "$1" 4 "$stream" > /dev/null; }

@@ -146,15 +146,32 @@ static int literal(cursor *c, const char *word, size_t len) {
 
 static unsigned value(cursor *c);
 
-/* An object's members from c->p (its opening brace), each value read by value(). */
-static unsigned object(cursor *c) {
-    if (++c->depth > SCAN_MAX_DEPTH) return 0;
+/* After a member or an element: 1 past a comma (another follows), 0 at the closing bracket
+ * (left for the caller), -1 at anything else. */
+static int after_item(cursor *c, char close) {
+    skip_ws(c);
+    if (c->p == c->end) return -1;
+    if (*c->p == close) return 0;
+    if (*c->p != ',') return -1;
+    c->p++;
+    skip_ws(c);
+    return 1;
+}
+
+/* Reads one member's value, the cursor at it; key is the member's name as written (never with
+ * an escape). 0 to decline. */
+typedef int (*member_reader)(cursor *c, const char *key, size_t key_len, void *ud);
+
+/* An object from c->p (its opening brace): each member's name, then `read` for its value. 0 to
+ * decline. */
+static int members(cursor *c, member_reader read, void *ud) {
+    if (c->p == c->end || *c->p != '{' || ++c->depth > SCAN_MAX_DEPTH) return 0;
     c->p++;
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') {
         c->p++;
         c->depth--;
-        return GW_JSON_OBJECT;
+        return 1;
     }
     for (;;) {
         const char *key;
@@ -166,21 +183,23 @@ static unsigned object(cursor *c) {
         if (c->p == c->end || *c->p != ':') return 0;
         c->p++;
         skip_ws(c);
-        if (!value(c)) return 0;
-        skip_ws(c);
-        if (c->p == c->end) return 0;
-        if (*c->p == '}') break;
-        if (*c->p != ',') return 0;
-        c->p++;
-        skip_ws(c);
+        if (!read(c, key, key_len, ud)) return 0;
+        int more = after_item(c, '}');
+        if (more < 0) return 0;
+        if (!more) break;
     }
     c->p++;
     c->depth--;
-    return GW_JSON_OBJECT;
+    return 1;
 }
 
-static unsigned array(cursor *c, size_t *count) {
-    if (++c->depth > SCAN_MAX_DEPTH) return 0;
+/* Reads one element of an array, the cursor at it. 0 to decline. */
+typedef int (*element_reader)(cursor *c, void *ud);
+
+/* An array from c->p (its opening bracket): `read` for each element, *count of them. 0 to
+ * decline. */
+static int elements(cursor *c, element_reader read, void *ud, size_t *count) {
+    if (c->p == c->end || *c->p != '[' || ++c->depth > SCAN_MAX_DEPTH) return 0;
     c->p++;
     skip_ws(c);
     size_t n = 0;
@@ -188,20 +207,27 @@ static unsigned array(cursor *c, size_t *count) {
         c->p++;
     } else {
         for (;;) {
-            if (!value(c)) return 0;
+            if (!read(c, ud)) return 0;
             n++;
-            skip_ws(c);
-            if (c->p == c->end) return 0;
-            if (*c->p == ']') break;
-            if (*c->p != ',') return 0;
-            c->p++;
-            skip_ws(c);
+            int more = after_item(c, ']');
+            if (more < 0) return 0;
+            if (!more) break;
         }
         c->p++;
     }
     c->depth--;
-    if (count) *count = n;
-    return GW_JSON_ARRAY;
+    *count = n;
+    return 1;
+}
+
+static int any_member(cursor *c, const char *key, size_t key_len, void *ud) {
+    (void)key, (void)key_len, (void)ud;
+    return value(c) != 0;
+}
+
+static int any_element(cursor *c, void *ud) {
+    (void)ud;
+    return value(c) != 0;
 }
 
 /* Any value at c->p (whitespace before it skipped): its GW_JSON_* type, 0 to decline. */
@@ -214,9 +240,9 @@ static unsigned value(cursor *c) {
     case '"':
         return string(c, &s, &n, &escaped) == 0 ? GW_JSON_STRING : 0;
     case '{':
-        return object(c);
+        return members(c, any_member, NULL) ? GW_JSON_OBJECT : 0;
     case '[':
-        return array(c, NULL);
+        return elements(c, any_element, NULL, &n) ? GW_JSON_ARRAY : 0;
     case 't':
         return literal(c, "true", 4) == 0 ? GW_JSON_BOOL : 0;
     case 'f':
@@ -228,101 +254,51 @@ static unsigned value(cursor *c) {
     }
 }
 
+/* A member of a message: "role" is a string, and there once. */
+static int message_member(cursor *c, const char *key, size_t key_len, void *roles) {
+    unsigned type = value(c);
+    if (!type) return 0;
+    if (key_len == 4 && memcmp(key, "role", 4) == 0)
+        return type == GW_JSON_STRING && ++*(int *)roles == 1;
+    return 1;
+}
+
 /* A message of "messages": an object with "role" once, a string. 0 to decline. */
-static int message(cursor *c) {
-    if (c->p == c->end || *c->p != '{' || ++c->depth > SCAN_MAX_DEPTH) return 0;
-    c->p++;
-    skip_ws(c);
+static int message(cursor *c, void *ud) {
+    (void)ud;
     int roles = 0;
-    if (c->p < c->end && *c->p == '}') return 0; /* no role */
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        int escaped;
-        if (c->p == c->end || *c->p != '"' || string(c, &key, &key_len, &escaped) < 0 || escaped)
-            return 0;
-        skip_ws(c);
-        if (c->p == c->end || *c->p != ':') return 0;
-        c->p++;
-        skip_ws(c);
-        unsigned type = value(c);
-        if (!type) return 0;
-        if (key_len == 4 && memcmp(key, "role", 4) == 0) {
-            if (type != GW_JSON_STRING || roles++) return 0;
-        }
-        skip_ws(c);
-        if (c->p == c->end) return 0;
-        if (*c->p == '}') break;
-        if (*c->p != ',') return 0;
-        c->p++;
-        skip_ws(c);
-    }
-    c->p++;
-    c->depth--;
-    return roles == 1;
+    return members(c, message_member, &roles) && roles == 1;
 }
 
 /* "messages" of a chat request: a non-empty array of messages. 0 to decline. */
 static int messages(cursor *c) {
-    if (c->p == c->end || *c->p != '[' || ++c->depth > SCAN_MAX_DEPTH) return 0;
-    c->p++;
-    skip_ws(c);
-    for (;;) {
-        if (!message(c)) return 0; /* an empty array declines here too */
-        skip_ws(c);
-        if (c->p == c->end) return 0;
-        if (*c->p == ']') break;
-        if (*c->p != ',') return 0;
-        c->p++;
-        skip_ws(c);
-    }
-    c->p++;
-    c->depth--;
+    size_t n;
+    return elements(c, message, NULL, &n) && n > 0;
+}
+
+typedef struct options_read {
+    int *include_usage;
+    int seen;
+} options_read;
+
+/* A member of stream_options: include_usage is a boolean, and there once. */
+static int options_member(cursor *c, const char *key, size_t key_len, void *ud) {
+    options_read *o = ud;
+    if (!(key_len == 13 && memcmp(key, "include_usage", 13) == 0)) return value(c) != 0;
+    if (o->seen++) return 0;
+    if (c->p < c->end && *c->p == 't' && literal(c, "true", 4) == 0)
+        *o->include_usage = 1;
+    else if (c->p < c->end && *c->p == 'f' && literal(c, "false", 5) == 0)
+        *o->include_usage = 0;
+    else
+        return 0;
     return 1;
 }
 
 /* "stream_options" as an object: include_usage, when there, a boolean, once. 0 to decline. */
 static int stream_options(cursor *c, int *include_usage) {
-    if (++c->depth > SCAN_MAX_DEPTH) return 0;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        c->depth--;
-        return 1;
-    }
-    int seen = 0;
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        int escaped;
-        if (c->p == c->end || *c->p != '"' || string(c, &key, &key_len, &escaped) < 0 || escaped)
-            return 0;
-        skip_ws(c);
-        if (c->p == c->end || *c->p != ':') return 0;
-        c->p++;
-        skip_ws(c);
-        if (key_len == 13 && memcmp(key, "include_usage", 13) == 0) {
-            if (seen++) return 0;
-            if (c->p < c->end && *c->p == 't' && literal(c, "true", 4) == 0)
-                *include_usage = 1;
-            else if (c->p < c->end && *c->p == 'f' && literal(c, "false", 5) == 0)
-                *include_usage = 0;
-            else
-                return 0;
-        } else if (!value(c)) {
-            return 0;
-        }
-        skip_ws(c);
-        if (c->p == c->end) return 0;
-        if (*c->p == '}') break;
-        if (*c->p != ',') return 0;
-        c->p++;
-        skip_ws(c);
-    }
-    c->p++;
-    c->depth--;
-    return 1;
+    options_read o = {.include_usage = include_usage};
+    return members(c, options_member, &o);
 }
 
 /* The value of the integer [p, end) (at most 18 digits: number() saw to that) when it is one
@@ -359,101 +335,98 @@ static int string_or_array(cursor *c) {
     if (c->p == c->end) return 0;
     if (*c->p == '"') return value(c) == GW_JSON_STRING;
     size_t n = 0;
-    return *c->p == '[' && array(c, &n) && n > 0;
+    return elements(c, any_element, NULL, &n) && n > 0;
+}
+
+/* What the top level's members have shown so far. */
+typedef struct top_read {
+    gw_api_kind api;
+    gw_request_fields *out;
+    const char *body;
+    uint64_t seen; /* the members read, by KEY_* */
+    int stream_options_object;
+    /* max_completion_tokens and max_tokens: present (null too), and a positive integer's value */
+    int has_completion_limit, has_token_limit;
+    uint64_t completion_limit, token_limit;
+} top_read;
+
+/* A rule's member: its type checked, and what the gateway keeps of it. */
+static int rule_member(cursor *c, const gw_field_rule *rule, top_read *t) {
+    int is_stream_options = !strcmp(rule->name, "stream_options");
+    const char *at = c->p;
+    if (is_stream_options && c->p < c->end && *c->p == '{') {
+        if (!stream_options(c, &t->out->include_usage)) return 0;
+        t->stream_options_object = 1;
+    } else {
+        unsigned type = value(c);
+        if (!(type & rule->types)) return 0;
+        if (type == GW_JSON_BOOL && !strcmp(rule->name, "stream")) t->out->stream = *at == 't';
+    }
+    if (is_stream_options) {
+        t->out->members |= GW_BODY_HAS_STREAM_OPTIONS;
+    } else if (!strcmp(rule->name, "max_tokens")) {
+        t->out->members |= GW_BODY_HAS_MAX_TOKENS;
+        t->has_token_limit = 1;
+        t->token_limit = positive_integer(at, c->p);
+    } else if (!strcmp(rule->name, "max_completion_tokens")) {
+        t->out->members |= GW_BODY_HAS_MAX_COMPLETION_TOKENS;
+        t->has_completion_limit = 1;
+        t->completion_limit = positive_integer(at, c->p);
+    }
+    return 1;
+}
+
+static int top_member(cursor *c, const char *key, size_t key_len, void *ud) {
+    top_read *t = ud;
+    gw_request_fields *out = t->out;
+    int which = which_key(key, key_len), escaped;
+    if (which != KEY_OTHER) {
+        if (t->seen & (1ull << which)) return 0; /* named twice */
+        t->seen |= 1ull << which;
+    }
+    const char *value_at = c->p;
+    if (which == KEY_MODEL) {
+        if (c->p == c->end || *c->p != '"' ||
+            string(c, &out->model, &out->model_len, &escaped) < 0 || escaped || out->model_len == 0)
+            return 0;
+    } else if (which == KEY_MESSAGES && t->api == GW_API_CHAT) {
+        if (!messages(c)) return 0;
+    } else if ((which == KEY_PROMPT && t->api == GW_API_COMPLETIONS) ||
+               (which == KEY_INPUT && t->api == GW_API_EMBEDDINGS)) {
+        if (!string_or_array(c)) return 0;
+    } else if (which >= KEY_RULE) {
+        if (!rule_member(c, &gw_request_rules[which - KEY_RULE], t)) return 0;
+    } else if (!value(c)) {
+        return 0;
+    }
+    if ((which == KEY_MESSAGES && t->api == GW_API_CHAT) ||
+        (which == KEY_PROMPT && t->api != GW_API_CHAT)) {
+        out->prompt_start = (size_t)(value_at - t->body);
+        out->prompt_end = (size_t)(c->p - t->body);
+    }
+    return 1;
 }
 
 int gw_request_scan(const char *body, size_t len, gw_api_kind api, gw_request_fields *out) {
     memset(out, 0, sizeof *out);
-    cursor c = {.p = body, .end = body + len, .depth = 1};
+    cursor c = {.p = body, .end = body + len};
+    top_read t = {.api = api, .out = out, .body = body};
     skip_ws(&c);
-    if (c.p == c.end || *c.p != '{') return 0;
-    c.p++;
-    skip_ws(&c);
-    uint64_t seen = 0; /* the members read so far, by KEY_* */
-    int stream_options_object = 0;
-    /* max_completion_tokens and max_tokens: present (null too), and a positive integer's value */
-    int has_completion_limit = 0, has_token_limit = 0;
-    uint64_t completion_limit = 0, token_limit = 0;
-    if (c.p < c.end && *c.p == '}') return 0; /* no model */
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        int escaped;
-        if (c.p == c.end || *c.p != '"' || string(&c, &key, &key_len, &escaped) < 0 || escaped)
-            return 0;
-        skip_ws(&c);
-        if (c.p == c.end || *c.p != ':') return 0;
-        c.p++;
-        skip_ws(&c);
-        int which = which_key(key, key_len);
-        if (which != KEY_OTHER) {
-            if (seen & (1ull << which)) return 0; /* named twice */
-            seen |= 1ull << which;
-        }
-        const char *value_at = c.p;
-        if (which == KEY_MODEL) {
-            if (c.p == c.end || *c.p != '"' ||
-                string(&c, &out->model, &out->model_len, &escaped) < 0 || escaped ||
-                out->model_len == 0)
-                return 0;
-        } else if (which == KEY_MESSAGES && api == GW_API_CHAT) {
-            if (!messages(&c)) return 0;
-        } else if ((which == KEY_PROMPT && api == GW_API_COMPLETIONS) ||
-                   (which == KEY_INPUT && api == GW_API_EMBEDDINGS)) {
-            if (!string_or_array(&c)) return 0;
-        } else if (which >= KEY_RULE) {
-            const gw_field_rule *rule = &gw_request_rules[which - KEY_RULE];
-            int is_stream_options = !strcmp(rule->name, "stream_options");
-            const char *at = c.p;
-            if (is_stream_options && c.p < c.end && *c.p == '{') {
-                if (!stream_options(&c, &out->include_usage)) return 0;
-                stream_options_object = 1;
-            } else {
-                unsigned type = value(&c);
-                if (!(type & rule->types)) return 0;
-                if (type == GW_JSON_BOOL && !strcmp(rule->name, "stream")) out->stream = *at == 't';
-            }
-            if (is_stream_options) {
-                out->members |= GW_BODY_HAS_STREAM_OPTIONS;
-            } else if (!strcmp(rule->name, "max_tokens")) {
-                out->members |= GW_BODY_HAS_MAX_TOKENS;
-                has_token_limit = 1;
-                token_limit = positive_integer(value_at, c.p);
-            } else if (!strcmp(rule->name, "max_completion_tokens")) {
-                out->members |= GW_BODY_HAS_MAX_COMPLETION_TOKENS;
-                has_completion_limit = 1;
-                completion_limit = positive_integer(value_at, c.p);
-            }
-        } else if (!value(&c)) {
-            return 0;
-        }
-        if ((which == KEY_MESSAGES && api == GW_API_CHAT) ||
-            (which == KEY_PROMPT && api != GW_API_CHAT)) {
-            out->prompt_start = (size_t)(value_at - body);
-            out->prompt_end = (size_t)(c.p - body);
-        }
-        skip_ws(&c);
-        if (c.p == c.end) return 0;
-        if (*c.p == '}') break;
-        if (*c.p != ',') return 0;
-        c.p++;
-        skip_ws(&c);
-    }
-    c.p++;
+    if (!members(&c, top_member, &t)) return 0;
     skip_ws(&c);
     if (c.p != c.end) return 0; /* more after the object */
-    if (!(seen & (1ull << KEY_MODEL))) return 0;
-    if (stream_options_object && out->stream && !out->include_usage) return 0;
-    out->max_new_tokens = has_completion_limit ? completion_limit
-                          : has_token_limit    ? token_limit
-                                               : 0;
+    if (!(t.seen & (1ull << KEY_MODEL))) return 0;
+    if (t.stream_options_object && out->stream && !out->include_usage) return 0;
+    out->max_new_tokens = t.has_completion_limit ? t.completion_limit
+                          : t.has_token_limit    ? t.token_limit
+                                                 : 0;
     switch (api) {
     case GW_API_CHAT:
-        return (seen & (1ull << KEY_MESSAGES)) != 0;
+        return (t.seen & (1ull << KEY_MESSAGES)) != 0;
     case GW_API_COMPLETIONS:
-        return (seen & (1ull << KEY_PROMPT)) != 0;
+        return (t.seen & (1ull << KEY_PROMPT)) != 0;
     case GW_API_EMBEDDINGS:
-        return !out->stream && (seen & (1ull << KEY_INPUT)) != 0;
+        return !out->stream && (t.seen & (1ull << KEY_INPUT)) != 0;
     default:
         return 1;
     }

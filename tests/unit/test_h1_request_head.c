@@ -15,6 +15,7 @@
 #include <http_parser.h>
 
 #include "core/h1_request_head.h"
+#include "mutate.h"
 
 enum { MAX_HEADERS = 32, TEXT_MAX = 32 * 1024 };
 
@@ -271,50 +272,22 @@ static void pipelined_requests_split_where_http_parser_splits(void **state) {
     assert_int_equal(h.content_length, 3);
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static uint32_t next_random(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
-}
-
 /* Mutations of the clients' heads: wherever the fast path still reads one, http-parser must
  * read it the same way; and both outcomes must occur, or the mutations test nothing. */
 static void mutations_agree_with_http_parser(void **state) {
     (void)state;
     static const char interesting[] = {' ', '\t', '\r', '\n', ':', 1,   0x7f, (char)0x80, 'a',
                                        '/', ',',  '0',  '9',  '-', 'C', 'c',  '\0'};
+    mutation_kit kit = {
+        .bytes = interesting, .byte_count = sizeof interesting, .state = 0x9e3779b97f4a7c15ULL};
     size_t accepted = 0, declined_count = 0;
     char buf[4096];
     for (int round = 0; round < 60000; round++) {
-        const char *base = clients[next_random() % (sizeof clients / sizeof clients[0])];
+        const char *base =
+            clients[mutate_random(&kit.state) % (sizeof clients / sizeof clients[0])];
         size_t len = strlen(base);
         memcpy(buf, base, len);
-        int edits = 1 + (int)(next_random() % 3);
-        for (int e = 0; e < edits && len > 0; e++) {
-            size_t at = next_random() % len;
-            char ch = interesting[next_random() % sizeof interesting];
-            switch (next_random() % 4) {
-            case 0: /* replace */
-                buf[at] = ch;
-                break;
-            case 1: /* insert */
-                if (len + 1 < sizeof buf) {
-                    memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = ch;
-                    len++;
-                }
-                break;
-            case 2: /* delete */
-                memmove(buf + at, buf + at + 1, len - at - 1);
-                len--;
-                break;
-            default: /* cut */
-                len = at;
-                break;
-            }
-        }
+        len = mutate(&kit, buf, len, sizeof buf);
         if (check(buf, len))
             accepted++;
         else

@@ -20,6 +20,7 @@
 #include "core/request_json.h"
 #include "core/token_estimate.h"
 #include "filters/request_fields.h"
+#include "mutate.h"
 
 /* What parse_request's tree way makes of a body: 1 accepted (fields in *out), 0 refused. The
  * steps are parse_request's: parse, nothing but whitespace after the value (strchr's quirk of
@@ -260,14 +261,6 @@ static void nesting_past_the_scans_depth_is_declined(void **state) {
     }
 }
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
-static uint32_t next_random(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
-}
-
 /* Mutations of the plain and declined bodies: wherever the scan still reads one, the tree's way
  * must read it the same; and both outcomes must occur, or the mutations test nothing. */
 static void mutations_agree_with_the_tree(void **state) {
@@ -301,53 +294,26 @@ static void mutations_agree_with_the_tree(void **state) {
                                         "\"max_completion_tokens\"",
                                         "[1,2]",
                                         "7"};
+    mutation_kit kit = {.bytes = interesting,
+                        .byte_count = sizeof interesting,
+                        .words = words,
+                        .word_count = sizeof words / sizeof words[0],
+                        .state = 0x2545f4914f6cdd1dULL};
     size_t agreed = 0, declined_count = 0;
     char buf[4096];
     size_t sources = sizeof plain / sizeof plain[0] + sizeof declined / sizeof declined[0];
     for (int round = 0; round < 60000; round++) {
-        size_t pick = next_random() % sources;
+        size_t pick = mutate_random(&kit.state) % sources;
         int is_plain = pick < sizeof plain / sizeof plain[0];
         const char *base =
             is_plain ? plain[pick].body : declined[pick - sizeof plain / sizeof plain[0]].body;
         gw_api_kind api =
             is_plain ? plain[pick].api : declined[pick - sizeof plain / sizeof plain[0]].api;
-        if (next_random() % 4 == 0) api = (gw_api_kind)(next_random() % GW_API_COUNT);
+        if (mutate_random(&kit.state) % 4 == 0)
+            api = (gw_api_kind)(mutate_random(&kit.state) % GW_API_COUNT);
         size_t len = strlen(base);
         memcpy(buf, base, len);
-        int edits = 1 + (int)(next_random() % 3);
-        for (int e = 0; e < edits && len > 0; e++) {
-            size_t at = next_random() % len;
-            char ch = interesting[next_random() % sizeof interesting];
-            switch (next_random() % 5) {
-            case 0: /* replace */
-                buf[at] = ch;
-                break;
-            case 1: /* insert */
-                if (len + 1 < sizeof buf) {
-                    memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = ch;
-                    len++;
-                }
-                break;
-            case 2: /* delete */
-                memmove(buf + at, buf + at + 1, len - at - 1);
-                len--;
-                break;
-            case 3: { /* insert a word that means something here */
-                const char *w = words[next_random() % (sizeof words / sizeof words[0])];
-                size_t wl = strlen(w);
-                if (len + wl < sizeof buf) {
-                    memmove(buf + at + wl, buf + at, len - at);
-                    memcpy(buf + at, w, wl);
-                    len += wl;
-                }
-                break;
-            }
-            default: /* cut */
-                len = at;
-                break;
-            }
-        }
+        len = mutate(&kit, buf, len, sizeof buf);
         if (check(buf, len, api))
             agreed++;
         else
