@@ -595,14 +595,16 @@ describe('instance-wide faults: /sim/fault', () => {
         const port = new URL(url).port;
         // A connection opened before the refusal, as a gateway's pool would hold.
         const pooled = net.connect(port, '127.0.0.1');
+        // Listened for from the start: the reset may come as soon as the fault is set, before
+        // the write below (an error with no listener failed the run once).
+        const reset = new Promise((resolve) => pooled.on('error', (err) => resolve(err.code)));
         await new Promise((resolve) => pooled.once('connect', resolve));
 
         const set = await setFault(url, { fault: 'refuse' });
         assert.equal(set.status, 200);
         assert.equal(JSON.parse(set.text).fault, 'refuse');
         for (let i = 0; i < 4; i++) assert.equal(await connectOutcome(port), 'ECONNREFUSED');
-        const reset = new Promise((resolve) => pooled.once('error', (err) => resolve(err.code)));
-        pooled.write('GET /health HTTP/1.1\r\nhost: sim\r\n\r\n');
+        if (!pooled.destroyed) pooled.write('GET /health HTTP/1.1\r\nhost: sim\r\n\r\n');
         assert.equal(await reset, 'ECONNRESET');
 
         // The control port stays open to bring the engine back, on the same port.
