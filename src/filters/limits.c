@@ -3,20 +3,18 @@
  * (the prompt, and max_tokens) and settled with the engine's usage when it ends. Every answer
  * carries the x-ratelimit-* headers of the tightest limits; a refusal is a 429 with
  * Retry-After. */
-#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/decimal.h"
 #include "core/http_server.h"
+#include "core/request_json.h"
 #include "filters/auth.h"
 #include "filters/client_ip.h"
 #include "filters/filter.h"
 #include "filters/limits.h"
 #include "filters/request.h"
-#include "core/token_estimate.h"
 #include "security/cidr.h"
 #include "security/ratelimit_duration.h"
 #include "security/zones.h"

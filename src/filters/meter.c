@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/request_json.h"
 #include "core/clock.h"
-#include "core/token_estimate.h"
+#include "core/request_json.h"
 #include "core/worker-t.h"
 #include "filters/auth.h"
 #include "filters/client_ip.h"

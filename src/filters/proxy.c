@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/request_json.h"
 #include "core/strbuf.h"
 #include "filters/filter.h"
 #include "filters/meter.h"

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/request_json.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/openai_error.h"
+#include "core/request_json.h"
 #include "core/worker-t.h"
 #include "filters/filter.h"
 #include "meter/record.h"
