@@ -63,7 +63,7 @@ int gw_meter_submit(gw_meter *m, const gw_request_record *rec) {
         gw_record_free_capture(&c);
         return -1;
     }
-    if (gw_ring_push(m->ring, rec) < 0) {
+    if (gw_ring_push_bytes(m->ring, rec, gw_record_used_bytes(rec)) < 0) {
         gw_capture c = rec->capture;
         gw_record_free_capture(&c);
         atomic_fetch_add_explicit(&m->dropped, 1, memory_order_relaxed);

@@ -82,10 +82,19 @@ typedef struct gw_request_record {
     int64_t first_token_us, latency_us; /* -1: no token came */
     uint32_t stream_events;             /* events sent to the caller */
     int64_t max_gap_us;                 /* the longest pause between two events */
+    gw_capture capture;                 /* owned; freed with gw_record_free_capture */
     uint32_t attempt_count;
+    /* last, so a record's copy can stop after its attempt_count attempts (gw_record_used_bytes):
+     * one attempt is the rule, and the ten a record holds are three quarters of its size */
     gw_attempt_record attempts[GW_RECORD_MAX_ATTEMPTS]; /* past attempt_count: not set */
-    gw_capture capture; /* owned; freed with gw_record_free_capture */
 } gw_request_record;
+
+/* The bytes of rec a copy must carry: all of it but the attempts past attempt_count. */
+static inline size_t gw_record_used_bytes(const gw_request_record *rec) {
+    uint32_t n =
+        rec->attempt_count < GW_RECORD_MAX_ATTEMPTS ? rec->attempt_count : GW_RECORD_MAX_ATTEMPTS;
+    return offsetof(gw_request_record, attempts) + n * sizeof(gw_attempt_record);
+}
 
 /* Which check refused a request, for the refusal counters. */
 typedef enum gw_refusal {

@@ -15,6 +15,7 @@ enum { CACHE_LINE = 64, CELL_HEADER = 16 };
  * as far as records have reached it. */
 typedef struct cell {
     _Atomic size_t seq_less_index;
+    size_t len; /* the bytes the push carried; written before seq is published, read after */
 } cell;
 
 struct gw_ring {
@@ -26,6 +27,8 @@ struct gw_ring {
     size_t elem_size, stride, cells_bytes;
     unsigned char *cells;
 };
+
+_Static_assert(sizeof(cell) <= CELL_HEADER, "a slot's header holds its sequence and length");
 
 static inline cell *cell_at(const gw_ring *r, size_t pos) {
     return (cell *)(r->cells + (pos & r->mask) * r->stride);
@@ -69,6 +72,11 @@ void gw_ring_free(gw_ring *r) {
 }
 
 int gw_ring_push(gw_ring *r, const void *elem) {
+    return gw_ring_push_bytes(r, elem, r->elem_size);
+}
+
+int gw_ring_push_bytes(gw_ring *r, const void *elem, size_t len) {
+    if (len > r->elem_size) len = r->elem_size;
     size_t pos = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
     cell *c;
     for (;;) {
@@ -86,7 +94,8 @@ int gw_ring_push(gw_ring *r, const void *elem) {
             pos = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
         }
     }
-    memcpy((unsigned char *)c + CELL_HEADER, elem, r->elem_size);
+    memcpy((unsigned char *)c + CELL_HEADER, elem, len);
+    c->len = len;
     publish(r, c, pos, pos + 1);
     return 0;
 }
@@ -108,7 +117,7 @@ int gw_ring_pop(gw_ring *r, void *out) {
             pos = atomic_load_explicit(&r->dequeue_pos, memory_order_relaxed);
         }
     }
-    memcpy(out, (unsigned char *)c + CELL_HEADER, r->elem_size);
+    memcpy(out, (unsigned char *)c + CELL_HEADER, c->len);
     publish(r, c, pos, pos + r->mask + 1);
     return 0;
 }

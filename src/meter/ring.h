@@ -17,7 +17,11 @@ void gw_ring_free(gw_ring *r);
 
 /* Copies elem into a free slot: 0, or -1 at once when every slot is taken. */
 int gw_ring_push(gw_ring *r, const void *elem);
-/* Copies the oldest published element out: 0, or -1 when there is none. */
+/* The same for the first len bytes of elem (len <= the element size): a pop copies out only
+ * these, and leaves the rest of its out as it was. */
+int gw_ring_push_bytes(gw_ring *r, const void *elem, size_t len);
+/* Copies the oldest published element out (the bytes its push carried): 0, or -1 when there is
+ * none. */
 int gw_ring_pop(gw_ring *r, void *out);
 
 size_t gw_ring_capacity(const gw_ring *r);

@@ -83,6 +83,34 @@ typedef struct producer_arg {
     uint32_t id;
 } producer_arg;
 
+/* A push of the first bytes only (a metering record without its unused attempts): the pop
+ * copies those and leaves the rest of its out alone; whole pushes after it still carry all. */
+static void partial_push_carries_its_bytes(void **state) {
+    (void)state;
+    gw_ring *r = gw_ring_new(2, sizeof(item));
+    assert_non_null(r);
+    item in = {.producer = 7, .seq = 9}, out;
+    fill_payload(&in);
+    size_t head = offsetof(item, payload) + 16;
+    for (int lap = 0; lap < 3; lap++) { /* every slot, more than once */
+        assert_int_equal(gw_ring_push_bytes(r, &in, head), 0);
+        memset(&out, 0x5a, sizeof out);
+        assert_int_equal(gw_ring_pop(r, &out), 0);
+        assert_int_equal(out.producer, 7);
+        assert_int_equal(out.seq, 9);
+        assert_memory_equal(out.payload, in.payload, 16);
+        for (size_t i = 16; i < sizeof out.payload; i++)
+            assert_int_equal((unsigned char)out.payload[i], 0x5a);
+        assert_int_equal(gw_ring_push(r, &in), 0);
+        assert_int_equal(gw_ring_pop(r, &out), 0);
+        assert_true(payload_ok(&out));
+    }
+    assert_int_equal(gw_ring_push_bytes(r, &in, sizeof in + 100), 0); /* past the size: all */
+    assert_int_equal(gw_ring_pop(r, &out), 0);
+    assert_true(payload_ok(&out));
+    gw_ring_free(r);
+}
+
 static void *producer(void *arg) {
     producer_arg *p = arg;
     item it = {.producer = p->id};
@@ -170,6 +198,7 @@ static void full_queue_refuses_and_counts(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_at_capacity_and_fifo),
+        cmocka_unit_test(partial_push_carries_its_bytes),
         cmocka_unit_test(many_producers_one_consumer),
         cmocka_unit_test(full_queue_refuses_and_counts),
     };
