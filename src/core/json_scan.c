@@ -384,14 +384,20 @@ int gw_json_scan_find(const char *text, size_t len, const gw_json_find *find,
     return scan_document(&c, len, out);
 }
 
-int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end) {
+int gw_json_scan_string_escaped(const char *text, size_t len, size_t at, size_t *end,
+                                int *has_escape) {
+    *has_escape = 0;
     if (at >= len || text[at] != '"') return -1;
     scan_ctx c = {.end = text + len, .text = text};
-    int has_escape = 0;
-    const char *p = scan_string(&c, text + at, &has_escape);
+    const char *p = scan_string(&c, text + at, has_escape);
     if (!p) return -1;
     *end = (size_t)(p - text);
     return 0;
+}
+
+int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end) {
+    int has_escape;
+    return gw_json_scan_string_escaped(text, len, at, end, &has_escape);
 }
 
 int gw_json_scan_string_to_exact(const char *text, size_t at, size_t close) {

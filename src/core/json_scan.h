@@ -64,6 +64,10 @@ int gw_json_scan_find_from(const char *text, size_t len, size_t resume, const gw
  * is a valid JSON string, -1 otherwise (a stream's repeated event checks its one new string so;
  * a full scan says what is wrong). */
 int gw_json_scan_string(const char *text, size_t len, size_t at, size_t *end);
+/* The same, and *has_escape whether the string holds an escape (its text as written is then
+ * not its value). */
+int gw_json_scan_string_escaped(const char *text, size_t len, size_t at, size_t *end,
+                                int *has_escape);
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define GW_JSON_WORD_AT_A_TIME 1

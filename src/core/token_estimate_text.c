@@ -5,10 +5,8 @@
  * request_fields.h): valid JSON, no key written with an escape. */
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "core/json_scan.h"
 #include "core/json_strict.h"
 #include "core/token_estimate.h"
 
@@ -25,28 +23,10 @@ static size_t skip_ws(const text_walk *w, size_t at) {
     return at;
 }
 
-/* The first quote or backslash in [at, len), or len: sixteen bytes a step (a message's text is
- * most of a body, and every string is stepped over once more after it was estimated). */
-static size_t quote_or_backslash(const char *s, size_t at, size_t len) {
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-    for (; len - at >= 16; at += 16) {
-        __m128i chunk = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
-        int mask = _mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)));
-        if (mask) return at + (size_t)__builtin_ctz((unsigned)mask);
-    }
-#endif
-    while (at < len && s[at] != '"' && s[at] != '\\')
-        at++;
-    return at;
-}
-
 /* After the string whose opening quote is at `at`. */
 static size_t string_end(const text_walk *w, size_t at) {
-    for (at++; (at = quote_or_backslash(w->s, at, w->len)) < w->len; at += 2)
-        if (w->s[at] == '"') return at + 1;
-    return w->len;
+    size_t end;
+    return gw_json_scan_string(w->s, w->len, at, &end) == 0 ? end : w->len;
 }
 
 /* After the value at `at` (whitespace before it skipped). */

@@ -18,10 +18,8 @@
  *   stream_options lack include_usage: true (the tree's way adds it). */
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "core/json_scan.h"
 #include "filters/request_fields.h"
 
 enum { SCAN_MAX_DEPTH = 64 };
@@ -36,66 +34,14 @@ static void skip_ws(cursor *c) {
         c->p++;
 }
 
-static int is_hex(char ch) {
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
-}
-
-/* The first quote, backslash or control character in [p, end), or end: sixteen bytes a step
- * (strings are most of a chat body). */
-static const char *string_stop(const char *p, const char *end) {
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-    const __m128i control_max = _mm_set1_epi8(0x1f);
-    for (; end - p >= 16; p += 16) {
-        __m128i chunk = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* a byte <= 0x1f unsigned: the unsigned minimum with 0x1f is the byte itself */
-        __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, control_max), chunk);
-        __m128i hit = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)), control);
-        int mask = _mm_movemask_epi8(hit);
-        if (mask) return p + __builtin_ctz((unsigned)mask);
-    }
-#endif
-    while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
-        p++;
-    return p;
-}
-
 /* A string from c->p (its opening quote): [*start, *start + *len) is its text as written,
  * *escaped whether it holds an escape. -1 when it is not RFC 8259's (or ends the body). */
 static int string(cursor *c, const char **start, size_t *len, int *escaped) {
-    const char *p = c->p + 1;
-    *start = p;
-    *escaped = 0;
-    for (;;) {
-        p = string_stop(p, c->end);
-        if (p == c->end || (unsigned char)*p < 0x20) return -1;
-        if (*p == '"') break;
-        /* a backslash */
-        if (c->end - p < 2) return -1;
-        *escaped = 1;
-        switch (p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-            p += 2;
-            break;
-        case 'u':
-            if (c->end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5]))
-                return -1;
-            p += 6;
-            break;
-        default:
-            return -1;
-        }
-    }
-    *len = (size_t)(p - *start);
-    c->p = p + 1;
+    size_t end; /* after the closing quote, from c->p */
+    if (gw_json_scan_string_escaped(c->p, (size_t)(c->end - c->p), 0, &end, escaped) < 0) return -1;
+    *start = c->p + 1;
+    *len = end - 2;
+    c->p += end;
     return 0;
 }
 
