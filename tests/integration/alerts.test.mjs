@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startSim, startGateway, gatewayConfig, freePort, waitFor, BUILD } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, freePort, closedPort, waitFor, BUILD } from './lib/harness.mjs';
 
 // 2030-03-15T12:00:30Z: the gateway's clock is moved there, and the rollups are laid out
 // around it
@@ -118,7 +118,7 @@ before(async () => {
   prefill();
   receiver = await startReceiver();
   sim = await startSim();
-  const nobody = await freePort(); // nothing listens there
+  const nobody = await closedPort(); // nothing listens there
   config = await gatewayConfig({
     channels: `  - name: checked
     base_url: ${sim.url}/v1

@@ -3,13 +3,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, freePort, rawExchange } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, closedPort, rawExchange } from './lib/harness.mjs';
 
 let sim, gw, client;
 
 before(async () => {
   sim = await startSim();
-  const deadPort = await freePort(); // nothing listens there
+  const deadPort = await closedPort(); // nothing listens there
   const channels = `${simChannel(sim)}
   - name: dead
     base_url: http://127.0.0.1:${deadPort}/v1

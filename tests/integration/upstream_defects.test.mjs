@@ -7,7 +7,7 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import OpenAI from 'openai';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels, freePort, waitFor, rawExchange } from './lib/harness.mjs';
+import { startSim, startGateway, gatewayConfig, simChannel, standardModels, freePort, closedPort, waitFor, rawExchange } from './lib/harness.mjs';
 
 let sim, anySim, picky, fake, gw, client;
 const longName = `m-${'x'.repeat(1500)}-"quoted"-\u00e9`;
@@ -67,7 +67,7 @@ async function startBlackhole() {
 
 let hole, deadPort;
 before(async () => {
-  deadPort = await freePort(); // nothing listens there
+  deadPort = await closedPort(); // nothing listens there
   sim = await startSim();
   picky = await startSim(['--models', 'served-a']);
   anySim = await startSim(['--models', '*']);

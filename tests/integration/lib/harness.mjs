@@ -119,6 +119,23 @@ export async function startSim(args = []) {
   return proc;
 }
 
+// A port nothing listens on, for an upstream that refuses: below the kernel's ephemeral range
+// (32768 up), so no outgoing socket is given it as its own port meanwhile. A freePort() port
+// is an ephemeral one, and a connect to it that drew the same port as its own connected to
+// itself: a 504 after seconds instead of the refusal (seen once under ASan).
+export async function closedPort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.on('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 // Distinct free ports: each freePort's port is free again when it returns, so two calls can
 // hand out the same one (about 1 gateway start in 2,000 here), and a gateway refuses two
 // listeners on one port.
