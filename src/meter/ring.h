@@ -24,9 +24,17 @@ int gw_ring_push_bytes(gw_ring *r, const void *elem, size_t len);
  * none. */
 int gw_ring_pop(gw_ring *r, void *out);
 
+/* Returns the memory of the free slots' elements to the system (their pages leave RSS until
+ * pushes reach them again): for the consumer to call when the queue has been idle a while. It
+ * works only on an empty queue, and claims the free slots a chunk at a time, as a producer
+ * claims one, so a push meanwhile finds the slots not yet claimed free; the release stops
+ * there, and that chunk's claimed slots travel the queue as holes that a pop skips. Returns the
+ * slots released. */
+size_t gw_ring_release_free(gw_ring *r);
+
 size_t gw_ring_capacity(const gw_ring *r);
-/* Elements pushed since creation: successful pushes only. */
-uint64_t gw_ring_pushed(const gw_ring *r);
+/* Elements pushed since creation: successful pushes only, never fewer than the last answer. */
+uint64_t gw_ring_pushed(gw_ring *r);
 /* Elements in the queue now (claimed, not yet popped); a snapshot that may be stale at once. */
 size_t gw_ring_depth(const gw_ring *r);
 
