@@ -225,12 +225,96 @@ static inline const unsigned char *lower_run_end(const unsigned char *p, const u
     return p;
 }
 
+#ifdef __SSE2__
+/* Sixteen bytes at p: which are lower-case ASCII letters (the result) and which are spaces. */
+static inline unsigned prose_masks(const unsigned char *p, unsigned *spaces) {
+    const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
+    __m128i chunk = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i lower = _mm_and_si128(_mm_cmpgt_epi8(chunk, before_a), _mm_cmpgt_epi8(after_z, chunk));
+    *spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, _mm_set1_epi8(' ')));
+    return (unsigned)_mm_movemask_epi8(lower);
+}
+
+/* Prose sixteen bytes a step: a stretch of lower-case letters and spaces from p (where the scan
+ * stands, so no word or blank run started before it) is priced as the scan would price it,
+ * from bit masks: a word 1, and 1/8 for each letter with six letters before it in its word; a
+ * run of two or more spaces 1 (scan_space's indent), one space nothing (it rides with its
+ * word). Each is counted where it is first seen, so a run may span steps. The stretch's last run
+ * is handed back: what follows it (an accented letter, a newline, more of the text) may change
+ * its price. Returns where the scan goes on, after adding the runs before that; *stop is where
+ * the stretch ended (the scan comes back no sooner). A window that is not all prose ends it. */
+__attribute__((target_clones("popcnt", "default"))) /* a popcnt, or three calls a step */
+static const unsigned char *
+prose_stretch(const unsigned char *p, const unsigned char *end, uint64_t *eighths,
+              const unsigned char **stop) {
+    const unsigned char *q = p;
+    uint32_t prev_letters = 0, prev_spaces = 0; /* the last step's masks: runs span steps */
+    uint64_t cost = 0;
+    while (end - q >= 16) {
+        unsigned spaces, letters = prose_masks(q, &spaces);
+        unsigned other = ~(letters | spaces) & 0xffffu;
+        if (other) { /* the stretch ends inside: the bits before it count */
+            unsigned before = (1u << __builtin_ctz(other)) - 1;
+            letters &= before;
+            spaces &= before;
+        }
+        /* bit i + 16 is byte i of this step, bits 0-15 the last step's */
+        uint32_t l = letters << 16 | prev_letters, s = spaces << 16 | prev_spaces;
+        unsigned word_starts = letters & ~(l >> 15);
+        unsigned past_six = letters & (l >> 15) & (l >> 14) & (l >> 13) & (l >> 12) & (l >> 11) &
+                            (l >> 10);                      /* six letters before it: 1/8 each */
+        unsigned indents = spaces & (s >> 15) & ~(s >> 14); /* a run's second space */
+        cost +=
+            (uint64_t)(__builtin_popcount(word_starts) + __builtin_popcount(indents)) * EIGHTHS +
+            (uint64_t)__builtin_popcount(past_six & 0xffffu);
+        if (other) {
+            q += __builtin_ctz(other);
+            break;
+        }
+        prev_letters = letters;
+        prev_spaces = spaces;
+        q += 16;
+    }
+    *stop = q;
+    /* hand the last run back: take off what it was counted */
+    const unsigned char *last = q;
+    if (last > p && last[-1] == ' ') {
+        while (last > p && last[-1] == ' ')
+            last--;
+        if (q - last >= 2) cost -= EIGHTHS;
+    } else {
+        while (last > p && byte_class[last[-1]] == C_LOWER)
+            last--;
+        size_t letters = (size_t)(q - last);
+        if (letters) cost -= EIGHTHS + (letters > 6 ? letters - 6 : 0);
+    }
+    *eighths += cost;
+    return last;
+}
+#endif
+
 /* The full scan, apart from the short path so that a one-word text costs no stack frame. */
 static __attribute__((noinline)) size_t estimate_scan(const unsigned char *p,
-                                                      const unsigned char *end) {
+                                                      const unsigned char *end, int prose_steps) {
     uint64_t eighths = 0;
     int after_punctuation = 0;
+#ifdef __SSE2__
+    const unsigned char *prose_retry = p; /* no stretch is tried again before this */
+#else
+    (void)prose_steps;
+#endif
     while (p < end) {
+#ifdef __SSE2__
+        if (prose_steps && p >= prose_retry && end - p >= 32 &&
+            (*p == ' ' || byte_class[*p] == C_LOWER)) {
+            const unsigned char *resume = prose_stretch(p, end, &eighths, &prose_retry);
+            if (resume != p) {
+                p = resume;
+                after_punctuation = 0;
+                continue;
+            }
+        }
+#endif
         /* The bulk of prose, a word of lower-case ASCII letters with at most one blank before
          * it, counted here as scan_space and scan_word would count it (the blank costs nothing,
          * the word 1 and 1/8 a letter past 6), unless a non-ASCII byte follows the letters (it
@@ -302,7 +386,12 @@ static __attribute__((noinline)) size_t estimate_scan(const unsigned char *p,
 size_t gw_estimate_prompt_tokens(const char *text, size_t len) {
     const unsigned char *p = (const unsigned char *)text, *end = p + len;
     size_t one_word = estimate_one_word(p, end);
-    return one_word ? one_word : estimate_scan(p, end);
+    return one_word ? one_word : estimate_scan(p, end, 1);
+}
+
+size_t gw_estimate_prompt_tokens_bytewise(const char *text, size_t len) {
+    const unsigned char *p = (const unsigned char *)text;
+    return estimate_scan(p, p + len, 0);
 }
 
 static size_t estimate_string(json_object *s) {

@@ -56,17 +56,29 @@ static size_t value_end(const text_walk *w, size_t at) {
 }
 
 /* The next element of the array or member of the object whose bracket or last item ended at
- * *at: its position (for an object, the key's opening quote), or 0 at the end. */
+ * *at: its position (for an object, the key's opening quote), or 0 at the end, with *at then
+ * at the closing bracket. */
 static size_t next_item(const text_walk *w, size_t *at, int first) {
     size_t p = skip_ws(w, *at);
     if (p >= w->len) return 0;
     if (first) {
         p = skip_ws(w, p + 1); /* past the bracket */
-        if (p < w->len && (w->s[p] == ']' || w->s[p] == '}')) return 0;
+        if (p < w->len && (w->s[p] == ']' || w->s[p] == '}')) {
+            *at = p;
+            return 0;
+        }
         return p;
     }
-    if (w->s[p] != ',') return 0;
+    if (w->s[p] != ',') {
+        *at = p;
+        return 0;
+    }
     return skip_ws(w, p + 1);
+}
+
+/* After the closing bracket next_item stopped at. */
+static size_t after_bracket(const text_walk *w, size_t at) {
+    return at < w->len ? at + 1 : w->len;
 }
 
 /* An object's member at `at` (the key's quote): the key's text and where its value starts. */
@@ -86,9 +98,13 @@ static void add_estimate(void *ud, const char *bytes, size_t n) {
     *(size_t *)ud += gw_estimate_prompt_tokens(bytes, n);
 }
 
-static size_t string_tokens(text_walk *w, size_t at) {
-    size_t tokens = 0, end;
-    if (gw_json_strict_string(w->s, w->len, at, &end, add_estimate, &tokens) < 0) w->failed = 1;
+/* The tokens of the string at `at`, decoded; *end: after it. */
+static size_t string_tokens(text_walk *w, size_t at, size_t *end) {
+    size_t tokens = 0;
+    if (gw_json_strict_string(w->s, w->len, at, end, add_estimate, &tokens) < 0) {
+        w->failed = 1;
+        *end = w->len;
+    }
     return tokens;
 }
 
@@ -97,9 +113,10 @@ static void is_text(void *ud, const char *bytes, size_t n) {
     *(int *)ud = n >= 4 && memcmp(bytes, "text", 4) == 0 && (n == 4 || bytes[4] == '\0');
 }
 
-/* A part of a content array: its "text" when its "type" is "text" (each member's last value). */
-static size_t part_tokens(text_walk *w, size_t at) {
-    size_t type_at = 0, text_at = 0, item = at, end;
+/* A part of a content array: its "text" when its "type" is "text" (each member's last value);
+ * *end: after the part. */
+static size_t part_tokens(text_walk *w, size_t at, size_t *end) {
+    size_t type_at = 0, text_at = 0, item = at, after;
     for (int first = 1; (item = next_item(w, &at, first)); first = 0) {
         const char *key;
         size_t key_len, v = member_value(w, item, &key, &key_len);
@@ -109,32 +126,45 @@ static size_t part_tokens(text_walk *w, size_t at) {
             text_at = v;
         at = value_end(w, v);
     }
+    *end = after_bracket(w, at);
     if (!type_at || !text_at || w->s[type_at] != '"' || w->s[text_at] != '"') return 0;
     int text = 0;
-    if (gw_json_strict_string(w->s, w->len, type_at, &end, is_text, &text) < 0) w->failed = 1;
-    return text ? string_tokens(w, text_at) : 0;
+    if (gw_json_strict_string(w->s, w->len, type_at, &after, is_text, &text) < 0) w->failed = 1;
+    return text ? string_tokens(w, text_at, &after) : 0;
 }
 
-static size_t content_tokens(text_walk *w, size_t at) {
-    if (w->s[at] == '"') return string_tokens(w, at);
-    if (w->s[at] != '[') return 0;
+/* A message's content, a string or an array of parts; *end: after it. Each string is read
+ * once, by its decode. */
+static size_t content_tokens(text_walk *w, size_t at, size_t *end) {
+    if (w->s[at] == '"') return string_tokens(w, at, end);
+    if (w->s[at] != '[') {
+        *end = value_end(w, at);
+        return 0;
+    }
     size_t tokens = 0, item;
     for (int first = 1; (item = next_item(w, &at, first)); first = 0) {
-        if (w->s[item] == '{') tokens += part_tokens(w, item);
-        at = value_end(w, item);
+        if (w->s[item] == '{')
+            tokens += part_tokens(w, item, &at);
+        else
+            at = value_end(w, item);
     }
+    *end = after_bracket(w, at);
     return tokens;
 }
 
-static size_t message_tokens(text_walk *w, size_t at) {
-    size_t content_at = 0, item;
+/* A message object: the overhead and its content's last value; *end: after the message. */
+static size_t message_tokens(text_walk *w, size_t at, size_t *end) {
+    size_t content = 0, item;
     for (int first = 1; (item = next_item(w, &at, first)); first = 0) {
         const char *key;
         size_t key_len, v = member_value(w, item, &key, &key_len);
-        if (key_is(key, key_len, "content")) content_at = v;
-        at = value_end(w, v);
+        if (key_is(key, key_len, "content"))
+            content = content_tokens(w, v, &at);
+        else
+            at = value_end(w, v);
     }
-    return GW_ESTIMATE_MESSAGE_OVERHEAD + (content_at ? content_tokens(w, content_at) : 0);
+    *end = after_bracket(w, at);
+    return GW_ESTIMATE_MESSAGE_OVERHEAD + content;
 }
 
 static int is_integer(const text_walk *w, size_t at, size_t end) {
@@ -145,13 +175,14 @@ static int is_integer(const text_walk *w, size_t at, size_t end) {
 }
 
 static size_t prompt_tokens(text_walk *w, size_t at) {
-    if (w->s[at] == '"') return string_tokens(w, at);
+    size_t after;
+    if (w->s[at] == '"') return string_tokens(w, at, &after);
     if (w->s[at] != '[') return 0;
     size_t tokens = 0, item;
     for (int first = 1; (item = next_item(w, &at, first)); first = 0) {
         size_t end = value_end(w, item);
         if (w->s[item] == '"') {
-            tokens += string_tokens(w, item);
+            tokens += string_tokens(w, item, &after);
         } else if (is_integer(w, item, end)) {
             tokens++;                   /* already a token id */
         } else if (w->s[item] == '[') { /* a tokenized prompt of a batch: its length */
@@ -176,8 +207,12 @@ size_t gw_estimate_request_tokens_text(const char *body, size_t len, size_t star
     } else if (body[start] == '[') {
         size_t at = start, item;
         for (int first = 1; (item = next_item(&w, &at, first)); first = 0) {
-            tokens += body[item] == '{' ? message_tokens(&w, item) : GW_ESTIMATE_MESSAGE_OVERHEAD;
-            at = value_end(&w, item);
+            if (body[item] == '{') {
+                tokens += message_tokens(&w, item, &at);
+            } else {
+                tokens += GW_ESTIMATE_MESSAGE_OVERHEAD;
+                at = value_end(&w, item);
+            }
         }
     }
     return w.failed ? SIZE_MAX : tokens;

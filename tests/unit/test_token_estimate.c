@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "core/token_estimate.h"
+#include "mutate.h"
 
 typedef struct sample {
     const char *name;
@@ -165,6 +166,80 @@ static void malformed_shapes_count_nothing(void **state) {
     json_object_put(body);
 }
 
+/* The shortcuts (prose sixteen bytes a step, the one-word path) count exactly what the byte by
+ * byte scan counts: random texts built from pieces that meet at every kind of edge (runs of
+ * spaces and letters across the 16-byte steps, a word that an accented letter, a quote, a
+ * capital, a digit, a tab or a newline ends or continues, stray bytes), then mutated. */
+static void shortcuts_count_what_the_bytewise_scan_counts(void **state) {
+    (void)state;
+    static const char *const pieces[] = {
+        "lorem ",
+        "ipsum ",
+        "dolor",
+        " ",
+        "  ",
+        "   ",
+        "sit amet ",
+        "internationalization ",
+        "a",
+        "b ",
+        "The ",
+        "Hello",
+        ", ",
+        ". ",
+        ".\n",
+        "\n",
+        "\n\n",
+        "\t",
+        "don't ",
+        "caf\xc3\xa9 ",
+        "\xc3\xa9t\xc3\xa9",
+        "\xe4\xb8\xad\xe6\x96\x87",
+        "\xf0\x9f\x98\x80",
+        "\xff",
+        "123",
+        "4567 ",
+        "snake_case ",
+        "camelCase ",
+        "-- ",
+        "x",
+        "yz",
+        "  \n  ",
+        "verylongwordwithoutanybreakatall ",
+        "\xd0\xbf\xd1\x80\xd0\xb8 ",
+        "'s",
+    };
+    enum { PIECES = sizeof pieces / sizeof pieces[0] };
+    static const char bytes[] = "abz ., \n\tA0'_\xc3\xa9\xff";
+    static const char *const words[] = {"the ", "  ", "Word", "\xc3\xa9"};
+    mutation_kit kit = {bytes, sizeof bytes - 1, words, 4, 0x5eed1234abcdULL};
+    char text[600];
+    size_t checked = 0, prose_heavy = 0;
+    for (int i = 0; i < 200000; i++) {
+        size_t len = 0, want = 1 + mutate_random(&kit.state) % 400;
+        int prose_only = mutate_random(&kit.state) % 2; /* half: prose pieces, mostly */
+        while (len < want) {
+            uint32_t k = mutate_random(&kit.state) % (prose_only ? 8 : PIECES);
+            size_t n = strlen(pieces[k]);
+            if (len + n >= sizeof text) break;
+            memcpy(text + len, pieces[k], n);
+            len += n;
+        }
+        if (mutate_random(&kit.state) % 2) len = mutate(&kit, text, len, sizeof text);
+        size_t fast = gw_estimate_prompt_tokens(text, len);
+        size_t reference = gw_estimate_prompt_tokens_bytewise(text, len);
+        if (fast != reference) {
+            print_error("text %d (%zu bytes): %zu, byte by byte %zu: \"%.*s\"\n", i, len, fast,
+                        reference, (int)len, text);
+            fail();
+        }
+        checked++;
+        prose_heavy += prose_only;
+    }
+    assert_int_equal(checked, 200000);
+    assert_true(prose_heavy > 90000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(samples_within_a_quarter_of_cl100k),
@@ -174,6 +249,7 @@ int main(void) {
         cmocka_unit_test(chat_sums_messages_and_text_parts),
         cmocka_unit_test(completions_prompt_forms),
         cmocka_unit_test(malformed_shapes_count_nothing),
+        cmocka_unit_test(shortcuts_count_what_the_bytewise_scan_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
