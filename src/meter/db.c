@@ -125,20 +125,25 @@ static void bind_field(sqlite3_stmt *s, int i, const char *f, size_t cap) {
 }
 #define BIND_FIELD(s, i, f) bind_field((s), (i), (f), sizeof(f))
 
-static void add_json_field(gw_strbuf *b, const char *name, const char *f, size_t cap) {
-    gw_strbuf_adds(b, ",\"");
-    gw_strbuf_adds(b, name);
-    gw_strbuf_adds(b, "\":\"");
+/* A member's `,"name":` as one literal copy (four calls and two strlen a member were a tenth
+ * of the row's cost). */
+#define ADD_KEY(b, name) gw_strbuf_add((b), ",\"" name "\":", sizeof(",\"" name "\":") - 1)
+
+static void add_json_text(gw_strbuf *b, const char *f, size_t cap) {
+    gw_strbuf_add(b, "\"", 1);
     gw_strbuf_add_json_escaped(b, f, strnlen(f, cap));
     gw_strbuf_add(b, "\"", 1);
 }
-
-static void add_json_int(gw_strbuf *b, const char *name, int64_t v) {
-    gw_strbuf_adds(b, ",\"");
-    gw_strbuf_adds(b, name);
-    gw_strbuf_adds(b, "\":");
-    gw_strbuf_add_int(b, v);
-}
+#define ADD_JSON_FIELD(b, name, f)                                                                 \
+    do {                                                                                           \
+        ADD_KEY(b, name);                                                                          \
+        add_json_text((b), (f), sizeof(f));                                                        \
+    } while (0)
+#define ADD_JSON_INT(b, name, v)                                                                   \
+    do {                                                                                           \
+        ADD_KEY(b, name);                                                                          \
+        gw_strbuf_add_int((b), (v));                                                               \
+    } while (0)
 
 /* [{"channel","endpoint","upstream_model","status","error","start_us","first_byte_us",
  * "end_us"}, ...] */
@@ -151,14 +156,14 @@ static void attempts_json(gw_strbuf *b, const gw_request_record *rec) {
         const gw_attempt_record *a = &rec->attempts[i];
         gw_strbuf_adds(b, i ? ",{\"n\":" : "{\"n\":");
         gw_strbuf_add_int(b, i + 1);
-        add_json_field(b, "channel", a->channel, sizeof a->channel);
-        add_json_field(b, "endpoint", a->endpoint, sizeof a->endpoint);
-        add_json_field(b, "upstream_model", a->upstream_model, sizeof a->upstream_model);
-        add_json_int(b, "status", a->status);
-        add_json_field(b, "error", a->error, sizeof a->error);
-        add_json_int(b, "start_us", a->start_us);
-        add_json_int(b, "first_byte_us", a->first_byte_us);
-        add_json_int(b, "end_us", a->end_us);
+        ADD_JSON_FIELD(b, "channel", a->channel);
+        ADD_JSON_FIELD(b, "endpoint", a->endpoint);
+        ADD_JSON_FIELD(b, "upstream_model", a->upstream_model);
+        ADD_JSON_INT(b, "status", a->status);
+        ADD_JSON_FIELD(b, "error", a->error);
+        ADD_JSON_INT(b, "start_us", a->start_us);
+        ADD_JSON_INT(b, "first_byte_us", a->first_byte_us);
+        ADD_JSON_INT(b, "end_us", a->end_us);
         gw_strbuf_add(b, "}", 1);
     }
     gw_strbuf_add(b, "]", 1);
@@ -242,8 +247,7 @@ static int write_one(gw_meter_db *db, const gw_request_record *rec) {
     sqlite3_bind_int(s, i++, captured);
     sqlite3_bind_int64(s, i++, bytes);
     int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    sqlite3_reset(s); /* every parameter is bound again for the next row: none to clear */
     if (rc != SQLITE_DONE) return -1;
 
     if (captured) {
@@ -261,7 +265,7 @@ static int write_one(gw_meter_db *db, const gw_request_record *rec) {
         sqlite3_bind_int(k, 5, c->truncated != 0);
         rc = sqlite3_step(k);
         sqlite3_reset(k);
-        sqlite3_clear_bindings(k);
+        sqlite3_clear_bindings(k); /* let go of the body, which is freed after the batch */
         if (rc != SQLITE_DONE) return -1;
     }
     db->log_bytes += bytes;
