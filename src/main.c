@@ -7,6 +7,7 @@
 #include "config/load.h"
 #include "config/preflight.h"
 #include "server/server.h"
+#include "store/sqlite_open.h"
 #include "upstream/endpoints.h"
 #include "upstream/pools.h"
 
@@ -66,6 +67,7 @@ static int cmd_check(const check_options *opts) {
 }
 
 int main(int argc, char **argv) {
+    gw_sqlite_configure();
     if (argc < 2) {
         usage(stderr);
         return 2;

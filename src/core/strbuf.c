@@ -10,12 +10,8 @@
 #include "core/decimal.h"
 #include "core/json_string.h"
 
-/* Far above any text the gateway builds (that is bounded by the request it came from); only
- * keeps a size computation from overflowing when max is not set. */
-#define STRBUF_DEFAULT_MAX ((size_t)1 << 30)
-
 char *gw_strbuf_grow(gw_strbuf *b, size_t n) {
-    size_t max = b->max ? b->max : STRBUF_DEFAULT_MAX;
+    size_t max = b->max ? b->max : GW_STRBUF_DEFAULT_MAX;
     if (b->failed) return NULL;
     if (n > max || b->len > max - n) {
         b->failed = 1;
@@ -36,7 +32,7 @@ char *gw_strbuf_grow(gw_strbuf *b, size_t n) {
     return b->data + b->len;
 }
 
-void gw_strbuf_add(gw_strbuf *b, const char *s, size_t len) {
+void gw_strbuf_add_slow(gw_strbuf *b, const char *s, size_t len) {
     if (!len) return;
     char *room = gw_strbuf_grow(b, len);
     if (!room) return;

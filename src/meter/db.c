@@ -117,6 +117,7 @@ void gw_meter_db_close(gw_meter_db *db) {
     gw_strbuf_free(&db->attempts);
     gw_strbuf_free(&db->response);
     free(db->sums);
+    free(db->sums_used);
     free(db);
 }
 

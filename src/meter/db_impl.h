@@ -19,6 +19,8 @@ struct gw_meter_db {
     gw_strbuf response;      /* a capture's events, re-encoded for the file, reused */
     struct rollup_sum *sums; /* a batch's rollups, summed before they are written (reused) */
     size_t sums_cap;
+    uint32_t sums_batch; /* which batch a slot of sums belongs to: no clearing between batches */
+    uint32_t *sums_used; /* the slots this batch filled, in the order they were first used */
 };
 
 /* The usage_rollup upserts of a batch of records, inside the batch's transaction: 0, or -1

@@ -38,3 +38,7 @@ sqlite3 *gw_sqlite_open_wal(const char *path, const char *what, int busy_ms,
         return failed(db, path, what, sqlite3_errmsg(db), err, cap);
     return db;
 }
+
+void gw_sqlite_configure(void) {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE once initialized: harmless */
+}
