@@ -131,35 +131,48 @@ static void *producer(void *arg) {
     return NULL;
 }
 
+static void start_producers(shared *sh, pthread_t th[PRODUCERS], producer_arg args[PRODUCERS]) {
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        args[i] = (producer_arg){sh, i};
+        assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
+    }
+}
+
+/* An element the consumer took: the next of its producer's, whole. */
+static void take(uint32_t next[PRODUCERS], const item *out) {
+    assert_true(out->producer < PRODUCERS);
+    assert_int_equal(out->seq, next[out->producer]); /* each producer's order, no gap */
+    assert_true(payload_ok(out));
+    next[out->producer]++;
+}
+
+static void join_producers(pthread_t th[PRODUCERS], const uint32_t next[PRODUCERS]) {
+    for (uint32_t i = 0; i < PRODUCERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(next[i], PER_PRODUCER);
+    }
+}
+
 static void many_producers_one_consumer(void **state) {
     (void)state;
     shared sh = {.r = gw_ring_new(64, sizeof(item))};
     assert_non_null(sh.r);
     pthread_t th[PRODUCERS];
     producer_arg args[PRODUCERS];
-    for (uint32_t i = 0; i < PRODUCERS; i++) {
-        args[i] = (producer_arg){&sh, i};
-        assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
-    }
+    start_producers(&sh, th, args);
     uint32_t next[PRODUCERS] = {0};
     uint64_t got = 0;
     item out;
     for (;;) {
         if (gw_ring_pop(sh.r, &out) == 0) {
-            assert_true(out.producer < PRODUCERS);
-            assert_int_equal(out.seq, next[out.producer]); /* each producer's order, no gap */
-            assert_true(payload_ok(&out));
-            next[out.producer]++;
+            take(next, &out);
             got++;
             continue;
         }
         if (atomic_load(&sh.producers_done) == PRODUCERS && gw_ring_depth(sh.r) == 0) break;
         sched_yield();
     }
-    for (uint32_t i = 0; i < PRODUCERS; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(next[i], PER_PRODUCER);
-    }
+    join_producers(th, next);
     assert_int_equal(got, (uint64_t)PRODUCERS * PER_PRODUCER);
     assert_int_equal(gw_ring_pushed(sh.r), got);
     assert_int_equal(gw_ring_pop(sh.r, &out), -1);
@@ -298,19 +311,13 @@ static void release_while_producers_push(void **state) {
     assert_non_null(sh.r);
     pthread_t th[PRODUCERS];
     producer_arg args[PRODUCERS];
-    for (uint32_t i = 0; i < PRODUCERS; i++) {
-        args[i] = (producer_arg){&sh, i};
-        assert_int_equal(pthread_create(&th[i], NULL, producer, &args[i]), 0);
-    }
+    start_producers(&sh, th, args);
     uint32_t next[PRODUCERS] = {0};
     uint64_t got = 0, last_pushed = 0, released = 0;
     item out;
     for (;;) {
         while (gw_ring_pop(sh.r, &out) == 0) {
-            assert_true(out.producer < PRODUCERS);
-            assert_int_equal(out.seq, next[out.producer]);
-            assert_true(payload_ok(&out));
-            next[out.producer]++;
+            take(next, &out);
             got++;
         }
         released += gw_ring_release_free(sh.r);
@@ -320,10 +327,7 @@ static void release_while_producers_push(void **state) {
         last_pushed = pushed;
         if (got == (uint64_t)PRODUCERS * PER_PRODUCER) break;
     }
-    for (uint32_t i = 0; i < PRODUCERS; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(next[i], PER_PRODUCER);
-    }
+    join_producers(th, next);
     assert_int_equal(gw_ring_pop(sh.r, &out), -1);
     assert_int_equal(gw_ring_pushed(sh.r), (uint64_t)PRODUCERS * PER_PRODUCER);
     printf("released %llu slots\n", (unsigned long long)released);
