@@ -12,7 +12,7 @@ enum {
     CACHE_LINE = 64,
     /* Slots are released this many at a time: a push meanwhile finds the rest free. With a
      * stride that is a multiple of 64 bytes, a chunk that starts at a multiple of 64 slots is a
-     * whole number of pages. */
+     * whole number of 4 KiB pages. */
     RELEASE_CHUNK = 64,
 };
 

@@ -101,13 +101,14 @@ __attribute__((target("sha,ssse3,sse4.1"))) static void block_sha_ni(uint32_t st
     st[7] = lanes[0];
 }
 
-/* CPUID once: leaf 7's SHA bit (every CPU with it has SSSE3 and SSE4.1 too). */
+/* CPUID once: leaf 7's SHA bit, and leaf 1's SSSE3 and SSE4.1 (the shuffles around it). */
 static int cpu_has_sha_ni(void) {
     static int known = -1;
     int has = __atomic_load_n(&known, __ATOMIC_RELAXED);
     if (has < 0) {
         unsigned a, b, c, d;
-        has = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
+        int sse = __get_cpuid(1, &a, &b, &c, &d) && (c >> 9 & 1) && (c >> 19 & 1);
+        has = sse && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
         __atomic_store_n(&known, has, __ATOMIC_RELAXED);
     }
     return has;
