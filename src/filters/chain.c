@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/strbuf.h"
 #include "filters/auth.h"
@@ -102,7 +103,10 @@ void gw_chain_begin(gw_req *r, void *block) {
     char *at = block;
     for (size_t i = 0; i < r->cfg->chain_len; i++) {
         const gw_filter_ops *ops = r->cfg->chain[i].ops;
-        if (ops->state_size) r->filter_state[i] = at;
+        if (ops->state_size) {
+            r->filter_state[i] = at;
+            memset(at, 0, ops->state_zeroed ? ops->state_zeroed : ops->state_size);
+        }
         at += state_bytes(ops);
     }
 }

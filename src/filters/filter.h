@@ -19,6 +19,9 @@ typedef enum {
 typedef struct gw_filter_ops {
     const char *name;
     size_t state_size; /* per-request state, zeroed when the request starts, freed after on_done */
+    /* Only this many of its first bytes are zeroed (0: all of them): for a state whose arrays are
+     * written before they are read, behind counts that come first (limits: 4 KB a request). */
+    size_t state_zeroed;
     gw_filter_rc (*on_request)(gw_req *r);
     /* A response chunk on its way to the client (a whole body, or one stream event). A filter
      * may rewrite it in place; return -1 to fail the response. */
@@ -63,8 +66,9 @@ void *gw_filter_state(gw_req *r, const gw_filter_ops *ops);
  * request no guard looks back at streams as if there were none. */
 void gw_chain_guard_answer(gw_req *r);
 
-/* The bytes the filters of cfg's chain keep per request: allocated zeroed with the request (one
- * allocation for both), and handed to gw_chain_begin, which shares them out. */
+/* The bytes the filters of cfg's chain keep per request: allocated with the request (one
+ * allocation for both), and handed to gw_chain_begin, which shares them out and zeroes each
+ * filter's (its state_zeroed first bytes, or all). */
 size_t gw_chain_state_size(const gw_config *cfg);
 void gw_chain_begin(gw_req *r, void *block);
 

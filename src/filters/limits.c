@@ -3,6 +3,7 @@
  * (the prompt, and max_tokens) and settled with the engine's usage when it ends. Every answer
  * carries the x-ratelimit-* headers of the tightest limits; a refusal is a 429 with
  * Retry-After. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,11 +33,13 @@ gw_quota_table *gw_quotas_table(void) {
     return shared_quotas;
 }
 
+/* The counts come first: only they start zeroed (state_zeroed); the rest is written before it
+ * is read. */
 typedef struct limits_state {
+    size_t count;       /* res[0..count) are held */
+    size_t quota_count; /* quota[0..quota_count) are held */
     gw_limit_reservation res[GW_LIMITS_MAX_RULES + 2 * GW_LIMIT_WINDOWS];
-    size_t count;
     gw_quota_reservation quota[GW_QUOTAS_MAX + 1];
-    size_t quota_count;
     gw_quota_rule key_quota; /* the key's own, for this request (its reservation points here) */
     char ip[GW_IP_TEXT_MAX + 1];
 } limits_state;
@@ -224,6 +227,7 @@ static void limits_done(gw_req *r) {
 const gw_filter_ops gw_filter_limits = {
     .name = "limits",
     .state_size = sizeof(limits_state),
+    .state_zeroed = offsetof(limits_state, res),
     .on_request = limits_request,
     .on_done = limits_done,
 };

@@ -82,7 +82,6 @@ void gw_req_start(gw_worker *w, gw_http_req *http, const char *path, gw_api_kind
         return;
     }
     memset(r, 0, offsetof(gw_req, tried)); /* what follows is written before it is read */
-    memset((char *)r + head, 0, state);
     r->worker = w;
     r->cfg_hold = hold;
     r->cfg = cfg;
