@@ -207,15 +207,21 @@ static size_t estimate_one_word(const unsigned char *p, const unsigned char *end
 
 /* Past the run of lower-case ASCII letters that starts at p: sixteen bytes a step where SSE2 is
  * there (a byte a step was most of what a word cost). */
+#ifdef __SSE2__
+/* The lower-case ASCII letters among sixteen bytes, one bit a byte. Signed compares: bytes from
+ * 0x80 up are negative, so never letters here. */
+static inline unsigned lower_letters(__m128i chunk) {
+    const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
+    return (unsigned)_mm_movemask_epi8(
+        _mm_and_si128(_mm_cmpgt_epi8(chunk, before_a), _mm_cmpgt_epi8(after_z, chunk)));
+}
+#endif
+
 static inline const unsigned char *lower_run_end(const unsigned char *p, const unsigned char *end) {
 #ifdef __SSE2__
-    const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
     while (end - p >= 16) {
-        /* signed compares: bytes from 0x80 up are negative, so never letters here */
-        __m128i chunk = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i lower =
-            _mm_and_si128(_mm_cmpgt_epi8(chunk, before_a), _mm_cmpgt_epi8(after_z, chunk));
-        unsigned others = ~(unsigned)_mm_movemask_epi8(lower) & 0xffffu;
+        unsigned others =
+            ~lower_letters(_mm_loadu_si128((const __m128i *)(const void *)p)) & 0xffffu;
         if (others) return p + __builtin_ctz(others);
         p += 16;
     }
@@ -228,11 +234,9 @@ static inline const unsigned char *lower_run_end(const unsigned char *p, const u
 #ifdef __SSE2__
 /* Sixteen bytes at p: which are lower-case ASCII letters (the result) and which are spaces. */
 static inline unsigned prose_masks(const unsigned char *p, unsigned *spaces) {
-    const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
     __m128i chunk = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i lower = _mm_and_si128(_mm_cmpgt_epi8(chunk, before_a), _mm_cmpgt_epi8(after_z, chunk));
     *spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, _mm_set1_epi8(' ')));
-    return (unsigned)_mm_movemask_epi8(lower);
+    return lower_letters(chunk);
 }
 
 /* Prose sixteen bytes a step: a stretch of lower-case letters and spaces from p (where the scan
@@ -266,7 +270,7 @@ prose_stretch(const unsigned char *p, const unsigned char *end, uint64_t *eighth
         unsigned indents = spaces & (s >> 15) & ~(s >> 14); /* a run's second space */
         cost +=
             (uint64_t)(__builtin_popcount(word_starts) + __builtin_popcount(indents)) * EIGHTHS +
-            (uint64_t)__builtin_popcount(past_six & 0xffffu);
+            (uint64_t)__builtin_popcount(past_six);
         if (other) {
             q += __builtin_ctz(other);
             break;

@@ -33,9 +33,12 @@ static int64_t floor_div(int64_t t, int64_t size) {
 
 #define SAME(a, b, f) (!strncmp((a)->f, (b)->f, sizeof((a)->f)))
 
+static int same_caller(const gw_request_record *a, const gw_request_record *b) {
+    return SAME(a, b, model) && SAME(a, b, key_id) && SAME(a, b, tenant) && SAME(a, b, project);
+}
+
 static int same_group(const rollup_sum *s, int bucket, int64_t t, const gw_request_record *r) {
-    return s->bucket == bucket && s->t == t && SAME(s->rec, r, model) && SAME(s->rec, r, key_id) &&
-           SAME(s->rec, r, tenant) && SAME(s->rec, r, project);
+    return s->bucket == bucket && s->t == t && same_caller(s->rec, r);
 }
 
 static uint64_t hash_field(uint64_t h, const char *f, size_t cap) {
@@ -59,10 +62,6 @@ static void bind_field(sqlite3_stmt *s, int i, const char *f, size_t cap) {
     sqlite3_bind_text(s, i, f, (int)strnlen(f, cap), SQLITE_STATIC);
 }
 #define BIND_FIELD(s, i, f) bind_field((s), (i), (f), sizeof(f))
-
-static int same_caller(const gw_request_record *a, const gw_request_record *b) {
-    return SAME(a, b, model) && SAME(a, b, key_id) && SAME(a, b, tenant) && SAME(a, b, project);
-}
 
 int gw_meter_db_write_rollups(gw_meter_db *db, const gw_request_record *recs, size_t n) {
     size_t cap = 16;
