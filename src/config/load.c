@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1775,6 +1776,30 @@ gw_config *gw_config_load_string(const char *name, const char *yaml, size_t len,
     return cfg;
 }
 
+/* The file's bytes, in a buffer as large as the file (one byte over the limit is enough to
+ * tell it is too large). Never the limit's 4 MB at once: glibc raises its mmap threshold to the
+ * size of an mmapped block when it is freed, so one such buffer moved every later allocation
+ * up to 4 MB onto the heap, where calloc clears recycled memory and makes it resident (0.5 MB
+ * at idle). A file whose size stat cannot tell (a pipe) is read in growing pieces. */
+static char *read_config_file(FILE *f, size_t *len) {
+    struct stat st;
+    size_t cap = 64 * 1024;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0)
+        cap = (size_t)st.st_size < MAX_CONFIG_BYTES ? (size_t)st.st_size + 1 : MAX_CONFIG_BYTES + 1;
+    char *buf = malloc(cap);
+    *len = 0;
+    while (buf) {
+        *len += fread(buf + *len, 1, cap - *len, f);
+        if (*len < cap || cap > MAX_CONFIG_BYTES) return buf; /* the end, or past the limit */
+        size_t grown = cap * 2 < MAX_CONFIG_BYTES + 1 ? cap * 2 : MAX_CONFIG_BYTES + 1;
+        char *bigger = realloc(buf, grown);
+        if (!bigger) free(buf);
+        buf = bigger;
+        cap = grown;
+    }
+    return NULL;
+}
+
 gw_config *gw_config_load(const char *path, const char *sim_base_url, gw_config_errors *errs) {
     errs->count = 0;
     if (!path)
@@ -1787,8 +1812,8 @@ gw_config *gw_config_load(const char *path, const char *sim_base_url, gw_config_
         errs->count = 1;
         return NULL;
     }
-    char *buf = malloc(MAX_CONFIG_BYTES + 1);
-    size_t len = buf ? fread(buf, 1, MAX_CONFIG_BYTES + 1, f) : 0;
+    size_t len = 0;
+    char *buf = read_config_file(f, &len);
     fclose(f);
     if (!buf || len > MAX_CONFIG_BYTES) {
         snprintf(errs->messages[0], sizeof errs->messages[0], "%s:1:1: larger than %d bytes", path,

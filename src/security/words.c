@@ -241,7 +241,13 @@ gw_words *gw_words_build(const gw_words_builder *b, char *err, size_t err_size) 
         return NULL;
     }
     if (b->count == 0) return m;
-    if (hs_valid_platform() != HS_SUCCESS) {
+    /* The library is opened here, by the first config with words (see hyperscan.h). */
+    const gw_hyperscan *hs = gw_hyperscan_open(err, err_size);
+    if (!hs) {
+        free(m);
+        return NULL;
+    }
+    if (hs->valid_platform() != HS_SUCCESS) {
         set_err(err, err_size, "Hyperscan needs a CPU with SSSE3");
         free(m);
         return NULL;
@@ -301,11 +307,13 @@ gw_words *gw_words_build(const gw_words_builder *b, char *err, size_t err_size) 
      * not needed: UTF-8 words match only on character boundaries (see words.h). Caseless
      * folds ASCII letters alone, which leaves every byte of a multi-byte character exact. */
     hs_compile_error_t *ce = NULL;
-    if (hs_compile_lit_multi(exprs, flags, ids, lens, (unsigned)count, HS_MODE_BLOCK, NULL, &m->db,
-                             &ce) != HS_SUCCESS) {
+    if (hs->compile_lit_multi(exprs, flags, ids, lens, (unsigned)count, HS_MODE_BLOCK, NULL, &m->db,
+                              &ce) != HS_SUCCESS) {
         set_err(err, err_size, "Hyperscan: %s", ce && ce->message ? ce->message : "compile failed");
-        hs_free_compile_error(ce);
+        if (ce) hs->free_compile_error(ce);
         ok = 0;
+    } else {
+        m->hs = hs;
     }
 
 done:
@@ -323,7 +331,7 @@ done:
 
 void gw_words_free(gw_words *m) {
     if (!m) return;
-    hs_free_database(m->db);
+    if (m->db) m->hs->free_database(m->db);
     free(m->entries);
     free(m->pool);
     free(m);
@@ -360,11 +368,12 @@ int gw_words_scratch_fit(gw_words_scratch *s, const gw_words *m) {
     if (!m->db) return 0;
     /* hs_alloc_scratch grows an existing scratch so it serves every database it was fitted
      * to, and leaves it untouched when it already does. */
-    return hs_alloc_scratch(m->db, &s->hs) == HS_SUCCESS ? 0 : -1;
+    return m->hs->alloc_scratch(m->db, &s->hs) == HS_SUCCESS ? 0 : -1;
 }
 
 void gw_words_scratch_free(gw_words_scratch *s) {
     if (!s) return;
-    hs_free_scratch(s->hs);
+    /* A scratch was only ever allocated by the opened library. */
+    if (s->hs) gw_hyperscan_loaded()->free_scratch(s->hs);
     free(s);
 }

@@ -6,8 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <hs.h>
-
+#include "security/hyperscan.h"
 #include "security/words.h"
 
 /* One distinct word. The Hyperscan pattern id is the word's index in the sorted array, so a
@@ -20,7 +19,8 @@ typedef struct gw_words_entry {
 } gw_words_entry;
 
 struct gw_words {
-    hs_database_t *db; /* block mode; NULL when there are no words */
+    hs_database_t *db;      /* block mode; NULL when there are no words */
+    const gw_hyperscan *hs; /* the library that made db; NULL with it */
     size_t count;
     size_t max_len;
     gw_words_entry *entries; /* sorted by folded bytes (memcmp order, a prefix first) */

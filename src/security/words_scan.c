@@ -74,7 +74,7 @@ int gw_words_find(const gw_words *m, gw_words_scratch *s, const char *text, size
     if (!m->db || len == 0) return 0;
     if (!s->hs || len > UINT_MAX) return -1;
     first_ctx c = {0};
-    hs_error_t rc = hs_scan(m->db, text, (unsigned)len, 0, s->hs, on_first, &c);
+    hs_error_t rc = m->hs->scan(m->db, text, (unsigned)len, 0, s->hs, on_first, &c);
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return -1;
     if (!c.found) return 0;
     if (match) *match = (gw_words_match){c.end - m->entries[c.id].len, c.end, c.id};
@@ -171,7 +171,7 @@ static int step(gw_words_stream *st, gw_words_scratch *s, const unsigned char *s
         if (m->db && total > 0 && !final) {
             first_ctx c = {0};
             hs_error_t rc =
-                hs_scan(m->db, (const char *)buf, (unsigned)total, 0, s->hs, on_first, &c);
+                m->hs->scan(m->db, (const char *)buf, (unsigned)total, 0, s->hs, on_first, &c);
             if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) return GW_WORDS_ERROR;
             if (c.found) {
                 if (match)
@@ -185,7 +185,7 @@ static int step(gw_words_stream *st, gw_words_scratch *s, const unsigned char *s
         if (m->db && total > 0) {
             mask_ctx c = {m, s->end_len, 0};
             hs_error_t rc =
-                hs_scan(m->db, (const char *)buf, (unsigned)total, 0, s->hs, on_mask, &c);
+                m->hs->scan(m->db, (const char *)buf, (unsigned)total, 0, s->hs, on_mask, &c);
             if (rc != HS_SUCCESS) return GW_WORDS_ERROR;
             any = c.any;
         }

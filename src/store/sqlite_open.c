@@ -41,4 +41,9 @@ sqlite3 *gw_sqlite_open_wal(const char *path, const char *what, int busy_ms,
 
 void gw_sqlite_configure(void) {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE once initialized: harmless */
+    /* No bulk page-cache block per connection: SQLite allocates room for 20 pages (85 KB) on
+     * a connection's first read, touched as it goes, and an idle connection needs a few pages.
+     * Pages are allocated one by one instead, as they already are past the 20th: 0.25 MB less
+     * idle RSS for the three connections a gateway with metering opens. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 }

@@ -13,7 +13,8 @@ sqlite3 *gw_sqlite_open_wal(const char *path, const char *what, int busy_ms,
                             const char *synchronous, char *err, size_t cap);
 
 /* Process-wide settings, before the first connection: SQLite's memory statistics off (with them
- * every allocation it made took a global mutex; nothing here reads them). */
+ * every allocation it made took a global mutex; nothing here reads them), and no bulk
+ * page-cache block per connection (idle memory). */
 void gw_sqlite_configure(void);
 
 #endif

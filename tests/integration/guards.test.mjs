@@ -7,11 +7,12 @@
 // scripts them with x-sim-reasoning and x-sim-tool-args), through OpenAI's and Anthropic's APIs.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startSim, startGateway, gatewayConfig, simChannel, standardModels } from './lib/harness.mjs';
+import { BUILD, startSim, startGateway, gatewayConfig, simChannel, standardModels } from './lib/harness.mjs';
 
 let sim;
 before(async () => { sim = await startSim(); });
@@ -416,5 +417,38 @@ describe('reasoning and tool arguments: blocked words', () => {
     assert.ok(!(parts.args[0] ?? '').includes('brown f'));
     await assert.rejects(anthropic.messages.create({ model: 'chat', max_tokens: 10, tools: anthropicTools, messages: [{ role: 'user', content: 'hi' }] }, { headers }),
       (err) => err.status === 400);
+  });
+});
+
+// Hyperscan (and the C++ runtime inside it) is opened by the first config with words: a
+// gateway without them never maps it, a reload that adds words opens it, and a config with
+// words where the library cannot be opened is refused with the reason.
+describe('the Hyperscan library', () => {
+  const mapped = (gw) => readFileSync(`/proc/${gw.child.pid}/maps`, 'utf8');
+
+  test('is mapped only once a config has words, and a reload can be the first', async () => {
+    const { gw, client } = await gatewayWith('');
+    try {
+      assert.doesNotMatch(mapped(gw), /libhs\.so|libstdc\+\+/);
+      assert.equal((await client.chat.completions.create(ask('the brown fox', { max_tokens: 1 }))).choices.length, 1);
+      writeFileSync(gw.config.file, `${gw.config.yaml}\nguards:\n  words: { list: [brown fox], on: [request] }\n`);
+      const reload = await fetch(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
+      assert.equal(reload.status, 200, await reload.text());
+      assert.match(mapped(gw), /libhs\.so/);
+      await assert.rejects(client.chat.completions.create(ask('the brown fox')), (err) => err.status === 400 && err.code === 'content_filter');
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('AIGW_HYPERSCAN_LIBRARY naming a missing file: a config with words is refused, one without runs', async () => {
+    const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels, extra: 'guards:\n  words: { list: [brown fox] }' });
+    const env = { ...process.env, AIGW_HYPERSCAN_LIBRARY: path.join(config.dir, 'no-such-libhs.so') };
+    const refused = spawnSync(path.join(BUILD, 'aigw'), ['check', '-c', config.file], { env, cwd: config.dir });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr.toString(), /guards\.words: cannot load Hyperscan: .*no-such-libhs\.so: cannot open .*apt-get install libhyperscan5/);
+    const plain = await gatewayConfig({ channels: simChannel(sim), models: standardModels });
+    const fine = spawnSync(path.join(BUILD, 'aigw'), ['check', '-c', plain.file], { env, cwd: plain.dir });
+    assert.equal(fine.status, 0, fine.stderr.toString());
   });
 });

@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/load.h"
 #include "engines/engine.h"
@@ -21,6 +23,35 @@ static int has_error(const gw_config_errors *errs, const char *needle) {
     for (size_t i = 0; i < errs->count; i++)
         if (strstr(errs->messages[i], needle)) return 1;
     return 0;
+}
+
+/* A config file is read into a buffer of its own size. A buffer the size of the limit (4 MB),
+ * freed, raised glibc's mmap threshold to 4 MB for good: every later allocation below that came
+ * from the heap, where calloc clears recycled memory and makes it resident. Run first, before
+ * another test's frees can move the threshold. */
+static void reading_a_file_leaves_the_mmap_threshold(void **state) {
+    (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    skip(); /* ASan's allocator has no mmap threshold */
+#endif
+    char path[] = "/tmp/aigw-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(gw_default_config_yaml, f);
+    fclose(f);
+    gw_config_errors errs;
+    gw_config *cfg = gw_config_load(path, "http://127.0.0.1:1/v1", &errs);
+    unlink(path);
+    assert_non_null(cfg);
+    enum { ONE_MB = 1 << 20 };
+    size_t mapped_before = mallinfo2().hblkhd;
+    void *block = malloc(ONE_MB);
+    assert_non_null(block);
+    assert_true(mallinfo2().hblkhd >= mapped_before + ONE_MB); /* mapped on its own */
+    free(block);
+    gw_config_unref(cfg);
 }
 
 static void default_config_loads(void **state) {
@@ -275,6 +306,7 @@ static void framing_headers_cannot_be_forwarded(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reading_a_file_leaves_the_mmap_threshold), /* first: see there */
         cmocka_unit_test(default_config_loads),
         cmocka_unit_test(full_config_values),
         cmocka_unit_test(channel_pool_keys),
