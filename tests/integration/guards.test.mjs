@@ -429,7 +429,9 @@ describe('the Hyperscan library', () => {
   test('is mapped only once a config has words, and a reload can be the first', async () => {
     const { gw, client } = await gatewayWith('');
     try {
-      assert.doesNotMatch(mapped(gw), /libhs\.so|libstdc\+\+/);
+      assert.doesNotMatch(mapped(gw), /libhs\.so/);
+      // the sanitizers' runtimes bring the C++ runtime of their own
+      if (process.env.AIGW_SANITIZED !== '1') assert.doesNotMatch(mapped(gw), /libstdc\+\+/);
       assert.equal((await client.chat.completions.create(ask('the brown fox', { max_tokens: 1 }))).choices.length, 1);
       writeFileSync(gw.config.file, `${gw.config.yaml}\nguards:\n  words: { list: [brown fox], on: [request] }\n`);
       const reload = await fetch(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token' } });
