@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "meter/db_checkpoint.h"
 #include "meter/record.h"
 
 enum {
@@ -102,6 +103,8 @@ gw_meter_db *gw_meter_db_open(const char *path, int busy_ms, char *err, size_t c
     if (sqlite3_step(s) == SQLITE_ROW) db->log_bytes = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     sqlite3_busy_timeout(db->db, busy_ms);
+    db->checkpointer = gw_meter_db_checkpointer_start(path, db->db, err, cap);
+    if (!db->checkpointer) goto bad;
     return db;
 bad:
     gw_meter_db_close(db);
@@ -110,6 +113,7 @@ bad:
 
 void gw_meter_db_close(gw_meter_db *db) {
     if (!db) return;
+    gw_meter_db_checkpointer_stop(db->checkpointer); /* first: it holds a hook on db->db */
     sqlite3_finalize(db->insert_request);
     sqlite3_finalize(db->insert_capture);
     sqlite3_finalize(db->upsert_rollup);

@@ -21,6 +21,7 @@ struct gw_meter_db {
     size_t sums_cap;
     uint32_t sums_batch; /* which batch a slot of sums belongs to: no clearing between batches */
     uint32_t *sums_used; /* the slots this batch filled, in the order they were first used */
+    struct gw_meter_db_checkpointer *checkpointer; /* the WAL's checkpoints, off this thread */
 };
 
 /* The usage_rollup upserts of a batch of records, inside the batch's transaction: 0, or -1

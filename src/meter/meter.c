@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/background_priority.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "meter/record.h"
@@ -34,6 +34,9 @@ enum {
      * queue that keeps busy reaches every slot within capacity records, so releasing sooner
      * would only fault the same pages in again. */
     RELEASE_IDLE_MS = 1000,
+    /* The writer is raised out of SCHED_IDLE (core/background_priority.h) once the queue holds
+     * this share of its capacity: two batches behind, as shipped. */
+    RAISE_AT_CAPACITY_DIVISOR = 8,
 };
 
 struct gw_meter {
@@ -48,7 +51,9 @@ struct gw_meter {
     _Atomic int64_t retention_max_mb;
     pthread_t thread;
     int thread_started;
-    gw_meter_store *store;    /* the backend's write connection (meter/store.h) */
+    gw_background_priority priority; /* the writer's: idle while it keeps up */
+    size_t raise_depth;              /* queued records that raise it */
+    gw_meter_store *store;           /* the backend's write connection (meter/store.h) */
     gw_request_record *batch; /* the writer's: records taken from the queue, not yet written */
     uint32_t batch_cap;
     size_t batch_bytes; /* mapped on its own, so that its pages can be released */
@@ -77,8 +82,13 @@ int gw_meter_submit(gw_meter *m, const gw_request_record *rec) {
         return -1;
     }
     /* Dekker with the writer's sleep: the push is visible before idle is read, and the writer
-     * sets idle before it looks at the queue a last time, so one of the two sees the other */
+     * sets idle before it looks at the queue a last time, so one of the two sees the other.
+     * The same with its priority flag (caught_up). */
     atomic_thread_fence(memory_order_seq_cst);
+    /* A writer that has fallen behind gets its fair share of the cores (one producer makes the
+     * call, once); until then it runs only where a core has nothing else to do. */
+    if (!gw_background_priority_is_raised(&m->priority) && gw_ring_depth(m->ring) >= m->raise_depth)
+        gw_background_priority_raise(&m->priority);
     if (atomic_load_explicit(&m->idle, memory_order_relaxed) &&
         atomic_exchange_explicit(&m->idle, 0, memory_order_relaxed)) {
         uint64_t one = 1;
@@ -201,8 +211,20 @@ static void release_idle_memory(gw_meter *m) {
     gw_log_debug("meter_memory_released", "\"slots\":%zu", slots);
 }
 
+/* The queue is empty: the writer has caught up, and gives way to the workers again. */
+static void caught_up(gw_meter *m) {
+    if (!gw_background_priority_is_raised(&m->priority) || atomic_load(&m->stopping)) return;
+    gw_background_priority_lower(&m->priority);
+    /* Records pushed since the pop that found the queue empty: a producer that read the flag
+     * before it was cleared did not raise the writer, so it looks again itself (the fence
+     * pairs with the producers' in gw_meter_submit). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (gw_ring_depth(m->ring) >= m->raise_depth) gw_background_priority_raise(&m->priority);
+}
+
 static void *writer_main(void *arg) {
     gw_meter *m = arg;
+    gw_background_priority_enter(&m->priority);
     size_t pending = 0; /* records in m->batch: kept while the store is locked */
     int64_t next_retention_ns = 0, busy_logged_ns = 0, last_record_ns = gw_now_ns();
     uint64_t busy_unlogged = 0, released_at_pushed = 0;
@@ -214,6 +236,7 @@ static void *writer_main(void *arg) {
             redact(m, &m->batch[pending++]);
         if (pending != before) last_record_ns = gw_now_ns();
         if (pending && pending < m->batch_cap && !lingered && !atomic_load(&m->stopping)) {
+            caught_up(m);
             struct timespec linger = {0, LINGER_MS * 1000000L};
             nanosleep(&linger, NULL); /* producers see the writer awake: they make no call */
             lingered = 1;
@@ -281,6 +304,7 @@ static void *writer_main(void *arg) {
         int64_t wake_ns = next_retention_ns;
         if (pushed != released_at_pushed && release_at_ns < wake_ns) wake_ns = release_at_ns;
         int64_t wait_ms = (wake_ns - now) / 1000000 + 1;
+        caught_up(m);
         sleep_for_work(m, wait_ms < IDLE_WAKE_MS ? (int)wait_ms : IDLE_WAKE_MS);
     }
     return NULL;
@@ -312,22 +336,22 @@ gw_meter *gw_meter_start(const gw_metering_conf *conf, char *err, size_t cap) {
     }
     const gw_meter_store_ops *ops = gw_meter_store_backend(m->path, err, cap);
     if (!ops || !(m->store = ops->open(m->path, BUSY_WAIT_MS, err, cap))) goto bad;
+    m->raise_depth = gw_ring_capacity(m->ring) / RAISE_AT_CAPACITY_DIVISOR;
+    if (m->raise_depth == 0) m->raise_depth = 1;
+    const char *priority = gw_background_priority_init(&m->priority);
     if (pthread_create(&m->thread, NULL, writer_main, m) != 0) {
         snprintf(err, cap, "metering: cannot start the writer thread");
         goto bad;
     }
     m->thread_started = 1;
     pthread_setname_np(m->thread, "aigw-meter"); /* top -H, perf, and the bench tell it apart */
-    /* Its fair share of the cores, but no preemption of a worker when it wakes: a transaction
-     * that took the core from a worker was the slowest 1% of requests at one connection. */
-    pthread_setschedparam(m->thread, SCHED_BATCH, &(struct sched_param){0});
     char path[300];
     gw_json_escape(path, sizeof path, m->path, strlen(m->path));
     gw_log_info("metering_started",
                 "\"store\":\"%s\",\"backend\":\"%s\",\"queue\":%zu,\"queue_bytes\":%zu,"
-                "\"batch\":%u",
+                "\"batch\":%u,\"writer_priority\":\"%s\"",
                 path, ops->name, gw_ring_capacity(m->ring),
-                gw_ring_capacity(m->ring) * sizeof(gw_request_record), m->batch_cap);
+                gw_ring_capacity(m->ring) * sizeof(gw_request_record), m->batch_cap, priority);
     return m;
 bad:
     gw_meter_stop(m, 0);
@@ -339,6 +363,7 @@ void gw_meter_stop(gw_meter *m, int timeout_ms) {
     if (m->thread_started) {
         atomic_store(&m->stop_deadline_ns, gw_now_ns() + (int64_t)timeout_ms * 1000000);
         atomic_store(&m->stopping, 1);
+        gw_background_priority_raise(&m->priority); /* the last records are not left to idle time */
         uint64_t one = 1;
         ssize_t w = write(m->wake_fd, &one, sizeof one);
         (void)w;

@@ -2,7 +2,9 @@
  * submitted from several threads arrive as rows whose totals, rollups (minute, hour, day),
  * attempts and captures match what was sent; a store locked by another connection never makes
  * a submit wait (the queue fills, then drops are counted) and everything taken is written once
- * the lock goes; retention deletes by age and by size, captures with their rows.
+ * the lock goes; retention deletes by age and by size, captures with their rows; the writer
+ * runs at SCHED_IDLE while it keeps up and at SCHED_BATCH while it is behind; the WAL is
+ * checkpointed by a thread of its own.
  *
  * Also a tool for the integration tests (tests/integration/metering_store.test.mjs):
  *   test_meter_store --fill DB RECORDS.jsonl [--queue N] [--batch N] [--threads N] [--stop-ms N]
@@ -13,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <json-c/json.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
@@ -21,6 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,6 +411,167 @@ static void locked_store_never_blocks_a_submit(void **state) {
     sqlite3_close(locker);
 }
 
+/* The scheduling policy of this process's thread named `name` (-1 when there is none), and its
+ * nice value in *nice. */
+static int thread_policy_nice(const char *name, int *nice) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int policy = -1;
+    struct dirent *e;
+    while (policy < 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f) && !strncmp(comm, name, strlen(name)) &&
+            comm[strlen(name)] == '\n') {
+            policy = sched_getscheduler((pid_t)atoi(e->d_name));
+            *nice = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return policy;
+}
+
+static int writer_policy_nice(int *nice) {
+    return thread_policy_nice("aigw-meter", nice);
+}
+
+static int writer_policy(void) {
+    int nice;
+    return writer_policy_nice(&nice);
+}
+
+/* Waits (bounded) until the writer's policy and nice value are the ones wanted (any nice when
+ * want_nice is ANY_NICE: SCHED_IDLE has no use for it, and keeps the last one): 1 when they
+ * were, 0 if not. */
+enum { ANY_NICE = 99 };
+static int wait_policy_nice(int want, int want_nice) {
+    for (int i = 0; i < 1000; i++) {
+        int nice = 0;
+        if (writer_policy_nice(&nice) == want && (want_nice == ANY_NICE || nice == want_nice))
+            return 1;
+        usleep(5000);
+    }
+    return 0;
+}
+
+static int wait_policy(int want) {
+    return wait_policy_nice(want, want == SCHED_IDLE ? ANY_NICE : 0);
+}
+
+static void submit_records(gw_meter *m, uint32_t count) {
+    submitter s = {.m = m, .id = 0, .count = count, .base_ms = now_ms()};
+    submit_thread(&s);
+    assert_int_equal(s.accepted, count);
+}
+
+/* While it keeps up the writer runs at SCHED_IDLE: a worker that wakes on its core takes the
+ * core at once. A queue an eighth full raises it to SCHED_BATCH at nice -5, and with the queue
+ * emptied it is back at SCHED_IDLE. The store is locked meanwhile so that the records stay
+ * queued. */
+static void writer_gives_way_until_it_falls_behind(void **state) {
+    fixture *f = *state;
+    gw_metering_conf c = conf_for(f->path, 64, 4); /* raised at 8 queued */
+    char err[300] = "";
+    gw_meter *m = gw_meter_start(&c, err, sizeof err);
+    assert_non_null(m);
+    assert_true(wait_policy(SCHED_IDLE));
+    sqlite3 *locker = lock_store(f->path);
+    submit_records(m, 4); /* a batch's worth, which the writer may hold, and fewer than 8 */
+    assert_int_equal(writer_policy(), SCHED_IDLE);
+    submit_records(m, 16);
+    assert_true(wait_policy_nice(SCHED_BATCH, -5));
+    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    wait_written(m, 20);
+    assert_true(wait_policy(SCHED_IDLE));
+    /* behind again: raised again */
+    sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+    submit_records(m, 20);
+    assert_true(wait_policy_nice(SCHED_BATCH, -5));
+    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    wait_written(m, 40);
+    gw_meter_stop(m, 5000);
+    assert_int_equal(query_int(locker, "SELECT count(*) FROM requests"), 40);
+    sqlite3_close(locker);
+}
+
+/* A process that could never raise a thread out of SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE 0,
+ * as in a container by default) keeps the writer at SCHED_BATCH, nice 0, however far behind.
+ * In a child, which gives up the capability for itself alone. */
+static void writer_stays_batch_without_the_right_to_raise(void **state) {
+    fixture *f = *state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+        if (syscall(SYS_capget, &h, d) != 0) _exit(2);
+        d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+        d[CAP_TO_INDEX(CAP_SYS_NICE)].permitted &= ~CAP_TO_MASK(CAP_SYS_NICE);
+        if (syscall(SYS_capset, &h, d) != 0) _exit(3);
+        struct rlimit none = {0, 0};
+        if (setrlimit(RLIMIT_NICE, &none) != 0) _exit(4);
+        gw_metering_conf c = conf_for(f->path, 64, 4);
+        char err[300] = "";
+        gw_meter *m = gw_meter_start(&c, err, sizeof err);
+        if (!m) _exit(5);
+        int batch = wait_policy(SCHED_BATCH);
+        submitter s = {.m = m, .id = 0, .count = 20, .base_ms = now_ms()};
+        submit_thread(&s);
+        int nice = 99;
+        int still = writer_policy_nice(&nice) == SCHED_BATCH && nice == 0;
+        gw_meter_stop(m, 5000);
+        _exit(batch && still ? 0 : 6);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The writer's connection checkpoints nothing itself (a checkpoint syncs the disk, and a slow
+ * sync held up the writer while the queue overflowed): its thread, aigw-checkpoint, copies the
+ * WAL into the database once it passes 1,000 frames, while the writer goes on. So the database
+ * file grows while the meter runs; without that thread it would stay as the schema left it
+ * until the last connection closed. */
+static void checkpoints_run_on_their_own_thread(void **state) {
+    fixture *f = *state;
+    gw_metering_conf c = conf_for(f->path, 1024, 256);
+    char err[300] = "";
+    gw_meter *m = gw_meter_start(&c, err, sizeof err);
+    assert_non_null(m);
+    int nice;
+    assert_int_equal(thread_policy_nice("aigw-checkpoint", &nice), SCHED_BATCH);
+    long before = file_size(f->path);
+    submitter s = {.m = m, .id = 0, .count = 1000, .base_ms = now_ms(), .capture_every = 2};
+    uint64_t written = 0;
+    for (int round = 0; round < 8; round++) { /* about 6 MB of rows and captures */
+        submit_thread(&s);
+        written += s.accepted;
+        s.accepted = 0;
+        wait_written(m, written);
+    }
+    assert_int_equal(written, 8000);
+    int grew = 0;
+    for (int i = 0; i < 1000 && !grew; i++) {
+        grew = file_size(f->path) >= before + (1 << 20);
+        if (!grew) usleep(5000);
+    }
+    assert_true(grew);
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_true(file_size(wal) < 64L << 20); /* reused from its start once copied */
+    gw_meter_stop(m, 5000);
+}
+
 /* A store still locked when stop's time runs out: stop returns, what was left is counted lost. */
 static void stop_gives_up_on_a_locked_store(void **state) {
     fixture *f = *state;
@@ -744,6 +913,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(threads_write_rows_rollups_and_captures, setup, teardown),
         cmocka_unit_test_setup_teardown(locked_store_never_blocks_a_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_gives_up_on_a_locked_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(writer_gives_way_until_it_falls_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(writer_stays_batch_without_the_right_to_raise, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(checkpoints_run_on_their_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_age_and_size, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_and_newer_schema, setup, teardown),
     };
