@@ -18,7 +18,9 @@
 #   per worker process; aigw-sim, which every stream reaches: its limit less its own), adds that
 #   "fd ceiling" as a level, and says so in place of a run when a level is above a target's
 #   ceiling. The stream client is split over several processes when one would run out;
-# - RSS of aigw idle, at its peak (VmHWM) and after the streams, watched for BENCH_AFTER_S.
+# - RSS of aigw idle, at its peak (VmHWM) and after the streams, watched for BENCH_AFTER_S;
+# - with the production pipeline: the metering records dropped and written by then (a writer
+#   that fell behind and dropped records would flatter the throughput).
 # Prints Markdown tables with ratios to nginx. Needs wrk and nginx-light (AIGW_BENCH=1
 # scripts/install-deps.sh) and a C compiler (the two clients are built into a temporary folder).
 # Usage: bench/compare.sh BUILD_DIR
@@ -340,6 +342,15 @@ for target in nginx aigw; do
   add99_ok[$target]=$(tr ' ' '\n' <<< "${added99[$target]}" | awk 'NF && $1 <= 100 {n++} END {print n + 0}')
 done
 
+# --- metering: a throughput figure counts only if every request's record was kept ------------
+# A full metering queue drops records (and counts them) rather than slow a request: a writer
+# that fell behind would make the production pipeline look faster than it is.
+metered=-
+if [ "$pipeline" = production ]; then
+  metric() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+  metered="$(metric aigw_store_queue_dropped_total) dropped, $(metric aigw_store_written_total) written"
+fi
+
 # --- descriptors: the most streams each target can hold ---------------------------------------
 # Counted at idle, after the runs above: what a process holds besides its streams' sockets
 # (listeners, epoll, eventfds, logs, SQLite, and the upstream connections its pools kept, which
@@ -519,6 +530,7 @@ echo "| measure | direct | nginx | aigw | aigw / nginx | goal |"
 echo "|---|---|---|---|---|---|"
 echo "| requests/s, 64 connections (medians of $tput_rounds rounds; ratio: median of the rounds' ratios) | ${rps[direct]} | ${rps[nginx]} | ${rps[aigw]} | $tput_ratio | >= 0.90 |"
 echo "| CPU per request (us) | - | ${cpu_us[nginx]} | ${cpu_us[aigw]} | $(ratio "${cpu_us[aigw]}" "${cpu_us[nginx]}") | |"
+[ "$metered" != - ] && echo "| metering records after the throughput and latency runs | - | - | $metered | | none dropped |"
 echo "| latency p50 / p99 at 1 connection (ms, medians of $lat_rounds rounds) | $(ms "${lat50[direct]}") / $(ms "${lat99[direct]}") | $(ms "${lat50[nginx]}") / $(ms "${lat99[nginx]}") | $(ms "${lat50[aigw]}") / $(ms "${lat99[aigw]}") | | |"
 echo "| added over direct, p50 / p99 (us, median of $lat_rounds per-round differences) | - | $(us "${add50[nginx]}") / $(us "${add99[nginx]}") | $(us "${add50[aigw]}") / $(us "${add99[aigw]}") | | p99 <= 100 |"
 echo "| streams its descriptors allow (RLIMIT_NOFILE $fd_limit) | ${ceiling[direct]} | ${ceiling[nginx]} | ${ceiling[aigw]} | $(ratio "${ceiling[aigw]}" "${ceiling[nginx]}") | |"

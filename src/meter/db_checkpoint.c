@@ -22,16 +22,23 @@ struct gw_meter_db_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_int pending; /* a checkpoint is asked for and not yet begun */
+    int asked_at;       /* the writer's: WAL frames when it last asked */
     int stopping;       /* under lock */
 };
 
-/* After each of the writer's commits, on the writer's thread: a look at an atomic, and a
- * signal once per checkpoint asked for. */
+/* After each of the writer's commits, on the writer's thread: a signal each time the WAL has
+ * grown by CHECKPOINT_FRAMES since the last one. The count is of the whole WAL, copied or not,
+ * until a commit after a complete checkpoint starts it over; while a checkpoint runs the writer
+ * keeps appending, so asking at every commit past the mark would sync the disk again and
+ * again for a few frames each. */
 static int on_commit(void *arg, sqlite3 *db, const char *name, int frames) {
     (void)db;
     (void)name;
     gw_meter_db_checkpointer *c = arg;
-    if (frames >= CHECKPOINT_FRAMES && !atomic_exchange(&c->pending, 1)) {
+    if (frames < c->asked_at) c->asked_at = 0; /* the WAL started over */
+    if (frames - c->asked_at < CHECKPOINT_FRAMES) return SQLITE_OK;
+    c->asked_at = frames;
+    if (!atomic_exchange(&c->pending, 1)) {
         pthread_mutex_lock(&c->lock);
         pthread_cond_signal(&c->wake);
         pthread_mutex_unlock(&c->lock);
