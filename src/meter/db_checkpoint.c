@@ -13,6 +13,9 @@
 enum {
     /* SQLite's own default (wal_autocheckpoint): about 4 MB of WAL between checkpoints */
     CHECKPOINT_FRAMES = 1000,
+    /* A WAL this long (64 MB of 4 KB pages) means the checkpoints never caught up: the writer
+     * checkpoints it whole itself, waiting for that as it did before this thread existed. */
+    WAL_LIMIT_FRAMES = 16 * CHECKPOINT_FRAMES,
 };
 
 struct gw_meter_db_checkpointer {
@@ -22,23 +25,24 @@ struct gw_meter_db_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_int pending; /* a checkpoint is asked for and not yet begun */
-    int asked_at;       /* the writer's: WAL frames when it last asked */
-    int stopping;       /* under lock */
+    atomic_int stopping;
 };
 
-/* After each of the writer's commits, on the writer's thread: a signal each time the WAL has
- * grown by CHECKPOINT_FRAMES since the last one. The count is of the whole WAL, copied or not,
- * until a commit after a complete checkpoint starts it over; while a checkpoint runs the writer
- * keeps appending, so asking at every commit past the mark would sync the disk again and
- * again for a few frames each. */
+/* After each of the writer's commits, on the writer's thread: past the mark, a signal unless
+ * one is pending. The count is of the whole WAL, copied or not, until a transaction that
+ * begins after a complete checkpoint starts it over; asking again at every commit past the mark
+ * (as SQLite's own checkpoints did) lets the thread catch up whenever the writer pauses (it
+ * lingers for more records once the queue is empty), which is when the WAL can start over. */
 static int on_commit(void *arg, sqlite3 *db, const char *name, int frames) {
-    (void)db;
     (void)name;
     gw_meter_db_checkpointer *c = arg;
-    if (frames < c->asked_at) c->asked_at = 0; /* the WAL started over */
-    if (frames - c->asked_at < CHECKPOINT_FRAMES) return SQLITE_OK;
-    c->asked_at = frames;
-    if (!atomic_exchange(&c->pending, 1)) {
+    if (frames >= WAL_LIMIT_FRAMES) {
+        /* the writer holds no transaction here; FULL waits (its busy timeout) for this thread's
+         * pass and for readers on older snapshots, then copies every frame */
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_FULL, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (frames >= CHECKPOINT_FRAMES && !atomic_exchange(&c->pending, 1)) {
         pthread_mutex_lock(&c->lock);
         pthread_cond_signal(&c->wake);
         pthread_mutex_unlock(&c->lock);

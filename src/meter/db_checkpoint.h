@@ -5,8 +5,10 @@
  * its work. On a loaded box one such sync took 24-67 ms, the queue filled behind it, and
  * records were dropped. The writer's connection reports each commit's WAL size instead
  * (sqlite3_wal_hook, which also turns its own checkpoints off); past CHECKPOINT_FRAMES it wakes
- * this thread, which runs a PASSIVE checkpoint: it copies what no reader still needs and waits
- * for no one, while the writer goes on appending. Internal to src/meter/. */
+ * this thread, which runs PASSIVE checkpoints: they copy what no reader still needs and wait
+ * for no one, while the writer goes on appending. Should the WAL still reach 64 MB (the
+ * checkpoints never caught up), the writer checkpoints it whole itself, as SQLite would have.
+ * Internal to src/meter/. */
 #ifndef AIGW_METER_DB_CHECKPOINT_H
 #define AIGW_METER_DB_CHECKPOINT_H
 
