@@ -85,8 +85,8 @@ int gw_meter_submit(gw_meter *m, const gw_request_record *rec) {
      * sets idle before it looks at the queue a last time, so one of the two sees the other.
      * The same with its priority flag (caught_up). */
     atomic_thread_fence(memory_order_seq_cst);
-    /* A writer that has fallen behind gets its fair share of the cores (one producer makes the
-     * call, once); until then it runs only where a core has nothing else to do. */
+    /* A writer that has fallen behind is raised to catch up (one producer makes the call,
+     * once); until then it runs only where a core has nothing else to do. */
     if (!gw_background_priority_is_raised(&m->priority) && gw_ring_depth(m->ring) >= m->raise_depth)
         gw_background_priority_raise(&m->priority);
     if (atomic_load_explicit(&m->idle, memory_order_relaxed) &&
