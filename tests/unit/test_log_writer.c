@@ -7,18 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/log_writer.h"
+#include "thread_policy.h"
 
 enum { THREADS = 4, LINES = 5000 };
 
@@ -143,37 +142,12 @@ static void a_stuck_log_drops_and_counts(void **state) {
     close(fds[0]);
 }
 
-/* The log writer's policy and nice value, read from the kernel (the thread named aigw-log). */
 static int writer_policy_nice(int *nice) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    int policy = -1;
-    struct dirent *e;
-    while (policy < 0 && (e = readdir(d))) {
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f) && !strcmp(comm, "aigw-log\n")) {
-            policy = sched_getscheduler((pid_t)atoi(e->d_name));
-            *nice = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return policy;
+    return thread_policy_nice("aigw-log", nice);
 }
 
-/* Waits (bounded) for the policy, and the nice value unless it is SCHED_IDLE's (which keeps
- * the last one and has no use for it): 1 when they came, 0 if not. */
 static int wait_policy(int want, int want_nice) {
-    for (int i = 0; i < 1000; i++) {
-        int nice = 0;
-        if (writer_policy_nice(&nice) == want && (want == SCHED_IDLE || nice == want_nice))
-            return 1;
-        usleep(5000);
-    }
-    return 0;
+    return wait_thread_policy("aigw-log", want, want_nice);
 }
 
 /* While it keeps up the writer runs at SCHED_IDLE, so a worker that wakes on its core takes

@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <json-c/json.h>
 #include <linux/capability.h>
 #include <pthread.h>
@@ -35,6 +34,7 @@
 #include "core/clock.h"
 #include "meter/meter.h"
 #include "meter/record.h"
+#include "thread_policy.h"
 
 static int64_t now_ms(void) {
     return gw_wall_ns() / 1000000;
@@ -411,30 +411,6 @@ static void locked_store_never_blocks_a_submit(void **state) {
     sqlite3_close(locker);
 }
 
-/* The scheduling policy of this process's thread named `name` (-1 when there is none), and its
- * nice value in *nice. */
-static int thread_policy_nice(const char *name, int *nice) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    int policy = -1;
-    struct dirent *e;
-    while (policy < 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[300], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f) && !strncmp(comm, name, strlen(name)) &&
-            comm[strlen(name)] == '\n') {
-            policy = sched_getscheduler((pid_t)atoi(e->d_name));
-            *nice = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return policy;
-}
-
 static int writer_policy_nice(int *nice) {
     return thread_policy_nice("aigw-meter", nice);
 }
@@ -444,22 +420,12 @@ static int writer_policy(void) {
     return writer_policy_nice(&nice);
 }
 
-/* Waits (bounded) until the writer's policy and nice value are the ones wanted (any nice when
- * want_nice is ANY_NICE: SCHED_IDLE has no use for it, and keeps the last one): 1 when they
- * were, 0 if not. */
-enum { ANY_NICE = 99 };
 static int wait_policy_nice(int want, int want_nice) {
-    for (int i = 0; i < 1000; i++) {
-        int nice = 0;
-        if (writer_policy_nice(&nice) == want && (want_nice == ANY_NICE || nice == want_nice))
-            return 1;
-        usleep(5000);
-    }
-    return 0;
+    return wait_thread_policy("aigw-meter", want, want_nice);
 }
 
 static int wait_policy(int want) {
-    return wait_policy_nice(want, want == SCHED_IDLE ? ANY_NICE : 0);
+    return wait_policy_nice(want, 0);
 }
 
 static void submit_records(gw_meter *m, uint32_t count) {
