@@ -2,10 +2,10 @@
 // usage chunk asked for, three keys, two models) through the official openai package, and the
 // usage the gateway stored per key and model equals what the engine itself counted. Streams cut
 // by the engine are recorded as estimated, never as zero. The writer's queue gives its memory
-// back once a burst is over.
+// back once a burst is over; the writer runs at idle priority while it keeps up.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { startSim, startGateway, gatewayConfig, waitFor, SLOW } from './lib/harness.mjs';
 
@@ -220,4 +220,33 @@ test('after a burst the writer\'s queue gives its memory back', { skip: instrume
   // and the queue still works after the release
   await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'again' }], max_tokens: 1 });
   await waitFor('the next record stored', async () => (await storeCounters()).written >= end.written + 1);
+});
+
+// The writer gives way to the workers while it keeps up: it runs under SCHED_IDLE where the
+// process may raise it again (CAP_SYS_NICE, or RLIMIT_NICE of 25 or more), SCHED_BATCH where
+// not, and says which when it starts; the WAL is checkpointed by a thread of its own. Read from
+// the kernel (/proc/PID/task/TID/stat, field 41: the policy). Under valgrind the threads are
+// its own.
+const SCHED_BATCH = 3, SCHED_IDLE = 5;
+function threadPolicies(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    out[name] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+  }
+  return out;
+}
+function mayRaise() {
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]}`);
+  const nice = /^Max nice priority\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))[1];
+  return (capEff & (1n << 23n)) !== 0n || nice === 'unlimited' || Number(nice) >= 25;
+}
+test('the writer runs at idle priority where it can be raised again, and checkpoints run apart', { skip: process.env.AIGW_VALGRIND === '1' && 'threads under valgrind' }, () => {
+  const policies = threadPolicies(gw.pid);
+  const idle = mayRaise();
+  assert.equal(policies['aigw-meter'], idle ? SCHED_IDLE : SCHED_BATCH, JSON.stringify(policies));
+  assert.equal(policies['aigw-checkpoint'], SCHED_BATCH, JSON.stringify(policies));
+  const started = gw.lines().find((l) => l.event === 'metering_started');
+  assert.equal(started?.writer_priority, idle ? 'idle' : 'batch');
 });
