@@ -25,6 +25,7 @@ struct gw_quota_table {
     size_t mask;
     uint64_t seed;
     atomic_uint_fast64_t full;
+    atomic_uint_fast64_t claims; /* once a subject takes a slot: not on every request */
     qslot *slots;
 };
 
@@ -83,6 +84,7 @@ gw_quota_table *gw_quota_table_new(size_t slots) {
     if (getrandom(&t->seed, sizeof t->seed, 0) != sizeof t->seed)
         t->seed = (uint64_t)(uintptr_t)t ^ 0x6a09e667f3bcc909u;
     atomic_init(&t->full, 0);
+    atomic_init(&t->claims, 0);
     return t;
 }
 
@@ -129,6 +131,7 @@ static int64_t claim(gw_quota_table *t, uint64_t key, int64_t now, uint16_t tag,
                  * number equal to this day's): start clean. */
                 atomic_store_explicit(&s->word, pack(tag, 0), memory_order_relaxed);
                 atomic_store_explicit(&s->end, end, memory_order_relaxed);
+                atomic_fetch_add_explicit(&t->claims, 1, memory_order_relaxed);
                 return (int64_t)at;
             }
         }
@@ -280,6 +283,10 @@ int gw_quota_clear_budget(gw_quota_table *t, const gw_quota_rule *rule, const ch
 
 size_t gw_quota_table_slots(const gw_quota_table *t) {
     return t->mask + 1;
+}
+
+uint64_t gw_quota_table_claims(const gw_quota_table *t) {
+    return atomic_load_explicit(&t->claims, memory_order_relaxed);
 }
 
 void gw_quota_table_read_slot(const gw_quota_table *t, size_t i, gw_quota_saved *out) {

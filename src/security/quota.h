@@ -108,6 +108,9 @@ typedef struct gw_quota_saved {
 } gw_quota_saved;
 
 size_t gw_quota_table_slots(const gw_quota_table *t);
+/* Slots a subject has claimed since the table was made (counted again when a stale slot is
+ * taken over): 0 means every slot is empty, and a save has nothing to look at. */
+uint64_t gw_quota_table_claims(const gw_quota_table *t);
 /* Slot i (below gw_quota_table_slots) as it is now; its fields are read one by one while workers
  * may change them, so a caller that compares reads again later (a second later, at shutdown
  * when nothing counts any more). */

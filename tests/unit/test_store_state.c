@@ -262,11 +262,16 @@ static void quota_counts_survive_a_restart(void **state) {
     gw_persist *p = gw_persist_open(f->st, t, now, &off, err, sizeof err);
     assert_non_null(p);
     assert_null(off);
+    /* no subject has a slot yet: a save does not read the table */
+    assert_int_equal(gw_quota_table_claims(t), 0);
+    assert_int_equal(gw_persist_save_quotas(p, now, 0), 0);
+    assert_int_equal(count_rows(f->path, "SELECT count(*) FROM quota_spent"), 0);
     gw_quota_reservation res;
     gw_quota_status status;
     assert_int_equal(gw_quota_reserve(t, &rule, "acme", 4, 30, now, &res, &status), GW_QUOTA_OK);
     gw_quota_settle(&res, 40, now);
     assert_int_equal(gw_quota_set_budget(t, &rule, "beta", 4, 500, now), 0);
+    assert_int_equal(gw_quota_table_claims(t), 2); /* once a subject, not once a request */
     assert_int_equal(gw_persist_save_quotas(p, now, 0), 0);
     assert_int_equal(count_rows(f->path, "SELECT count(*) FROM quota_spent"), 2);
     /* nothing changed: nothing written (the rows keep their time) */
@@ -314,7 +319,8 @@ static void quota_counts_survive_a_restart(void **state) {
         gw_quota_table_read_slot(t3, i, &q);
         used += q.key != 0;
     }
-    assert_int_equal(used, 1); /* beta's budget only */
+    assert_int_equal(used, 1);                      /* beta's budget only */
+    assert_int_equal(gw_quota_table_claims(t3), 1); /* a restored subject counts */
     /* and it pruned the ended row */
     assert_int_equal(count_rows(f->path, "SELECT count(*) FROM quota_spent"), 1);
     gw_persist_free(p);
