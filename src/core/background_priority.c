@@ -1,4 +1,4 @@
-/* A background thread's CPU priority: SCHED_IDLE while it keeps up, SCHED_BATCH at nice -5
+/* A background thread's CPU priority: SCHED_IDLE while it keeps up, SCHED_BATCH at nice -10
  * while it is behind (see background_priority.h). */
 #include "core/background_priority.h"
 
@@ -9,7 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { RAISED_NICE = -5 };
+enum { RAISED_NICE = -10 };
 
 /* Whether a thread may go from SCHED_IDLE to RAISED_NICE: the kernel allows a nice value n
  * when RLIMIT_NICE is at least 20 - n, or with CAP_SYS_NICE. */

@@ -7,11 +7,11 @@
  * or it yielded, and the writer's transactions were the slowest 1% of requests at one
  * connection. At SCHED_IDLE alone it would starve on a busy box and its queue would overflow,
  * so a producer that finds the queue past a mark raises it (once: a flag says it is raised) to
- * SCHED_BATCH at nice -5, three times a worker's weight: on two saturated cores a writer with a
+ * SCHED_BATCH at nice -10, nine times a worker's weight: on two saturated cores a writer with a
  * fair share did not keep up and its queue dropped records. The thread lowers itself again
  * when it has emptied the queue.
  *
- * Leaving SCHED_IDLE, and a negative nice, need CAP_SYS_NICE or an RLIMIT_NICE of 25 or more
+ * Leaving SCHED_IDLE, and a negative nice, need CAP_SYS_NICE or an RLIMIT_NICE of 30 or more
  * (sched(7)). Without either the thread runs at SCHED_BATCH, nice 0, throughout, as it did
  * before. */
 #ifndef AIGW_CORE_BACKGROUND_PRIORITY_H

@@ -223,7 +223,7 @@ test('after a burst the writer\'s queue gives its memory back', { skip: instrume
 });
 
 // The writer gives way to the workers while it keeps up: it runs under SCHED_IDLE where the
-// process may raise it again (CAP_SYS_NICE, or RLIMIT_NICE of 25 or more), SCHED_BATCH where
+// process may raise it again (CAP_SYS_NICE, or RLIMIT_NICE of 30 or more), SCHED_BATCH where
 // not, and says which when it starts; the WAL is checkpointed by a thread of its own. Read from
 // the kernel (/proc/PID/task/TID/stat, field 41: the policy). Under valgrind the threads are
 // its own.
@@ -240,7 +240,7 @@ function threadPolicies(pid) {
 function mayRaise() {
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]}`);
   const nice = /^Max nice priority\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))[1];
-  return (capEff & (1n << 23n)) !== 0n || nice === 'unlimited' || Number(nice) >= 25;
+  return (capEff & (1n << 23n)) !== 0n || nice === 'unlimited' || Number(nice) >= 30;
 }
 test('the writer runs at idle priority where it can be raised again, and checkpoints run apart', { skip: process.env.AIGW_VALGRIND === '1' && 'threads under valgrind' }, () => {
   const policies = threadPolicies(gw.pid);

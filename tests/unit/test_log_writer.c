@@ -152,9 +152,9 @@ static int wait_policy(int want, int want_nice) {
 
 /* While it keeps up the writer runs at SCHED_IDLE, so a worker that wakes on its core takes
  * the core at once. Nobody reads the pipe: the writer blocks in writev, and the lines pushed
- * meanwhile fill the ring; past an eighth of it the writer is raised to SCHED_BATCH at nice -5.
+ * meanwhile fill the ring; past an eighth of it the writer is raised to SCHED_BATCH at nice -10.
  * Once the pipe is read and the ring drained, it is back at SCHED_IDLE. Where the process may
- * not leave SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE under 25) the writer is at SCHED_BATCH
+ * not leave SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE under 30) the writer is at SCHED_BATCH
  * throughout, which test_meter_store checks for the mechanism both writers share. */
 static void writer_gives_way_until_it_falls_behind(void **state) {
     (void)state;
@@ -174,7 +174,7 @@ static void writer_gives_way_until_it_falls_behind(void **state) {
     assert_int_equal(writer_policy_nice(&nice), SCHED_IDLE);
     for (int i = 0; i < 1000; i++) /* 200 KB more: past an eighth of the 1 MB ring */
         assert_int_equal(gw_log_writer_push(line, sizeof line), 1);
-    assert_true(wait_policy(SCHED_BATCH, -5));
+    assert_true(wait_policy(SCHED_BATCH, -10));
     reader rd = {.fd = fds[0]};
     pthread_t reader_thread;
     pthread_create(&reader_thread, NULL, read_all, &rd);

@@ -435,7 +435,7 @@ static void submit_records(gw_meter *m, uint32_t count) {
 }
 
 /* While it keeps up the writer runs at SCHED_IDLE: a worker that wakes on its core takes the
- * core at once. A queue an eighth full raises it to SCHED_BATCH at nice -5, and with the queue
+ * core at once. A queue an eighth full raises it to SCHED_BATCH at nice -10, and with the queue
  * emptied it is back at SCHED_IDLE. The store is locked meanwhile so that the records stay
  * queued. */
 static void writer_gives_way_until_it_falls_behind(void **state) {
@@ -449,14 +449,14 @@ static void writer_gives_way_until_it_falls_behind(void **state) {
     submit_records(m, 4); /* a batch's worth, which the writer may hold, and fewer than 8 */
     assert_int_equal(writer_policy(), SCHED_IDLE);
     submit_records(m, 16);
-    assert_true(wait_policy_nice(SCHED_BATCH, -5));
+    assert_true(wait_policy_nice(SCHED_BATCH, -10));
     assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     wait_written(m, 20);
     assert_true(wait_policy(SCHED_IDLE));
     /* behind again: raised again */
     sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
     submit_records(m, 20);
-    assert_true(wait_policy_nice(SCHED_BATCH, -5));
+    assert_true(wait_policy_nice(SCHED_BATCH, -10));
     assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     wait_written(m, 40);
     gw_meter_stop(m, 5000);
