@@ -10,16 +10,13 @@
  *
  * The writer polls every FLUSH_MS while lines come, so under load a worker makes no system call
  * for its log at all; after IDLE_POLLS empty polls it sleeps on a futex, and the next line wakes
- * it (one wake per quiet spell). A ring past half full wakes it at once.
- *
- * The writer runs at SCHED_IDLE while it keeps up, so a worker that wakes on its core takes the
- * core at once, and a push that leaves its ring an eighth full raises it to SCHED_BATCH at nice
- * -5 until the rings are drained below that again (core/background_priority.h). */
+ * it (one wake per quiet spell). A ring past half full wakes it at once. */
 #include "core/log_writer.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/background_priority.h"
 #include "core/log.h"
 
 enum {
@@ -44,7 +40,6 @@ enum {
     FLUSH_MS = 10,
     IDLE_POLLS = 10,
     DROP_REPORT_MS = 1000,
-    RAISE_AT = RING_BYTES / 8, /* queued bytes in a ring that raise the writer */
 };
 
 typedef struct ring {
@@ -66,7 +61,6 @@ static atomic_int sleeping; /* futex word: the writer waits for a line */
 static atomic_int kicked;   /* futex word: wake before the flush interval ends */
 static atomic_uint_fast64_t dropped;
 static pthread_t writer_thread;
-static gw_background_priority priority;
 static int writer_fd = -1;
 
 /* A thread keeps its ring until it exits (rings live as long as the process: a thread may
@@ -137,7 +131,6 @@ int gw_log_writer_push(const char *line, size_t len) {
     size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     if (RING_BYTES - (head - tail) < len) {
         atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
-        gw_background_priority_raise(&priority);
         kick_writer();
         return 1;
     }
@@ -152,10 +145,6 @@ int gw_log_writer_push(const char *line, size_t len) {
         wake_writer();
     else if (head + len - tail > RING_BYTES / 2)
         kick_writer();
-    /* behind: the writer gets the weight to catch up (once; the same fence orders this push
-     * before the look at the flag, against caught_up's store and look at the rings) */
-    if (head + len - tail > RAISE_AT && !gw_background_priority_is_raised(&priority))
-        gw_background_priority_raise(&priority);
     return 1;
 }
 
@@ -235,27 +224,6 @@ static int rings_empty(void) {
     return 1;
 }
 
-static int rings_below_mark(void) {
-    int count = atomic_load(&ring_count);
-    for (int i = 0; i < count; i++) {
-        ring *r = atomic_load(&rings[i]);
-        if (r && atomic_load(&r->head) - atomic_load(&r->tail) > RAISE_AT) return 0;
-    }
-    return 1;
-}
-
-/* After a drain: a raised writer whose rings are all below the mark gives way again, then
- * looks once more (a push between its drain and the lowering saw it raised and did not raise
- * it). */
-static void caught_up(void) {
-    if (!gw_background_priority_is_raised(&priority) || atomic_load(&stopping) ||
-        !rings_below_mark())
-        return;
-    gw_background_priority_lower(&priority);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (!rings_below_mark()) gw_background_priority_raise(&priority);
-}
-
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -280,13 +248,11 @@ static void report_drops(uint64_t *reported, int64_t *last_ms) {
 
 static void *writer_main(void *arg) {
     (void)arg;
-    gw_background_priority_enter(&priority);
     int idle_polls = 0;
     uint64_t reported = 0;
     int64_t reported_ms = 0;
     for (;;) {
         size_t wrote = drain();
-        caught_up();
         if (gw_log_enabled(GW_LOG_WARN)) report_drops(&reported, &reported_ms);
         if (atomic_load(&stopping)) {
             if (!wrote) break;
@@ -311,9 +277,10 @@ int gw_log_writer_start(int fd) {
     if (atomic_load(&running)) return 0;
     writer_fd = fd;
     atomic_store(&stopping, 0);
-    gw_background_priority_init(&priority);
     if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0) return -1;
     pthread_setname_np(writer_thread, "aigw-log");
+    /* a fair share of the cores, but no preemption of a worker when it wakes */
+    pthread_setschedparam(writer_thread, SCHED_BATCH, &(struct sched_param){0});
     atomic_store_explicit(&running, 1, memory_order_release);
     return 0;
 }
@@ -322,7 +289,6 @@ void gw_log_writer_stop(void) {
     if (!atomic_load(&running)) return;
     atomic_store(&running, 0); /* new lines are written by their threads again */
     atomic_store(&stopping, 1);
-    gw_background_priority_raise(&priority); /* the last lines are not left to idle time */
     atomic_store(&kicked, 1);
     futex_wake(&kicked);
     wake_writer();

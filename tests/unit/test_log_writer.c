@@ -1,7 +1,6 @@
 /* The log writer thread: lines from many threads arrive whole and in each thread's order; a
  * writer stuck on a full pipe makes pushes drop (counted), never block; stopping writes every
- * queued line; the writer runs at SCHED_IDLE while it keeps up and is raised while it is
- * behind. */
+ * queued line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +8,6 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +15,6 @@
 
 #include "core/log.h"
 #include "core/log_writer.h"
-#include "thread_policy.h"
 
 enum { THREADS = 4, LINES = 5000 };
 
@@ -142,54 +139,6 @@ static void a_stuck_log_drops_and_counts(void **state) {
     close(fds[0]);
 }
 
-static int writer_policy_nice(int *nice) {
-    return thread_policy_nice("aigw-log", nice);
-}
-
-static int wait_policy(int want, int want_nice) {
-    return wait_thread_policy("aigw-log", want, want_nice);
-}
-
-/* While it keeps up the writer runs at SCHED_IDLE, so a worker that wakes on its core takes
- * the core at once. Nobody reads the pipe: the writer blocks in writev, and the lines pushed
- * meanwhile fill the ring; past an eighth of it the writer is raised to SCHED_BATCH at nice -10.
- * Once the pipe is read and the ring drained, it is back at SCHED_IDLE. Where the process may
- * not leave SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE under 30) the writer is at SCHED_BATCH
- * throughout, which test_meter_store checks for the mechanism both writers share. */
-static void writer_gives_way_until_it_falls_behind(void **state) {
-    (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fcntl(fds[1], F_SETPIPE_SZ, 4096);
-    assert_int_equal(gw_log_writer_start(fds[1]), 0);
-    assert_true(wait_policy(SCHED_IDLE, 0));
-    char line[200];
-    memset(line, 'x', sizeof line);
-    line[0] = '{';
-    line[sizeof line - 2] = '}';
-    line[sizeof line - 1] = '\n';
-    for (int i = 0; i < 100; i++) /* 20 KB: the pipe takes 4 KB, the ring the rest */
-        assert_int_equal(gw_log_writer_push(line, sizeof line), 1);
-    int nice = 0;
-    assert_int_equal(writer_policy_nice(&nice), SCHED_IDLE);
-    for (int i = 0; i < 1000; i++) /* 200 KB more: past an eighth of the 1 MB ring */
-        assert_int_equal(gw_log_writer_push(line, sizeof line), 1);
-    assert_true(wait_policy(SCHED_BATCH, -10));
-    reader rd = {.fd = fds[0]};
-    pthread_t reader_thread;
-    pthread_create(&reader_thread, NULL, read_all, &rd);
-    assert_true(wait_policy(SCHED_IDLE, 0));
-    gw_log_writer_stop();
-    close(fds[1]);
-    pthread_join(reader_thread, NULL);
-    size_t written = 0; /* besides a warning about the last test's drops */
-    for (char *p = rd.data, *end = rd.data + rd.len; p + sizeof line <= end; p++)
-        if (!memcmp(p, line, sizeof line)) written++, p += sizeof line - 1;
-    assert_int_equal(written, 1100);
-    free(rd.data);
-    close(fds[0]);
-}
-
 /* Without a running writer a push is refused: the caller writes the line itself. */
 static void no_writer_no_queue(void **state) {
     (void)state;
@@ -201,7 +150,6 @@ int main(void) {
         cmocka_unit_test(no_writer_no_queue),
         cmocka_unit_test(lines_arrive_whole_and_in_order),
         cmocka_unit_test(a_stuck_log_drops_and_counts),
-        cmocka_unit_test(writer_gives_way_until_it_falls_behind),
         cmocka_unit_test(no_writer_no_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

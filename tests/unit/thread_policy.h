@@ -1,6 +1,6 @@
 /* A thread's scheduling policy and nice value as the kernel has them, found by the thread's
- * name: for the unit tests of the writers that give way to the workers (test_meter_store.c,
- * test_log_writer.c; src/core/background_priority.h). Header-only: each test includes it once. */
+ * name: for the unit tests of a writer that gives way to the workers (test_meter_store.c;
+ * src/core/background_priority.h). Header-only: each test includes it once. */
 #ifndef AIGW_TESTS_THREAD_POLICY_H
 #define AIGW_TESTS_THREAD_POLICY_H
 
