@@ -49,4 +49,25 @@ static inline int wait_thread_policy(const char *name, int want, int want_nice) 
     return 0;
 }
 
+/* Whether this process may raise a thread out of SCHED_IDLE to nice -10, as the kernel judges
+ * it (CAP_SYS_NICE, or RLIMIT_NICE of 30 or more): where it may not, the writers run at
+ * SCHED_BATCH throughout. Read here from /proc, apart from the code under test. */
+static inline int process_may_raise(void) {
+    FILE *f = fopen("/proc/self/limits", "r");
+    char line[256];
+    int may = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Max nice priority", 17)) {
+            char soft[32] = "";
+            sscanf(line + 17, "%31s", soft);
+            may = !strcmp(soft, "unlimited") || atoi(soft) >= 30;
+        }
+    if (f) fclose(f);
+    f = fopen("/proc/self/status", "r");
+    while (!may && f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "CapEff:", 7)) may = (strtoull(line + 7, NULL, 16) >> 23) & 1;
+    if (f) fclose(f);
+    return may;
+}
+
 #endif
