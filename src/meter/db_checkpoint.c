@@ -25,7 +25,7 @@ struct gw_meter_db_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_int pending; /* a checkpoint is asked for and not yet begun */
-    atomic_int stopping;
+    int stopping;       /* under lock */
 };
 
 /* After each of the writer's commits, on the writer's thread: past the mark, a signal unless

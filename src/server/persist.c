@@ -178,11 +178,12 @@ static int save_batch(gw_persist *p, int64_t now) {
 int gw_persist_save_quotas(gw_persist *p, int64_t now, int all) {
     if (!p) return 0;
     int rc = 0;
-    /* all: until a pass goes round the table without stopping at a full batch. A table no
-     * subject has claimed a slot of (no quotas configured, none restored) is not read: a pass
-     * is 65,536 slots (2 MB) every second, for nothing. */
-    while (gw_quota_table_claims(p->quotas) && (rc = save_batch(p, now)) > 0 && all) {
-    }
+    /* A table no subject has claimed a slot of (no quotas configured, none restored) is not
+     * read: a pass is 65,536 slots (2 MB) every second, for nothing. all: until a pass goes
+     * round the table without stopping at a full batch. */
+    if (gw_quota_table_claims(p->quotas))
+        while ((rc = save_batch(p, now)) > 0 && all) {
+        }
     if (now - p->pruned_at >= PRUNE_EVERY_NS || now < p->pruned_at) {
         char err[300];
         if (gw_store_quota_prune(p->st, now, err, sizeof err) < 0) {
