@@ -10,12 +10,13 @@ enum { SLOT_BLOCK = 1024 };
 static _Thread_local int reserved_upto;
 static _Thread_local const struct event_base *reserved_for;
 
+void gw_fd_slots_enable(struct event_base *base) {
+    reserved_for = base;
+    reserved_upto = 0;
+}
+
 void gw_fd_slots_reserve(struct event_base *base, int fd) {
-    if (reserved_for != base) {
-        reserved_for = base;
-        reserved_upto = 0;
-    }
-    if (fd < reserved_upto) return;
+    if (reserved_for != base || fd < reserved_upto) return;
     int upto = (fd / SLOT_BLOCK + 1) * SLOT_BLOCK;
     /* An add then a delete in the same loop turn: libevent's changelist (the worker bases use
      * it) makes the record and cancels the change before it reaches epoll, so the numbers, open

@@ -9,9 +9,16 @@
 
 struct event_base;
 
-/* Before a new descriptor `fd` is watched on `base` (the caller's thread owns it): when fd is
- * past what this thread has reserved, libevent's records for the next block of numbers are
- * made now, together. No system call. */
+/* The calling thread's own base, which uses libevent's changelist
+ * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), reserves from now on; on any other base
+ * gw_fd_slots_reserve does nothing. Without the changelist every reserved number would be an
+ * epoll_ctl ADD and DEL, a warning for each number that is not open: the control loop, which
+ * serves the admin API without it, printed a thousand at its first admin connection. */
+void gw_fd_slots_enable(struct event_base *base);
+
+/* Before a new descriptor `fd` is watched on `base` (the caller's thread owns it): when base is
+ * the thread's enabled one and fd is past what it has reserved, libevent's records for the next
+ * block of numbers are made now, together. No system call. */
 void gw_fd_slots_reserve(struct event_base *base, int fd);
 
 #endif

@@ -690,8 +690,21 @@ static void stop(gw_server *s) {
     gw_endpoints_free_all();
 }
 
+/* libevent's own warnings and errors (a failed epoll_ctl, say) as lines of the gateway's log,
+ * which its operators parse, rather than bare text on stderr. It runs on any thread and calls
+ * no libevent function, as libevent requires: the log wakes its writer with a futex. */
+static void libevent_message(int severity, const char *msg) {
+    char text[512];
+    gw_json_escape(text, sizeof text, msg, strlen(msg));
+    gw_log_level level = severity >= EVENT_LOG_ERR    ? GW_LOG_ERROR
+                         : severity == EVENT_LOG_WARN ? GW_LOG_WARN
+                                                      : GW_LOG_DEBUG;
+    gw_log(level, "libevent", "\"message\":\"%s\"", text);
+}
+
 int gw_serve(const gw_serve_options *opts) {
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_message);
     /* Locks for the bases more than one thread uses: the control loop's (the metering reader's
      * thread activates its delivery event there, meter/reader.c). The workers' bases opt out
      * with EVENT_BASE_FLAG_NOLOCK (server/worker.c). */

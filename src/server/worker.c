@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/drain_watch.h"
 #include "core/fd_limit.h"
+#include "core/fd_slots.h"
 #include "core/wake.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -263,7 +264,8 @@ static void reserve_heap(void) {
 
 static void *worker_main(void *arg) {
     gw_worker *w = arg;
-    reserve_heap(); /* on this thread: its allocations come from its own arena */
+    reserve_heap();              /* on this thread: its allocations come from its own arena */
+    gw_fd_slots_enable(w->base); /* a changelist base (gw_worker_init) */
     event_base_loop(w->base, 0);
     atomic_store(&w->exited, 1);
     return NULL;

@@ -53,6 +53,28 @@ test('log.level info: access lines, no debug lines', async () => {
   });
 });
 
+test('admin connections leave no libevent warnings: the control loop reserves no descriptors', async () => {
+  // The control loop serves the admin API without libevent's changelist; reserving descriptor
+  // records there (as the workers do) made an epoll_ctl of each number 0-1023, and a thousand
+  // "[warn] Epoll ADD" lines on stderr at the first admin connection (a readiness probe).
+  const sim = await startSim();
+  const gw = await startGateway(await gatewayConfig({ channels: simChannel(sim), models: standardModels }));
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${gw.adminUrl}/readyz`);
+      assert.equal(res.status, 200);
+    }
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    await client.chat.completions.create({ model: 'chat', messages, max_tokens: 1 });
+    await gw.stop();
+    assert.ok(!/\[(warn|err)\]|epoll/i.test(gw.stderr), gw.stderr.slice(0, 500));
+    assert.deepEqual(gw.lines().filter((l) => l.event === 'libevent'), []);
+  } finally {
+    await gw.stop();
+    await sim.stop();
+  }
+});
+
 test('a gateway that cannot start says why on stderr, not in the access log', async () => {
   const sim = await startSim();
   const config = await gatewayConfig({ channels: simChannel(sim), models: standardModels });

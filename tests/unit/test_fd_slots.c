@@ -1,6 +1,8 @@
 /* Reserving libevent's per-descriptor records ahead must not disturb the watches a worker base
  * has (a descriptor in the reserved block already watched keeps firing) nor the ones it makes
- * after (a descriptor whose record was reserved while closed fires once opened and watched). */
+ * after (a descriptor whose record was reserved while closed fires once opened and watched);
+ * and on a base the thread did not enable (the control loop's, without libevent's changelist)
+ * it must do nothing, where every number reserved would reach epoll_ctl. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +32,7 @@ static void watched_and_new_descriptors_still_fire(void **state) {
     (void)state;
     struct event_base *base = changelist_base();
     assert_non_null(base);
+    gw_fd_slots_enable(base);
     int before[2], after[2];
     assert_int_equal(pipe(before), 0);
     int fired_before = 0, fired_after = 0;
@@ -66,7 +69,32 @@ static void watched_and_new_descriptors_still_fire(void **state) {
     event_base_free(base);
 }
 
+static int libevent_warnings;
+static void count_warning(int severity, const char *msg) {
+    (void)msg;
+    if (severity >= EVENT_LOG_WARN) libevent_warnings++;
+}
+
+static void a_base_not_enabled_is_left_alone(void **state) {
+    (void)state;
+    struct event_base *enabled = changelist_base();
+    struct event_base *plain = event_base_new(); /* no changelist: every add reaches epoll */
+    assert_non_null(enabled);
+    assert_non_null(plain);
+    gw_fd_slots_enable(enabled);
+    event_set_log_callback(count_warning);
+    libevent_warnings = 0;
+    /* the block of numbers 0-1023, nearly all of them closed: on the plain base each reserved
+     * number would be an epoll_ctl ADD that fails, and a warning */
+    gw_fd_slots_reserve(plain, 3);
+    event_set_log_callback(NULL);
+    assert_int_equal(libevent_warnings, 0);
+    event_base_free(plain);
+    event_base_free(enabled);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(watched_and_new_descriptors_still_fire)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(watched_and_new_descriptors_still_fire),
+                                       cmocka_unit_test(a_base_not_enabled_is_left_alone)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
