@@ -1731,7 +1731,7 @@ int gw_http_probe_port(const char *host, int port, char *err, size_t errlen) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
         rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc < 0 && errno == EADDRINUSE) {
-            char owner[128]; /* "held by nginx, pid 1234": the user knows what to stop */
+            char owner[256]; /* "held by nginx, pid 1234": the user knows what to stop */
             gw_port_owner_describe(port, owner, sizeof owner);
             snprintf(err, errlen, "cannot listen on %s:%d: %s (%s)", host, port,
                      strerror(EADDRINUSE), owner);

@@ -15,9 +15,11 @@ enum {
     MAX_LISTEN_INODES = 64, /* a port has one socket per SO_REUSEPORT worker and family */
 };
 
-/* Collects the inodes of the sockets listening on `port` from one /proc/net/tcp{,6} table. */
+/* Collects the inodes of the sockets listening on `port` from one /proc/net/tcp{,6} table, and
+ * counts in *connections the sockets of other states (a connection, or one in TIME_WAIT, which
+ * no process holds) whose local port it is. */
 static size_t listen_inodes(const char *table, int port, unsigned long *inodes, size_t count,
-                            size_t cap) {
+                            size_t cap, int *connections) {
     FILE *f = fopen(table, "r");
     if (!f) return count;
     char line[512];
@@ -33,8 +35,11 @@ static size_t listen_inodes(const char *table, int port, unsigned long *inodes, 
                    " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x %*x:%*x %*x %*u %*d %lu",
                    &local_port, &state, &inode) != 3)
             continue;
-        if ((int)local_port == port && state == TCP_STATE_LISTEN && inode != 0)
+        if ((int)local_port != port) continue;
+        if (state == TCP_STATE_LISTEN && inode != 0)
             inodes[count++] = inode;
+        else if (state != TCP_STATE_LISTEN)
+            (*connections)++;
     }
     fclose(f);
     return count;
@@ -81,10 +86,14 @@ static void read_comm(long pid, char *comm, size_t comm_len) {
     fclose(f);
 }
 
-int gw_port_owner_find(int port, pid_t *pid, char *comm, size_t comm_len) {
+/* 1: some process listens on the port and *pid, comm say which (0 when it is not visible);
+ * 0: nothing listens, and *connections counts the connections whose local port it is. */
+static int find_owner(int port, pid_t *pid, char *comm, size_t comm_len, int *connections) {
     unsigned long inodes[MAX_LISTEN_INODES];
-    size_t count = listen_inodes("/proc/net/tcp", port, inodes, 0, MAX_LISTEN_INODES);
-    count = listen_inodes("/proc/net/tcp6", port, inodes, count, MAX_LISTEN_INODES);
+    *connections = 0;
+    size_t count = listen_inodes("/proc/net/tcp", port, inodes, 0, MAX_LISTEN_INODES, connections);
+    count = listen_inodes("/proc/net/tcp6", port, inodes, count, MAX_LISTEN_INODES, connections);
+    *pid = 0;
     if (count == 0) return 0;
     DIR *proc = opendir("/proc");
     if (!proc) return 0;
@@ -98,13 +107,39 @@ int gw_port_owner_find(int port, pid_t *pid, char *comm, size_t comm_len) {
         found = 1;
     }
     closedir(proc);
-    return found;
+    return 1;
+}
+
+int gw_port_owner_find(int port, pid_t *pid, char *comm, size_t comm_len) {
+    int connections;
+    return find_owner(port, pid, comm, comm_len, &connections) && *pid != 0;
+}
+
+/* The kernel's range of local ports for outgoing connections, "32768-60999"; "" if unread. */
+static void ephemeral_range(char *out, size_t out_len) {
+    unsigned low, high;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    snprintf(out, out_len, "%s", "");
+    if (f && fscanf(f, "%u %u", &low, &high) == 2) snprintf(out, out_len, "%u-%u", low, high);
+    if (f) fclose(f);
 }
 
 void gw_port_owner_describe(int port, char *out, size_t out_len) {
     pid_t pid;
     char comm[64];
-    if (!gw_port_owner_find(port, &pid, comm, sizeof comm))
+    int connections;
+    int listening = find_owner(port, &pid, comm, sizeof comm, &connections);
+    if (!listening && connections > 0) {
+        /* No listener: the local end of a connection, most often an outgoing one that the
+         * kernel gave this port from its ephemeral range, or one in TIME_WAIT after it. */
+        char range[32];
+        ephemeral_range(range, sizeof range);
+        snprintf(out, out_len,
+                 "the local port of %d connection%s, outgoing or closing (TIME_WAIT); a port "
+                 "outside net.ipv4.ip_local_port_range%s%s%s is never given to one",
+                 connections, connections == 1 ? "" : "s", *range ? " (" : "", range,
+                 *range ? ")" : "");
+    } else if (!listening || pid == 0)
         snprintf(out, out_len, "held by a process this user cannot see");
     else if (!strcmp(comm, "aigw"))
         snprintf(out, out_len, "held by another aigw, pid %ld", (long)pid);

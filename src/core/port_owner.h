@@ -10,7 +10,9 @@
 int gw_port_owner_find(int port, pid_t *pid, char *comm, size_t comm_len);
 
 /* For "cannot listen on ...: Address already in use (...)": writes "held by nginx, pid 1234",
- * "held by another aigw, pid 1234" or "held by a process this user cannot see". */
+ * "held by another aigw, pid 1234", "held by a process this user cannot see", or, when nothing
+ * listens on it, that it is the local port of connections (an outgoing connection's, which the
+ * kernel takes from net.ipv4.ip_local_port_range, or one in TIME_WAIT). */
 void gw_port_owner_describe(int port, char *out, size_t out_len);
 
 #endif

@@ -106,6 +106,31 @@ test('a port already in use is reported, not ignored', async () => {
   }
 });
 
+test('a port that is the local end of a connection: the message says so, and how to avoid it', async () => {
+  // no process listens there: the kernel gave the port to an outgoing connection (or it is in
+  // TIME_WAIT after one), which "held by a process this user cannot see" misdescribed
+  const server = net.createServer((socket) => socket.on('error', () => {}));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect({ port: server.address().port, host: '127.0.0.1' });
+  client.on('error', () => {});
+  await new Promise((resolve) => client.on('connect', resolve));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aigw-port-'));
+  try {
+    const file = await writeConfig(dir, { httpPort: client.localPort });
+    const r = run(['serve', '-c', file], dir);
+    assert.equal(r.status, 1);
+    const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).join('-');
+    assert.ok(`${r.stdout}${r.stderr}`.includes(
+      `cannot listen on 127.0.0.1:${client.localPort}: Address already in use (the local port of 1 connection, ` +
+      `outgoing or closing (TIME_WAIT); a port outside net.ipv4.ip_local_port_range (${range}) is never given to one)`),
+    `${r.stdout}${r.stderr}`);
+  } finally {
+    client.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a port held by another program: the message names that program and its pid', async () => {
   const holder = net.createServer();
   await new Promise((resolve) => holder.listen(0, '127.0.0.1', resolve));
