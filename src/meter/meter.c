@@ -41,13 +41,6 @@ enum {
     /* The writer is raised out of SCHED_IDLE (core/background_priority.h) once the queue holds
      * this share of its capacity: two batches behind, as shipped. */
     RAISE_AT_CAPACITY_DIVISOR = 8,
-    /* Where the writer cannot run at SCHED_IDLE it offers its core after this many rows of a
-     * batch (sched_yield): a batch is hundreds of microseconds of SQLite, and a worker or the
-     * upstream that a wakeup placed behind a SCHED_BATCH writer waited for all of it (added p99
-     * at one connection about 40% lower with it). At SCHED_IDLE a wakeup takes the core at
-     * once, and a raised writer is behind: there a yield only cost the writer a context switch
-     * (9% of its time at saturation, measured with perf). */
-    YIELD_EVERY_ROWS = 16,
 };
 
 struct gw_meter {
@@ -236,7 +229,6 @@ static void caught_up(gw_meter *m) {
 static void *writer_main(void *arg) {
     gw_meter *m = arg;
     gw_background_priority_enter(&m->priority);
-    m->store->yield_every_rows = m->priority.can_idle ? 0 : YIELD_EVERY_ROWS;
     size_t pending = 0; /* records in m->batch: kept while the store is locked */
     int64_t next_retention_ns = 0, busy_logged_ns = 0, last_record_ns = gw_now_ns();
     uint64_t busy_unlogged = 0, released_at_pushed = 0;

@@ -35,9 +35,6 @@ typedef struct gw_meter_store_ops gw_meter_store_ops;
  * thread's only). A backend's own structs begin with one of these. */
 typedef struct gw_meter_store {
     const gw_meter_store_ops *ops;
-    /* Set by the meter on its writer thread: a write offers the core (sched_yield) after this
-     * many records of a batch; 0: never. */
-    unsigned yield_every_rows;
 } gw_meter_store;
 
 struct gw_meter_reads {

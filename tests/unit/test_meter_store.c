@@ -411,14 +411,6 @@ static void locked_store_never_blocks_a_submit(void **state) {
     sqlite3_close(locker);
 }
 
-/* Every sched_yield of this process, the metering writer's among them: this definition takes
- * the place of libc's for the code linked into the test. */
-static atomic_int yields;
-int sched_yield(void) {
-    atomic_fetch_add(&yields, 1);
-    return (int)syscall(SYS_sched_yield);
-}
-
 static int writer_policy_nice(int *nice) {
     return thread_policy_nice("aigw-meter", nice);
 }
@@ -476,24 +468,19 @@ static void writer_gives_way_until_it_falls_behind(void **state) {
 /* A process that could never raise a thread out of SCHED_IDLE (no CAP_SYS_NICE, RLIMIT_NICE 0,
  * as in a container by default) keeps the writer at SCHED_BATCH, nice 0, however far behind.
  * In a child, which gives up the capability for itself alone. */
-/* In a child: gives up CAP_SYS_NICE and RLIMIT_NICE, or exits 2-4. */
-static void drop_the_right_to_raise(void) {
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-    if (syscall(SYS_capget, &h, d) != 0) _exit(2);
-    d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
-    d[CAP_TO_INDEX(CAP_SYS_NICE)].permitted &= ~CAP_TO_MASK(CAP_SYS_NICE);
-    if (syscall(SYS_capset, &h, d) != 0) _exit(3);
-    struct rlimit none = {0, 0};
-    if (setrlimit(RLIMIT_NICE, &none) != 0) _exit(4);
-}
-
 static void writer_stays_batch_without_the_right_to_raise(void **state) {
     fixture *f = *state;
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        drop_the_right_to_raise();
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+        if (syscall(SYS_capget, &h, d) != 0) _exit(2);
+        d[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+        d[CAP_TO_INDEX(CAP_SYS_NICE)].permitted &= ~CAP_TO_MASK(CAP_SYS_NICE);
+        if (syscall(SYS_capset, &h, d) != 0) _exit(3);
+        struct rlimit none = {0, 0};
+        if (setrlimit(RLIMIT_NICE, &none) != 0) _exit(4);
         gw_metering_conf c = conf_for(f->path, 64, 4);
         char err[300] = "";
         gw_meter *m = gw_meter_start(&c, err, sizeof err);
@@ -505,43 +492,6 @@ static void writer_stays_batch_without_the_right_to_raise(void **state) {
         int still = writer_policy_nice(&nice) == SCHED_BATCH && nice == 0;
         gw_meter_stop(m, 5000);
         _exit(batch && still ? 0 : 6);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(child, &status, 0), child);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Writes 40 records in one batch (queued behind a locked store, then released together) and
- * returns the writer's sched_yield calls. */
-static int yields_writing_one_batch(const char *path) {
-    gw_metering_conf c = conf_for(path, 64, 64);
-    char err[300] = "";
-    gw_meter *m = gw_meter_start(&c, err, sizeof err);
-    if (!m) return -1;
-    sqlite3 *locker = lock_store(path);
-    submitter s = {.m = m, .id = 0, .count = 40, .base_ms = now_ms()};
-    submit_thread(&s);
-    atomic_store(&yields, 0);
-    sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL);
-    wait_written(m, 40);
-    int n = atomic_load(&yields);
-    gw_meter_stop(m, 5000);
-    sqlite3_close(locker);
-    return n;
-}
-
-/* A writer at SCHED_BATCH offers its core every 16 rows of a batch (a worker woken behind it
- * would wait the whole batch); one that can idle never does (idle, a wakeup takes its core at
- * once; raised, it is behind, and a yield only cost it a context switch). */
-static void writer_yields_only_where_it_cannot_idle(void **state) {
-    fixture *f = *state;
-    if (process_may_raise()) assert_int_equal(yields_writing_one_batch(f->path), 0);
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0) {
-        drop_the_right_to_raise();
-        _exit(yields_writing_one_batch(f->path) >= 1 ? 0 : 6);
     }
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
@@ -933,7 +883,6 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(writer_gives_way_until_it_falls_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_stays_batch_without_the_right_to_raise, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(writer_yields_only_where_it_cannot_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoints_run_on_their_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_age_and_size, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_and_newer_schema, setup, teardown),
