@@ -139,23 +139,10 @@ mock_port=$(free_port); sim_port=$(free_port); nginx_port=$(free_port); nginx_st
 aigw_port=$(free_port); admin_port=$(free_port)
 
 # The echo mock: nginx answering every POST at once with a fixed chat completion.
-completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"sim-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":190,"completion_tokens":9,"total_tokens":199}}'
-mkdir -p "$tmp/mock/logs" "$tmp/nginx/logs"
-cat > "$tmp/mock/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/mock/logs/error.log;
-pid $tmp/mock/nginx.pid;
-events { worker_connections $((fd_limit < 4096 ? fd_limit : 4096)); }
-http {
-  access_log off;
-  client_body_temp_path $tmp/mock/body;
-  server {
-    listen 127.0.0.1:$mock_port backlog=4096;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$completion'; }
-  }
-}
-NGINX
+# shellcheck source=bench/echo_mock.sh
+. "$here/echo_mock.sh"
+echo_mock_config "$tmp/mock" "$mock_port" $((fd_limit < 4096 ? fd_limit : 4096))
+mkdir -p "$tmp/nginx/logs"
 /usr/sbin/nginx -p "$tmp/mock" -c "$tmp/mock/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 "$build/aigw-sim" --port "$sim_port" --threads "$sim_threads" > "$tmp/sim.log" 2>&1 &

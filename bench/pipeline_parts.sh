@@ -6,7 +6,9 @@
 # as bench/pipeline.sh gives compare.sh). Every round measures each target once, in a shuffled
 # order, with bench/latency.c (a fixed count of requests on one kept connection, after a
 # warm-up); per target it prints the median over the rounds of what it adds over the round's
-# direct p50 and p99, and the minor page faults its workers took per request.
+# direct p50 and p99, and the minor page faults its workers took per request (the median of
+# the rounds: a gateway's first pass through its metering queue, 4,096 records as shipped,
+# faults the queue's pages in once, so the first rounds of `production` show faults).
 # Needs nginx-light and a C compiler (AIGW_BENCH=1 scripts/install-deps.sh).
 # Usage: bench/pipeline_parts.sh BUILD_DIR
 # Environment (default):
@@ -52,23 +54,10 @@ worker_faults() { # pid: minor faults of its worker threads (aigw-w*) so far
 cc -O2 -o "$tmp/latency" "$here/latency.c"
 # The same echo mock and nginx as bench/compare.sh: every POST answered at once.
 mock_port=$(free_port); nginx_port=$(free_port)
-completion='{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"sim-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":190,"completion_tokens":9,"total_tokens":199}}'
-mkdir -p "$tmp/mock/logs" "$tmp/nginx/logs"
-cat > "$tmp/mock/nginx.conf" <<NGINX
-worker_processes 1;
-error_log $tmp/mock/logs/error.log;
-pid $tmp/mock/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/mock/body;
-  server {
-    listen 127.0.0.1:$mock_port;
-    keepalive_requests 1000000;
-    location / { default_type application/json; return 200 '$completion'; }
-  }
-}
-NGINX
+# shellcheck source=bench/echo_mock.sh
+. "$here/echo_mock.sh"
+echo_mock_config "$tmp/mock" "$mock_port" 1024
+mkdir -p "$tmp/nginx/logs"
 cat > "$tmp/nginx/nginx.conf" <<NGINX
 worker_processes 2;
 error_log $tmp/nginx/logs/error.log warn;

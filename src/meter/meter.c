@@ -34,7 +34,7 @@ enum {
      * queue that keeps busy reaches every slot within capacity records, so releasing sooner
      * would only fault the same pages in again, and a released page costs the push that next
      * reaches it a page fault on the worker: after a release each push faulted 1.5 pages, and
-     * requests at one connection took 20-30 us longer at the median. At 1 s every pause in
+     * requests at one connection took 13-29 us longer at the median. At 1 s every pause in
      * the traffic of a second or more did that; 10 s is jemalloc's default decay for dirty
      * pages, and still brings RSS back well within a minute of a burst. */
     RELEASE_IDLE_MS = 10000,
