@@ -52,10 +52,13 @@ worker_faults() { # pid: minor faults of its worker threads (aigw-w*) so far
 }
 
 cc -O2 -o "$tmp/latency" "$here/latency.c"
-# The same echo mock and nginx as bench/compare.sh: every POST answered at once.
-mock_port=$(free_port); nginx_port=$(free_port)
 # shellcheck source=bench/echo_mock.sh
 . "$here/echo_mock.sh"
+# shellcheck source=bench/pipeline.sh
+. "$here/pipeline.sh"
+
+# The same echo mock and nginx as bench/compare.sh: every POST answered at once.
+mock_port=$(free_port); nginx_port=$(free_port)
 echo_mock_config "$tmp/mock" "$mock_port" 1024
 mkdir -p "$tmp/nginx/logs"
 cat > "$tmp/nginx/nginx.conf" <<NGINX
@@ -108,10 +111,7 @@ YAML
       limits)
         printf 'auth:\n  mode: api_key\n  keys:\n    - {name: bench, tenant: acme, project: search, key: "%s", models: ["*"]}\n' "$key"
         printf 'store: {path: "%s"}\nlimits:\n  - {by: key, rpm: 1000000000, tpm: 1000000000000}\n' "$tmp/$part.db" ;;
-      production)
-        # shellcheck source=bench/pipeline.sh
-        . "$here/pipeline.sh"
-        production_config "$key" "$tmp/$part.db" ;;
+      production) production_config "$key" "$tmp/$part.db" ;;
     esac
   } > "$tmp/$part.yaml"
   # in its own folder: a config with keys and no store path keeps its store in ./aigw.db
