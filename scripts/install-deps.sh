@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing aigw needs on Debian 12. Idempotent: a second run
-# checks and returns quickly. Set AIGW_SKIP_NPM=1 to skip the npm test packages.
+# checks and returns quickly. Set AIGW_SKIP_NPM=1 to skip the npm test packages, AIGW_BENCH=1 to
+# add wrk and nginx for bench/, AIGW_CLANG=1 to add clang for make check-builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -10,6 +11,8 @@ packages=(build-essential cmake pkg-config
           libsqlite3-dev
           openssl curl valgrind clang-format dnsmasq-base sqlite3 prometheus nodejs npm)
 [ "${AIGW_BENCH:-0}" = 1 ] && packages+=(wrk nginx-light)
+# make check-builds compiles the tree with clang too
+[ "${AIGW_CLANG:-0}" = 1 ] && packages+=(clang)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -77,6 +77,7 @@ static int is_ascii_letter(unsigned char c) {
 /* Decodes one UTF-8 character at p; returns its length, or 0 for an invalid sequence. */
 static size_t decode_utf8(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
     size_t n;
+    *cp = 0; /* set on every path: gcc -O3 cannot see that callers read it only after n > 0 */
     if (*p >= 0xf0 && *p <= 0xf4) {
         n = 4;
         *cp = *p & 0x07;

@@ -14,8 +14,6 @@
 
 #include "sim/sim_internal.h"
 
-static const char prefix[] = "/openai/deployments/";
-
 /* The operation after the deployment; false when it is none Azure serves here. */
 static bool operation(const char *rest, sim_api *api) {
     if (strcmp(rest, "/chat/completions") == 0)
@@ -49,7 +47,7 @@ void sim_azure_route(sim_worker *w, struct evhttp_request *req, const char *path
     const char *text;
     size_t len;
     if (!sim_request_begin(w, req, &opt, &text, &len)) return;
-    const char *name = path + sizeof(prefix) - 1;
+    const char *name = path + sizeof(SIM_AZURE_DEPLOYMENTS) - 1;
     const char *slash = strchr(name, '/');
     sim_api api;
     if (slash == NULL || slash == name || !operation(slash, &api) || !has_api_version(req)) {

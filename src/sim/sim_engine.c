@@ -181,7 +181,7 @@ void sim_engine_route(sim_worker *w, struct evhttp_request *req, const char *pat
         route_anthropic(w, req, path, cmd);
         break;
     case SIM_ENGINE_AZURE:
-        if (strncmp(path, "/openai/deployments/", 20) == 0)
+        if (strncmp(path, SIM_AZURE_DEPLOYMENTS, sizeof(SIM_AZURE_DEPLOYMENTS) - 1) == 0)
             sim_azure_route(w, req, path, cmd);
         else
             unknown_route(w, req);

@@ -481,7 +481,8 @@ void sim_mindie_route(sim_worker *w, struct evhttp_request *req, const char *pat
 /* The management port's callback: /health, /v2/health/live, /v2/health/ready. */
 void sim_handle_management_request(struct evhttp_request *req, void *worker);
 
-/* sim_azure.c: /openai/deployments/{deployment}/... */
+/* sim_azure.c: SIM_AZURE_DEPLOYMENTS{deployment}/... */
+#define SIM_AZURE_DEPLOYMENTS "/openai/deployments/" /* the deployment's name follows it */
 void sim_azure_route(sim_worker *w, struct evhttp_request *req, const char *path,
                      enum evhttp_cmd_type cmd);
 

@@ -553,7 +553,7 @@ static void on_notify(evutil_socket_t fd, short what, void *arg) {
 }
 
 static gw_discovery *fail_start(gw_discovery *d, char *err, size_t errlen, const char *message) {
-    if (err && errlen) snprintf(err, errlen, message);
+    if (err && errlen) snprintf(err, errlen, "%s", message);
     gw_discovery_stop(d);
     return NULL;
 }
