@@ -9,6 +9,9 @@
 # and by the events delivered; then runs it natively under `strace -c -f` for the system calls
 # per event.
 # Usage: bench/profile_streams.sh BUILD_DIR [aigw|nginx] [streams=200]
+# PROFILE_PIPELINE=production gives aigw what a production config has on every stream: an API key,
+# a per-key limit on requests and tokens, and metering to SQLite (bench/pipeline.sh); its writer's
+# and checkpointer's instructions are counted too. Default: plain (none of them).
 # Prints a Markdown summary; the callgrind dump is copied to $PROFILE_KEEP when that is set.
 set -euo pipefail
 build=$(cd "${1:?usage: bench/profile_streams.sh BUILD_DIR [aigw|nginx] [streams]}" && pwd)
@@ -17,6 +20,7 @@ streams=${3:-200}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 pids=()
+bearer=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -86,13 +90,19 @@ channels:
 models:
   - {name: bench-stream, channel: sim, upstream_model: sim-model}
 YAML
+  if [ "${PROFILE_PIPELINE:-plain}" = production ]; then
+    # shellcheck source=bench/pipeline.sh
+    . "$here/pipeline.sh"
+    bearer=(--bearer sk-bench-profile-0123456789abcdef)
+    production_config "${bearer[1]}" "$tmp/aigw.db" >> "$tmp/aigw.yaml"
+  fi
   cmd=("$build/aigw" serve -c "$tmp/aigw.yaml")
   ready="http://127.0.0.1:$admin_port/readyz"
   model=bench-stream
 fi
 run_streams() {
   "$tmp/streams" --port "$port" --model "$model" --streams "$1" --events 32 --interval-ms 100 \
-    --ramp 100 --stall-ms 1000 --timeout-s 120
+    --ramp 100 --stall-ms 1000 --timeout-s 120 "${bearer[@]}"
 }
 
 # instructions and allocations: callgrind, counters zeroed after a warm-up round
@@ -128,7 +138,7 @@ native=$(run_streams "$streams")
 kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true
 native_events=$(json "$native" events)
 
-echo "### $target: $streams concurrent streams of 32 events 100 ms apart (a new connection each; one worker)"
+echo "### $target${bearer[*]:+ (production pipeline)}: $streams concurrent streams of 32 events 100 ms apart (a new connection each; one worker)"
 echo
 echo "under callgrind: $result"
 echo
