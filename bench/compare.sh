@@ -91,20 +91,10 @@ ulimit -n "$fd_limit" # the soft limit first: a hard limit under the soft one is
 ulimit -Hn "$fd_limit"
 client_streams=${BENCH_CLIENT_STREAMS:-$((fd_limit - 64))}
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-  wait 2> /dev/null || true
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_after_stop() {
   if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP" && cp -r "$tmp"/. "$BENCH_KEEP"/; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url: bounded wait for any HTTP answer
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "compare: $1 did not come up" >&2; exit 1
 }
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { # pid, or several separated by commas: utime + stime summed
@@ -127,7 +117,6 @@ fd_watch() { # path pids
     echo "$peak" > "$out"; sleep 0.5
   done
 }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 quantile() { # q (0..1) of the numbers on stdin, by the nearest rank
   tr ' ' '\n' | grep -v '^$' | sort -g | awk -v q="$1" '{ a[NR] = $1 } END { i = int(q * (NR - 1) + 1.5); print a[i] }'
 }

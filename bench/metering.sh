@@ -22,21 +22,11 @@ duration=${BENCH_DURATION:-5s}
 warmup=${BENCH_WARMUP:-1s}
 rounds=${BENCH_ROUNDS:-3} # every gateway measured once a round, in turn: drift hits them alike
 conns=${BENCH_CONNECTIONS:-32}
-tmp=$(mktemp -d)
-pids=()
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 lock_fd=
-cleanup() {
+bench_before_stop() { # the store's lock goes before the sqlite3 holding it is stopped
   [ -n "$lock_fd" ] && { echo 'ROLLBACK;' >&"$lock_fd" 2>/dev/null || true; exec {lock_fd}>&- || true; }
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url: bounded wait for any HTTP answer
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "bench: $1 did not come up" >&2; exit 1
 }
 
 sim_port=$(free_port)

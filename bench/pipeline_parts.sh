@@ -29,20 +29,8 @@ for tool in /usr/sbin/nginx cc node curl shuf; do
   command -v "$tool" > /dev/null || { echo "pipeline_parts: $tool is missing (AIGW_BENCH=1 scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-  wait 2> /dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() {
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "pipeline_parts: $1 did not come up" >&2; exit 1
-}
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 worker_faults() { # pid: minor faults of its worker threads (aigw-w*) so far
   local t sum=0
   for t in /proc/"$1"/task/*; do

@@ -12,20 +12,10 @@ build=${1:?usage: bench/profile.sh BUILD_DIR [stream] [requests]}
 stream=${2:-0}
 requests=${3:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_after_stop() {
   if [ -n "${PROFILE_KEEP:-}" ]; then cp "$tmp"/cg.out.* "$PROFILE_KEEP"/ 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url [tries]: bounded wait for any HTTP answer
-  for _ in $(seq 1 "${2:-100}"); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "profile: $1 did not come up" >&2; exit 1
 }
 
 sim_port=$(free_port); aigw_port=$(free_port); admin_port=$(free_port)

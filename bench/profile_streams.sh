@@ -18,23 +18,14 @@ build=$(cd "${1:?usage: bench/profile_streams.sh BUILD_DIR [aigw|nginx] [streams
 target=${2:-aigw}
 streams=${3:-200}
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-pids=()
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 bearer=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+bench_after_stop() {
   if [ -n "${PROFILE_KEEP:-}" ]; then cp "$tmp"/cg.out* "$PROFILE_KEEP"/ 2>/dev/null || true; fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url [tries]: bounded wait for any HTTP answer
-  for _ in $(seq 1 "${2:-100}"); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "profile_streams: $1 did not come up" >&2; exit 1
-}
 json() { node -e 'const j = JSON.parse(process.argv[1]); console.log(j[process.argv[2]])' "$1" "$2"; }
 
 cc -O2 -o "$tmp/streams" "$here/streams.c"

@@ -8,20 +8,8 @@ build=${1:?usage: bench/run.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 duration=${BENCH_DURATION:-10s}
 conns=${BENCH_CONNECTIONS:-32}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_http() { # url: bounded wait for any HTTP answer
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "bench: $1 did not come up" >&2; exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 sim_port=$(free_port); nginx_port=$(free_port); aigw_port=$(free_port); admin_port=$(free_port)
 dead_port=$(free_port) # nothing listens: every connect to it is refused at once
