@@ -97,14 +97,12 @@ static int find_owner(int port, pid_t *pid, char *comm, size_t comm_len, int *co
     if (count == 0) return 0;
     DIR *proc = opendir("/proc");
     if (!proc) return 0;
-    int found = 0;
-    for (struct dirent *entry; !found && (entry = readdir(proc));) {
+    for (struct dirent *entry; !*pid && (entry = readdir(proc));) {
         if (!is_pid_name(entry->d_name)) continue;
         long candidate = strtol(entry->d_name, NULL, 10);
         if (!holds_socket(candidate, inodes, count)) continue;
         *pid = (pid_t)candidate;
         read_comm(candidate, comm, comm_len);
-        found = 1;
     }
     closedir(proc);
     return 1;
